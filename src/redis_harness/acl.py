@@ -1,0 +1,46 @@
+"""The ACL users of a deployment: who may run what on which keys.
+
+One place for the rules, so users.acl and the checks of the running server
+(ACL LIST) read the same list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .profile import Profile
+from .secrets import Secrets
+
+# Clients that send only a password log in as `default`: full data access,
+# no FLUSHALL/FLUSHDB/CONFIG/DEBUG/KEYS/SHUTDOWN/ACL/MONITOR (all in @dangerous).
+DEFAULT_RULES = "~* &* +@all -@dangerous"
+ADMIN_RULES = "~* &* +@all"
+# A service works on its own prefix only, with data commands only.
+SERVICE_COMMANDS = "-@all +@read +@write +@keyspace +@connection +@transaction +@scripting +@pubsub -@dangerous"
+HEALTHCHECK_RULES = "resetkeys resetchannels -@all +ping"
+
+
+@dataclass(frozen=True)
+class AclUser:
+    name: str
+    password_hash: str
+    rules: str
+
+    @property
+    def line(self) -> str:
+        return f"user {self.name} on #{self.password_hash} {self.rules}"
+
+
+def service_rules(prefix_pattern: str) -> str:
+    return f"~{prefix_pattern} &{prefix_pattern} {SERVICE_COMMANDS}"
+
+
+def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
+    users = [
+        AclUser("default", secrets.default.acl_hash, DEFAULT_RULES),
+        AclUser("admin", secrets.admin.acl_hash, ADMIN_RULES),
+        AclUser("healthcheck", secrets.healthcheck_hash, HEALTHCHECK_RULES),
+    ]
+    for service in profile.security.services:
+        users.append(AclUser(service.name, secrets.service(service.name).acl_hash, service_rules(service.key_pattern)))
+    return users

@@ -1,0 +1,122 @@
+"""Bring a rendered deployment up and down with Docker Compose v2."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import image, paths
+from .engine import docker_client, require_compose
+from .errors import BadInput, HarnessError
+from .profile import Profile
+from .render import healthcheck_secret_path, render
+from .secrets import Secrets
+
+WAIT_TIMEOUT_S = 90
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+@dataclass(frozen=True)
+class UpResult:
+    deployment_dir: Path
+    image_source: str
+
+
+def compose(profile: Profile, *args: str, use_file: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = ["docker", "compose", "--project-name", profile.project]
+    compose_file = paths.deployment_dir(profile.name) / "docker-compose.yml"
+    if use_file and compose_file.is_file():
+        cmd += ["--file", str(compose_file)]
+    result = subprocess.run([*cmd, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = " | ".join(result.stderr.strip().splitlines()[-3:]) or "no output"
+        raise HarnessError(f"docker compose {args[0]} failed for {profile.project}: {detail}")
+    return result
+
+
+def project_containers(profile: Profile, include_stopped: bool = True) -> list:
+    return docker_client().containers.list(all=include_stopped, filters={"label": f"{PROJECT_LABEL}={profile.project}"})
+
+
+def _publishers_of(host: str, port: int) -> list[str]:
+    """Names of running containers publishing host:port (docker binds no host socket
+    with --userland-proxy=false, so a bind probe alone would miss them)."""
+    names = []
+    for container in docker_client().containers.list():
+        for bindings in (container.ports or {}).values():
+            for binding in bindings or []:
+                if int(binding.get("HostPort", 0)) == port and binding.get("HostIp") in (host, "0.0.0.0", "::", ""):
+                    names.append(container.name)
+    return names
+
+
+def check_port_free(profile: Profile) -> None:
+    if profile.network.publish == "none":
+        return
+    host, port = profile.network.host, profile.network.port
+    others = [n for n in _publishers_of(host, port) if not n.startswith(f"{profile.project}-")]
+    if others:
+        raise BadInput(
+            f"network.port: {host}:{port} is already published by container {others[0]}; "
+            f"choose another port in {profile.source} or stop that container"
+        )
+    if any(n.startswith(f"{profile.project}-") for n in _publishers_of(host, port)):
+        return  # our own deployment holds it: this `up` updates it in place
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise BadInput(
+                f"network.port: {host}:{port} is already in use on this host; "
+                f"choose another port in {profile.source} or stop the program using it"
+            ) from None
+        raise
+    finally:
+        probe.close()
+
+
+def write_healthcheck_secret(profile: Profile, secrets: Secrets) -> Path:
+    """The healthcheck user's password as a file mounted at /run/secrets/healthcheck:
+    never on a command line, in the environment or in `docker inspect`."""
+    path = healthcheck_secret_path(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)  # other host users cannot reach the file
+    staging = path.with_suffix(".tmp")
+    staging.write_text(secrets.healthcheck_password, encoding="utf-8")
+    os.chmod(staging, 0o444)  # the container's redis user (uid 999) reads it
+    staging.replace(path)
+    return path
+
+
+def up(profile: Profile, secrets: Secrets) -> UpResult:
+    require_compose()
+    docker_client()
+    target = render(profile, secrets)
+    image_source = image.ensure(profile.image)
+    check_port_free(profile)
+    write_healthcheck_secret(profile, secrets)
+    try:
+        compose(profile, "up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT_S), "--remove-orphans")
+    except HarnessError as exc:
+        logs = compose(profile, "logs", "--no-color", "--tail", "5").stdout.strip()
+        raise HarnessError(f"{exc}\nlast log lines:\n{logs}") from None
+    return UpResult(deployment_dir=target, image_source=image_source)
+
+
+def down(profile: Profile, volumes: bool = False) -> None:
+    require_compose()
+    docker_client()
+    args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
+    compose(profile, *args)
+    if volumes:
+        # Compose removes only the volumes its file declares; sweep any left by an older file.
+        client = docker_client()
+        for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={profile.project}"}):
+            volume.remove(force=True)
+        secret = healthcheck_secret_path(profile)
+        secret.unlink(missing_ok=True)

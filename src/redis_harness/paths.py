@@ -1,0 +1,21 @@
+"""Where the harness finds profiles and templates and writes deployments."""
+
+import os
+from pathlib import Path
+
+# src/redis_harness/paths.py -> the repository root (editable install).
+ROOT = Path(os.environ.get("REDIS_HARNESS_HOME", Path(__file__).resolve().parents[2]))
+PROFILES_DIR = ROOT / "profiles"
+TEMPLATES_DIR = ROOT / "templates"
+COMPOSE_DIR = ROOT / "compose"
+# Runtime secrets handed to containers as files (never rendered, never committed).
+STATE_DIR = ROOT / ".state"
+DOTENV_PATH = ROOT / ".env"
+
+
+def deployment_dir(profile_name: str) -> Path:
+    return COMPOSE_DIR / profile_name
+
+
+def state_dir(profile_name: str) -> Path:
+    return STATE_DIR / profile_name

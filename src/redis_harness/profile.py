@@ -1,0 +1,400 @@
+"""Load, validate and derive a deployment profile.
+
+A profile is one YAML file; loading it yields an immutable Profile carrying
+every derived number (maxmemory in bytes, slowlog threshold in µs, …) so the
+templates only print values. Bad input raises BadInput with one line naming
+the field and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from . import paths
+from .errors import BadInput
+from .units import parse_duration, parse_size
+
+TOPOLOGIES = ("standalone",)  # replication, sentinel and cluster fit here later
+ENVIRONMENTS = ("dev", "ci", "prod")
+EVICTION_POLICIES = (
+    "volatile-lru",
+    "allkeys-lru",
+    "volatile-lfu",
+    "allkeys-lfu",
+    "volatile-random",
+    "allkeys-random",
+    "volatile-ttl",
+    "noeviction",
+)
+APPENDFSYNC = ("always", "everysec", "no")
+PUBLISH_MODES = ("loopback", "none")
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+# The original plan's data types and TTLs.
+DEFAULT_TTL = {"price": "30s", "liquidity": "60s", "volume": "300s", "historical": "24h"}
+# The original plan's three services; each gets an ACL user limited to its prefix.
+DEFAULT_SERVICES = {
+    "price": {"password_env": "REDIS_PRICE_PASSWORD"},
+    "processing": {"password_env": "REDIS_PROCESSING_PASSWORD"},
+    "acquisition": {"password_env": "REDIS_ACQUISITION_PASSWORD"},
+}
+MAX_RATIO = 0.9
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+_ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Image:
+    ref: str  # repository:tag, pinned by tag
+
+    @property
+    def is_offline_build(self) -> bool:
+        """Images in the harness's own namespace are built locally, never pulled."""
+        return self.ref.startswith("redis-harness/")
+
+
+@dataclass(frozen=True)
+class Resources:
+    memory_bytes: int
+    cpus: float
+    pids: int
+
+
+@dataclass(frozen=True)
+class Memory:
+    maxmemory_ratio: float
+    maxmemory_bytes: int  # derived: ratio x container memory limit
+    policy: str
+    samples: int
+
+
+@dataclass(frozen=True)
+class Persistence:
+    aof: bool
+    appendfsync: str
+    rdb_save: tuple[tuple[int, int], ...]  # (seconds, changes) pairs; empty = RDB off
+
+    @property
+    def save_directive(self) -> str:
+        return " ".join(f"{secs} {changes}" for secs, changes in self.rdb_save)
+
+
+@dataclass(frozen=True)
+class Network:
+    publish: str  # loopback | none
+    host: str
+    port: int
+    container_port: int = 6379
+
+
+@dataclass(frozen=True)
+class ServiceUser:
+    name: str
+    password_env: str
+
+    @property
+    def key_pattern(self) -> str:
+        # key design {service}:{version}:{entity}:{id}
+        return f"{self.name}:*"
+
+
+@dataclass(frozen=True)
+class Security:
+    services: tuple[ServiceUser, ...]
+    min_password_length: int
+
+
+@dataclass(frozen=True)
+class Server:
+    tcp_backlog: int
+    maxclients: int
+    timeout_s: int
+    slowlog_max_len: int
+
+
+@dataclass(frozen=True)
+class Alerts:
+    miss_ratio: float
+    memory_ratio: float
+    slow_update_s: float
+    evictions_per_s: float
+
+    @property
+    def slowlog_threshold_us(self) -> int:
+        return int(round(self.slow_update_s * 1_000_000))
+
+    @property
+    def latency_monitor_threshold_ms(self) -> int:
+        return max(1, int(round(self.slow_update_s * 1000)))
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    source: Path
+    topology: str
+    environment: str
+    image: Image
+    resources: Resources
+    memory: Memory
+    persistence: Persistence
+    network: Network
+    security: Security
+    server: Server
+    restart: str
+    ttl: Mapping[str, float]
+    alerts: Alerts
+
+    @property
+    def project(self) -> str:
+        """Compose project name; containers, networks and volumes carry it."""
+        return f"redis-harness-{self.name}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _closest(key: str, allowed: tuple[str, ...]) -> str:
+    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
+    return f"did you mean '{match[0]}'?" if match else f"valid keys: {', '.join(allowed)}"
+
+
+def _section(raw: Any, field: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """A mapping with only known keys; an unknown key names the closest valid one."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadInput(f"{field}: expected a mapping of {', '.join(allowed)}, got {raw!r}")
+    for key in raw:
+        if key not in allowed:
+            where = f"{field}.{key}" if field else str(key)
+            raise BadInput(f"{where}: unknown key; {_closest(str(key), allowed)}")
+    return dict(raw)
+
+
+def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise BadInput(f"{field}: {value!r} is not valid; use one of {', '.join(choices)}")
+    return value
+
+
+def _number(field: str, value: Any, *, lo: float, hi: float, integer: bool = False) -> Any:
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or not lo <= value <= hi:
+        kind = "a whole number" if integer else "a number"
+        raise BadInput(f"{field}: {value!r} is out of range; use {kind} from {lo:g} to {hi:g}")
+    return value
+
+
+def _bool(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadInput(f"{field}: {value!r} is not true/false")
+    return value
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _image(raw: Any) -> Image:
+    section = _section(raw, "image", ("ref",))
+    ref = section.get("ref", "redis-harness/redis:7.0-bookworm")
+    name, _, tag = str(ref).rpartition(":")
+    if not name or not tag or "/" in tag or tag == "latest":
+        raise BadInput(
+            f"image.ref: {ref!r} is not pinned; write repository:tag with an explicit "
+            "version, e.g. redis:7.2.5 or redis-harness/redis:7.0-bookworm"
+        )
+    return Image(ref=str(ref))
+
+
+def _resources(raw: Any) -> Resources:
+    s = _section(raw, "resources", ("memory", "cpus", "pids"))
+    memory = parse_size("resources.memory", s.get("memory", "256mb"))
+    if memory < 16 * 1024**2:
+        raise BadInput(f"resources.memory: {memory} bytes is too small; give Redis at least 16mb")
+    cpus = _number("resources.cpus", s.get("cpus", 1.0), lo=0.1, hi=64)
+    pids = _number("resources.pids", s.get("pids", 128), lo=16, hi=65536, integer=True)
+    return Resources(memory_bytes=memory, cpus=float(cpus), pids=pids)
+
+
+def _memory(raw: Any, resources: Resources) -> Memory:
+    s = _section(raw, "memory", ("maxmemory_ratio", "maxmemory", "policy", "samples"))
+    if "maxmemory" in s:
+        # Only an explicit 0 (unlimited) is ever asked for here; sizes come from the ratio.
+        if parse_size("memory.maxmemory", s["maxmemory"]) == 0:
+            raise BadInput(
+                "memory.maxmemory: 0 (unlimited) with a container memory limit gets Redis "
+                "OOM-killed instead of evicting; remove it and set memory.maxmemory_ratio"
+            )
+        raise BadInput(
+            "memory.maxmemory: set memory.maxmemory_ratio instead; maxmemory is derived "
+            "from resources.memory so the two cannot disagree"
+        )
+    ratio = s.get("maxmemory_ratio", 0.70)
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= MAX_RATIO:
+        raise BadInput(
+            f"memory.maxmemory_ratio: {ratio!r} is outside (0, {MAX_RATIO}]; "
+            "leave room for fragmentation, buffers and fork copy-on-write (default 0.70)"
+        )
+    policy = _choice("memory.policy", s.get("policy", "volatile-lru"), EVICTION_POLICIES)
+    samples = _number("memory.samples", s.get("samples", 5), lo=1, hi=64, integer=True)
+    return Memory(
+        maxmemory_ratio=float(ratio),
+        maxmemory_bytes=int(resources.memory_bytes * ratio),
+        policy=policy,
+        samples=samples,
+    )
+
+
+def _persistence(raw: Any) -> Persistence:
+    s = _section(raw, "persistence", ("aof", "appendfsync", "rdb_save"))
+    aof = _bool("persistence.aof", s.get("aof", True))
+    fsync = _choice("persistence.appendfsync", s.get("appendfsync", "everysec"), APPENDFSYNC)
+    rules = s.get("rdb_save", ["3600 1", "300 100", "60 10000"])
+    if not isinstance(rules, list):
+        raise BadInput("persistence.rdb_save: expected a list like ['3600 1', '300 100'] or []")
+    pairs = []
+    for rule in rules:
+        parts = str(rule).split()
+        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise BadInput(f"persistence.rdb_save: {rule!r} is not 'SECONDS CHANGES'; write e.g. '300 100'")
+        pairs.append((int(parts[0]), int(parts[1])))
+    return Persistence(aof=aof, appendfsync=fsync, rdb_save=tuple(pairs))
+
+
+def _network(raw: Any) -> Network:
+    s = _section(raw, "network", ("publish", "host", "port"))
+    publish = _choice("network.publish", s.get("publish", "loopback"), PUBLISH_MODES)
+    host = str(s.get("host", "127.0.0.1"))
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise BadInput(f"network.host: {host!r} is not an IP address; use 127.0.0.1") from None
+    if publish == "loopback" and not address.is_loopback:
+        raise BadInput(
+            f"network.host: {host} is not a loopback address but network.publish is loopback; "
+            "use 127.0.0.1 (or set publish: none and reach Redis from the internal network)"
+        )
+    port = _number("network.port", s.get("port", 6379), lo=1024, hi=65535, integer=True)
+    return Network(publish=publish, host=host, port=port)
+
+
+def _security(raw: Any) -> Security:
+    s = _section(raw, "security", ("services", "min_password_length"))
+    services_raw = s.get("services", DEFAULT_SERVICES)
+    if not isinstance(services_raw, dict) or not services_raw:
+        raise BadInput("security.services: expected a mapping of service name to {password_env: VAR}")
+    services = []
+    for name, spec in services_raw.items():
+        field = f"security.services.{name}"
+        if not _NAME_RE.match(str(name)) or name in ("default", "admin", "healthcheck"):
+            raise BadInput(f"{field}: {name!r} is not a usable user name; use lower-case letters and digits")
+        spec = _section(spec, field, ("password_env",))
+        env = spec.get("password_env", f"REDIS_{str(name).upper()}_PASSWORD")
+        if not _ENV_NAME_RE.match(str(env)):
+            raise BadInput(f"{field}.password_env: {env!r} is not an environment variable name")
+        services.append(ServiceUser(name=str(name), password_env=str(env)))
+    min_len = _number("security.min_password_length", s.get("min_password_length", 16), lo=8, hi=1024, integer=True)
+    return Security(services=tuple(services), min_password_length=min_len)
+
+
+def _server(raw: Any) -> Server:
+    s = _section(raw, "server", ("tcp_backlog", "maxclients", "timeout", "slowlog_max_len"))
+    return Server(
+        tcp_backlog=_number("server.tcp_backlog", s.get("tcp_backlog", 511), lo=1, hi=65535, integer=True),
+        maxclients=_number("server.maxclients", s.get("maxclients", 1000), lo=1, hi=100000, integer=True),
+        timeout_s=_number("server.timeout", s.get("timeout", 0), lo=0, hi=86400, integer=True),
+        slowlog_max_len=_number("server.slowlog_max_len", s.get("slowlog_max_len", 128), lo=1, hi=100000, integer=True),
+    )
+
+
+def _ttl(raw: Any) -> Mapping[str, float]:
+    s = _section(raw, "ttl", tuple(DEFAULT_TTL))
+    merged = {**DEFAULT_TTL, **s}
+    return MappingProxyType({k: parse_duration(f"ttl.{k}", v) for k, v in merged.items()})
+
+
+def _alerts(raw: Any) -> Alerts:
+    s = _section(raw, "alerts", ("miss_ratio", "memory_ratio", "slow_update", "evictions_per_s"))
+    return Alerts(
+        miss_ratio=_number("alerts.miss_ratio", s.get("miss_ratio", 0.20), lo=0, hi=1),
+        memory_ratio=_number("alerts.memory_ratio", s.get("memory_ratio", 0.80), lo=0, hi=1),
+        slow_update_s=parse_duration("alerts.slow_update", s.get("slow_update", "100ms")),
+        evictions_per_s=_number("alerts.evictions_per_s", s.get("evictions_per_s", 100), lo=0, hi=1e9),
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+
+TOP_LEVEL = (
+    "name",
+    "topology",
+    "environment",
+    "image",
+    "resources",
+    "memory",
+    "persistence",
+    "network",
+    "security",
+    "server",
+    "restart",
+    "ttl",
+    "alerts",
+)
+
+
+def profile_from_mapping(raw: Any, source: Path) -> Profile:
+    """Validate a parsed profile and derive every number the templates print."""
+    top = _section(raw, "", TOP_LEVEL)
+    name = str(top.get("name", source.stem))
+    if not _NAME_RE.match(name):
+        raise BadInput(f"name: {name!r} is not usable as a project name; use lower-case letters, digits, - or _")
+    resources = _resources(top.get("resources"))
+    return Profile(
+        name=name,
+        source=source,
+        topology=_choice("topology", top.get("topology", "standalone"), TOPOLOGIES),
+        environment=_choice("environment", top.get("environment", "dev"), ENVIRONMENTS),
+        image=_image(top.get("image")),
+        resources=resources,
+        memory=_memory(top.get("memory"), resources),
+        persistence=_persistence(top.get("persistence")),
+        network=_network(top.get("network")),
+        security=_security(top.get("security")),
+        server=_server(top.get("server")),
+        restart=_choice("restart", top.get("restart", "unless-stopped"), RESTART_POLICIES),
+        ttl=_ttl(top.get("ttl")),
+        alerts=_alerts(top.get("alerts")),
+    )
+
+
+def resolve_profile_path(profile: str) -> Path:
+    """PROFILE is a name in profiles/ or a path to a YAML file."""
+    candidate = Path(profile)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        path = candidate
+    else:
+        path = paths.PROFILES_DIR / f"{profile}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in paths.PROFILES_DIR.glob("*.yaml"))
+        raise BadInput(f"profile: {profile!r} not found; use one of {', '.join(known)} or a path to a YAML file")
+    return path
+
+
+def load_profile(profile: str) -> Profile:
+    path = resolve_profile_path(profile)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise BadInput(f"{path}:{where} is not valid YAML; fix the syntax ({exc.__class__.__name__})") from None
+    return profile_from_mapping(raw, path)

@@ -1,0 +1,104 @@
+"""What a deployment is doing now: containers, health, memory, policy, endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from .client import connect
+from .deploy import project_containers
+from .profile import Profile
+from .secrets import Secrets
+from .units import format_size
+
+
+def _container_facts(container: Any) -> dict[str, Any]:
+    state = container.attrs["State"]
+    facts = {
+        "name": container.name,
+        "service": container.labels.get("com.docker.compose.service"),
+        "state": state.get("Status"),
+        "health": (state.get("Health") or {}).get("Status", "none"),
+        "restart_count": container.attrs.get("RestartCount", 0),
+        "oom_killed": state.get("OOMKilled", False),
+        "memory_limit": container.attrs["HostConfig"].get("Memory") or None,
+        "memory_used": None,
+    }
+    if facts["state"] == "running":
+        stats = container.stats(stream=False)
+        facts["memory_used"] = stats.get("memory_stats", {}).get("usage")
+    return facts
+
+
+def _redis_facts(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
+    if secrets is None or profile.network.publish == "none":
+        return {"reachable": None}
+    try:
+        client = connect(profile, "admin", secrets.admin.password)
+        info = client.info("memory") | client.info("stats")
+        client.close()
+    except redis.RedisError as exc:
+        return {"reachable": False, "error": str(exc)}
+    return {
+        "reachable": True,
+        "used_memory": info["used_memory"],
+        "maxmemory": info["maxmemory"],
+        "policy": info["maxmemory_policy"],
+        "evicted_keys": info["evicted_keys"],
+        "keyspace_hits": info["keyspace_hits"],
+        "keyspace_misses": info["keyspace_misses"],
+    }
+
+
+def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
+    containers = [_container_facts(c) for c in project_containers(profile)]
+    live = _redis_facts(profile, secrets) if containers else {"reachable": None}
+    redis_container = next((c for c in containers if c["service"] == "redis"), None)
+    return {
+        "profile": profile.name,
+        "project": profile.project,
+        "endpoint": (
+            {"host": profile.network.host, "port": profile.network.port}
+            if profile.network.publish == "loopback"
+            else None
+        ),
+        "containers": containers,
+        "memory_limit": (redis_container or {}).get("memory_limit") or profile.resources.memory_bytes,
+        "memory_used": (redis_container or {}).get("memory_used"),
+        "maxmemory": live.get("maxmemory", profile.memory.maxmemory_bytes),
+        "policy": live.get("policy", profile.memory.policy),
+        "redis": live,
+        "healthy": bool(containers)
+        and all(c["state"] == "running" and c["health"] in ("healthy", "none") for c in containers),
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    lines = [f"profile    {status['profile']}  (compose project {status['project']})"]
+    endpoint = status["endpoint"]
+    lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}" if endpoint else "endpoint   none (not published)")
+    if not status["containers"]:
+        lines.append("containers none: not deployed (run `redis-harness up " + status["profile"] + "`)")
+        return "\n".join(lines)
+    for c in status["containers"]:
+        lines.append(
+            f"container  {c['name']}  {c['state']}  health={c['health']}  restarts={c['restart_count']}"
+            + ("  OOM-KILLED" if c["oom_killed"] else "")
+        )
+    used = status["memory_used"]
+    lines.append(
+        f"memory     {format_size(used) if used is not None else '?'} used of "
+        f"{format_size(status['memory_limit'])} container limit"
+    )
+    live = status["redis"]
+    share = status["maxmemory"] / status["memory_limit"] if status["memory_limit"] else 0
+    lines.append(f"maxmemory  {format_size(status['maxmemory'])} ({share:.0%} of the limit), policy {status['policy']}")
+    if live.get("reachable"):
+        lines.append(
+            f"redis      used_memory {format_size(live['used_memory'])}, evicted {live['evicted_keys']}, "
+            f"hits {live['keyspace_hits']}, misses {live['keyspace_misses']}"
+        )
+    elif live.get("reachable") is False:
+        lines.append(f"redis      NOT REACHABLE: {live['error']}")
+    return "\n".join(lines)
