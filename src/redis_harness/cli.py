@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     env_sub = p.add_subparsers(dest="env_command", required=True)
     e = env_sub.add_parser("init", help="create .env from .env.example with generated passwords (never overwrites)")
     e.set_defaults(func=_cmd_env_init)
+
+    # Subcommands that live in their own modules, each with register(subparsers):
     return parser
 
 
