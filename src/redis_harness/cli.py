@@ -69,6 +69,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_image_build(args: argparse.Namespace) -> int:
+    if args.if_missing and image.is_present(args.tag):
+        return 0
     started = time.monotonic()
     image_id = image.build_offline(args.tag, suite=args.suite)
     print(f"built {args.tag} ({image_id[:19]}) from Debian {args.suite} in {time.monotonic() - started:.0f} s")
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = image_sub.add_parser("build", help="build the offline Redis image from Debian packages")
     b.add_argument("--tag", default="redis-harness/redis:7.0-bookworm")
     b.add_argument("--suite", default=image.DEFAULT_SUITE, help="Debian suite to take redis-server from")
+    b.add_argument("--if-missing", action="store_true", help="do nothing when the tag is already present")
     b.set_defaults(func=_cmd_image_build)
 
     p = sub.add_parser("env", help="the .env secrets file")

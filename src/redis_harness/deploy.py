@@ -42,6 +42,14 @@ def project_containers(profile: Profile, include_stopped: bool = True) -> list:
     return docker_client().containers.list(all=include_stopped, filters={"label": f"{PROJECT_LABEL}={profile.project}"})
 
 
+def service_container(profile: Profile, service: str = "redis"):
+    """The one container of a compose service; BadInput when the deployment is not up."""
+    for container in project_containers(profile):
+        if container.labels.get("com.docker.compose.service") == service:
+            return container
+    raise BadInput(f"deployment: {profile.project} has no {service} container; run `redis-harness up {profile.name}`")
+
+
 def _publishers_of(host: str, port: int) -> list[str]:
     """Names of running containers publishing host:port (docker binds no host socket
     with --userland-proxy=false, so a bind probe alone would miss them)."""

@@ -10,7 +10,8 @@ TEMPLATES_DIR = ROOT / "templates"
 COMPOSE_DIR = ROOT / "compose"
 # Runtime secrets handed to containers as files (never rendered, never committed).
 STATE_DIR = ROOT / ".state"
-DOTENV_PATH = ROOT / ".env"
+# Secrets file; REDIS_HARNESS_ENV_FILE points elsewhere (tests use it to ignore the repo's .env).
+DOTENV_PATH = Path(os.environ.get("REDIS_HARNESS_ENV_FILE", ROOT / ".env"))
 
 
 def deployment_dir(profile_name: str) -> Path:
