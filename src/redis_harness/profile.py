@@ -126,6 +126,8 @@ class Alerts:
     memory_ratio: float
     slow_update_s: float
     evictions_per_s: float
+    error_ratio: float
+    recovery_s: float
 
     @property
     def slowlog_threshold_us(self) -> int:
@@ -323,12 +325,16 @@ def _ttl(raw: Any) -> Mapping[str, float]:
 
 
 def _alerts(raw: Any) -> Alerts:
-    s = _section(raw, "alerts", ("miss_ratio", "memory_ratio", "slow_update", "evictions_per_s"))
+    s = _section(
+        raw, "alerts", ("miss_ratio", "memory_ratio", "slow_update", "evictions_per_s", "error_ratio", "recovery")
+    )
     return Alerts(
         miss_ratio=_number("alerts.miss_ratio", s.get("miss_ratio", 0.20), lo=0, hi=1),
         memory_ratio=_number("alerts.memory_ratio", s.get("memory_ratio", 0.80), lo=0, hi=1),
         slow_update_s=parse_duration("alerts.slow_update", s.get("slow_update", "100ms")),
         evictions_per_s=_number("alerts.evictions_per_s", s.get("evictions_per_s", 100), lo=0, hi=1e9),
+        error_ratio=_number("alerts.error_ratio", s.get("error_ratio", 0.01), lo=0, hi=1),
+        recovery_s=parse_duration("alerts.recovery", s.get("recovery", "30s")),
     )
 
 
