@@ -1,0 +1,298 @@
+"""Locust plumbing shared by every scenario: the Redis user, µs histograms, the INFO sampler.
+
+Locust's own idioms only: a small client that times each call and fires
+`events.request`; behaviour added through event hooks (init, test_start,
+test_stop, report_to_master / worker_report, quitting); no runner subclasses.
+
+Settings reach every process (master, workers) through the environment, set
+by `redis-harness load`: REDIS_HARNESS_PROFILE (path), REDIS_HARNESS_SCENARIO,
+REDIS_HARNESS_RUN_DIR, REDIS_HARNESS_RATE (total ops/s, open loop), and the
+secrets the profile needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+import redis
+from locust import User, events
+from locust.runners import MasterRunner, WorkerRunner
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from redis_harness.loadstats import Recorder
+from redis_harness.profile import Profile, load_profile
+from redis_harness.sampler import ServerSampler
+from redis_harness.secrets import Secrets, load_secrets
+
+SAMPLE_INTERVAL_S = 1.0
+# Short timeouts: a paused or vanished server shows up as errors within a second.
+CALL_TIMEOUT_S = 1.0
+
+
+class RunState:
+    """What this process knows about the run; one per process."""
+
+    def __init__(self) -> None:
+        self.profile: Profile = load_profile(os.environ["REDIS_HARNESS_PROFILE"])
+        self.secrets: Secrets = load_secrets(self.profile)
+        self.scenario = os.environ.get("REDIS_HARNESS_SCENARIO", "adhoc")
+        self.run_dir = Path(os.environ.get("REDIS_HARNESS_RUN_DIR", "."))
+        self.rate = float(os.environ.get("REDIS_HARNESS_RATE", "0") or 0)
+        self.run_id = os.environ.get("REDIS_HARNESS_RUN_ID", str(int(time.time())))
+        self.recorder = Recorder()  # this process, since its last report
+        self.total = Recorder()  # master/local: the whole run
+        self.interval = Recorder()  # master/local: since the last latency-series point
+        self.latency_series: list[dict[str, Any]] = []
+        self.sampler: ServerSampler | None = None
+        self.faults: list[dict[str, Any]] = []
+        self.marks: list[dict[str, Any]] = []  # scenario phases, for the timeline
+        self.extra: dict[str, Any] = {}  # scenario findings (eviction counts …)
+        self.started: float | None = None
+        self.ended: float | None = None
+
+    def absorb(self, data: dict[str, Any]) -> None:
+        """Figures from a worker report (or this process's own ticker) into the run totals."""
+        self.total.merge(data)
+        self.interval.merge(data)
+
+    def mark(self, label: str) -> None:
+        self.marks.append({"t": time.time(), "label": label})
+
+
+STATE: RunState | None = None
+
+
+def state() -> RunState:
+    global STATE
+    if STATE is None:
+        STATE = RunState()
+    return STATE
+
+
+def redis_client(acl_user: str | None) -> redis.Redis:
+    """One connection per simulated user, retries off: an outage must show as errors."""
+    run = state()
+    secrets = run.secrets
+    password = (
+        secrets.default.password
+        if acl_user is None
+        else (secrets.admin.password if acl_user == "admin" else secrets.service(acl_user).password)
+    )
+    return redis.Redis(
+        host=run.profile.network.host,
+        port=run.profile.network.port,
+        username=acl_user,
+        password=password,
+        socket_connect_timeout=CALL_TIMEOUT_S,
+        socket_timeout=CALL_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+        single_connection_client=True,
+        decode_responses=False,
+    )
+
+
+class RedisUser(User):
+    """A simulated client: times each call in µs, fires Locust request events.
+
+    Closed loop by default (next call when the last one returns). With a rate
+    (`--rate`), open loop: each call has an intended start; latency is measured
+    from it, so a stall is not hidden by the generator waiting (coordinated omission).
+    """
+
+    abstract = True
+    acl_user: str | None = None  # None: the `default` user
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.state = state()
+        self.redis = redis_client(self.acl_user)
+        self._connected_once = False
+        self.redis.connection.register_connect_callback(self._on_connect)
+        self._intended: float | None = None
+        self._interval = 0.0
+        if self.state.rate > 0:
+            users = max(1, getattr(environment.parsed_options, "num_users", 1) or 1)
+            self._interval = users / self.state.rate
+
+    def _on_connect(self, connection: Any) -> None:
+        if self._connected_once:
+            self.state.recorder.events.add("reconnects")
+            events.request.fire(
+                request_type="redis", name="reconnect", response_time=0.0, response_length=0, exception=None, context={}
+            )
+        self._connected_once = True
+
+    def wait_time(self) -> float:
+        if not self._interval:
+            return 0.0
+        now = time.perf_counter()
+        self._intended = (self._intended or now) + self._interval
+        if self._intended < now - 5:  # far behind (e.g. after a fault): do not burst forever
+            self._intended = now
+        return max(0.0, self._intended - now)
+
+    def call(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one Redis call; errors are recorded and returned as None, never raised."""
+        intended = self._intended
+        start = time.perf_counter()
+        exception: Exception | None = None
+        result = None
+        try:
+            result = fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            exception = exc
+        end = time.perf_counter()
+        service_us = (end - start) * 1e6
+        intended_us = (end - intended) * 1e6 if intended is not None and self._interval else None
+        self.state.recorder.record(name, service_us, exception is None, intended_us)
+        if exception is not None and "OOM" in str(exception):
+            self.state.recorder.events.add("oom_errors")
+        events.request.fire(
+            request_type="redis",
+            name=name,
+            response_time=service_us / 1000.0,
+            response_length=0,
+            exception=exception,
+            context={},
+        )
+        return result if exception is None else None
+
+    def cache_read(self, name: str, datatype: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """A read that may miss: a miss is counted as a miss, not a failure."""
+        before = self.state.recorder.errors.values.get(name, 0)
+        value = self.call(name, fn, *args)
+        if self.state.recorder.errors.values.get(name, 0) == before:
+            self.state.recorder.cache_read(datatype, value is not None and value != {})
+        return value
+
+    def on_stop(self) -> None:
+        self.redis.close()
+
+
+# ----------------------------------------------------------------------------- event hooks
+
+
+def _is_worker(environment: Any) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+def _is_master(environment: Any) -> bool:
+    return isinstance(environment.runner, MasterRunner)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    run = state()
+    if environment.web_ui is not None:
+        from loadtests import webui  # only the web UI needs Flask routes
+
+        webui.install(environment, run)
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    data["redis_harness"] = state().recorder.export()
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    if "redis_harness" in data:
+        state().absorb(data["redis_harness"])
+
+
+def _latency_point(run: RunState) -> None:
+    commands = run.interval.commands()
+    run.interval = Recorder()
+    if commands:
+        point: dict[str, Any] = {"t": time.time()}
+        for name, summary in commands.items():
+            point[name] = {"p50_us": summary["p50_us"], "p99_us": summary["p99_us"], "count": summary["count"]}
+        run.latency_series.append(point)
+
+
+def _ticker(environment: Any) -> None:
+    """Master/local: once a second, take this process's own figures, a latency point and a server sample."""
+    run = state()
+    while True:
+        if not _is_master(environment):
+            run.absorb(run.recorder.export())
+        _latency_point(run)
+        if run.sampler is not None:
+            run.sampler.sample()
+        gevent.sleep(SAMPLE_INTERVAL_S)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    if _is_worker(environment):
+        return
+    run = state()
+    run.started = time.time()
+    run.sampler = ServerSampler(run.profile, run.secrets)
+    run.extra.setdefault("greenlets", [])
+    run.extra["greenlets"].append(gevent.spawn(_ticker, environment))
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    if _is_worker(environment):
+        return
+    run = state()
+    run.ended = time.time()
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_: Any) -> None:
+    if _is_worker(environment):
+        return
+    run = state()
+    for greenlet in run.extra.pop("greenlets", []):
+        greenlet.kill(block=False)
+    if not _is_master(environment):
+        run.absorb(run.recorder.export())
+    _latency_point(run)
+    if run.sampler is not None:
+        run.sampler.sample()
+        run.sampler.close()
+    save_raw(environment, run)
+
+
+def save_raw(environment: Any, run: RunState) -> Path:
+    """Everything the report needs, so `redis-harness report DIR` can re-render it later."""
+    stats = environment.stats.total
+    histograms = {
+        "service": {n: h.encode().decode() for n, h in run.total.service.items()},
+        "intended": {n: h.encode().decode() for n, h in run.total.intended.items()},
+    }
+    counters = run.total.export()
+    raw = {
+        "scenario": run.scenario,
+        "profile": str(run.profile.source),
+        "profile_name": run.profile.name,
+        "started": run.started,
+        "ended": run.ended or time.time(),
+        "settings": {
+            "users": getattr(environment.parsed_options, "num_users", None),
+            "spawn_rate": getattr(environment.parsed_options, "spawn_rate", None),
+            "rate": run.rate,
+            "workers": getattr(environment.runner, "worker_count", 0) if _is_master(environment) else 0,
+        },
+        "recorder": {**counters, **histograms},
+        "latency_series": run.latency_series,
+        "server_series": run.sampler.series if run.sampler else [],
+        "faults": run.faults,
+        "marks": run.marks,
+        "findings": {k: v for k, v in run.extra.items() if k != "greenlets"},
+        "locust": {"num_requests": stats.num_requests, "num_failures": stats.num_failures},
+    }
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    path = run.run_dir / "raw.json"
+    path.write_text(json.dumps(raw, default=str))
+    return path

@@ -1,0 +1,155 @@
+"""Client-side figures of a load run, in microseconds, mergeable across Locust workers.
+
+Locust rounds response times to whole milliseconds, which flattens loopback
+Redis (tens to hundreds of µs) to 0. Each process keeps its own HdrHistograms
+per request name; workers ship them (encoded) to the master, which merges.
+Two histograms per name: service time (from the actual send) and, in open-loop
+runs, latency from the intended start (corrected for coordinated omission).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 120_000_000  # two minutes: a stalled call still lands in the histogram
+SIGNIFICANT_DIGITS = 3
+PERCENTILES = {"p50_us": 50.0, "p90_us": 90.0, "p99_us": 99.0, "p999_us": 99.9}
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def summarize(histogram: HdrHistogram) -> dict[str, float]:
+    """count, percentiles and max in µs of one histogram."""
+    summary: dict[str, float] = {"count": histogram.get_total_count()}
+    for key, percentile in PERCENTILES.items():
+        summary[key] = histogram.get_value_at_percentile(percentile) if summary["count"] else 0
+    summary["max_us"] = histogram.get_max_value() if summary["count"] else 0
+    return summary
+
+
+@dataclass
+class Counters:
+    """Plain counts that merge by addition."""
+
+    values: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, key: str, amount: int = 1) -> None:
+        self.values[key] += amount
+
+    def merge(self, other: dict[str, int]) -> None:
+        for key, amount in other.items():
+            self.values[key] += amount
+
+
+@dataclass
+class Recorder:
+    """One process's figures since its last report (workers) or since the start (master/local)."""
+
+    service: dict[str, HdrHistogram] = field(default_factory=dict)
+    intended: dict[str, HdrHistogram] = field(default_factory=dict)
+    errors: Counters = field(default_factory=Counters)
+    # "<datatype>:hit" / "<datatype>:miss" for cache reads, client side
+    cache: Counters = field(default_factory=Counters)
+    # scenario-specific counts: oom_errors, acked_writes, acked_writes_lost, reconnects, breaker_* …
+    events: Counters = field(default_factory=Counters)
+    # (unix time rounded to 0.1 s, ok): whether calls succeeded or failed in each tenth of
+    # a second; enough to find error windows without storing every call.
+    outcomes: set[tuple[float, bool]] = field(default_factory=set)
+
+    def record(self, name: str, service_us: float, ok: bool, intended_us: float | None = None) -> None:
+        histogram = self.service.get(name) or self.service.setdefault(name, new_histogram())
+        histogram.record_value(max(LOWEST_US, min(HIGHEST_US, int(service_us))))
+        if intended_us is not None:
+            corrected = self.intended.get(name) or self.intended.setdefault(name, new_histogram())
+            corrected.record_value(max(LOWEST_US, min(HIGHEST_US, int(intended_us))))
+        if not ok:
+            self.errors.add(name)
+        self.outcomes.add((round(time.time(), 1), ok))
+
+    def cache_read(self, datatype: str, hit: bool) -> None:
+        self.cache.add(f"{datatype}:{'hit' if hit else 'miss'}")
+
+    # ------------------------------------------------------------ shipping between processes
+
+    def export(self) -> dict[str, Any]:
+        """A picklable snapshot (for report_to_master); the recorder starts afresh."""
+        data = {
+            "service": {name: h.encode() for name, h in self.service.items()},
+            "intended": {name: h.encode() for name, h in self.intended.items()},
+            "errors": dict(self.errors.values),
+            "cache": dict(self.cache.values),
+            "events": dict(self.events.values),
+            "outcomes": sorted(self.outcomes),
+        }
+        self.service.clear()
+        self.intended.clear()
+        self.errors = Counters()
+        self.cache = Counters()
+        self.events = Counters()
+        self.outcomes = set()
+        return data
+
+    def merge(self, data: dict[str, Any]) -> None:
+        for target, source in ((self.service, data["service"]), (self.intended, data["intended"])):
+            for name, encoded in source.items():
+                target.setdefault(name, new_histogram()).decode_and_add(encoded)
+        self.errors.merge(data["errors"])
+        self.cache.merge(data["cache"])
+        self.events.merge(data["events"])
+        self.outcomes.update((stamp, ok) for stamp, ok in data["outcomes"])
+
+    # ------------------------------------------------------------ figures
+
+    def commands(self) -> dict[str, dict[str, float]]:
+        result = {}
+        for name, histogram in sorted(self.service.items()):
+            summary = summarize(histogram)
+            summary["errors"] = self.errors.values.get(name, 0)
+            if name in self.intended:
+                summary["intended"] = summarize(self.intended[name])
+            result[name] = summary
+        return result
+
+    def hit_ratios(self) -> dict[str, float | None]:
+        """Client-side hit ratio per data type, and overall under "all"."""
+        types = sorted({key.split(":")[0] for key in self.cache.values})
+        ratios: dict[str, float | None] = {}
+        total_hits = total = 0
+        for datatype in types:
+            hits = self.cache.values.get(f"{datatype}:hit", 0)
+            misses = self.cache.values.get(f"{datatype}:miss", 0)
+            ratios[datatype] = hits / (hits + misses) if hits + misses else None
+            total_hits += hits
+            total += hits + misses
+        ratios["all"] = total_hits / total if total else None
+        return ratios
+
+
+def error_windows(outcomes: list[tuple[float, bool]]) -> list[dict[str, float]]:
+    """Spans from the last success before a run of failures to the first success after it.
+
+    Within one tenth of a second a success sorts after a failure, so a bucket with
+    both counts as recovered.
+    """
+    windows = []
+    last_ok: float | None = None
+    failing_since: float | None = None
+    for stamp, ok in sorted(outcomes):
+        if ok:
+            # Failures sharing a tenth of a second with a success are sporadic errors
+            # (counted per command), not an outage.
+            if failing_since is not None and last_ok is not None and stamp > failing_since:
+                windows.append({"from": last_ok, "to": stamp, "seconds": round(stamp - last_ok, 3)})
+            failing_since = None
+            last_ok = stamp
+        elif failing_since is None:
+            failing_since = stamp
+    return windows
