@@ -152,7 +152,7 @@ class RedisUser(User):
         service_us = (end - start) * 1e6
         intended_us = (end - intended) * 1e6 if intended is not None and self._interval else None
         self.state.recorder.record(name, service_us, exception is None, intended_us)
-        if exception is not None and "OOM" in str(exception):
+        if isinstance(exception, redis.exceptions.OutOfMemoryError):
             self.state.recorder.events.add("oom_errors")
         events.request.fire(
             request_type="redis",

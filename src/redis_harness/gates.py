@@ -39,6 +39,22 @@ def _error_rate(report: dict, profile: Profile) -> Gate:
     return Gate("error_rate", total > 0 and ratio <= limit, ratio, limit, f"{errors} of {total} commands failed")
 
 
+def _error_rate_except_oom(report: dict, profile: Profile) -> Gate:
+    """Errors other than the -OOM refusals a scenario provokes on purpose."""
+    total = sum(c["count"] for c in report["commands"].values())
+    oom = report["server"]["oom_errors"]
+    errors = sum(c["errors"] for c in report["commands"].values()) - oom
+    ratio = errors / total if total else 1.0
+    limit = profile.alerts.error_ratio
+    detail = f"{errors} of {total} commands failed, besides {oom} refused with -OOM"
+    return Gate("error_rate_except_oom", total > 0 and ratio <= limit, ratio, limit, detail)
+
+
+def _oom_refusals_seen(report: dict, profile: Profile) -> Gate:
+    oom = report["server"]["oom_errors"]
+    return Gate("oom_refusals_seen", oom > 0, float(oom), 1.0, "writes refused with -OOM once no volatile key was left")
+
+
 def _slow_updates(report: dict, profile: Profile) -> Gate:
     updates = {n: c for n, c in report["commands"].items() if n.split()[0].upper() in UPDATE_COMMANDS}
     worst = max((c["p99_us"] for c in updates.values()), default=0) / 1e6
@@ -122,6 +138,8 @@ def _acked_writes_kept(report: dict, profile: Profile) -> Gate:
 
 GATES: dict[str, Callable[[dict, Profile], Gate]] = {
     "error_rate": _error_rate,
+    "error_rate_except_oom": _error_rate_except_oom,
+    "oom_refusals_seen": _oom_refusals_seen,
     "slow_updates": _slow_updates,
     "miss_ratio": _miss_ratio,
     "memory": _memory,

@@ -64,8 +64,12 @@ class ServerSampler:
             return {}
         memory = stats.get("memory_stats", {})
         cpu = stats.get("cpu_stats", {}).get("cpu_usage", {}).get("total_usage")
+        # Like `docker stats`: page cache the kernel can drop (the AOF's, mostly) is not pressure.
+        details = memory.get("stats", {})
+        inactive = details.get("inactive_file", details.get("total_inactive_file", 0))
+        usage = memory.get("usage")
         return {
-            "container_memory": memory.get("usage"),
+            "container_memory": usage - inactive if usage is not None else None,
             "container_memory_limit": memory.get("limit"),
             "container_cpu_ns": cpu,
         }

@@ -61,7 +61,14 @@ SCENARIOS = {
             users=8,
             spawn_rate=8,
             duration_s=40,
-            gates=("error_rate", "no_oom_kill", "maxmemory_respected", "persistent_keys_survive", "evictions_seen"),
+            gates=(
+                "error_rate_except_oom",
+                "no_oom_kill",
+                "maxmemory_respected",
+                "persistent_keys_survive",
+                "evictions_seen",
+                "oom_refusals_seen",
+            ),
         ),
         Scenario(
             "recovery",
