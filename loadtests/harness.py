@@ -115,6 +115,7 @@ class RedisUser(User):
         self.redis = redis_client(self.acl_user)
         self._connected_once = False
         self.redis.connection.register_connect_callback(self._on_connect)
+        self.last_error: Exception | None = None  # of the latest call(), for callers that branch on it
         self._intended: float | None = None
         self._interval = 0.0
         if self.state.rate > 0:
@@ -149,6 +150,7 @@ class RedisUser(User):
         except redis.RedisError as exc:
             exception = exc
         end = time.perf_counter()
+        self.last_error = exception
         service_us = (end - start) * 1e6
         intended_us = (end - intended) * 1e6 if intended is not None and self._interval else None
         self.state.recorder.record(name, service_us, exception is None, intended_us)
@@ -166,9 +168,8 @@ class RedisUser(User):
 
     def cache_read(self, name: str, datatype: str, fn: Callable[..., Any], *args: Any) -> Any:
         """A read that may miss: a miss is counted as a miss, not a failure."""
-        before = self.state.recorder.errors.values.get(name, 0)
         value = self.call(name, fn, *args)
-        if self.state.recorder.errors.values.get(name, 0) == before:
+        if self.last_error is None:
             self.state.recorder.cache_read(datatype, value is not None and value != {})
         return value
 

@@ -22,6 +22,7 @@ from . import paths
 from .client import connect
 from .deploy import service_container
 from .errors import BadInput, HarnessError
+from .origin import OriginStore
 from .profile import Profile, load_profile
 from .report import build
 from .scenarios import SCENARIOS, get_scenario
@@ -99,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         cmd += ["--headless", "--run-time", f"{duration:.0f}s", "--only-summary"]
     env = _child_env(profile, secrets, scenario.name, run_dir, args.rate)
+    # One seeded origin database per run, made before any Locust process opens it.
+    origin_path = run_dir / "origin.sqlite"
+    OriginStore.open_seeded(origin_path).close()
+    env["REDIS_HARNESS_ORIGIN"] = str(origin_path)
     if args.fault:
         env["REDIS_HARNESS_FAULT"] = args.fault
     timeout = None if args.web and not args.autostart else duration + 180

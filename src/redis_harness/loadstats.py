@@ -64,7 +64,10 @@ class Recorder:
     # a second; enough to find error windows without storing every call.
     outcomes: set[tuple[float, bool]] = field(default_factory=set)
 
-    def record(self, name: str, service_us: float, ok: bool, intended_us: float | None = None) -> None:
+    def record(
+        self, name: str, service_us: float, ok: bool, intended_us: float | None = None, redis_call: bool = True
+    ) -> None:
+        """One call's figures; `redis_call=False` (origin reads, fallbacks) stays out of the error windows."""
         histogram = self.service.get(name) or self.service.setdefault(name, new_histogram())
         histogram.record_value(max(LOWEST_US, min(HIGHEST_US, int(service_us))))
         if intended_us is not None:
@@ -72,7 +75,8 @@ class Recorder:
             corrected.record_value(max(LOWEST_US, min(HIGHEST_US, int(intended_us))))
         if not ok:
             self.errors.add(name)
-        self.outcomes.add((round(time.time(), 1), ok))
+        if redis_call:
+            self.outcomes.add((round(time.time(), 1), ok))
 
     def cache_read(self, datatype: str, hit: bool) -> None:
         self.cache.add(f"{datatype}:{'hit' if hit else 'miss'}")

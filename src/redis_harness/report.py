@@ -173,7 +173,8 @@ def charts(report: dict[str, Any]) -> tuple[bytes, str]:
     fig, axes = plt.subplots(5, 1, figsize=(10, 13), sharex=True)
     lat, ops, hit, mem, evict = axes
 
-    for name in sorted(report["commands"])[:8]:
+    busiest = sorted(report["commands"], key=lambda n: -report["commands"][n]["count"])[:4]
+    for name in sorted(busiest):
         points = [(p["t"] - start, p[name]["p99_us"], p[name]["p50_us"]) for p in report["latency_series"] if name in p]
         if points:
             xs, p99, p50 = zip(*points, strict=True)

@@ -1,0 +1,71 @@
+"""`redis-harness fault PROFILE ACTION [--for SECONDS]`: faults for people and scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from . import faults
+from .errors import BadInput
+from .profile import load_profile
+
+MAX_FOR_S = 3600.0  # a forgotten --for must still end by itself
+ACTIONS = tuple(faults.FAULTS)
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "fault",
+        help="inject a fault into a deployment's Redis container: kill, restart, pause, disconnect, stop",
+        description=(
+            "kill sends SIGKILL from the host (a crash; the restart policy brings it back). "
+            "pause, disconnect and stop stay until undone (unpause, reconnect, start) or for --for SECONDS."
+        ),
+    )
+    p.add_argument("profile", help="a profile name in profiles/ or a path to a YAML file")
+    p.add_argument("action", choices=ACTIONS)
+    p.add_argument(
+        "--for", dest="for_s", type=float, metavar="SECONDS", help="undo pause, disconnect or stop after SECONDS"
+    )
+    p.add_argument("--network", default="edge", choices=("edge", "internal"), help="for disconnect/reconnect")
+    p.add_argument("--no-wait", action="store_true", help="after kill, restart or start, do not wait until healthy")
+    p.add_argument("--json", action="store_true", help="print the fault records as JSON")
+    p.set_defaults(func=_cmd_fault)
+
+
+def _cmd_fault(args: argparse.Namespace) -> int:
+    if args.for_s is not None:
+        if args.action not in faults.UNDO:
+            raise BadInput(f"--for: '{args.action}' is not held; use it with {', '.join(faults.UNDO)}")
+        if not 0 < args.for_s <= MAX_FOR_S:
+            raise BadInput(f"--for: {args.for_s:g} is out of range; use 0 < SECONDS <= {MAX_FOR_S:g}")
+    profile = load_profile(args.profile)
+    options: dict[str, Any] = {"network": args.network} if args.action in ("disconnect", "reconnect") else {}
+    records = []
+    if args.for_s is not None:
+        with faults.injected(profile, args.action, **options) as record:
+            _say(args, record, f"in place after {record.in_place_after_s:.2f} s; holding {args.for_s:g} s")
+            time.sleep(args.for_s)
+        _say(args, record, f"undone ({faults.UNDO[args.action].__name__}) after {record.held_s:.2f} s")
+        records.append(record)
+    else:
+        record = faults.FAULTS[args.action](profile, **options)
+        records.append(record)
+        _say(args, record, f"in place after {record.in_place_after_s:.2f} s")
+        if args.action in faults.UNDO:
+            undo = faults.UNDO[args.action].__name__
+            _say(args, record, f"stays until `redis-harness fault {args.profile} {undo}`")
+    if args.action in ("kill", "restart", "start") and not args.no_wait:
+        waited = faults.wait_running(profile, healthy=True)
+        records[-1].detail["healthy_after_s"] = round(records[-1].in_place_after_s + waited, 3)
+        _say(args, records[-1], f"running and healthy again {waited:.2f} s later")
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2))
+    return 0
+
+
+def _say(args: argparse.Namespace, record: faults.FaultRecord, text: str) -> None:
+    if not args.json:
+        print(f"{record.kind} {record.container}: {text}")
