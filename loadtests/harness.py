@@ -55,6 +55,7 @@ class RunState:
         self.marks: list[dict[str, Any]] = []  # scenario phases, for the timeline
         self.extra: dict[str, Any] = {}  # scenario findings (eviction counts …)
         self.started: float | None = None
+        self.workers = 0  # worker processes connected when the test started
         self.ended: float | None = None
 
     def absorb(self, data: dict[str, Any]) -> None:
@@ -141,8 +142,8 @@ class RedisUser(User):
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one Redis call; errors are recorded and returned as None, never raised."""
-        intended = self._intended
         start = time.perf_counter()
+        intended = self._intended if self._intended is not None else start  # the first call starts on time
         exception: Exception | None = None
         result = None
         try:
@@ -236,6 +237,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         return
     run = state()
     run.started = time.time()
+    run.workers = environment.runner.worker_count if _is_master(environment) else 0
     run.sampler = ServerSampler(run.profile, run.secrets)
     run.extra.setdefault("greenlets", [])
     run.extra["greenlets"].append(gevent.spawn(_ticker, environment))
@@ -283,7 +285,7 @@ def save_raw(environment: Any, run: RunState) -> Path:
             "users": getattr(environment.parsed_options, "num_users", None),
             "spawn_rate": getattr(environment.parsed_options, "spawn_rate", None),
             "rate": run.rate,
-            "workers": getattr(environment.runner, "worker_count", 0) if _is_master(environment) else 0,
+            "workers": run.workers,
         },
         "recorder": {**counters, **histograms},
         "latency_series": run.latency_series,

@@ -1,0 +1,79 @@
+"""Every gate passes on a healthy report and fails on a report that breaks it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from redis_harness.gates import GATES, evaluate
+from redis_harness.profile import load_profile
+from redis_harness.scenarios import SCENARIOS
+
+PROFILE = load_profile("ci")
+
+
+def healthy_report() -> dict:
+    return {
+        "commands": {
+            "GET price": {"count": 1000, "errors": 0, "p99_us": 500},
+            "SET price": {"count": 100, "errors": 0, "p99_us": 800},
+        },
+        "hit_ratio": {"client": {"price": 0.95, "all": 0.95}, "server": 0.95},
+        "server": {
+            "used_memory_max": 10_000_000,
+            "maxmemory": PROFILE.memory.maxmemory_bytes,
+            "evictions_per_s_max": 0,
+            "evicted_keys": 10,
+            "oom_killed": False,
+            "oom_errors": 5,
+        },
+        "client": {"events": {"acked_writes": 500, "acked_writes_lost": 0}},
+        "faults": [{"kind": "kill", "error_window_s": 1.2}],
+        "eviction": {"persistent_written": 100, "persistent_present": 100},
+    }
+
+
+BREAKERS = {
+    "error_rate": lambda r: r["commands"]["GET price"].update(errors=100),
+    "error_rate_except_oom": lambda r: r["commands"]["GET price"].update(errors=100),
+    "oom_refusals_seen": lambda r: r["server"].update(oom_errors=0),
+    "slow_updates": lambda r: r["commands"]["SET price"].update(p99_us=250_000),
+    "miss_ratio": lambda r: r["hit_ratio"]["client"].update(all=0.5),
+    "memory": lambda r: r["server"].update(used_memory_max=int(PROFILE.memory.maxmemory_bytes * 0.95)),
+    "eviction_rate": lambda r: r["server"].update(evictions_per_s_max=5000),
+    "no_oom_kill": lambda r: r["server"].update(oom_killed=True),
+    "maxmemory_respected": lambda r: r["server"].update(used_memory_max=PROFILE.memory.maxmemory_bytes * 2),
+    "persistent_keys_survive": lambda r: r["eviction"].update(persistent_present=99),
+    "evictions_seen": lambda r: r["server"].update(evicted_keys=0),
+    "recovery_window": lambda r: r["faults"][0].update(error_window_s=PROFILE.alerts.recovery_s + 1),
+    "acked_writes_kept": lambda r: r["client"]["events"].update(acked_writes_lost=1),
+}
+
+
+def test_every_gate_has_a_breaking_case() -> None:
+    assert set(BREAKERS) == set(GATES)
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_gate_passes_when_healthy_and_fails_when_broken(name: str) -> None:
+    (gate,) = evaluate(healthy_report(), PROFILE, (name,))
+    assert gate.passed, gate
+    broken = copy.deepcopy(healthy_report())
+    BREAKERS[name](broken)
+    (gate,) = evaluate(broken, PROFILE, (name,))
+    assert not gate.passed, gate
+    assert gate.name == name
+
+
+def test_no_work_is_no_pass() -> None:
+    empty = healthy_report() | {"commands": {}}
+    (gate,) = evaluate(empty, PROFILE, ("error_rate",))
+    assert not gate.passed
+    (gate,) = evaluate(healthy_report() | {"faults": []}, PROFILE, ("recovery_window",))
+    assert not gate.passed
+
+
+def test_every_scenario_names_known_gates() -> None:
+    for scenario in SCENARIOS.values():
+        assert set(scenario.gates) <= set(GATES), scenario.name
