@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets as pysecrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from redis_harness import deploy
+from redis_harness import deploy, paths
+from redis_harness.origin import OriginStore
 from redis_harness.profile import Profile, load_profile, profile_from_mapping
 from redis_harness.secrets import Secrets, load_secrets
 
@@ -66,14 +70,46 @@ class Deployment:
         deploy.down(self.profile, volumes=volumes)
 
 
-@pytest.fixture(scope="session")
-def ci_deployment(secret_env: dict[str, str]) -> Iterator[Deployment]:
-    """The `ci` profile, brought up once for the session with the test secrets."""
-    profile = load_profile("ci")
-    secrets = load_secrets(profile, env=secret_env)
+@contextmanager
+def deployed(profile: Profile, env: dict[str, str]) -> Iterator[Deployment]:
+    """A deployment brought up from scratch with the test secrets, removed with its data afterwards."""
+    secrets = load_secrets(profile, env=env)
     deploy.down(profile, volumes=True)
     deploy.up(profile, secrets)
     try:
-        yield Deployment(profile, secrets, {**os.environ, **secret_env})
+        yield Deployment(profile, secrets, {**os.environ, **env})
     finally:
         deploy.down(profile, volumes=True)
+
+
+@pytest.fixture(scope="session")
+def ci_deployment(secret_env: dict[str, str]) -> Iterator[Deployment]:
+    """The `ci` profile, brought up once for the session with the test secrets."""
+    with deployed(load_profile("ci"), secret_env) as deployment:
+        yield deployment
+
+
+@pytest.fixture(scope="session")
+def fault_deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
+    """The ci profile as `faulttest` on port 6386 for the client and fault tests: killing and
+    pausing it never disturbs the shared ci deployment."""
+    profile = variant_profile("ci", tmp_path_factory.mktemp("faulttest"), "faulttest", network={"port": 6386})
+    with deployed(profile, secret_env) as deployment:
+        yield deployment
+
+
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OriginStore]:
+    store = OriginStore.open_seeded(tmp_path_factory.mktemp("origin") / "origin.sqlite")
+    yield store
+    store.close()
+
+
+def emit(capsys: pytest.CaptureFixture[str], name: str, figures: dict[str, Any]) -> None:
+    """Measured figures go to the terminal and reports/client/<name>.json; they are never asserted."""
+    target = paths.ROOT / "reports" / "client"
+    target.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(figures, indent=2, default=str)
+    (target / f"{name}.json").write_text(text + "\n")
+    with capsys.disabled():
+        print(f"\n[{name}] {text}")

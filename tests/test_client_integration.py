@@ -15,23 +15,14 @@ from redis_harness.codec import Codec
 from redis_harness.origin import ENTITIES, OriginError, OriginStore, Quote
 from redis_harness.warming import CacheWarmer
 
-from .conftest import Deployment
-from .faulttest_deployment import emit, faulttest_deployment
+from .conftest import Deployment, emit
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
-    with faulttest_deployment(tmp_path_factory.mktemp("faulttest"), secret_env) as dep:
-        yield dep
-
-
-@pytest.fixture(scope="module")
-def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OriginStore]:
-    store = OriginStore.open_seeded(tmp_path_factory.mktemp("origin") / "origin.sqlite")
-    yield store
-    store.close()
+def deployment(fault_deployment: Deployment) -> Deployment:
+    return fault_deployment
 
 
 @pytest.fixture

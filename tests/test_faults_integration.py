@@ -26,8 +26,7 @@ from redis_harness.client import RedisSettings, ResilientRedis
 from redis_harness.keys import build_key
 from redis_harness.origin import OriginStore, Quote
 
-from .conftest import Deployment
-from .faulttest_deployment import emit, faulttest_deployment
+from .conftest import Deployment, emit
 
 pytestmark = pytest.mark.integration
 
@@ -38,16 +37,8 @@ SLACK_S = 1.0  # scheduling noise on a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
-    with faulttest_deployment(tmp_path_factory.mktemp("faulttest"), secret_env) as dep:
-        yield dep
-
-
-@pytest.fixture(scope="module")
-def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OriginStore]:
-    store = OriginStore.open_seeded(tmp_path_factory.mktemp("origin") / "origin.sqlite")
-    yield store
-    store.close()
+def deployment(fault_deployment: Deployment) -> Deployment:
+    return fault_deployment
 
 
 @pytest.fixture

@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from redis_harness import deploy
 from redis_harness.profile import Profile
-from redis_harness.secrets import load_secrets
 
-from .conftest import REPO, variant_profile
+from .conftest import REPO, deployed, variant_profile
 
 pytestmark = pytest.mark.integration
 PORT = 6387
@@ -26,13 +24,8 @@ PORT = 6387
 def load_target(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Profile]:
     """A ci-sized deployment of its own: the recovery scenario kills it, which other tests must not see."""
     profile = variant_profile("ci", tmp_path_factory.mktemp("load"), "loadtest", network={"port": PORT})
-    secrets = load_secrets(profile, env=secret_env)
-    deploy.down(profile, volumes=True)
-    deploy.up(profile, secrets)
-    try:
+    with deployed(profile, secret_env):
         yield profile
-    finally:
-        deploy.down(profile, volumes=True)
 
 
 def run_load(profile: Profile, env: dict[str, str], run_dir: Path, *args: str) -> tuple[int, dict, str]:
