@@ -51,8 +51,8 @@ def service_container(profile: Profile, service: str = "redis"):
 
 
 def _publishers_of(host: str, port: int) -> list[str]:
-    """Names of running containers publishing host:port (docker binds no host socket
-    with --userland-proxy=false, so a bind probe alone would miss them)."""
+    """Names of running containers publishing host:port: a clash with another container
+    is named as such, not as an anonymous busy port."""
     names = []
     for container in docker_client().containers.list():
         for bindings in (container.ports or {}).values():

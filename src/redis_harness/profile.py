@@ -8,7 +8,6 @@ the field and the fix.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ import yaml
 
 from . import paths
 from .errors import BadInput
+from .fields import boolean, choice, number, section
 from .units import parse_duration, parse_size
 
 TOPOLOGIES = ("standalone",)  # replication, sentinel and cluster fit here later
@@ -161,53 +161,12 @@ class Profile:
         return f"redis-harness-{self.name}"
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _closest(key: str, allowed: tuple[str, ...]) -> str:
-    match = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
-    return f"did you mean '{match[0]}'?" if match else f"valid keys: {', '.join(allowed)}"
-
-
-def _section(raw: Any, field: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-    """A mapping with only known keys; an unknown key names the closest valid one."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise BadInput(f"{field}: expected a mapping of {', '.join(allowed)}, got {raw!r}")
-    for key in raw:
-        if key not in allowed:
-            where = f"{field}.{key}" if field else str(key)
-            raise BadInput(f"{where}: unknown key; {_closest(str(key), allowed)}")
-    return dict(raw)
-
-
-def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise BadInput(f"{field}: {value!r} is not valid; use one of {', '.join(choices)}")
-    return value
-
-
-def _number(field: str, value: Any, *, lo: float, hi: float, integer: bool = False) -> Any:
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not lo <= value <= hi:
-        kind = "a whole number" if integer else "a number"
-        raise BadInput(f"{field}: {value!r} is out of range; use {kind} from {lo:g} to {hi:g}")
-    return value
-
-
-def _bool(field: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise BadInput(f"{field}: {value!r} is not true/false")
-    return value
-
-
 # --------------------------------------------------------------------------- sections
 
 
 def _image(raw: Any) -> Image:
-    section = _section(raw, "image", ("ref",))
-    ref = section.get("ref", "redis-harness/redis:7.0-bookworm")
+    s = section(raw, "image", ("ref",))
+    ref = s.get("ref", "redis-harness/redis:7.0-bookworm")
     name, _, tag = str(ref).rpartition(":")
     if not name or not tag or "/" in tag or tag == "latest":
         raise BadInput(
@@ -218,17 +177,17 @@ def _image(raw: Any) -> Image:
 
 
 def _resources(raw: Any) -> Resources:
-    s = _section(raw, "resources", ("memory", "cpus", "pids"))
+    s = section(raw, "resources", ("memory", "cpus", "pids"))
     memory = parse_size("resources.memory", s.get("memory", "256mb"))
     if memory < 16 * 1024**2:
         raise BadInput(f"resources.memory: {memory} bytes is too small; give Redis at least 16mb")
-    cpus = _number("resources.cpus", s.get("cpus", 1.0), lo=0.1, hi=64)
-    pids = _number("resources.pids", s.get("pids", 128), lo=16, hi=65536, integer=True)
+    cpus = number("resources.cpus", s.get("cpus", 1.0), lo=0.1, hi=64)
+    pids = number("resources.pids", s.get("pids", 128), lo=16, hi=65536, integer=True)
     return Resources(memory_bytes=memory, cpus=float(cpus), pids=pids)
 
 
 def _memory(raw: Any, resources: Resources) -> Memory:
-    s = _section(raw, "memory", ("maxmemory_ratio", "maxmemory", "policy", "samples"))
+    s = section(raw, "memory", ("maxmemory_ratio", "maxmemory", "policy", "samples"))
     if "maxmemory" in s:
         # Only an explicit 0 (unlimited) is ever asked for here; sizes come from the ratio.
         if parse_size("memory.maxmemory", s["maxmemory"]) == 0:
@@ -246,8 +205,8 @@ def _memory(raw: Any, resources: Resources) -> Memory:
             f"memory.maxmemory_ratio: {ratio!r} is outside (0, {MAX_RATIO}]; "
             "leave room for fragmentation, buffers and fork copy-on-write (default 0.70)"
         )
-    policy = _choice("memory.policy", s.get("policy", "volatile-lru"), EVICTION_POLICIES)
-    samples = _number("memory.samples", s.get("samples", 5), lo=1, hi=64, integer=True)
+    policy = choice("memory.policy", s.get("policy", "volatile-lru"), EVICTION_POLICIES)
+    samples = number("memory.samples", s.get("samples", 5), lo=1, hi=64, integer=True)
     return Memory(
         maxmemory_ratio=float(ratio),
         maxmemory_bytes=int(resources.memory_bytes * ratio),
@@ -257,9 +216,9 @@ def _memory(raw: Any, resources: Resources) -> Memory:
 
 
 def _persistence(raw: Any) -> Persistence:
-    s = _section(raw, "persistence", ("aof", "appendfsync", "rdb_save"))
-    aof = _bool("persistence.aof", s.get("aof", True))
-    fsync = _choice("persistence.appendfsync", s.get("appendfsync", "everysec"), APPENDFSYNC)
+    s = section(raw, "persistence", ("aof", "appendfsync", "rdb_save"))
+    aof = boolean("persistence.aof", s.get("aof", True))
+    fsync = choice("persistence.appendfsync", s.get("appendfsync", "everysec"), APPENDFSYNC)
     rules = s.get("rdb_save", ["3600 1", "300 100", "60 10000"])
     if not isinstance(rules, list):
         raise BadInput("persistence.rdb_save: expected a list like ['3600 1', '300 100'] or []")
@@ -273,8 +232,8 @@ def _persistence(raw: Any) -> Persistence:
 
 
 def _network(raw: Any) -> Network:
-    s = _section(raw, "network", ("publish", "host", "port"))
-    publish = _choice("network.publish", s.get("publish", "loopback"), PUBLISH_MODES)
+    s = section(raw, "network", ("publish", "host", "port"))
+    publish = choice("network.publish", s.get("publish", "loopback"), PUBLISH_MODES)
     host = str(s.get("host", "127.0.0.1"))
     try:
         address = ipaddress.ip_address(host)
@@ -285,12 +244,12 @@ def _network(raw: Any) -> Network:
             f"network.host: {host} is not a loopback address but network.publish is loopback; "
             "use 127.0.0.1 (or set publish: none and reach Redis from the internal network)"
         )
-    port = _number("network.port", s.get("port", 6379), lo=1024, hi=65535, integer=True)
+    port = number("network.port", s.get("port", 6379), lo=1024, hi=65535, integer=True)
     return Network(publish=publish, host=host, port=port)
 
 
 def _security(raw: Any) -> Security:
-    s = _section(raw, "security", ("services", "min_password_length"))
+    s = section(raw, "security", ("services", "min_password_length"))
     services_raw = s.get("services", DEFAULT_SERVICES)
     if not isinstance(services_raw, dict) or not services_raw:
         raise BadInput("security.services: expected a mapping of service name to {password_env: VAR}")
@@ -299,41 +258,41 @@ def _security(raw: Any) -> Security:
         field = f"security.services.{name}"
         if not _NAME_RE.match(str(name)) or name in ("default", "admin", "healthcheck"):
             raise BadInput(f"{field}: {name!r} is not a usable user name; use lower-case letters and digits")
-        spec = _section(spec, field, ("password_env",))
+        spec = section(spec, field, ("password_env",))
         env = spec.get("password_env", f"REDIS_{str(name).upper()}_PASSWORD")
         if not _ENV_NAME_RE.match(str(env)):
             raise BadInput(f"{field}.password_env: {env!r} is not an environment variable name")
         services.append(ServiceUser(name=str(name), password_env=str(env)))
-    min_len = _number("security.min_password_length", s.get("min_password_length", 16), lo=8, hi=1024, integer=True)
+    min_len = number("security.min_password_length", s.get("min_password_length", 16), lo=8, hi=1024, integer=True)
     return Security(services=tuple(services), min_password_length=min_len)
 
 
 def _server(raw: Any) -> Server:
-    s = _section(raw, "server", ("tcp_backlog", "maxclients", "timeout", "slowlog_max_len"))
+    s = section(raw, "server", ("tcp_backlog", "maxclients", "timeout", "slowlog_max_len"))
     return Server(
-        tcp_backlog=_number("server.tcp_backlog", s.get("tcp_backlog", 511), lo=1, hi=65535, integer=True),
-        maxclients=_number("server.maxclients", s.get("maxclients", 1000), lo=1, hi=100000, integer=True),
-        timeout_s=_number("server.timeout", s.get("timeout", 0), lo=0, hi=86400, integer=True),
-        slowlog_max_len=_number("server.slowlog_max_len", s.get("slowlog_max_len", 128), lo=1, hi=100000, integer=True),
+        tcp_backlog=number("server.tcp_backlog", s.get("tcp_backlog", 511), lo=1, hi=65535, integer=True),
+        maxclients=number("server.maxclients", s.get("maxclients", 1000), lo=1, hi=100000, integer=True),
+        timeout_s=number("server.timeout", s.get("timeout", 0), lo=0, hi=86400, integer=True),
+        slowlog_max_len=number("server.slowlog_max_len", s.get("slowlog_max_len", 128), lo=1, hi=100000, integer=True),
     )
 
 
 def _ttl(raw: Any) -> Mapping[str, float]:
-    s = _section(raw, "ttl", tuple(DEFAULT_TTL))
+    s = section(raw, "ttl", tuple(DEFAULT_TTL))
     merged = {**DEFAULT_TTL, **s}
     return MappingProxyType({k: parse_duration(f"ttl.{k}", v) for k, v in merged.items()})
 
 
 def _alerts(raw: Any) -> Alerts:
-    s = _section(
+    s = section(
         raw, "alerts", ("miss_ratio", "memory_ratio", "slow_update", "evictions_per_s", "error_ratio", "recovery")
     )
     return Alerts(
-        miss_ratio=_number("alerts.miss_ratio", s.get("miss_ratio", 0.20), lo=0, hi=1),
-        memory_ratio=_number("alerts.memory_ratio", s.get("memory_ratio", 0.80), lo=0, hi=1),
+        miss_ratio=number("alerts.miss_ratio", s.get("miss_ratio", 0.20), lo=0, hi=1),
+        memory_ratio=number("alerts.memory_ratio", s.get("memory_ratio", 0.80), lo=0, hi=1),
         slow_update_s=parse_duration("alerts.slow_update", s.get("slow_update", "100ms")),
-        evictions_per_s=_number("alerts.evictions_per_s", s.get("evictions_per_s", 100), lo=0, hi=1e9),
-        error_ratio=_number("alerts.error_ratio", s.get("error_ratio", 0.01), lo=0, hi=1),
+        evictions_per_s=number("alerts.evictions_per_s", s.get("evictions_per_s", 100), lo=0, hi=1e9),
+        error_ratio=number("alerts.error_ratio", s.get("error_ratio", 0.01), lo=0, hi=1),
         recovery_s=parse_duration("alerts.recovery", s.get("recovery", "30s")),
     )
 
@@ -359,7 +318,7 @@ TOP_LEVEL = (
 
 def profile_from_mapping(raw: Any, source: Path) -> Profile:
     """Validate a parsed profile and derive every number the templates print."""
-    top = _section(raw, "", TOP_LEVEL)
+    top = section(raw, "", TOP_LEVEL)
     name = str(top.get("name", source.stem))
     if not _NAME_RE.match(name):
         raise BadInput(f"name: {name!r} is not usable as a project name; use lower-case letters, digits, - or _")
@@ -367,8 +326,8 @@ def profile_from_mapping(raw: Any, source: Path) -> Profile:
     return Profile(
         name=name,
         source=source,
-        topology=_choice("topology", top.get("topology", "standalone"), TOPOLOGIES),
-        environment=_choice("environment", top.get("environment", "dev"), ENVIRONMENTS),
+        topology=choice("topology", top.get("topology", "standalone"), TOPOLOGIES),
+        environment=choice("environment", top.get("environment", "dev"), ENVIRONMENTS),
         image=_image(top.get("image")),
         resources=resources,
         memory=_memory(top.get("memory"), resources),
@@ -376,7 +335,7 @@ def profile_from_mapping(raw: Any, source: Path) -> Profile:
         network=_network(top.get("network")),
         security=_security(top.get("security")),
         server=_server(top.get("server")),
-        restart=_choice("restart", top.get("restart", "unless-stopped"), RESTART_POLICIES),
+        restart=choice("restart", top.get("restart", "unless-stopped"), RESTART_POLICIES),
         ttl=_ttl(top.get("ttl")),
         alerts=_alerts(top.get("alerts")),
     )

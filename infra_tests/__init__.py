@@ -1,0 +1,1 @@
+"""Checks that a running deployment matches its profile; run by `redis-harness verify PROFILE`."""

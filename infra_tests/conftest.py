@@ -1,0 +1,195 @@
+"""Facts about one running deployment, gathered once per session.
+
+Every "expected" comes from the Profile loaded from the same file the
+templates were rendered from (`--redis-profile PATH`, or the environment
+variable REDIS_HARNESS_PROFILE); every "found" comes from the running server,
+the container (testinfra's docker:// backend) or `docker inspect`.
+Standalone: `pytest infra_tests --redis-profile ci`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+import testinfra
+import yaml
+
+from redis_harness import verify
+from redis_harness.acl import acl_users
+from redis_harness.client import connect
+from redis_harness.engine import docker_client
+from redis_harness.errors import HarnessError
+from redis_harness.profile import Profile, load_profile
+from redis_harness.render import render_files
+from redis_harness.secrets import Secrets, load_secrets
+
+_PROFILE_KEY = pytest.StashKey[Profile]()
+_SECRETS_KEY = pytest.StashKey[Secrets]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        verify.PROFILE_OPTION,
+        default=os.environ.get("REDIS_HARNESS_PROFILE"),
+        help="profile name or path whose running deployment is checked (env REDIS_HARNESS_PROFILE)",
+    )
+
+
+def session_profile(config: pytest.Config) -> Profile:
+    if _PROFILE_KEY not in config.stash:
+        name = config.getoption(verify.PROFILE_OPTION)
+        if not name:
+            raise pytest.UsageError(f"infra_tests need {verify.PROFILE_OPTION}=PROFILE (or REDIS_HARNESS_PROFILE)")
+        config.stash[_PROFILE_KEY] = load_profile(name)
+    return config.stash[_PROFILE_KEY]
+
+
+def session_secrets(config: pytest.Config) -> Secrets:
+    if _SECRETS_KEY not in config.stash:
+        config.stash[_SECRETS_KEY] = load_secrets(session_profile(config))
+    return config.stash[_SECRETS_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One check per directive, ACL user and service, named after it."""
+    config = metafunc.config
+    if "directive" in metafunc.fixturenames:
+        rendered = render_files(session_profile(config), session_secrets(config))
+        metafunc.parametrize("directive", sorted(verify.config_directives(rendered["redis.conf"])))
+    if "acl_user" in metafunc.fixturenames:
+        names = [u.name for u in acl_users(session_profile(config), session_secrets(config))]
+        metafunc.parametrize("acl_user", names)
+    if "service" in metafunc.fixturenames:
+        metafunc.parametrize("service", [s.name for s in session_profile(config).security.services])
+
+
+# --------------------------------------------------------------------------- the profile side
+
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig: pytest.Config) -> Profile:
+    return session_profile(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def secrets(pytestconfig: pytest.Config) -> Secrets:
+    return session_secrets(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def rendered(profile: Profile, secrets: Secrets) -> dict[str, str]:
+    """A fresh render of the profile in memory: what the deployment should be running."""
+    return render_files(profile, secrets)
+
+
+@pytest.fixture(scope="session")
+def expected_directives(rendered: dict[str, str]) -> dict[str, str]:
+    return verify.config_directives(rendered["redis.conf"])
+
+
+@pytest.fixture(scope="session")
+def expected_compose(rendered: dict[str, str]) -> dict[str, Any]:
+    return yaml.safe_load(rendered["docker-compose.yml"])
+
+
+@pytest.fixture(scope="session")
+def expected_acl(profile: Profile, secrets: Secrets) -> dict[str, verify.AclEntry]:
+    return {u.name: verify.parse_acl_line(u.line) for u in acl_users(profile, secrets)}
+
+
+# --------------------------------------------------------------------------- the running side
+
+
+@pytest.fixture(scope="session")
+def container(profile: Profile) -> Any:
+    """The running Redis container (Docker SDK); a deployment that is not running stops the session."""
+    try:
+        found = verify.running_redis_container(profile)
+    except HarnessError as exc:
+        pytest.exit(str(exc), returncode=2)
+    found.reload()
+    return found
+
+
+@pytest.fixture(scope="session")
+def inspect(container: Any) -> dict[str, Any]:
+    """`docker inspect` of the Redis container."""
+    return container.attrs
+
+
+@pytest.fixture(scope="session")
+def docker() -> Any:
+    return docker_client()
+
+
+@pytest.fixture(scope="session")
+def host(container: Any) -> Any:
+    """testinfra in the container, as the container's configured user."""
+    return testinfra.get_host(f"docker://{container.name}")
+
+
+@pytest.fixture(scope="session")
+def admin(profile: Profile, secrets: Secrets) -> Iterator[redis.Redis]:
+    client = connect(profile, "admin", secrets.admin.password)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def live_acl(admin: redis.Redis) -> dict[str, verify.AclEntry]:
+    entries = (verify.parse_acl_line(line) for line in admin.acl_list())
+    return {entry.name: entry for entry in entries}
+
+
+@pytest.fixture(scope="session")
+def units(admin: redis.Redis) -> dict[str, verify.CommandUnit]:
+    """This server's commands and subcommands with their ACL categories."""
+    return verify.command_units(admin.execute_command("COMMAND"))
+
+
+@pytest.fixture(scope="session")
+def redis_pid(admin: redis.Redis) -> int:
+    """The server's own pid in the container's pid namespace (not assumed to be 1)."""
+    return int(admin.info("server")["process_id"])
+
+
+@pytest.fixture(scope="session")
+def redis_status(host: Any, redis_pid: int) -> dict[str, str]:
+    """/proc/<redis pid>/status read inside the container: uid, capabilities, NoNewPrivs."""
+    return verify.proc_status(host.file(f"/proc/{redis_pid}/status").content_string)
+
+
+@pytest.fixture(scope="session")
+def cgroup(host: Any) -> dict[str, str]:
+    """The container's own cgroup limits as the container sees them (v1 or v2)."""
+    v2 = host.file("/sys/fs/cgroup/cgroup.controllers").exists
+    files = (
+        {"memory": "memory.max", "cpu": "cpu.max", "pids": "pids.max"}
+        if v2
+        else {
+            "memory": "memory/memory.limit_in_bytes",
+            "cpu_quota": "cpu/cpu.cfs_quota_us",
+            "cpu_period": "cpu/cpu.cfs_period_us",
+            "pids": "pids/pids.max",
+        }
+    )
+    paths = " ".join(f"/sys/fs/cgroup/{f}" for f in files.values())
+    values = host.check_output(f"cat {paths}").split("\n")
+    facts = dict(zip(files, values, strict=True))
+    if not v2:
+        facts["cpu"] = f"{facts.pop('cpu_quota')} {facts.pop('cpu_period')}"
+    facts["version"] = "v2" if v2 else "v1"
+    return facts
+
+
+# --------------------------------------------------------------------------- recording
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest) -> verify.Check:
+    """Record expected/found/status on the test item: the verify table and JUnit properties read them."""
+    return verify.Check(request.node.user_properties.append)
