@@ -39,7 +39,8 @@ def refused(raw: object) -> str:
 def test_shipped_profiles_load(name: str) -> None:
     profile = load_profile(name)
     assert profile.name == name
-    assert profile.topology == "standalone"
+    assert profile.topology.kind == "standalone"
+    assert [n.service for n in profile.data_nodes] == ["redis"]
     assert profile.memory.policy == "volatile-lru"
 
 
@@ -121,8 +122,8 @@ def test_bad_persistence_rule_and_fsync_are_refused() -> None:
     assert refused(with_change("persistence", "appendfsync", "sometimes")).startswith("persistence.appendfsync:")
 
 
-def test_unknown_topology_is_refused_for_now() -> None:
-    assert refused(with_change(None, "topology", "cluster")).startswith("topology:")
+def test_unknown_topology_is_refused() -> None:
+    assert refused(with_change(None, "topology", "mesh")).startswith("topology:")
 
 
 def test_durations() -> None:
@@ -134,7 +135,7 @@ def test_durations() -> None:
 
 
 def test_missing_profile_lists_the_known_ones() -> None:
-    with pytest.raises(BadInput, match="dev, prod"):
+    with pytest.raises(BadInput, match="ci, cluster, dev, ha, prod"):
         load_profile("nope")
 
 

@@ -44,7 +44,7 @@ def test_compose_service_is_hardened(ci_files: tuple) -> None:
     assert redis["pids_limit"] == profile.resources.pids
     assert redis["restart"] == "unless-stopped"
     assert "privileged" not in redis and "network_mode" not in redis and "pid" not in redis
-    assert "data:/data" in redis["volumes"]
+    assert "data-redis:/data" in redis["volumes"]
 
 
 def test_port_is_published_on_loopback_only_and_internal_network_is_internal(ci_files: tuple) -> None:
@@ -69,7 +69,7 @@ def test_healthcheck_looks_for_pong_and_carries_no_password(ci_files: tuple) -> 
     assert "grep -qx PONG" in check
     assert " -a " not in check and "/run/secrets/healthcheck" in check
     assert "environment" not in compose["services"]["redis"]
-    assert compose["secrets"]["healthcheck"]["file"].endswith(".state/ci/healthcheck.secret")
+    assert compose["secrets"]["healthcheck"]["file"].endswith(".state/ci/healthcheck")
 
 
 def test_redis_conf_prints_the_profile(ci_files: tuple) -> None:

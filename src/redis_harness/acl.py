@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .profile import Profile
-from .secrets import Secrets
+from .secrets import Secrets, sha256_hex
 
 # Clients that send only a password log in as `default`: full data access,
 # no FLUSHALL/FLUSHDB/CONFIG/DEBUG/KEYS/SHUTDOWN/ACL/MONITOR (all in @dangerous).
@@ -18,6 +18,13 @@ ADMIN_RULES = "~* &* +@all"
 # A service works on its own prefix only, with data commands only.
 SERVICE_COMMANDS = "-@all +@read +@write +@keyspace +@connection +@transaction +@scripting +@pubsub -@dangerous"
 HEALTHCHECK_RULES = "resetkeys resetchannels -@all +ping"
+# What a replica needs on its primary (Redis's ACL docs).
+REPLICATION_RULES = "resetkeys resetchannels -@all +psync +replconf +ping"
+# What a Sentinel needs on the data nodes (Redis's Sentinel docs).
+SENTINEL_RULES = (
+    "resetkeys allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info "
+    "+client|setname +client|kill +script|kill"
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,10 @@ def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
         AclUser("admin", secrets.admin.acl_hash, ADMIN_RULES),
         AclUser("healthcheck", secrets.healthcheck_hash, HEALTHCHECK_RULES),
     ]
+    if profile.topology.has_replicas:
+        users.append(AclUser("replication", sha256_hex(secrets.derived("replication")), REPLICATION_RULES))
+    if profile.topology.sentinel is not None:
+        users.append(AclUser("sentinel", sha256_hex(secrets.derived("sentinel")), SENTINEL_RULES))
     for service in profile.security.services:
         users.append(AclUser(service.name, secrets.service(service.name).acl_hash, service_rules(service.key_pattern)))
     return users

@@ -7,13 +7,14 @@ import json
 import sys
 import time
 
-from . import deploy, image, paths
+from . import bench, deploy, fault_cli, image, loadrun, paths
 from .envfile import create_dotenv
 from .errors import BadInput, HarnessError
 from .profile import load_profile
 from .render import differences, render
 from .secrets import load_secrets
 from .status import collect, format_status
+from .verify import register as register_verify
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -30,10 +31,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"compose/{profile.name}/ is up to date")
         return 0
     target = render(profile, secrets)
-    print(
-        f"rendered {target.relative_to(paths.ROOT) if target.is_relative_to(paths.ROOT) else target}/: "
-        "docker-compose.yml redis.conf users.acl"
-    )
+    where = target.relative_to(paths.ROOT) if target.is_relative_to(paths.ROOT) else target
+    print(f"rendered {where}/: {' '.join(sorted(p.name for p in target.iterdir()))}")
     return 0
 
 
@@ -124,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_env_init)
 
     # Subcommands that live in their own modules, each with register(subparsers):
+    register_verify(sub)
+    fault_cli.register(sub)
+    loadrun.register(sub)
+    bench.register(sub)
     return parser
 
 
@@ -136,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `redis-harness status dev | head -1`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

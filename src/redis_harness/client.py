@@ -17,12 +17,15 @@ from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import RedisCluster
 from redis.exceptions import AuthenticationError, MaxConnectionsError
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from .breaker import CircuitBreaker, Listener
 from .errors import BadInput
 from .profile import Profile
+from .topology import MASTER_NAME
 
 T = TypeVar("T")
 
@@ -48,6 +51,14 @@ class RedisSettings:
     # CLIENT SETNAME on connect: needs @connection, which not every ACL user has (healthcheck).
     client_name: str | None = None
     decode_responses: bool = False  # values are binary (codec.py)
+    # Sentinel topology: ask these Sentinels (reachable addresses) for the current primary.
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_password: str | None = None
+    master_name: str = MASTER_NAME
+    cluster: bool = False  # Cluster topology: host/port is one entry node, the rest is discovered
+    # Nodes announce their service names (redis-1:6379), which only resolve inside the
+    # deployment's networks: announced address -> the address published on the loopback.
+    address_map: tuple[tuple[tuple[str, int], tuple[str, int]], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> RedisSettings:
@@ -68,9 +79,27 @@ class RedisSettings:
         return cls(**{**values, **overrides})
 
     @classmethod
-    def from_profile(cls, profile: Profile, username: str | None, password: str, **overrides: Any) -> RedisSettings:
+    def from_profile(
+        cls,
+        profile: Profile,
+        username: str | None,
+        password: str,
+        *,
+        sentinel_password: str | None = None,
+        **overrides: Any,
+    ) -> RedisSettings:
+        """Where the profile's deployment answers from the host, whatever its topology.
+
+        Sentinels require the `default` password (REDIS_PASSWORD); it defaults to
+        `password`, which is right when logging in as the default user."""
         host, port = endpoint(profile)
-        return cls(host=host, port=port, username=username, password=password, **overrides)
+        topology: dict[str, Any] = {"address_map": address_map(profile)}
+        if profile.topology.sentinel is not None:
+            topology["sentinels"] = tuple((host, n.host_port) for n in profile.sentinel_nodes)
+            topology["sentinel_password"] = sentinel_password or password
+            topology["master_name"] = profile.topology.sentinel.master_name
+        topology["cluster"] = profile.topology.cluster is not None
+        return cls(host=host, port=port, username=username, password=password, **{**topology, **overrides})
 
     def replace(self, **changes: Any) -> RedisSettings:
         return dataclasses.replace(self, **changes)
@@ -83,6 +112,39 @@ class RedisSettings:
         return (self.retries + 1) * attempt + self.retries * self.backoff_cap_s
 
 
+def address_map(profile: Profile) -> tuple[tuple[tuple[str, int], tuple[str, int]], ...]:
+    """Each data node's announced address (service name, container port) -> its loopback address."""
+    return tuple(
+        ((node.service, profile.network.container_port), (profile.network.host, node.host_port))
+        for node in profile.data_nodes
+        if node.host_port is not None
+    )
+
+
+class RemappedSentinel(Sentinel):
+    """redis-py's Sentinel, with the addresses it reports mapped to reachable ones
+    (the Sentinel counterpart of RedisCluster's address_remap)."""
+
+    def __init__(self, remap: Callable[[tuple[str, int]], tuple[str, int]], *args: Any, **kwargs: Any) -> None:
+        self._remap = remap
+        super().__init__(*args, **kwargs)
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        return self._remap(super().discover_master(service_name))
+
+    def discover_slaves(self, service_name: str) -> list[tuple[str, int]]:
+        return [self._remap(address) for address in super().discover_slaves(service_name)]
+
+
+def _remapper(settings: RedisSettings) -> Callable[[tuple[str, int]], tuple[str, int]]:
+    table = {announced: reachable for announced, reachable in settings.address_map}
+
+    def remap(address: tuple[str, int]) -> tuple[str, int]:
+        return table.get((address[0], int(address[1])), address)
+
+    return remap
+
+
 def endpoint(profile: Profile) -> tuple[str, int]:
     if profile.network.publish == "none":
         raise BadInput(
@@ -93,30 +155,57 @@ def endpoint(profile: Profile) -> tuple[str, int]:
 
 
 def make_redis(settings: RedisSettings) -> redis.Redis:
-    """The one factory: every client of the harness is built here."""
+    """The one factory: every client of the harness is built here (standalone, Sentinel or Cluster)."""
     retry = Retry(
         ExponentialWithJitterBackoff(cap=settings.backoff_cap_s, base=settings.backoff_base_s), settings.retries
     )
-    return redis.Redis(
-        host=settings.host,
-        port=settings.port,
-        db=settings.db,
-        username=settings.username,
-        password=settings.password,
-        socket_connect_timeout=settings.connect_timeout_s,
-        socket_timeout=settings.socket_timeout_s,
-        socket_keepalive=True,
-        retry=retry,  # retries ConnectionError (incl. BusyLoadingError while the AOF loads) and TimeoutError
-        health_check_interval=settings.health_check_interval_s,
-        client_name=settings.client_name,
-        decode_responses=settings.decode_responses,
-    )
+    common: dict[str, Any] = {
+        "username": settings.username,
+        "password": settings.password,
+        "socket_connect_timeout": settings.connect_timeout_s,
+        "socket_timeout": settings.socket_timeout_s,
+        "socket_keepalive": True,
+        "retry": retry,  # retries ConnectionError (incl. BusyLoadingError while the AOF loads) and TimeoutError
+        "health_check_interval": settings.health_check_interval_s,
+        "client_name": settings.client_name,
+        "decode_responses": settings.decode_responses,
+    }
+    if settings.cluster:
+        return RedisCluster(  # type: ignore[return-value]  # same command API
+            host=settings.host, port=settings.port, address_remap=_remapper(settings), **common
+        )
+    if settings.sentinels:
+        sentinel = RemappedSentinel(
+            _remapper(settings),
+            list(settings.sentinels),
+            sentinel_kwargs={
+                "password": settings.sentinel_password,
+                "socket_timeout": settings.socket_timeout_s,
+                "socket_connect_timeout": settings.connect_timeout_s,
+            },
+        )
+        return sentinel.master_for(settings.master_name, db=settings.db, **common)
+    return redis.Redis(host=settings.host, port=settings.port, db=settings.db, **common)
 
 
-def connect(profile: Profile, username: str | None, password: str, *, timeout_s: float = 2.0) -> redis.Redis:
-    """A text-mode client of a deployment's published endpoint (status, checks)."""
+def connect(
+    profile: Profile,
+    username: str | None,
+    password: str,
+    *,
+    timeout_s: float = 2.0,
+    sentinel_password: str | None = None,
+) -> redis.Redis:
+    """A text-mode client of a deployment's published endpoint (status, checks); with Sentinel,
+    of the current primary."""
     settings = RedisSettings.from_profile(
-        profile, username, password, connect_timeout_s=timeout_s, socket_timeout_s=timeout_s, decode_responses=True
+        profile,
+        username,
+        password,
+        sentinel_password=sentinel_password,
+        connect_timeout_s=timeout_s,
+        socket_timeout_s=timeout_s,
+        decode_responses=True,
     )
     return make_redis(settings)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import subprocess
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from . import image, paths
 from .engine import docker_client, require_compose
 from .errors import BadInput, HarnessError
 from .profile import Profile
-from .render import healthcheck_secret_path, render
+from .render import render
+from .runtime_secrets import remove_secret_files, write_secret_files
 from .secrets import Secrets
 
 WAIT_TIMEOUT_S = 90
@@ -88,26 +88,13 @@ def check_port_free(profile: Profile) -> None:
         probe.close()
 
 
-def write_healthcheck_secret(profile: Profile, secrets: Secrets) -> Path:
-    """The healthcheck user's password as a file mounted at /run/secrets/healthcheck:
-    never on a command line, in the environment or in `docker inspect`."""
-    path = healthcheck_secret_path(profile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)  # other host users cannot reach the file
-    staging = path.with_suffix(".tmp")
-    staging.write_text(secrets.healthcheck_password, encoding="utf-8")
-    os.chmod(staging, 0o444)  # the container's redis user (uid 999) reads it
-    staging.replace(path)
-    return path
-
-
 def up(profile: Profile, secrets: Secrets) -> UpResult:
     require_compose()
     docker_client()
     target = render(profile, secrets)
     image_source = image.ensure(profile.image)
     check_port_free(profile)
-    write_healthcheck_secret(profile, secrets)
+    write_secret_files(profile, secrets)
     try:
         compose(profile, "up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT_S), "--remove-orphans")
     except HarnessError as exc:
@@ -126,5 +113,4 @@ def down(profile: Profile, volumes: bool = False) -> None:
         client = docker_client()
         for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={profile.project}"}):
             volume.remove(force=True)
-        secret = healthcheck_secret_path(profile)
-        secret.unlink(missing_ok=True)
+        remove_secret_files(profile)

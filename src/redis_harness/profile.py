@@ -21,9 +21,9 @@ import yaml
 from . import paths
 from .errors import BadInput
 from .fields import boolean, choice, number, section
+from .topology import TOPOLOGIES, Node, Topology, parse_topology
 from .units import parse_duration, parse_size
 
-TOPOLOGIES = ("standalone",)  # replication, sentinel and cluster fit here later
 ENVIRONMENTS = ("dev", "ci", "prod")
 EVICTION_POLICIES = (
     "volatile-lru",
@@ -142,7 +142,7 @@ class Alerts:
 class Profile:
     name: str
     source: Path
-    topology: str
+    topology: Topology
     environment: str
     image: Image
     resources: Resources
@@ -159,6 +159,23 @@ class Profile:
     def project(self) -> str:
         """Compose project name; containers, networks and volumes carry it."""
         return f"redis-harness-{self.name}"
+
+    @property
+    def published(self) -> bool:
+        return self.network.publish == "loopback"
+
+    @property
+    def data_nodes(self) -> tuple[Node, ...]:
+        """Every Redis server of the deployment; node i is published on network.port + i."""
+        return self.topology.data_nodes(self.network.port if self.published else None)
+
+    @property
+    def sentinel_nodes(self) -> tuple[Node, ...]:
+        return self.topology.sentinel_nodes(self.published)
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self.data_nodes + self.sentinel_nodes
 
 
 # --------------------------------------------------------------------------- sections
@@ -313,6 +330,9 @@ TOP_LEVEL = (
     "restart",
     "ttl",
     "alerts",
+    "replication",
+    "sentinel",
+    "cluster",
 )
 
 
@@ -323,10 +343,11 @@ def profile_from_mapping(raw: Any, source: Path) -> Profile:
     if not _NAME_RE.match(name):
         raise BadInput(f"name: {name!r} is not usable as a project name; use lower-case letters, digits, - or _")
     resources = _resources(top.get("resources"))
-    return Profile(
+    kind = choice("topology", top.get("topology", "standalone"), TOPOLOGIES)
+    profile = Profile(
         name=name,
         source=source,
-        topology=choice("topology", top.get("topology", "standalone"), TOPOLOGIES),
+        topology=parse_topology(kind, top),
         environment=choice("environment", top.get("environment", "dev"), ENVIRONMENTS),
         image=_image(top.get("image")),
         resources=resources,
@@ -339,6 +360,20 @@ def profile_from_mapping(raw: Any, source: Path) -> Profile:
         ttl=_ttl(top.get("ttl")),
         alerts=_alerts(top.get("alerts")),
     )
+    _check_across_sections(profile)
+    return profile
+
+
+def _check_across_sections(profile: Profile) -> None:
+    persistence = profile.persistence
+    if profile.topology.has_replicas and not persistence.aof and not persistence.rdb_save and profile.restart != "no":
+        raise BadInput(
+            "persistence: a primary with replicas has neither AOF nor RDB but restarts automatically; it would "
+            "come back empty and its replicas would copy the empty data set; turn on persistence.aof or set restart: no"
+        )
+    last_port = profile.network.port + len(profile.data_nodes) - 1
+    if last_port > 65535:
+        raise BadInput(f"network.port: {profile.network.port} leaves no room for {len(profile.data_nodes)} nodes")
 
 
 def resolve_profile_path(profile: str) -> Path:

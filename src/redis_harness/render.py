@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from . import paths
 from .acl import acl_users
 from .profile import Profile
+from .runtime_secrets import secret_names, secret_path
 from .secrets import Secrets
 
 CONFIG_DIR = "/etc/redis-harness"  # where the container sees redis.conf and users.acl
@@ -25,11 +26,18 @@ RENDERED_FILES = {
     "redis.conf": "redis.conf.j2",
     "users.acl": "users.acl.j2",
 }
-HEALTHCHECK_SECRET = "healthcheck.secret"
 
 
 def healthcheck_secret_path(profile: Profile) -> Path:
-    return paths.state_dir(profile.name) / HEALTHCHECK_SECRET
+    return secret_path(profile, "healthcheck")
+
+
+def rendered_files(profile: Profile) -> dict[str, str]:
+    """File name -> template for this profile's topology."""
+    files = dict(RENDERED_FILES)
+    if profile.topology.sentinel is not None:
+        files["sentinel.conf"] = "sentinel.conf.j2"
+    return files
 
 
 def _environment() -> Environment:
@@ -46,13 +54,16 @@ def _environment() -> Environment:
 def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
     """File name -> rendered text, in memory."""
     env = _environment()
+    names = secret_names(profile)
     context = {
         "profile": profile,
+        "sentinel": profile.topology.sentinel,
         "acl_users": acl_users(profile, secrets),
         "config_dir": CONFIG_DIR,
-        "healthcheck_secret_path": str(healthcheck_secret_path(profile).resolve()),
+        "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
+        "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf")],
     }
-    return {name: env.get_template(template).render(context) for name, template in RENDERED_FILES.items()}
+    return {name: env.get_template(template).render(context) for name, template in rendered_files(profile).items()}
 
 
 def write_deployment(files: dict[str, str], target: Path) -> Path:

@@ -44,9 +44,14 @@ class Secrets:
     admin: UserSecret
     services: tuple[UserSecret, ...]
 
+    def derived(self, purpose: str) -> str:
+        """A password for an internal user (healthcheck, replication, sentinel): HMAC of the
+        admin password, so nothing more to manage, and a leak of it reveals nothing else."""
+        return hmac.new(self.admin.password.encode(), f"redis-harness {purpose}".encode(), "sha256").hexdigest()
+
     @property
     def healthcheck_password(self) -> str:
-        return hmac.new(self.admin.password.encode(), b"redis-harness healthcheck", "sha256").hexdigest()
+        return self.derived("healthcheck")
 
     @property
     def healthcheck_hash(self) -> str:
@@ -57,7 +62,7 @@ class Secrets:
 
     def all_passwords(self) -> list[str]:
         users = [self.default, self.admin, *self.services]
-        return [u.password for u in users] + [self.healthcheck_password]
+        return [u.password for u in users] + [self.derived(p) for p in ("healthcheck", "replication", "sentinel")]
 
 
 def sha256_hex(password: str) -> str:

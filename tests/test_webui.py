@@ -1,0 +1,274 @@
+"""The Locust web UI's "Redis" tab, in a real headless browser during a real run.
+
+`redis-harness load ci --scenario raw --web --autostart` runs against the ci
+deployment; Debian's Chromium, driven over the Chrome DevTools Protocol (a
+websocket), loads the UI, clicks the "Redis" tab like a user would, waits for
+non-zero live figures in the rendered table, and keeps a screenshot in
+reports/webui/redis-tab.png and the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import websocket
+
+from .conftest import REPO, Deployment
+
+CHROMIUM = next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
+NO_CHROMIUM = "chromium is not installed (apt-get install chromium; scripts/bootstrap-host installs it)"
+# Skipped at collection, before the deployment comes up; in CI a missing browser is a failure instead.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason=NO_CHROMIUM),
+]
+SCREENSHOT = REPO / "reports" / "webui" / "redis-tab.png"
+RUN_SECONDS = 20
+GET_ROW = "GET raw p50 / p99 / max"  # as the browser shows it: "35 / 341 / 7,651 µs (31,051 calls, 0 errors)"
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float, step_s: float = 0.5) -> T:
+    """Poll probe() until it returns something truthy; bounded in time (and so in count)."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(step_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what} (last seen: {last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def try_get_json(url: str) -> Any:
+    try:
+        return get_json(url)
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------- Chromium over CDP
+
+
+class Cdp:
+    """A minimal Chrome DevTools Protocol client over one page's websocket."""
+
+    def __init__(self, ws_url: str, timeout_s: float = 10) -> None:
+        # No Origin header: Chromium refuses DevTools websockets from unlisted origins.
+        self.ws = websocket.create_connection(ws_url, timeout=timeout_s, suppress_origin=True)
+        self.timeout_s = timeout_s
+        self.next_id = 0
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        call_id = self.next_id
+        self.ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:  # events arrive in between; skip them
+            message = json.loads(self.ws.recv())
+            if message.get("id") == call_id:
+                if "error" in message:
+                    raise AssertionError(f"CDP {method}: {message['error']}")
+                return message.get("result", {})
+        raise AssertionError(f"CDP {method}: no answer within {self.timeout_s:.0f} s")
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise AssertionError(f"page script failed: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def click(self, x: float, y: float) -> None:
+        """A real mouse click (press and release), as a user's, not element.click()."""
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def screenshot(self) -> bytes:
+        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Cdp]:
+    """Headless Chromium with a throwaway profile; yields a CDP client of its first page."""
+    if CHROMIUM is None:
+        pytest.fail(f"{NO_CHROMIUM}; CI must have it")
+    profile_dir = tmp_path / "chromium-profile"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--window-size=1280,900", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+           f"--user-data-dir={profile_dir}", "about:blank"]  # fmt: skip
+    log = (tmp_path / "chromium.log").open("w")
+    # Its own process group: the browser's helpers (zygote, renderer) end with it.
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    page: Cdp | None = None
+    try:
+        # Port 0: Chromium picks a free port and writes it to DevToolsActivePort.
+        active = profile_dir / "DevToolsActivePort"
+        port = int(wait_for("Chromium's DevTools port", lambda: active.is_file() and active.read_text().split()[0], 30))
+        targets = wait_for(
+            "a page target",
+            lambda: [t for t in try_get_json(f"http://127.0.0.1:{port}/json/list") or [] if t["type"] == "page"],
+            15,
+        )
+        page = Cdp(targets[0]["webSocketDebuggerUrl"])
+        page.call("Page.enable")
+        page.call("Runtime.enable")
+        yield page
+    finally:
+        if page is not None:
+            page.close()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+# ----------------------------------------------------------------------------- the web run
+
+
+@pytest.fixture
+def web_run(ci_deployment: Deployment, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    """A short `load --web --autostart` run of the raw scenario; yields its UI address, process and run folder."""
+    port = free_port()
+    run_dir = tmp_path / "run"
+    # 10 users rather than the scenario's 50: on 2 cores the browser needs CPU too.
+    cmd = [sys.executable, "-m", "redis_harness.cli", "load", str(ci_deployment.profile.source), "--scenario", "raw",
+           "--users", "10", "--web", "--autostart", "--duration", f"{RUN_SECONDS}s", "--web-port", str(port),
+           "--report", str(run_dir)]  # fmt: skip
+    out = (tmp_path / "load.log").open("w")
+    env = {**ci_deployment.env, "REDIS_HARNESS_ENV_FILE": "/nonexistent/.env"}
+    # Its own process group, so a hung run can be ended with its Locust processes.
+    proc = subprocess.Popen(
+        cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+
+        def running() -> bool:
+            assert proc.poll() is None, f"load exited early: {(tmp_path / 'load.log').read_text()[-2000:]}"
+            stats = try_get_json(f"{base}/stats/requests")
+            return bool(stats) and stats.get("state") in ("spawning", "running")
+
+        wait_for(f"the web UI at {base} to run", running, 60)
+        yield base, proc, run_dir
+    finally:
+        if proc.poll() is None:
+            try:
+                proc.wait(timeout=RUN_SECONDS + 120)  # --autostart stops by itself; the report follows
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+        out.close()
+
+
+# ----------------------------------------------------------------------------- reading the page
+
+FIND_TAB_JS = """(() => {
+  const tab = [...document.querySelectorAll('[role="tab"]')].find(t => t.textContent.trim() === 'Redis');
+  if (!tab) return null;
+  const r = tab.getBoundingClientRect();
+  return {x: r.x + r.width / 2, y: r.y + r.height / 2, selected: tab.getAttribute('aria-selected')};
+})()"""
+
+# MUI slides the selected tab's underline across; a screenshot mid-slide would show it under another tab.
+INDICATOR_SETTLED_JS = """(() => {
+  const tab = document.querySelector('[role="tab"][aria-selected="true"]');
+  const bar = document.querySelector('.MuiTabs-indicator');
+  if (!tab || !bar) return false;
+  const t = tab.getBoundingClientRect(), b = bar.getBoundingClientRect();
+  return Math.abs(t.left - b.left) < 2 && Math.abs(t.width - b.width) < 2;
+})()"""
+
+TABLE_ROWS_JS = """[...document.querySelectorAll('table tbody tr')]
+  .map(tr => [...tr.querySelectorAll('td')].map(td => td.innerText.trim()))"""
+
+
+def live_figures(rows: list[list[str]]) -> dict[str, list[int]] | None:
+    """Numbers shown in the Redis table, by metric; None until the figures that matter are non-zero."""
+    # Names with single spaces: the browser's innerText collapses runs of spaces as HTML does.
+    figures = {
+        " ".join(row[0].split()): [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", row[1])]
+        for row in rows
+        if len(row) == 2
+    }
+    ops = figures.get("ops/s (server)", [0])
+    latency = {name: numbers for name, numbers in figures.items() if "p50 / p99 / max" in name}
+    if ops[0] > 0 and len(latency) >= 2 and all(n[0] > 0 and n[1] > 0 and n[3] > 0 for n in latency.values()):
+        return figures
+    return None
+
+
+def test_redis_tab_shows_live_figures_in_a_real_browser(
+    browser_page: Cdp, web_run: tuple[str, subprocess.Popen[str], Path], tmp_path: Path
+) -> None:
+    base, proc, run_dir = web_run
+    page = browser_page
+    page.call("Page.navigate", url=f"{base}/")
+
+    tab = wait_for("the Redis tab in the tab bar", lambda: page.evaluate(FIND_TAB_JS), 30)
+    page.click(tab["x"], tab["y"])
+    wait_for("the Redis tab to be selected", lambda: (page.evaluate(FIND_TAB_JS) or {}).get("selected") == "true", 10)
+    assert "tab=redis" in page.evaluate("location.search")
+
+    def shown() -> dict[str, list[int]] | None:
+        return live_figures(page.evaluate(TABLE_ROWS_JS))
+
+    figures = wait_for("non-zero live figures in the Redis table", shown, 30)
+    # Live, not one render: the page polls /stats/requests every 2 s and the call count grows.
+    calls = figures[GET_ROW][3]
+    figures = wait_for("the Redis table to refresh", lambda: (f := shown()) and f[GET_ROW][3] > calls and f, 15)
+    wait_for("the tab underline to settle under Redis", lambda: page.evaluate(INDICATOR_SETTLED_JS), 5, 0.1)
+    png = page.screenshot()
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT.write_bytes(png)
+    (tmp_path / "redis-tab.png").write_bytes(png)
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    assert GET_ROW in figures and "SET raw p50 / p99 / max" in figures
+    assert "memory used / maxmemory" in figures
+
+    # The same rows reach the UI through /stats/requests (extended_stats), and /redis/live serves them as JSON.
+    stats = get_json(f"{base}/stats/requests")
+    extended = {block["key"]: block["data"] for block in stats["extended_stats"]}
+    assert live_figures([[row["metric"], row["value"]] for row in extended["redis"]])
+    assert live_figures([[row["metric"], row["value"]] for row in get_json(f"{base}/redis/live")["rows"]])
+
+    # The run ends by itself and still writes its report.
+    assert proc.wait(timeout=RUN_SECONDS + 120) == 0
+    assert (run_dir / "report.json").is_file()
