@@ -26,6 +26,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from redis_harness.client import RedisSettings, endpoint, make_redis
 from redis_harness.loadstats import Recorder
 from redis_harness.profile import Profile, load_profile
 from redis_harness.sampler import ServerSampler
@@ -80,23 +81,33 @@ def state() -> RunState:
 def redis_client(acl_user: str | None) -> redis.Redis:
     """One connection per simulated user, retries off: an outage must show as errors."""
     run = state()
-    secrets = run.secrets
-    password = (
-        secrets.default.password
-        if acl_user is None
-        else (secrets.admin.password if acl_user == "admin" else secrets.service(acl_user).password)
+    password = run.secrets.password_for(acl_user)
+    if run.profile.topology.sentinel is None and run.profile.topology.cluster is None:
+        host, port = endpoint(run.profile)
+        return redis.Redis(
+            host=host,
+            port=port,
+            username=acl_user,
+            password=password,
+            socket_connect_timeout=CALL_TIMEOUT_S,
+            socket_timeout=CALL_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
+            single_connection_client=True,
+            decode_responses=False,
+        )
+    # Sentinel: the current primary, found again after a failover; Cluster: every
+    # shard, found from the slot map. Both through the one client factory, retries off.
+    settings = RedisSettings.from_profile(
+        run.profile,
+        acl_user,
+        password,
+        sentinel_password=run.secrets.default.password,
+        connect_timeout_s=CALL_TIMEOUT_S,
+        socket_timeout_s=CALL_TIMEOUT_S,
+        retries=0,
+        health_check_interval_s=0,
     )
-    return redis.Redis(
-        host=run.profile.network.host,
-        port=run.profile.network.port,
-        username=acl_user,
-        password=password,
-        socket_connect_timeout=CALL_TIMEOUT_S,
-        socket_timeout=CALL_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
-        single_connection_client=True,
-        decode_responses=False,
-    )
+    return make_redis(settings)
 
 
 class RedisUser(User):
@@ -115,7 +126,9 @@ class RedisUser(User):
         self.state = state()
         self.redis = redis_client(self.acl_user)
         self._connected_once = False
-        self.redis.connection.register_connect_callback(self._on_connect)
+        connection = getattr(self.redis, "connection", None)  # single-connection clients only
+        if connection is not None:
+            connection.register_connect_callback(self._on_connect)
         self.last_error: Exception | None = None  # of the latest call(), for callers that branch on it
         self._intended: float | None = None
         self._interval = 0.0

@@ -29,7 +29,15 @@ def healthy_report() -> dict:
             "oom_errors": 5,
         },
         "client": {"events": {"acked_writes": 500, "acked_writes_lost": 0}},
-        "faults": [{"kind": "kill", "error_window_s": 1.2}],
+        "faults": [
+            {
+                "kind": "failover",
+                "error_window_s": 1.2,
+                "old_primary": "redis-0",
+                "new_primary": "redis-1",
+                "new_primary_s": 4.2,
+            }
+        ],
         "eviction": {"persistent_written": 100, "persistent_present": 100},
     }
 
@@ -48,6 +56,7 @@ BREAKERS = {
     "evictions_seen": lambda r: r["server"].update(evicted_keys=0),
     "recovery_window": lambda r: r["faults"][0].update(error_window_s=PROFILE.alerts.recovery_s + 1),
     "acked_writes_kept": lambda r: r["client"]["events"].update(acked_writes_lost=1),
+    "new_primary_elected": lambda r: r["faults"][0].update(new_primary=None),
 }
 
 

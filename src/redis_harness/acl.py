@@ -38,8 +38,13 @@ class AclUser:
         return f"user {self.name} on #{self.password_hash} {self.rules}"
 
 
-def service_rules(prefix_pattern: str) -> str:
-    return f"~{prefix_pattern} &{prefix_pattern} {SERVICE_COMMANDS}"
+# Cluster clients learn the slot map and may read from replicas.
+CLUSTER_CLIENT_COMMANDS = "+cluster|slots +cluster|shards +cluster|nodes +cluster|info +readonly +readwrite +asking"
+
+
+def service_rules(prefix_pattern: str, cluster: bool = False) -> str:
+    rules = f"~{prefix_pattern} &{prefix_pattern} {SERVICE_COMMANDS}"
+    return f"{rules} {CLUSTER_CLIENT_COMMANDS}" if cluster else rules
 
 
 def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
@@ -53,5 +58,6 @@ def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
     if profile.topology.sentinel is not None:
         users.append(AclUser("sentinel", sha256_hex(secrets.derived("sentinel")), SENTINEL_RULES))
     for service in profile.security.services:
-        users.append(AclUser(service.name, secrets.service(service.name).acl_hash, service_rules(service.key_pattern)))
+        rules = service_rules(service.key_pattern, cluster=profile.topology.cluster is not None)
+        users.append(AclUser(service.name, secrets.service(service.name).acl_hash, rules))
     return users

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.cluster import RedisCluster
+from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import AuthenticationError, MaxConnectionsError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -171,8 +171,12 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
         "decode_responses": settings.decode_responses,
     }
     if settings.cluster:
+        # Every published node is a way in: the cluster stays reachable with any one of them down.
+        reachable = [reachable for _, reachable in settings.address_map] or [(settings.host, settings.port)]
         return RedisCluster(  # type: ignore[return-value]  # same command API
-            host=settings.host, port=settings.port, address_remap=_remapper(settings), **common
+            startup_nodes=[ClusterNode(host, port) for host, port in reachable],
+            address_remap=_remapper(settings),
+            **common,
         )
     if settings.sentinels:
         sentinel = RemappedSentinel(

@@ -18,6 +18,7 @@ from .secrets import Secrets
 
 WAIT_TIMEOUT_S = 90
 PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def compose(profile: Profile, *args: str, use_file: bool = True) -> subprocess.C
     result = subprocess.run([*cmd, *args], capture_output=True, text=True)
     if result.returncode != 0:
         detail = " | ".join(result.stderr.strip().splitlines()[-3:]) or "no output"
-        raise HarnessError(f"docker compose {args[0]} failed for {profile.project}: {detail}")
+        raise HarnessError(f"docker compose {' '.join(args[:4])} failed for {profile.project}: {detail}")
     return result
 
 
@@ -45,7 +46,7 @@ def project_containers(profile: Profile, include_stopped: bool = True) -> list:
 def service_container(profile: Profile, service: str = "redis"):
     """The one container of a compose service; BadInput when the deployment is not up."""
     for container in project_containers(profile):
-        if container.labels.get("com.docker.compose.service") == service:
+        if container.labels.get(SERVICE_LABEL) == service:
             return container
     raise BadInput(f"deployment: {profile.project} has no {service} container; run `redis-harness up {profile.name}`")
 
@@ -97,6 +98,8 @@ def up(profile: Profile, secrets: Secrets) -> UpResult:
     write_secret_files(profile, secrets)
     try:
         compose(profile, "up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT_S), "--remove-orphans")
+        if profile.topology.cluster is not None:
+            compose(profile, "--profile", "init", "run", "--rm", "--no-deps", "cluster-init")
     except HarnessError as exc:
         logs = compose(profile, "logs", "--no-color", "--tail", "5").stdout.strip()
         raise HarnessError(f"{exc}\nlast log lines:\n{logs}") from None

@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
         "--for", dest="for_s", type=float, metavar="SECONDS", help="undo pause, disconnect or stop after SECONDS"
     )
     p.add_argument("--network", default="edge", choices=("edge", "internal"), help="for disconnect/reconnect")
+    p.add_argument("--node", help="which data node (redis-1 …) of a multi-node deployment; default the first")
     p.add_argument("--no-wait", action="store_true", help="after kill, restart or start, do not wait until healthy")
     p.add_argument("--json", action="store_true", help="print the fault records as JSON")
     p.set_defaults(func=_cmd_fault)
@@ -43,6 +44,11 @@ def _cmd_fault(args: argparse.Namespace) -> int:
             raise BadInput(f"--for: {args.for_s:g} is out of range; use 0 < SECONDS <= {MAX_FOR_S:g}")
     profile = load_profile(args.profile)
     options: dict[str, Any] = {"network": args.network} if args.action in ("disconnect", "reconnect") else {}
+    if args.node:
+        known = [n.service for n in profile.data_nodes]
+        if args.node not in known:
+            raise BadInput(f"--node: {args.node!r} is not a data node of {profile.name}; use one of {', '.join(known)}")
+        options["node"] = args.node
     records = []
     if args.for_s is not None:
         with faults.injected(profile, args.action, **options) as record:
@@ -58,7 +64,7 @@ def _cmd_fault(args: argparse.Namespace) -> int:
             undo = faults.UNDO[args.action].__name__
             _say(args, record, f"stays until `redis-harness fault {args.profile} {undo}`")
     if args.action in ("kill", "restart", "start") and not args.no_wait:
-        waited = faults.wait_running(profile, healthy=True)
+        waited = faults.wait_running(profile, node=args.node, healthy=True)
         records[-1].detail["healthy_after_s"] = round(records[-1].in_place_after_s + waited, 3)
         _say(args, records[-1], f"running and healthy again {waited:.2f} s later")
     if args.json:

@@ -24,12 +24,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .deploy import PROJECT_LABEL, service_container
+from .deploy import PROJECT_LABEL, SERVICE_LABEL, service_container
 from .engine import docker_client
 from .errors import BadInput, HarnessError
 from .profile import Profile
 
-SERVICE_LABEL = "com.docker.compose.service"
 NETWORK_LABEL = "com.docker.compose.network"
 REDIS_SERVICE = "redis"
 POLL_S = 0.02
@@ -62,8 +61,9 @@ class FaultRecord:
         return {**asdict(self), "in_place_after_s": self.in_place_after_s, "held_s": self.held_s}
 
 
-def redis_container(profile: Profile) -> Any:
-    return service_container(profile, REDIS_SERVICE)
+def redis_container(profile: Profile, node: str | None = None) -> Any:
+    """A data node's container: `node` (a service name such as redis-1), else the first node."""
+    return service_container(profile, node or profile.data_nodes[0].service)
 
 
 def _wait(container: Any, done: Callable[[dict[str, Any]], bool], timeout_s: float, what: str) -> None:
@@ -95,9 +95,9 @@ def _require_running(container: Any) -> dict[str, Any]:
     return state
 
 
-def kill(profile: Profile, *, timeout_s: float = 10.0) -> FaultRecord:
+def kill(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0) -> FaultRecord:
     """SIGKILL the main process from the host; in place when the container has seen it die."""
-    container = redis_container(profile)
+    container = redis_container(profile, node)
     state = _require_running(container)
     pid, restarts = state["Pid"], container.attrs.get("RestartCount", 0)
     requested = _now()
@@ -112,9 +112,9 @@ def kill(profile: Profile, *, timeout_s: float = 10.0) -> FaultRecord:
     return _record("kill", container, requested, pid=pid, restart_count_before=restarts, restart_policy=profile.restart)
 
 
-def wait_running(profile: Profile, *, healthy: bool = True, timeout_s: float = 60.0) -> float:
+def wait_running(profile: Profile, *, node: str | None = None, healthy: bool = True, timeout_s: float = 60.0) -> float:
     """Seconds until the container runs again (and its healthcheck passes, if asked)."""
-    container = redis_container(profile)
+    container = redis_container(profile, node)
     started = time.monotonic()
 
     def up(attrs: dict[str, Any]) -> bool:
@@ -127,23 +127,23 @@ def wait_running(profile: Profile, *, healthy: bool = True, timeout_s: float = 6
     return time.monotonic() - started
 
 
-def stop(profile: Profile, *, grace_s: int = 30) -> FaultRecord:
-    container = redis_container(profile)
+def stop(profile: Profile, *, node: str | None = None, grace_s: int = 30) -> FaultRecord:
+    container = redis_container(profile, node)
     _require_running(container)
     requested = _now()
     container.stop(timeout=grace_s)  # returns once the container has exited
     return _record("stop", container, requested, grace_s=grace_s)
 
 
-def start(profile: Profile) -> FaultRecord:
-    container = redis_container(profile)
+def start(profile: Profile, *, node: str | None = None) -> FaultRecord:
+    container = redis_container(profile, node)
     requested = _now()
     container.start()
     return _record("start", container, requested)
 
 
-def restart(profile: Profile, *, grace_s: int = 30) -> FaultRecord:
-    container = redis_container(profile)
+def restart(profile: Profile, *, node: str | None = None, grace_s: int = 30) -> FaultRecord:
+    container = redis_container(profile, node)
     _require_running(container)
     requested = _now()
     container.restart(timeout=grace_s)  # returns once started again
@@ -151,8 +151,8 @@ def restart(profile: Profile, *, grace_s: int = 30) -> FaultRecord:
     return _record("restart", container, requested, restart_count=container.attrs.get("RestartCount", 0))
 
 
-def pause(profile: Profile, *, timeout_s: float = 10.0) -> FaultRecord:
-    container = redis_container(profile)
+def pause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0) -> FaultRecord:
+    container = redis_container(profile, node)
     _require_running(container)
     requested = _now()
     container.pause()
@@ -160,8 +160,8 @@ def pause(profile: Profile, *, timeout_s: float = 10.0) -> FaultRecord:
     return _record("pause", container, requested)
 
 
-def unpause(profile: Profile, *, timeout_s: float = 10.0) -> FaultRecord:
-    container = redis_container(profile)
+def unpause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0) -> FaultRecord:
+    container = redis_container(profile, node)
     requested = _now()
     container.unpause()
     _wait(container, lambda a: not a["State"].get("Paused", False), timeout_s, "unpaused")
@@ -181,8 +181,10 @@ def _attached(network_name: str) -> Callable[[dict[str, Any]], bool]:
     return lambda attrs: network_name in (attrs["NetworkSettings"].get("Networks") or {})
 
 
-def disconnect(profile: Profile, network: str = "edge", *, timeout_s: float = 10.0) -> FaultRecord:
-    container = redis_container(profile)
+def disconnect(
+    profile: Profile, network: str = "edge", *, node: str | None = None, timeout_s: float = 10.0
+) -> FaultRecord:
+    container = redis_container(profile, node)
     _require_running(container)
     net = compose_network(profile, network)
     requested = _now()
@@ -191,8 +193,10 @@ def disconnect(profile: Profile, network: str = "edge", *, timeout_s: float = 10
     return _record("disconnect", container, requested, network=net.name)
 
 
-def reconnect(profile: Profile, network: str = "edge", *, timeout_s: float = 10.0) -> FaultRecord:
-    container = redis_container(profile)
+def reconnect(
+    profile: Profile, network: str = "edge", *, node: str | None = None, timeout_s: float = 10.0
+) -> FaultRecord:
+    container = redis_container(profile, node)
     net = compose_network(profile, network)
     requested = _now()
     if not _attached(net.name)(container.attrs):

@@ -123,7 +123,8 @@ def _recovery_window(report: dict, profile: Profile) -> Gate:
     windows = [f["error_window_s"] for f in report["faults"] if f.get("error_window_s") is not None]
     limit = profile.alerts.recovery_s
     if not report["faults"]:
-        return Gate("recovery_window", False, None, limit, "no fault was injected")
+        reason = report.get("findings", {}).get("fault_error", "no fault was injected")
+        return Gate("recovery_window", False, None, limit, reason)
     worst = max(windows, default=0.0)
     return Gate("recovery_window", worst <= limit, worst, limit, "longest error window after a fault (s)")
 
@@ -134,6 +135,15 @@ def _acked_writes_kept(report: dict, profile: Profile) -> Gate:
     return Gate(
         "acked_writes_kept", acked > 0 and lost == 0, float(lost), 0.0, f"{lost} of {acked} acknowledged writes lost"
     )
+
+
+def _new_primary_elected(report: dict, profile: Profile) -> Gate:
+    elected = [f for f in report["faults"] if f.get("new_primary")]
+    seconds = max((f["new_primary_s"] for f in elected), default=None)
+    limit = profile.alerts.recovery_s
+    passed = bool(elected) and len(elected) == len(report["faults"]) and seconds is not None and seconds <= limit
+    names = ", ".join(f"{f['old_primary']} -> {f['new_primary']}" for f in elected) or "no new primary"
+    return Gate("new_primary_elected", passed, seconds, limit, f"{names} (s from the kill)")
 
 
 GATES: dict[str, Callable[[dict, Profile], Gate]] = {
@@ -150,6 +160,7 @@ GATES: dict[str, Callable[[dict, Profile], Gate]] = {
     "evictions_seen": _evictions_seen,
     "recovery_window": _recovery_window,
     "acked_writes_kept": _acked_writes_kept,
+    "new_primary_elected": _new_primary_elected,
 }
 
 

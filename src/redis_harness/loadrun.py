@@ -20,7 +20,7 @@ import redis
 
 from . import paths
 from .client import connect
-from .deploy import service_container
+from .deploy import SERVICE_LABEL, project_containers
 from .errors import BadInput, HarnessError
 from .origin import OriginStore
 from .profile import Profile, load_profile
@@ -35,7 +35,7 @@ WEB_PORT = 8089
 
 def _require_deployment(profile: Profile, secrets: Secrets) -> None:
     try:
-        client = connect(profile, "admin", secrets.admin.password)
+        client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
         client.ping()
         client.close()
     except redis.RedisError as exc:
@@ -64,13 +64,14 @@ def _child_env(profile: Profile, secrets: Secrets, scenario: str, run_dir: Path,
 
 
 def _post_run_facts(profile: Profile) -> dict[str, Any]:
-    try:
-        container = service_container(profile)
-    except BadInput:
+    """OOM kills and restarts of every data node (docker inspect), after the run."""
+    services = {node.service for node in profile.data_nodes}
+    containers = [c for c in project_containers(profile) if c.labels.get(SERVICE_LABEL) in services]
+    if not containers:
         return {"oom_killed": None, "restart_count": None}
     return {
-        "oom_killed": container.attrs["State"].get("OOMKilled", False),
-        "restart_count": container.attrs.get("RestartCount", 0),
+        "oom_killed": any(c.attrs["State"].get("OOMKilled", False) for c in containers),
+        "restart_count": sum(c.attrs.get("RestartCount", 0) for c in containers),
     }
 
 
@@ -155,6 +156,11 @@ def summary(report: dict[str, Any], run_dir: Path) -> str:
             f"fault {fault['kind']}: error window {fault['error_window_s']} s, p99 back after "
             f"{fault['p99_recovery_s']} s, hit ratio back after {fault['hit_ratio_recovery_s']} s, "
             f"acked writes lost {fault['acked_writes_lost']}"
+            + (
+                f"; new primary {fault['new_primary']} (was {fault['old_primary']}) after {fault['new_primary_s']} s"
+                if fault.get("new_primary")
+                else ""
+            )
         )
     for gate in report["gates"]:
         verdict = "pass" if gate["passed"] else "FAIL"

@@ -39,7 +39,13 @@ class ServerSampler:
 
     def _redis(self) -> redis.Redis:
         if self._client is None:
-            self._client = connect(self.profile, "admin", self.secrets.admin.password, timeout_s=1.0)
+            self._client = connect(
+                self.profile,
+                "admin",
+                self.secrets.admin.password,
+                timeout_s=1.0,
+                sentinel_password=self.secrets.default.password,
+            )
         return self._client
 
     def sample(self) -> dict[str, Any]:
@@ -57,7 +63,8 @@ class ServerSampler:
     def _container_figures(self) -> dict[str, Any]:
         try:
             if self._container is None:
-                self._container = service_container(self.profile)
+                # The first data node: the primary unless a failover moved it.
+                self._container = service_container(self.profile, self.profile.data_nodes[0].service)
             stats = self._container.stats(stream=False, one_shot=True)
         except Exception:  # noqa: BLE001 - a restarting container has no stats; keep sampling
             self._container = None

@@ -78,6 +78,15 @@ SCENARIOS = {
             duration_s=40,
             gates=("recovery_window", "acked_writes_kept", "slow_updates", "no_oom_kill"),
         ),
+        Scenario(
+            "failover",
+            "Sentinel or Cluster: kill the current primary under load; time to a new primary, writes lost",
+            users=10,
+            spawn_rate=10,
+            duration_s=40,
+            # Acknowledged writes may be lost on failover: measured and reported, not gated.
+            gates=("recovery_window", "new_primary_elected", "no_oom_kill"),
+        ),
     )
 }
 

@@ -57,6 +57,14 @@ class Secrets:
     def healthcheck_hash(self) -> str:
         return sha256_hex(self.healthcheck_password)
 
+    def password_for(self, user: str | None) -> str:
+        """The password of an ACL user by name (None or "default": the default user)."""
+        if user in (None, "default"):
+            return self.default.password
+        if user == "admin":
+            return self.admin.password
+        return self.service(user).password
+
     def service(self, name: str) -> UserSecret:
         return next(s for s in self.services if s.user == name)
 

@@ -35,7 +35,7 @@ def _redis_facts(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
     if secrets is None or profile.network.publish == "none":
         return {"reachable": None}
     try:
-        client = connect(profile, "admin", secrets.admin.password)
+        client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
         info = client.info("memory") | client.info("stats")
         client.close()
     except redis.RedisError as exc:
@@ -54,7 +54,9 @@ def _redis_facts(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
 def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
     containers = [_container_facts(c) for c in project_containers(profile)]
     live = _redis_facts(profile, secrets) if containers else {"reachable": None}
-    redis_container = next((c for c in containers if c["service"] == "redis"), None)
+    data_services = {node.service for node in profile.data_nodes}
+    data_containers = [c for c in containers if c["service"] in data_services]
+    used = [c["memory_used"] for c in data_containers if c["memory_used"] is not None]
     return {
         "profile": profile.name,
         "project": profile.project,
@@ -64,8 +66,10 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
             else None
         ),
         "containers": containers,
-        "memory_limit": (redis_container or {}).get("memory_limit") or profile.resources.memory_bytes,
-        "memory_used": (redis_container or {}).get("memory_used"),
+        # Per container: the limit is every node's; the figure used is the fullest node's.
+        "memory_limit": next((c["memory_limit"] for c in data_containers if c["memory_limit"]), None)
+        or profile.resources.memory_bytes,
+        "memory_used": max(used) if used else None,
         "maxmemory": live.get("maxmemory", profile.memory.maxmemory_bytes),
         "policy": live.get("policy", profile.memory.policy),
         "redis": live,
