@@ -20,12 +20,13 @@ import yaml
 
 from redis_harness import verify
 from redis_harness.acl import acl_users
-from redis_harness.client import connect
+from redis_harness.client import connect_node
 from redis_harness.engine import docker_client
 from redis_harness.errors import HarnessError
 from redis_harness.profile import Profile, load_profile
 from redis_harness.render import render_files
 from redis_harness.secrets import Secrets, load_secrets
+from redis_harness.topology import Node
 
 _PROFILE_KEY = pytest.StashKey[Profile]()
 _SECRETS_KEY = pytest.StashKey[Secrets]()
@@ -37,6 +38,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("REDIS_HARNESS_PROFILE"),
         help="profile name or path whose running deployment is checked (env REDIS_HARNESS_PROFILE)",
     )
+    parser.addoption(verify.NODE_OPTION, default=None, help="data node to check (default: the first)")
+
+
+def session_node(config: pytest.Config) -> Node:
+    profile = session_profile(config)
+    name = config.getoption(verify.NODE_OPTION) or profile.data_nodes[0].service
+    for node in profile.data_nodes:
+        if node.service == name:
+            return node
+    raise pytest.UsageError(f"{verify.NODE_OPTION}: {name!r} is not a data node of {profile.name}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deployment-wide checks (test_topology.py) run once, with the first node, and only where
+    the topology has something to check."""
+    profile = session_profile(config)
+    first = session_node(config) == profile.data_nodes[0]
+    keep = [i for i in items if i.path.name != "test_topology.py" or (first and profile.topology.kind != "standalone")]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
 
 def session_profile(config: pytest.Config) -> Profile:
@@ -81,6 +103,12 @@ def secrets(pytestconfig: pytest.Config) -> Secrets:
 
 
 @pytest.fixture(scope="session")
+def node(pytestconfig: pytest.Config) -> Node:
+    """The data node whose server and container these checks look at."""
+    return session_node(pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def rendered(profile: Profile, secrets: Secrets) -> dict[str, str]:
     """A fresh render of the profile in memory: what the deployment should be running."""
     return render_files(profile, secrets)
@@ -105,10 +133,10 @@ def expected_acl(profile: Profile, secrets: Secrets) -> dict[str, verify.AclEntr
 
 
 @pytest.fixture(scope="session")
-def container(profile: Profile) -> Any:
-    """The running Redis container (Docker SDK); a deployment that is not running stops the session."""
+def container(profile: Profile, node: Node) -> Any:
+    """The node's running Redis container (Docker SDK); a deployment that is not running stops the session."""
     try:
-        found = verify.running_redis_container(profile)
+        found = verify.running_redis_container(profile, node.service)
     except HarnessError as exc:
         pytest.exit(str(exc), returncode=2)
     found.reload()
@@ -133,8 +161,8 @@ def host(container: Any) -> Any:
 
 
 @pytest.fixture(scope="session")
-def admin(profile: Profile, secrets: Secrets) -> Iterator[redis.Redis]:
-    client = connect(profile, "admin", secrets.admin.password)
+def admin(profile: Profile, secrets: Secrets, node: Node) -> Iterator[redis.Redis]:
+    client = connect_node(profile, node, "admin", secrets.admin.password)
     yield client
     client.close()
 

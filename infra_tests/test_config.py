@@ -8,9 +8,13 @@ from typing import Any
 import pytest
 import redis
 import testinfra
+from redis.crc import key_slot
 
 from redis_harness import verify
+from redis_harness.client import connect_node
 from redis_harness.profile import Profile
+from redis_harness.secrets import Secrets
+from redis_harness.topology import Node
 
 AOF_WAIT_S = 3.0
 
@@ -88,16 +92,48 @@ def _aof_bytes(host: Any, aof_dir: str) -> int:
     return int(out.stdout.strip() or 0)
 
 
+def _primary_of(profile: Profile, node: Node, admin: redis.Redis) -> Node:
+    """The node this one takes its data from: itself, unless it is a replica."""
+    if admin.execute_command("ROLE")[0] != "slave":
+        return node
+    if profile.topology.cluster is not None:
+        nodes = admin.execute_command("CLUSTER NODES").values()  # parsed by redis-py
+        myself = next(facts for facts in nodes if "myself" in facts["flags"])
+        name = next(facts["hostname"] for facts in nodes if facts["node_id"] == myself["master_id"])
+    else:
+        name = admin.info("replication")["master_host"]  # the announced service name
+    return next(n for n in profile.data_nodes if n.service == name)
+
+
+def _probe_key(writer: redis.Redis, cluster: bool) -> str:
+    """A short-lived key outside every service prefix; in a Cluster, one of the writer's own slots."""
+    key = "redis-harness:verify:aof-probe"
+    if not cluster:
+        return key
+    myself = next(f for f in writer.execute_command("CLUSTER NODES").values() if "myself" in f["flags"])
+    owned = [(int(first), int(last)) for first, last in myself["slots"]]
+    return next(
+        f"{key}:{i}" for i in range(100_000) if any(lo <= key_slot(f"{key}:{i}".encode()) <= hi for lo, hi in owned)
+    )
+
+
 def test_aof_receives_writes(
-    profile: Profile, expected_directives: dict[str, str], admin: redis.Redis, host: Any, check: verify.Check
+    profile: Profile,
+    secrets: Secrets,
+    node: Node,
+    expected_directives: dict[str, str],
+    admin: redis.Redis,
+    host: Any,
+    check: verify.Check,
 ) -> None:
-    """After a write, the AOF directory in the data dir grows: the server really appends."""
+    """After a write (on the node's primary, if it is a replica), the node's AOF grows: it really appends."""
     aof_dir = f"{expected_directives['dir']}/{expected_directives['appenddirname']}"
     if not profile.persistence.aof:
         pytest.skip("the profile turns AOF off")
     before = _aof_bytes(host, aof_dir)
-    # A short-lived key outside every service prefix; it expires by itself.
-    admin.set("redis-harness:verify:aof-probe", str(time.time()), px=60_000)
+    writer = connect_node(profile, _primary_of(profile, node, admin), "admin", secrets.admin.password)
+    writer.set(_probe_key(writer, profile.topology.cluster is not None), str(time.time()), px=60_000)
+    writer.close()
     deadline = time.monotonic() + AOF_WAIT_S
     after = _aof_bytes(host, aof_dir)
     while after <= before and time.monotonic() < deadline:
@@ -106,9 +142,9 @@ def test_aof_receives_writes(
     check.that(after > before, f"{aof_dir} grows after a write", f"{before} -> {after} bytes")
 
 
-def _declared_data_volume(profile: Profile, expected_compose: dict[str, Any], data_dir: str) -> str | None:
-    """Docker name of the named volume the fresh render mounts at the data dir."""
-    for entry in expected_compose["services"]["redis"].get("volumes") or []:
+def _declared_data_volume(profile: Profile, node: Node, expected_compose: dict[str, Any], data_dir: str) -> str | None:
+    """Docker name of the named volume the fresh render mounts at the node's data dir."""
+    for entry in expected_compose["services"][node.service].get("volumes") or []:
         source, _, target = str(entry).partition(":")
         if target.split(":")[0] == data_dir and source in (expected_compose.get("volumes") or {}):
             spec = expected_compose["volumes"][source] or {}
@@ -118,6 +154,7 @@ def _declared_data_volume(profile: Profile, expected_compose: dict[str, Any], da
 
 def test_data_dir_is_a_volume(
     profile: Profile,
+    node: Node,
     expected_directives: dict[str, str],
     expected_compose: dict[str, Any],
     inspect: dict[str, Any],
@@ -125,7 +162,7 @@ def test_data_dir_is_a_volume(
 ) -> None:
     """The deployment's named volume, writable: not the container layer, not an anonymous volume."""
     data_dir = expected_directives["dir"]
-    expected = _declared_data_volume(profile, expected_compose, data_dir)
+    expected = _declared_data_volume(profile, node, expected_compose, data_dir)
     mount = next((m for m in inspect["Mounts"] if m["Destination"] == data_dir), None)
     found = f"{mount['Type']} {mount.get('Name') or mount['Source']} rw={mount['RW']}" if mount else "not a mount"
     ok = bool(mount) and mount["Type"] == "volume" and mount.get("Name") == expected and mount["RW"]

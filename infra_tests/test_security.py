@@ -13,9 +13,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redis_harness import paths, verify
-from redis_harness.client import connect, endpoint
+from redis_harness.client import connect_node, endpoint
 from redis_harness.profile import Profile
 from redis_harness.secrets import Secrets
+from redis_harness.topology import Node
 
 PROBE_TIMEOUT_S = 1
 PROBE_LABEL = "io.redis-harness.probe"
@@ -24,9 +25,14 @@ PROBE_LABEL = "io.redis-harness.probe"
 
 
 def _refusal(call: Any) -> str | None:
-    """The server's error text, or None when it accepted the command."""
+    """The server's error text, or None when it accepted the command.
+
+    A Cluster node's MOVED answer counts as accepted: ACLs are checked before
+    the slot, so the user was allowed and only sent to another node."""
     try:
         call()
+    except redis.exceptions.MovedError:
+        return None
     except redis.RedisError as exc:
         return str(exc).splitlines()[0]
     return None
@@ -63,13 +69,13 @@ def test_protected_configs_refused(admin: redis.Redis, check: verify.Check) -> N
     check.that(refused, "CONFIG SET dir: can't set protected config", reply or f"CONFIG SET dir {current} accepted")
 
 
-def _plain_client(profile: Profile, username: str | None, password: str | None) -> redis.Redis:
+def _plain_client(profile: Profile, node: Node, username: str | None, password: str | None) -> redis.Redis:
     """RESP2 without retries or client name: the first command sent is exactly the one under test
     (a RESP3 client would send HELLO first and be refused for that instead)."""
-    host, port = endpoint(profile)
+    host, _ = endpoint(profile)
     return redis.Redis(
         host=host,
-        port=port,
+        port=node.host_port,
         username=username,
         password=password,
         protocol=2,
@@ -80,8 +86,8 @@ def _plain_client(profile: Profile, username: str | None, password: str | None) 
     )
 
 
-def test_unauthenticated_command_refused(profile: Profile, check: verify.Check) -> None:
-    client = _plain_client(profile, None, None)
+def test_unauthenticated_command_refused(profile: Profile, node: Node, check: verify.Check) -> None:
+    client = _plain_client(profile, node, None, None)
     try:
         reply = _refusal(client.ping)
     finally:
@@ -91,11 +97,11 @@ def test_unauthenticated_command_refused(profile: Profile, check: verify.Check) 
     check.that(refused, "PING without AUTH refused (NOAUTH)", reply or "PONG")
 
 
-def test_wrong_password_refused(profile: Profile, secrets: Secrets, check: verify.Check) -> None:
+def test_wrong_password_refused(profile: Profile, secrets: Secrets, node: Node, check: verify.Check) -> None:
     users = [secrets.default, secrets.admin, *secrets.services]
     accepted = []
     for user in users:
-        client = _plain_client(profile, user.user, user.password + "-wrong")
+        client = _plain_client(profile, node, user.user, user.password + "-wrong")
         try:
             reply = _refusal(client.ping)
             if reply is None or "invalid username-password" not in reply:
@@ -131,14 +137,16 @@ def test_default_user_cannot_run_dangerous_commands(
     )
 
 
-def test_service_user_confined_to_prefix(service: str, profile: Profile, secrets: Secrets, check: verify.Check) -> None:
+def test_service_user_confined_to_prefix(
+    service: str, profile: Profile, secrets: Secrets, node: Node, check: verify.Check
+) -> None:
     """A real login as the service: its own prefix reads, anything else is refused."""
     user = next(s for s in profile.security.services if s.name == service)
     own_key = user.key_pattern.replace("*", "verify-probe")
     outside = [f"other-{service}:verify-probe", "verify-probe"] + [
         s.key_pattern.replace("*", "verify-probe") for s in profile.security.services if s.name != service
     ]
-    client = connect(profile, service, secrets.service(service).password)
+    client = connect_node(profile, node, service, secrets.service(service).password)
     try:
         own = _refusal(lambda: client.get(own_key))
         leaked = [key for key in outside if "no permissions" not in (_refusal(lambda key=key: client.get(key)) or "")]
@@ -214,7 +222,7 @@ def test_no_host_namespaces(inspect: dict[str, Any], check: verify.Check) -> Non
 # --------------------------------------------------------------------------- network exposure
 
 
-def _compose_ports(compose_file: Path) -> list[dict[str, Any]]:
+def _compose_ports(compose_file: Path, service: str) -> list[dict[str, Any]]:
     """The redis service's ports as Compose itself normalises them (short syntax included)."""
     result = subprocess.run(
         ["docker", "compose", "--file", str(compose_file), "config", "--format", "json"],
@@ -224,10 +232,12 @@ def _compose_ports(compose_file: Path) -> list[dict[str, Any]]:
     )
     if result.returncode != 0:
         raise AssertionError(f"docker compose config failed: {result.stderr.strip().splitlines()[-1:]}")
-    return json.loads(result.stdout)["services"]["redis"].get("ports") or []
+    return json.loads(result.stdout)["services"][service].get("ports") or []
 
 
-def test_published_port_loopback_only(profile: Profile, inspect: dict[str, Any], check: verify.Check) -> None:
+def test_published_port_loopback_only(
+    profile: Profile, node: Node, inspect: dict[str, Any], check: verify.Check
+) -> None:
     """The deployed compose file, docker inspect and the host's listening sockets: loopback only.
 
     The sockets are read from /proc/net of this process, i.e. the host's network
@@ -235,7 +245,7 @@ def test_published_port_loopback_only(profile: Profile, inspect: dict[str, Any],
     """
     problems = []
     compose_file = paths.deployment_dir(profile.name) / "docker-compose.yml"
-    for port in _compose_ports(compose_file):
+    for port in _compose_ports(compose_file, node.service):
         if not verify.is_loopback(port.get("host_ip") or "0.0.0.0"):
             problems.append(f"compose file binds {port.get('host_ip') or '0.0.0.0'}:{port.get('published')}")
     published = []
@@ -249,8 +259,8 @@ def test_published_port_loopback_only(profile: Profile, inspect: dict[str, Any],
             listening = verify.listening_addresses(Path(table).read_text(), port)
             problems += [f"host listens on {a}:{port}" for a in listening if not verify.is_loopback(a)]
     if profile.network.publish == "loopback":
-        expected = f"{profile.network.host}:{profile.network.port} only"
-        if set(published) != {profile.network.port}:
+        expected = f"{profile.network.host}:{node.host_port} only"
+        if set(published) != {node.host_port}:
             problems.append(f"published ports {published or 'none'}")
     else:
         expected = "no published port"
@@ -259,25 +269,26 @@ def test_published_port_loopback_only(profile: Profile, inspect: dict[str, Any],
     check.that(not problems, expected, "; ".join(problems) or f"{profile.network.host}:{published}")
 
 
-def _declared_networks(profile: Profile, expected_compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Docker network name -> spec, for the networks the redis service joins in a fresh render."""
+def _declared_networks(profile: Profile, node: Node, expected_compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Docker network name -> spec, for the networks the node's service joins in a fresh render."""
     specs = expected_compose.get("networks") or {}
-    joined = expected_compose["services"]["redis"].get("networks") or []
+    joined = expected_compose["services"][node.service].get("networks") or []
     return {(specs.get(key) or {}).get("name") or f"{profile.project}_{key}": specs.get(key) or {} for key in joined}
 
 
 def test_attached_only_to_declared_networks(
-    profile: Profile, expected_compose: dict[str, Any], inspect: dict[str, Any], check: verify.Check
+    profile: Profile, node: Node, expected_compose: dict[str, Any], inspect: dict[str, Any], check: verify.Check
 ) -> None:
-    expected = set(_declared_networks(profile, expected_compose))
+    expected = set(_declared_networks(profile, node, expected_compose))
     found = set(inspect["NetworkSettings"]["Networks"])
     check.that(found == expected, " ".join(sorted(expected)), " ".join(sorted(found)))
 
 
 def test_internal_network_internal(
-    profile: Profile, expected_compose: dict[str, Any], docker: Any, check: verify.Check
+    profile: Profile, node: Node, expected_compose: dict[str, Any], docker: Any, check: verify.Check
 ) -> None:
-    internal = [name for name, spec in _declared_networks(profile, expected_compose).items() if spec.get("internal")]
+    declared = _declared_networks(profile, node, expected_compose)
+    internal = [name for name, spec in declared.items() if spec.get("internal")]
     found = {name: docker.networks.get(name).attrs.get("Internal", False) for name in internal}
     check.that(
         bool(internal) and all(found.values()),
@@ -304,10 +315,10 @@ def _probe_network(docker: Any, profile: Profile) -> tuple[Any, bool]:
 
 
 def test_unreachable_from_undeclared_network(
-    profile: Profile, container: Any, inspect: dict[str, Any], docker: Any, check: verify.Check
+    profile: Profile, node: Node, container: Any, inspect: dict[str, Any], docker: Any, check: verify.Check
 ) -> None:
     """A throwaway container (same image) on another network tries the names and every address of Redis."""
-    targets = [container.name, "redis"] + [
+    targets = [container.name, node.service] + [
         n["IPAddress"] for n in inspect["NetworkSettings"]["Networks"].values() if n.get("IPAddress")
     ]
     network, created = _probe_network(docker, profile)

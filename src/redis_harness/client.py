@@ -25,7 +25,7 @@ from redis.sentinel import Sentinel
 from .breaker import CircuitBreaker, Listener
 from .errors import BadInput
 from .profile import Profile
-from .topology import MASTER_NAME
+from .topology import MASTER_NAME, Node
 
 T = TypeVar("T")
 
@@ -212,6 +212,24 @@ def connect(
         decode_responses=True,
     )
     return make_redis(settings)
+
+
+def connect_node(
+    profile: Profile, node: Node, username: str | None, password: str, *, timeout_s: float = 2.0
+) -> redis.Redis:
+    """A text-mode client of one data node's own published port, whatever its role
+    (checks of each server; not for applications, which follow the primary)."""
+    if node.host_port is None:
+        endpoint(profile)  # raises the one-line "publishes no port" error
+    return redis.Redis(
+        host=profile.network.host,
+        port=node.host_port,
+        username=username,
+        password=password,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        decode_responses=True,
+    )
 
 
 def is_outage(exc: BaseException) -> bool:

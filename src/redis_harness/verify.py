@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from . import paths
 from .client import endpoint
 from .deploy import project_containers
@@ -32,6 +34,7 @@ from .secrets import load_secrets, sha256_hex
 
 INFRA_TESTS_DIR = paths.ROOT / "infra_tests"
 PROFILE_OPTION = "--redis-profile"
+NODE_OPTION = "--redis-node"  # which data node the server and container checks look at
 # Directives a running server does not report through CONFIG GET.
 NOT_GETTABLE = frozenset({"include", "rename-command", "user", "loadmodule"})
 # Name of the network the reachability probe runs on; no profile declares it.
@@ -398,18 +401,19 @@ def healthcheck_without_credentials(test: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- the deployment
 
 
-def running_redis_container(profile: Profile) -> Any:
-    """The deployment's running Redis container, or BadInput (exit 2) naming the fix."""
-    containers = [c for c in project_containers(profile) if c.labels.get("com.docker.compose.service") == "redis"]
+def running_redis_container(profile: Profile, service: str | None = None) -> Any:
+    """A data node's running container (the first node by default), or BadInput (exit 2) naming the fix."""
+    service = service or profile.data_nodes[0].service
+    containers = [c for c in project_containers(profile) if c.labels.get("com.docker.compose.service") == service]
     if not containers:
         raise BadInput(
-            f"verify: deployment {profile.project} is not running (no redis container); "
+            f"verify: deployment {profile.project} is not running (no {service} container); "
             f"run `redis-harness up {profile.name}` first"
         )
     running = [c for c in containers if c.status == "running"]
     if not running:
         raise BadInput(
-            f"verify: deployment {profile.project} is not running (redis container {containers[0].status}); "
+            f"verify: deployment {profile.project} is not running ({service} container {containers[0].status}); "
             f"run `redis-harness up {profile.name}`"
         )
     return running[0]
@@ -508,10 +512,13 @@ def summarize(results: Sequence[CheckResult], elapsed_s: float) -> str:
 # --------------------------------------------------------------------------- the command
 
 
-def pytest_args(profile: Profile, junit: Path | None, keyword: str | None) -> list[str]:
+def pytest_args(profile: Profile, junit: Path | None, keyword: str | None, node: str | None = None) -> list[str]:
+    node = node or profile.data_nodes[0].service
+    suite = f"redis-harness-verify-{profile.name}" + (f"-{node}" if len(profile.data_nodes) > 1 else "")
     args = [
         str(INFRA_TESTS_DIR),
         f"{PROFILE_OPTION}={profile.source}",
+        f"{NODE_OPTION}={node}",
         "--rootdir",
         str(paths.ROOT),
         "-p",
@@ -526,7 +533,7 @@ def pytest_args(profile: Profile, junit: Path | None, keyword: str | None) -> li
         "-o",
         "junit_family=xunit1",
         "-o",
-        f"junit_suite_name=redis-harness-verify-{profile.name}",
+        f"junit_suite_name={suite}",
     ]
     if junit is not None:
         args.append(f"--junitxml={junit}")
@@ -537,28 +544,37 @@ def pytest_args(profile: Profile, junit: Path | None, keyword: str | None) -> li
 
 def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None = None) -> int:
     """Run infra_tests/ against PROFILE's running deployment; print the table; return the exit code."""
-    try:
-        import pytest
-        import testinfra  # noqa: F401  (the checks need it; say so before collecting)
-    except ImportError:
-        raise BadInput(
-            "verify: pytest and pytest-testinfra are missing; install them with `pip install -e .[dev]`"
-        ) from None
     profile = load_profile(profile_arg)
     load_secrets(profile)  # a missing or weak secret is bad input, before any check runs
     endpoint(profile)  # the server checks reach Redis on the loopback endpoint
-    running_redis_container(profile)
+    for node in profile.data_nodes:
+        running_redis_container(profile, node.service)
     if not INFRA_TESTS_DIR.is_dir():
         raise BadInput(f"verify: {INFRA_TESTS_DIR} is missing; run from a checkout of redis-harness")
     if junit is not None:
         junit.parent.mkdir(parents=True, exist_ok=True)
 
+    # Every data node gets the whole suite ("the standalone checks on every node"); the
+    # deployment-wide topology checks (replication, Sentinel, Cluster) run with the first.
+    codes = []
+    for node in profile.data_nodes:
+        node_junit = junit if junit is None or len(profile.data_nodes) == 1 else _node_junit(junit, node.service)
+        codes.append(_verify_node(profile, node.service, node_junit, keyword))
+    return max(codes)
+
+
+def _node_junit(junit: Path, node: str) -> Path:
+    return junit.with_name(f"{junit.stem}-{node}{junit.suffix}")
+
+
+def _verify_node(profile: Profile, node: str, junit: Path | None, keyword: str | None) -> int:
     collector = ResultCollector()
     started = time.monotonic()
-    code = int(pytest.main(pytest_args(profile, junit, keyword), plugins=[collector]))
+    code = int(pytest.main(pytest_args(profile, junit, keyword, node), plugins=[collector]))
     elapsed = time.monotonic() - started
 
-    print(f"verify {profile.project} against {profile.source}")
+    where = f" ({node})" if len(profile.data_nodes) > 1 else ""
+    print(f"verify {profile.project}{where} against {profile.source}")
     if collector.results:
         print(format_table(collector.results))
     print(summarize(collector.results, elapsed))
