@@ -11,6 +11,7 @@ from pathlib import Path
 from . import image, paths
 from .engine import docker_client, require_compose
 from .errors import BadInput, HarnessError
+from .primary import wait_until_settled
 from .profile import Profile
 from .render import render
 from .runtime_secrets import remove_secret_files, write_secret_files
@@ -103,6 +104,8 @@ def up(profile: Profile, secrets: Secrets) -> UpResult:
     except HarnessError as exc:
         logs = compose(profile, "logs", "--no-color", "--tail", "5").stdout.strip()
         raise HarnessError(f"{exc}\nlast log lines:\n{logs}") from None
+    if profile.published:  # from the host, only through the published ports
+        wait_until_settled(profile, secrets)
     return UpResult(deployment_dir=target, image_source=image_source)
 
 

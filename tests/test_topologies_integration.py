@@ -1,0 +1,113 @@
+"""Sentinel and Cluster deployments in real containers: up, verify, failover under load, a broken node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from redis_harness import deploy, faults
+from redis_harness.client import connect
+from redis_harness.primary import current_primary
+from redis_harness.profile import Profile, load_profile
+
+from .conftest import REPO, Deployment, deployed
+
+pytestmark = pytest.mark.integration
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "redis_harness.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "REDIS_HARNESS_ENV_FILE": "/nonexistent/.env"},
+        cwd=REPO,
+        timeout=timeout,
+    )
+    # The verdicts, not the whole tables: a failing check shows up in the test's output.
+    print(
+        "\n".join(line for line in result.stdout.splitlines() if any(w in line for w in ("FAIL", "ERROR", "checks:")))
+    )
+    print(result.stderr[-2000:])
+    return result
+
+
+@pytest.fixture(scope="module")
+def ha(secret_env: dict[str, str]) -> Iterator[Deployment]:
+    with deployed(load_profile("ha"), secret_env) as deployment:
+        yield deployment
+
+
+@pytest.fixture(scope="module")
+def cluster(secret_env: dict[str, str]) -> Iterator[Deployment]:
+    with deployed(load_profile("cluster"), secret_env) as deployment:
+        yield deployment
+
+
+def failover_report(profile: Profile, env: dict[str, str], run_dir: Path) -> tuple[int, dict]:
+    result = cli(env, "load", "ha" if profile.name == "ha" else "cluster", "--scenario", "failover",
+                 "--duration", "20s", "--report", str(run_dir))  # fmt: skip
+    return result.returncode, json.loads((run_dir / "report.json").read_text())
+
+
+def test_ha_verifies_on_every_node(ha: Deployment, cli_env: dict[str, str]) -> None:
+    result = cli(cli_env, "verify", "ha")
+    assert result.returncode == 0
+    for node in ("redis-0", "redis-1", "redis-2"):
+        assert f"verify redis-harness-ha ({node})" in result.stdout
+    for check in ("replication_links_up", "sentinels_agree_on_the_primary", "sentinel_requires_a_password"):
+        assert check in result.stdout
+
+
+def test_sentinel_client_follows_the_primary(ha: Deployment) -> None:
+    client = connect(ha.profile, "price", ha.secrets.service("price").password,
+                     sentinel_password=ha.secrets.default.password)  # fmt: skip
+    assert client.set("price:v1:price:SENTINEL", "1") and client.get("price:v1:price:SENTINEL") == "1"
+    assert client.connection_pool.get_master_address()[0] == "127.0.0.1"  # remapped from the service name
+    client.close()
+
+
+def test_ha_failover_names_a_new_primary(ha: Deployment, cli_env: dict[str, str], tmp_path: Path) -> None:
+    before = current_primary(ha.profile, ha.secrets)
+    code, report = failover_report(ha.profile, cli_env, tmp_path)
+    assert code == 0
+    (fault,) = report["faults"]
+    assert fault["old_primary"] == before and fault["new_primary"] not in (None, before)
+    assert fault["new_primary_s"] > ha.profile.topology.sentinel.down_after_ms / 1000
+    assert report["client"]["events"]["acked_writes"] > 0  # lost ones are reported, not asserted
+    assert current_primary(ha.profile, ha.secrets) == fault["new_primary"]
+
+
+def test_verify_names_a_broken_replication_link(ha: Deployment, cli_env: dict[str, str]) -> None:
+    primary = current_primary(ha.profile, ha.secrets)
+    replica = next(n.service for n in ha.profile.data_nodes if n.service != primary)
+    with faults.injected(ha.profile, "disconnect", network="internal", node=replica):
+        faults.disconnect(ha.profile, "edge", node=replica)
+        try:
+            result = cli(cli_env, "verify", "ha", "-k", "replication_links_up or sentinel_quorum")
+        finally:
+            faults.reconnect(ha.profile, "edge", node=replica)
+    assert result.returncode != 0
+    assert "FAILED: replication_links_up" in result.stdout
+
+
+def test_cluster_verifies_and_reup_is_harmless(cluster: Deployment, cli_env: dict[str, str]) -> None:
+    deploy.up(cluster.profile, cluster.secrets)  # the init container finds the cluster and does nothing
+    result = cli(cli_env, "verify", "cluster", "-k", "cluster or replica or confined or runs_as_non_root")
+    assert result.returncode == 0
+    assert result.stdout.count("verify redis-harness-cluster (redis-") == 6
+    assert "cluster_all_slots_covered" in result.stdout
+
+
+def test_cluster_failover_names_a_new_primary(cluster: Deployment, cli_env: dict[str, str], tmp_path: Path) -> None:
+    code, report = failover_report(cluster.profile, cli_env, tmp_path)
+    assert code == 0
+    (fault,) = report["faults"]
+    assert fault["new_primary"] and fault["new_primary"] != fault["old_primary"]
+    assert report["commands"]["GET price"]["count"] > 0
