@@ -26,11 +26,12 @@ from redis_harness import faults
 from redis_harness.breaker import BreakerOpen, Transition
 from redis_harness.client import RedisSettings, ResilientRedis
 from redis_harness.codec import Codec
+from redis_harness.errors import HarnessError
 from redis_harness.keys import build_key
-from redis_harness.primary import current_primary, wait_for_new_primary
+from redis_harness.primary import current_primary, wait_for_new_primary, wait_until_settled
 
 FAULT_AT_SHARE = 0.4
-AUDIT_DEADLINE_S = 20.0
+AUDIT_DEADLINE_S = 40.0
 
 
 class SequenceWriter(RedisUser):
@@ -63,7 +64,17 @@ class SequenceWriter(RedisUser):
         super().on_stop()
 
     def _audit(self) -> set[int] | None:
-        """Read the list back, waiting for Redis if the fault outlasted the run (bounded)."""
+        """Read the list back, waiting for Redis if the fault outlasted the run (bounded).
+
+        With replicas, only once the deployment has settled: a partitioned old primary
+        keeps its writes (and answers for them) until Sentinel or Cluster demotes it, which
+        can take ten seconds or more after the partition heals; counting before that would
+        miss exactly the writes a failover throws away."""
+        if self.state.profile.topology.has_replicas:
+            try:
+                wait_until_settled(self.state.profile, self.state.secrets, timeout_s=AUDIT_DEADLINE_S)
+            except HarnessError:
+                return None
         deadline = time.monotonic() + AUDIT_DEADLINE_S
         while time.monotonic() < deadline:
             values = self.call("LRANGE seq-audit", self.redis.lrange, self.key, 0, -1)
@@ -137,6 +148,14 @@ def _failover(run: Any, how: str) -> tuple[Any, float, dict[str, Any]]:
         def undo(profile: Any, node: str) -> None:
             faults.reconnect(profile, "internal", node=node)
             faults.reconnect(profile, "edge", node=node)
+    elif how == "partition":
+        # Off `internal` only: the Sentinels and replicas lose it, its clients (through its own
+        # published port) do not. What it accepts meanwhile is discarded when it rejoins.
+        record = faults.disconnect(run.profile, "internal", node=old)
+
+        def undo(profile: Any, node: str) -> None:
+            gevent.sleep(float(os.environ.get("REDIS_HARNESS_FAULT_HOLD", "5")))  # the partition outlasts the failover
+            faults.reconnect(profile, "internal", node=node)
     else:
         record = faults.pause(run.profile, node=old)
         undo = faults.unpause

@@ -52,7 +52,8 @@ def test_port_is_published_on_loopback_only_and_internal_network_is_internal(ci_
     compose = yaml.safe_load(files["docker-compose.yml"])
     assert compose["services"]["redis"]["ports"] == [f"127.0.0.1:{profile.network.port}:6379"]
     assert compose["networks"]["internal"]["internal"] is True
-    assert compose["networks"]["edge"]["driver_opts"]["com.docker.network.bridge.host_binding_ipv4"] == "127.0.0.1"
+    edge = compose["networks"]["edge-redis"]["driver_opts"]
+    assert edge["com.docker.network.bridge.host_binding_ipv4"] == "127.0.0.1"
 
 
 def test_unpublished_profile_has_no_port_and_no_edge_network(tmp_path: Path) -> None:

@@ -50,9 +50,9 @@ def cluster(secret_env: dict[str, str]) -> Iterator[Deployment]:
         yield deployment
 
 
-def failover_report(profile: Profile, env: dict[str, str], run_dir: Path) -> tuple[int, dict]:
-    result = cli(env, "load", "ha" if profile.name == "ha" else "cluster", "--scenario", "failover",
-                 "--duration", "20s", "--report", str(run_dir))  # fmt: skip
+def failover_report(profile: Profile, env: dict[str, str], run_dir: Path, *extra: str) -> tuple[int, dict]:
+    result = cli(env, "load", profile.name, "--scenario", "failover", "--duration", "20s", "--report", str(run_dir),
+                 *extra)  # fmt: skip
     return result.returncode, json.loads((run_dir / "report.json").read_text())
 
 
@@ -82,6 +82,20 @@ def test_ha_failover_names_a_new_primary(ha: Deployment, cli_env: dict[str, str]
     assert fault["new_primary_s"] > ha.profile.topology.sentinel.down_after_ms / 1000
     assert report["client"]["events"]["acked_writes"] > 0  # lost ones are reported, not asserted
     assert current_primary(ha.profile, ha.secrets) == fault["new_primary"]
+
+
+def test_ha_partition_counts_the_writes_the_old_primary_threw_away(
+    ha: Deployment, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The old primary keeps its clients but loses its replicas and Sentinels; after healing it is
+    demoted and what it accepted meanwhile is gone. min-replicas-to-write bounds how much."""
+    code, report = failover_report(ha.profile, cli_env, tmp_path, "--fault", "partition")
+    assert code == 0
+    (fault,) = report["faults"]
+    assert fault["kind"] == "failover (partition)" and fault["new_primary"] != fault["old_primary"]
+    events = report["client"]["events"]
+    assert events["acked_writes"] > 0 and "acked_writes_unverified" not in events  # counted after the heal
+    assert report["commands"]["RPUSH seq"]["errors"] > 0  # the isolated primary refused writes (NOREPLICAS)
 
 
 def test_verify_names_a_broken_replication_link(ha: Deployment, cli_env: dict[str, str]) -> None:

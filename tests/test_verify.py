@@ -30,6 +30,7 @@ from redis_harness.cli import build_parser
 from redis_harness.engine import docker_client
 from redis_harness.profile import Profile, load_profile
 from redis_harness.render import healthcheck_secret_path, render, render_files
+from redis_harness.runtime_secrets import write_secret_files
 from redis_harness.secrets import Secrets, load_secrets
 
 from .conftest import generated_env, variant_profile
@@ -353,7 +354,7 @@ def bring_up_broken(
     """Render the profile, break the rendered files, and start them as they are."""
     deploy.down(profile, volumes=True)
     target = render(profile, secrets)
-    deploy.write_healthcheck_secret(profile, secrets)
+    write_secret_files(profile, secrets)
     if compose is not None:
         compose_file = target / "docker-compose.yml"
         document = yaml.safe_load(compose_file.read_text())
@@ -608,7 +609,7 @@ def _break_container(profile: Profile, retag: str) -> Callable[[dict[str, Any]],
     def mutate(document: dict[str, Any]) -> None:
         document["networks"]["internal"]["internal"] = False
         service = document["services"]["redis"]
-        service["volumes"].remove("data:/data")  # /data in the container's own writable layer
+        service["volumes"].remove("data-redis:/data")  # /data in the container's own writable layer
         service["image"] = retag  # the same image under another tag
         service["user"] = "0:0"
         service["read_only"] = False
@@ -740,8 +741,8 @@ def test_verify_names_each_broken_server_setting(
         service["healthcheck"] = {"disable": True}
         # An empty volume (nothing copied from the image): /data stays root-owned, not writable by uid 999.
         service["volumes"] = [
-            {"type": "volume", "source": "data", "target": "/data", "volume": {"nocopy": True}},
-            *(v for v in service["volumes"] if v != "data:/data"),
+            {"type": "volume", "source": "data-redis", "target": "/data", "volume": {"nocopy": True}},
+            *(v for v in service["volumes"] if v != "data-redis:/data"),
         ]
 
     try:

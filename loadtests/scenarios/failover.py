@@ -1,7 +1,10 @@
 """failover: under load, take whichever data node is the primary now away.
 
 `--fault pause` (default), `kill` (SIGKILL, kept down until a new primary is
-named) or `disconnect` (off the edge network).
+named), `disconnect` (off every network) or `partition` (off the internal
+network only: the old primary keeps its clients, which go on writing to it;
+after healing, the acknowledged writes it took and then discarded are counted
+as lost).
 
 For a Sentinel or Cluster deployment (profiles/ha.yaml, cluster.yaml). Reported,
 beside the recovery figures: the time until Sentinel (a quorum of them) or the

@@ -10,7 +10,7 @@ line its own measurements up with it:
 - restart     stop and start again.
 - pause       the cgroup freezer: the process stops, its TCP stack still accepts,
               so clients hang unless they have socket timeouts.
-- disconnect  off one compose network; `edge` carries the published port, so
+- disconnect  off one compose network; `edge` (the node's own) carries its published port, so
               host clients are cut off; `internal` cuts off other containers.
 """
 
@@ -168,7 +168,10 @@ def unpause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.
     return _record("unpause", container, requested)
 
 
-def compose_network(profile: Profile, network: str) -> Any:
+def compose_network(profile: Profile, network: str, node: str | None = None) -> Any:
+    """`internal`, or `edge`: the network that carries the node's own published port."""
+    if network == "edge":
+        network = f"edge-{node or profile.data_nodes[0].service}"
     found = docker_client().networks.list(
         filters={"label": [f"{PROJECT_LABEL}={profile.project}", f"{NETWORK_LABEL}={network}"]}
     )
@@ -186,7 +189,7 @@ def disconnect(
 ) -> FaultRecord:
     container = redis_container(profile, node)
     _require_running(container)
-    net = compose_network(profile, network)
+    net = compose_network(profile, network, node)
     requested = _now()
     net.disconnect(container)
     _wait(container, lambda a: not _attached(net.name)(a), timeout_s, f"off {net.name}")
@@ -197,7 +200,7 @@ def reconnect(
     profile: Profile, network: str = "edge", *, node: str | None = None, timeout_s: float = 10.0
 ) -> FaultRecord:
     container = redis_container(profile, node)
-    net = compose_network(profile, network)
+    net = compose_network(profile, network, node)
     requested = _now()
     if not _attached(net.name)(container.attrs):
         # The aliases Compose gives: other containers keep finding it as `redis`.

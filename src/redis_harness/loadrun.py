@@ -79,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
     scenario = get_scenario(args.scenario)
+    if scenario.name == "failover" and profile.topology.sentinel is None and profile.topology.cluster is None:
+        raise BadInput(
+            f"--scenario: failover needs a Sentinel or Cluster deployment; {profile.name} is "
+            f"{profile.topology.kind} (try profiles ha or cluster)"
+        )
+    if args.fault == "partition" and scenario.name != "failover":
+        raise BadInput("--fault: partition is a failover fault; use it with --scenario failover")
     _require_deployment(profile, secrets)
     users = args.users or scenario.users
     spawn_rate = args.spawn_rate or max(users, scenario.spawn_rate)
@@ -191,7 +198,11 @@ def register(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=0, help="open loop: total operations per second")
     p.add_argument("--workers", type=int, default=0, help="Locust worker processes (distributed mode)")
     p.add_argument("--report", help="run folder (default reports/<time>-<profile>-<scenario>)")
-    p.add_argument("--fault", choices=("kill", "restart", "pause", "disconnect"), help="recovery: the fault")
+    p.add_argument(
+        "--fault",
+        choices=("kill", "restart", "pause", "disconnect", "partition"),
+        help="recovery: the fault (kill); failover: how the primary goes away (pause)",
+    )
     p.add_argument("--web", action="store_true", help="Locust web UI on 127.0.0.1 instead of headless")
     p.add_argument("--web-port", type=int, default=WEB_PORT)
     p.add_argument("--autostart", action="store_true", help="with --web: start at once and stop after --duration")
