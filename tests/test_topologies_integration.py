@@ -125,3 +125,8 @@ def test_cluster_failover_names_a_new_primary(cluster: Deployment, cli_env: dict
     (fault,) = report["faults"]
     assert fault["new_primary"] and fault["new_primary"] != fault["old_primary"]
     assert report["commands"]["GET price"]["count"] > 0
+
+
+def test_existing_scenarios_run_unchanged_on_cluster(cluster: Deployment, cli_env: dict[str, str]) -> None:
+    result = cli(cli_env, "load", "cluster", "--scenario", "smoke", "--duration", "6s")
+    assert result.returncode == 0
