@@ -8,9 +8,12 @@ CLUSTER answers over its own loopback port.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from redis_harness import verify
 from redis_harness.client import connect_node
@@ -124,7 +127,10 @@ def test_sentinel_quorum_and_peers_match_profile(
 def test_sentinel_requires_a_password(profile: Profile, sentinels: list[redis.Redis], check: verify.Check) -> None:
     refused = []
     for node in profile.sentinel_nodes:
-        client = redis.Redis(host=profile.network.host, port=node.host_port, protocol=2, socket_timeout=2)
+        # No retries: redis-py retries an AuthenticationError (a ConnectionError) with backoff.
+        client = redis.Redis(
+            host=profile.network.host, port=node.host_port, protocol=2, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
         try:
             client.ping()
             refused.append(f"{node.service} answered")
@@ -172,4 +178,43 @@ def test_cluster_primaries_match_profile(
         sizes == {want} and len(primaries) == want,
         f"{want} primaries serving slots",
         f"cluster_size {sorted(sizes)}, primaries {', '.join(primaries)}",
+    )
+
+
+@pytest.fixture(scope="module")
+def sentinel_containers(profile: Profile, docker: Any) -> list[Any]:
+    """docker inspect of every Sentinel container (they get the data nodes' hardening too)."""
+    if profile.topology.sentinel is None:
+        pytest.skip("no Sentinels in this topology")
+    return [verify.running_redis_container(profile, node.service) for node in profile.sentinel_nodes]
+
+
+def test_sentinels_hardened_like_the_data_nodes(
+    profile: Profile, sentinel_containers: list[Any], check: verify.Check
+) -> None:
+    """Non-root, read-only root, no capabilities, no-new-privileges, not privileged, limits, loopback port."""
+    problems = []
+    for container in sentinel_containers:
+        host = container.attrs["HostConfig"]
+        name = container.labels.get("com.docker.compose.service")
+        if container.attrs["Config"].get("User") in ("", "0", "root", "0:0"):
+            problems.append(f"{name} runs as root")
+        if not host.get("ReadonlyRootfs"):
+            problems.append(f"{name} root filesystem writable")
+        if "ALL" not in (host.get("CapDrop") or []) or host.get("CapAdd"):
+            problems.append(f"{name} keeps capabilities")
+        if not any("no-new-privileges" in opt for opt in host.get("SecurityOpt") or []):
+            problems.append(f"{name} lacks no-new-privileges")
+        if host.get("Privileged"):
+            problems.append(f"{name} privileged")
+        if host.get("Memory") != profile.resources.memory_bytes or host.get("PidsLimit") != profile.resources.pids:
+            problems.append(f"{name} limits {host.get('Memory')} bytes, {host.get('PidsLimit')} pids")
+        for bindings in (container.attrs["NetworkSettings"].get("Ports") or {}).values():
+            for binding in bindings or []:
+                if not verify.is_loopback(binding.get("HostIp") or "0.0.0.0"):
+                    problems.append(f"{name} published on {binding.get('HostIp') or '0.0.0.0'}")
+    check.that(
+        not problems,
+        f"{len(profile.sentinel_nodes)} Sentinels: non-root, read-only, no capabilities, loopback only",
+        "; ".join(problems) or "all hardened",
     )

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import pytest
+from redis.crc import key_slot
 
 from redis_harness.keys import BadKeyPart, build_key, lock_key, meta_key, parse_key, service_pattern
 
 
 def test_builds_the_plans_key_design() -> None:
-    assert build_key("price", 3, "price", "BTC-USDT") == "price:v3:price:BTC-USDT"
+    assert build_key("price", 3, "price", "BTC-USDT") == "price:v3:price:{BTC-USDT}"
+
+
+def test_one_pairs_entities_share_a_cluster_slot_and_pairs_spread() -> None:
+    """The id is the hash tag: what one trade touches lives in one slot (multi-key DEL works)."""
+    slots = {key_slot(build_key("price", 1, e, "BTC-USDT").encode()) for e in ("price", "volume", "historical")}
+    assert len(slots) == 1
+    spread = {key_slot(build_key("price", 1, "price", f"P{i}").encode()) for i in range(100)}
+    assert len(spread) > 90
+
+
+def test_a_key_without_its_hash_tag_is_not_ours() -> None:
+    with pytest.raises(BadKeyPart, match="hash tag"):
+        parse_key("price:v1:price:BTC-USDT")
 
 
 def test_parse_inverts_build() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from redis_harness import deploy, faults
 from redis_harness.client import connect
+from redis_harness.keys import build_key
 from redis_harness.primary import current_primary
 from redis_harness.profile import Profile, load_profile
 
@@ -130,3 +131,15 @@ def test_cluster_failover_names_a_new_primary(cluster: Deployment, cli_env: dict
 def test_existing_scenarios_run_unchanged_on_cluster(cluster: Deployment, cli_env: dict[str, str]) -> None:
     result = cli(cli_env, "load", "cluster", "--scenario", "smoke", "--duration", "6s")
     assert result.returncode == 0
+
+
+def test_one_pairs_keys_share_a_slot_on_the_cluster(cluster: Deployment) -> None:
+    """A trade's invalidation of one pair's entities as one atomic transaction: only in one slot."""
+    client = connect(cluster.profile, "price", cluster.secrets.service("price").password)
+    keys = [build_key("price", 1, entity, "BTC-USDT") for entity in ("price", "volume", "historical")]
+    for key in keys:
+        client.set(key, "1")
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(*keys)
+    assert pipe.execute() == [3]
+    client.close()

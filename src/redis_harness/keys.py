@@ -1,5 +1,6 @@
 """The key design `{service}:{version}:{entity}:{id}`: one builder, validated parts.
 
+The id is wrapped in a Cluster hash tag (see build_key).
 The service part is the ACL user name, so a service's keys always fall under
 the `<service>:*` pattern its user is limited to. The version is written `v<N>`;
 bookkeeping keys use `<service>:meta:<name>` and `<service>:lock:<name>`, which
@@ -48,12 +49,18 @@ def check_version(version: object) -> int:
 
 
 def build_key(service: str, version: int, entity: str, id: str) -> str:
-    """The one place a data key is made."""
+    """The one place a data key is made: `price:v1:liquidity:{BTC-USDT}`.
+
+    The id is a Cluster hash tag: every entity of one pair (its price, liquidity,
+    volume, history) hashes to the same slot, so the multi-key operations on one
+    pair (a trade invalidating its volume and history, reading its figures in one
+    MGET) work on a Cluster, while different pairs still spread over all slots.
+    Redis Cluster's own hash slots do the placement; nothing here hashes."""
     check_service(service)
     check_version(version)
     _check("entity", entity, _ENTITY_RE, "use lower-case letters, digits or _ (e.g. price, historical)")
     _check("id", id, _ID_RE, "use letters, digits, '.', '_', '-' or '/', no ':' or glob characters, 1-128 long")
-    return f"{service}:v{version}:{entity}:{id}"
+    return f"{service}:v{version}:{entity}:{{{id}}}"
 
 
 def parse_key(key: str) -> KeyParts:
@@ -64,7 +71,9 @@ def parse_key(key: str) -> KeyParts:
     match = _VERSION_RE.match(version)
     if not match:
         raise BadKeyPart(f"key: {key!r} has no v<N> version part")
-    parsed = KeyParts(service, int(match.group(1)), entity, id)
+    if not (id.startswith("{") and id.endswith("}")):
+        raise BadKeyPart(f"key: {key!r} has no {{id}} hash tag")
+    parsed = KeyParts(service, int(match.group(1)), entity, id[1:-1])
     build_key(*parsed)  # validates every part with the same rules
     return parsed
 

@@ -556,18 +556,23 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
 
     # Every data node gets the whole suite ("the standalone checks on every node"); the
     # deployment-wide topology checks (replication, Sentinel, Cluster) run with the first.
-    codes = []
+    runs = []
     for node in profile.data_nodes:
         node_junit = junit if junit is None or len(profile.data_nodes) == 1 else _node_junit(junit, node.service)
-        codes.append(_verify_node(profile, node.service, node_junit, keyword))
-    return max(codes)
+        runs.append(_verify_node(profile, node.service, node_junit, keyword))
+    matched = [(code, collector) for code, collector in runs if code != NO_TESTS_COLLECTED]
+    if not matched:  # -k matched no check on any node
+        print(f"verify: no check matches -k {keyword!r}; run without -k to see every check's name")
+        return 2
+    return max(exit_code(code, collector) for code, collector in matched)
 
 
 def _node_junit(junit: Path, node: str) -> Path:
     return junit.with_name(f"{junit.stem}-{node}{junit.suffix}")
 
 
-def _verify_node(profile: Profile, node: str, junit: Path | None, keyword: str | None) -> int:
+def _verify_node(profile: Profile, node: str, junit: Path | None, keyword: str | None) -> tuple[int, ResultCollector]:
+    """Run the suite against one data node; print its table; return pytest's code and the results."""
     collector = ResultCollector()
     started = time.monotonic()
     code = int(pytest.main(pytest_args(profile, junit, keyword, node), plugins=[collector]))
@@ -582,9 +587,7 @@ def _verify_node(profile: Profile, node: str, junit: Path | None, keyword: str |
         print(f"collection error: {error}")
     if junit is not None:
         print(f"JUnit XML: {junit}")
-    if code == NO_TESTS_COLLECTED:
-        print(f"verify: no check matches -k {keyword!r}; run without -k to see every check's name")
-    return exit_code(code, collector)
+    return code, collector
 
 
 def exit_code(pytest_code: int, collector: ResultCollector) -> int:
