@@ -31,6 +31,9 @@ from .units import parse_duration
 
 REPORTS_DIR = paths.ROOT / "reports"
 WEB_PORT = 8089
+# Users get this long to finish on_stop: the sequence writers wait for a failed-over
+# deployment to settle (up to 40 s) before counting what was lost.
+STOP_TIMEOUT_S = 60
 
 
 def _require_deployment(profile: Profile, secrets: Secrets) -> None:
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     restarts_before = _post_run_facts(profile)["restart_count"] or 0
 
     cmd = [sys.executable, "-m", "locust", "-f", scenario.locustfile, "--users", str(users),
-           "--spawn-rate", str(spawn_rate), "--stop-timeout", "10", "--loglevel", "WARNING",
+           "--spawn-rate", str(spawn_rate), "--stop-timeout", str(STOP_TIMEOUT_S), "--loglevel", "WARNING",
            "--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]  # fmt: skip
     if args.workers:
         cmd += ["--processes", str(args.workers)]
