@@ -7,7 +7,7 @@ CLUSTER answers over its own loopback port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -25,34 +25,29 @@ CLUSTER_SLOTS = 16384
 MAX_REPLICA_LAG_BYTES = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def replication(profile: Profile, secrets: Secrets) -> dict[str, dict]:
-    """INFO replication of every data node, by service name."""
-    facts = {}
+def _ask_every_data_node(profile: Profile, secrets: Secrets, ask: Callable[[redis.Redis], Any]) -> dict[str, Any]:
+    """One answer per data node, by service name, each from the node itself."""
+    answers = {}
     for node in profile.data_nodes:
         client = connect_node(profile, node, "admin", secrets.admin.password)
         try:
-            facts[node.service] = client.info("replication")
+            answers[node.service] = ask(client)
         finally:
             client.close()
-    return facts
+    return answers
+
+
+@pytest.fixture(scope="module")
+def replication(profile: Profile, secrets: Secrets) -> dict[str, dict]:
+    """INFO replication of every data node."""
+    return _ask_every_data_node(profile, secrets, lambda client: client.info("replication"))
 
 
 @pytest.fixture(scope="module")
 def sentinels(profile: Profile, secrets: Secrets) -> Iterator[list[redis.Redis]]:
     if profile.topology.sentinel is None:
         pytest.skip("no Sentinels in this topology")
-    clients = [
-        redis.Redis(
-            host=profile.network.host,
-            port=node.host_port,
-            password=secrets.default.password,
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            decode_responses=True,
-        )
-        for node in profile.sentinel_nodes
-    ]
+    clients = [connect_node(profile, node, None, secrets.default.password) for node in profile.sentinel_nodes]
     yield clients
     for client in clients:
         client.close()
@@ -145,14 +140,7 @@ def test_sentinel_requires_a_password(profile: Profile, sentinels: list[redis.Re
 def cluster_info(profile: Profile, secrets: Secrets) -> dict[str, dict]:
     if profile.topology.cluster is None:
         pytest.skip("not a Cluster")
-    facts = {}
-    for node in profile.data_nodes:
-        client = connect_node(profile, node, "admin", secrets.admin.password)
-        try:
-            facts[node.service] = client.execute_command("CLUSTER INFO")
-        finally:
-            client.close()
-    return facts
+    return _ask_every_data_node(profile, secrets, lambda client: client.execute_command("CLUSTER INFO"))
 
 
 def test_cluster_state_ok_on_every_node(cluster_info: dict[str, dict], check: verify.Check) -> None:

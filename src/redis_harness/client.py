@@ -217,8 +217,9 @@ def connect(
 def connect_node(
     profile: Profile, node: Node, username: str | None, password: str, *, timeout_s: float = 2.0
 ) -> redis.Redis:
-    """A text-mode client of one data node's own published port, whatever its role
-    (checks of each server; not for applications, which follow the primary)."""
+    """A text-mode client of one node's own published port, whatever its role: a data node
+    (checks of each server; not for applications, which follow the primary) or a Sentinel
+    (which takes the default user's password)."""
     if node.host_port is None:
         endpoint(profile)  # raises the one-line "publishes no port" error
     return redis.Redis(

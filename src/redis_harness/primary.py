@@ -20,14 +20,7 @@ def _from_sentinels(profile: Profile, secrets: Secrets) -> str | None:
     assert profile.topology.sentinel is not None
     answers: list[str] = []
     for node in profile.sentinel_nodes:
-        client = redis.Redis(
-            host=profile.network.host,
-            port=node.host_port,
-            password=secrets.default.password,
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
-            decode_responses=True,
-        )
+        client = connect_node(profile, node, None, secrets.default.password, timeout_s=0.5)
         try:
             address = client.sentinel_get_master_addr_by_name(profile.topology.sentinel.master_name)
             if address:
@@ -109,10 +102,7 @@ def _sentinels_unaware(profile: Profile, secrets: Secrets) -> str | None:
     """Sentinels find each other and the replicas over time (hello messages, INFO every 10 s)."""
     spec = profile.topology.sentinel
     for node in profile.sentinel_nodes:
-        client = redis.Redis(
-            host=profile.network.host, port=node.host_port, password=secrets.default.password,
-            socket_timeout=1, socket_connect_timeout=1, decode_responses=True,
-        )  # fmt: skip
+        client = connect_node(profile, node, None, secrets.default.password, timeout_s=1)
         try:
             master = client.sentinel_master(spec.master_name)
         except redis.RedisError as exc:
