@@ -342,7 +342,7 @@ def test_unreachable_from_undeclared_network(
         lines = probe.logs().decode(errors="replace").splitlines()
     finally:
         if probe is not None:
-            probe.remove(force=True)
+            probe.remove(force=True, v=True)  # and the anonymous /data volume the image declares
         if created:
             network.remove()
     answered = []
