@@ -9,6 +9,7 @@ built from it here, so the exit code reflects the gates.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -132,8 +133,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _record_post_run(run_dir: Path, profile: Profile, restarts_before: int) -> None:
-    import json
-
     raw_path = run_dir / "raw.json"
     raw = json.loads(raw_path.read_text())
     facts = _post_run_facts(profile)
