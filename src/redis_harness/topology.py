@@ -87,6 +87,13 @@ class Topology:
         )
 
 
+def _at_least(field: str, value: Any, minimum: int, maximum: int, why: str) -> int:
+    """A whole count with a floor that has a reason (said in the message) and a sane ceiling."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise BadInput(f"{field}: {value!r} is fewer than {minimum}; {why}")
+    return number(field, value, lo=minimum, hi=maximum, integer=True)
+
+
 def _ms(field: str, value: Any) -> int:
     return int(round(parse_duration(field, value) * 1000))
 
@@ -117,13 +124,13 @@ def _sentinel(raw: Any, kind: str) -> SentinelSpec | None:
         if s:
             raise BadInput("sentinel: only a sentinel topology has Sentinels; set topology: sentinel or remove it")
         return None
-    sentinels = s.get("sentinels", MIN_SENTINELS)
-    if isinstance(sentinels, bool) or not isinstance(sentinels, int) or sentinels < MIN_SENTINELS:
-        raise BadInput(
-            f"sentinel.sentinels: {sentinels!r} is fewer than {MIN_SENTINELS}; "
-            "Sentinel needs 3 or more to agree on a failover without a single point of failure"
-        )
-    number("sentinel.sentinels", sentinels, lo=MIN_SENTINELS, hi=9, integer=True)
+    sentinels = _at_least(
+        "sentinel.sentinels",
+        s.get("sentinels", MIN_SENTINELS),
+        MIN_SENTINELS,
+        9,
+        "Sentinel needs 3 or more to agree on a failover without a single point of failure",
+    )
     quorum = number("sentinel.quorum", s.get("quorum", sentinels // 2 + 1), lo=1, hi=9, integer=True)
     if quorum > sentinels:
         raise BadInput(
@@ -152,13 +159,13 @@ def _cluster(raw: Any, kind: str) -> ClusterSpec | None:
         if s:
             raise BadInput("cluster: only a cluster topology has these settings; set topology: cluster or remove it")
         return None
-    primaries = s.get("primaries", MIN_CLUSTER_PRIMARIES)
-    if isinstance(primaries, bool) or not isinstance(primaries, int) or primaries < MIN_CLUSTER_PRIMARIES:
-        raise BadInput(
-            f"cluster.primaries: {primaries!r} is fewer than {MIN_CLUSTER_PRIMARIES}; "
-            "Redis Cluster needs 3 primaries for a majority to fail over"
-        )
-    number("cluster.primaries", primaries, lo=MIN_CLUSTER_PRIMARIES, hi=16, integer=True)
+    primaries = _at_least(
+        "cluster.primaries",
+        s.get("primaries", MIN_CLUSTER_PRIMARIES),
+        MIN_CLUSTER_PRIMARIES,
+        16,
+        "Redis Cluster needs 3 primaries for a majority to fail over",
+    )
     node_timeout = _ms("cluster.node_timeout", s.get("node_timeout", "5s"))
     if node_timeout < 1000:
         raise BadInput(f"cluster.node_timeout: {node_timeout} ms is below 1000 ms; use 1s or more")
