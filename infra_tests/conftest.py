@@ -136,7 +136,7 @@ def expected_acl(profile: Profile, secrets: Secrets) -> dict[str, verify.AclEntr
 def container(profile: Profile, node: Node) -> Any:
     """The node's running Redis container (Docker SDK); a deployment that is not running stops the session."""
     try:
-        found = verify.running_redis_container(profile, node.service)
+        found = verify.running_container(profile, node.service)
     except HarnessError as exc:
         pytest.exit(str(exc), returncode=2)
     found.reload()

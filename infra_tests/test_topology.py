@@ -174,7 +174,7 @@ def sentinel_containers(profile: Profile, docker: Any) -> list[Any]:
     """docker inspect of every Sentinel container (they get the data nodes' hardening too)."""
     if profile.topology.sentinel is None:
         pytest.skip("no Sentinels in this topology")
-    return [verify.running_redis_container(profile, node.service) for node in profile.sentinel_nodes]
+    return [verify.running_container(profile, node.service) for node in profile.sentinel_nodes]
 
 
 def test_sentinels_hardened_like_the_data_nodes(

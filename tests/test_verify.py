@@ -29,8 +29,8 @@ from redis_harness.acl import acl_users
 from redis_harness.cli import build_parser
 from redis_harness.engine import docker_client
 from redis_harness.profile import Profile, load_profile
-from redis_harness.render import healthcheck_secret_path, render, render_files
-from redis_harness.runtime_secrets import write_secret_files
+from redis_harness.render import render, render_files
+from redis_harness.runtime_secrets import secret_path, write_secret_files
 from redis_harness.secrets import Secrets, load_secrets
 
 from .conftest import generated_env, variant_profile
@@ -389,7 +389,7 @@ def admin_client(profile: Profile, secrets: Secrets) -> redis.Redis:
 
 
 def redis_container(profile: Profile) -> Any:
-    container = verify.running_redis_container(profile)
+    container = verify.running_container(profile)
     container.reload()
     return container
 
@@ -539,7 +539,7 @@ def test_verify_fails_while_the_healthcheck_fails(
     good: tuple[Profile, Secrets], cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     profile, secrets = good
-    secret_file = healthcheck_secret_path(profile)
+    secret_file = secret_path(profile, "healthcheck")
     secret_file.write_text("not-the-healthcheck-password")  # in place: the container sees the same inode
     try:
         wait_for(lambda: health(profile)[0] == "unhealthy", 40, "the container to turn unhealthy")

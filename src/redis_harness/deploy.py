@@ -49,7 +49,9 @@ def service_container(profile: Profile, service: str = "redis"):
     for container in project_containers(profile):
         if container.labels.get(SERVICE_LABEL) == service:
             return container
-    raise BadInput(f"deployment: {profile.project} has no {service} container; run `redis-harness up {profile.name}`")
+    raise BadInput(
+        f"deployment: {profile.project} is not running (no {service} container); run `redis-harness up {profile.name}`"
+    )
 
 
 def _publishers_of(host: str, port: int) -> list[str]:

@@ -28,10 +28,6 @@ RENDERED_FILES = {
 }
 
 
-def healthcheck_secret_path(profile: Profile) -> Path:
-    return secret_path(profile, "healthcheck")
-
-
 def rendered_files(profile: Profile) -> dict[str, str]:
     """File name -> template for this profile's topology."""
     files = dict(RENDERED_FILES)

@@ -27,7 +27,7 @@ import pytest
 
 from . import paths
 from .client import endpoint
-from .deploy import project_containers
+from .deploy import service_container
 from .errors import BadInput
 from .profile import Profile, load_profile
 from .secrets import load_secrets, sha256_hex
@@ -401,22 +401,15 @@ def healthcheck_without_credentials(test: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- the deployment
 
 
-def running_redis_container(profile: Profile, service: str | None = None) -> Any:
-    """A data node's running container (the first node by default), or BadInput (exit 2) naming the fix."""
-    service = service or profile.data_nodes[0].service
-    containers = [c for c in project_containers(profile) if c.labels.get("com.docker.compose.service") == service]
-    if not containers:
+def running_container(profile: Profile, service: str | None = None) -> Any:
+    """A node's running container (the first data node by default), or BadInput (exit 2) naming the fix."""
+    container = service_container(profile, service or profile.data_nodes[0].service)
+    if container.status != "running":
         raise BadInput(
-            f"verify: deployment {profile.project} is not running (no {service} container); "
-            f"run `redis-harness up {profile.name}` first"
-        )
-    running = [c for c in containers if c.status == "running"]
-    if not running:
-        raise BadInput(
-            f"verify: deployment {profile.project} is not running ({service} container {containers[0].status}); "
+            f"verify: deployment {profile.project} is not running ({container.name} {container.status}); "
             f"run `redis-harness up {profile.name}`"
         )
-    return running[0]
+    return container
 
 
 # --------------------------------------------------------------------------- results and the table
@@ -548,7 +541,7 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
     load_secrets(profile)  # a missing or weak secret is bad input, before any check runs
     endpoint(profile)  # the server checks reach Redis on the loopback endpoint
     for node in profile.data_nodes:
-        running_redis_container(profile, node.service)
+        running_container(profile, node.service)
     if not INFRA_TESTS_DIR.is_dir():
         raise BadInput(f"verify: {INFRA_TESTS_DIR} is missing; run from a checkout of redis-harness")
     if junit is not None:
