@@ -23,8 +23,8 @@ from typing import Any
 import msgpack
 import zstandard
 
-from redis_harness.codec import Codec
-from redis_harness.origin import ENTITIES, OriginStore
+from redis_harness.client.codec import Codec
+from redis_harness.origin.store import ENTITIES, OriginStore
 
 Encode = Callable[[Any], bytes]
 Decode = Callable[[bytes], Any]

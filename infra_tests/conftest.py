@@ -18,15 +18,17 @@ import redis
 import testinfra
 import yaml
 
-from redis_harness import verify
-from redis_harness.acl import acl_users
-from redis_harness.client import connect_node
-from redis_harness.engine import docker_client
+from redis_harness.deploy import containers
+from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import HarnessError
-from redis_harness.profile import Profile, load_profile
-from redis_harness.render import render_files
-from redis_harness.secrets import Secrets, load_secrets
-from redis_harness.topology import Node
+from redis_harness.profile.credentials import Secrets, load_secrets
+from redis_harness.profile.model import Profile, load_profile
+from redis_harness.profile.topology import Node
+from redis_harness.render.acl import acl_users
+from redis_harness.render.files import render_files
+from redis_harness.verify import parsers, runner
+from redis_harness.verify.check import Check
 
 _PROFILE_KEY = pytest.StashKey[Profile]()
 _SECRETS_KEY = pytest.StashKey[Secrets]()
@@ -34,20 +36,20 @@ _SECRETS_KEY = pytest.StashKey[Secrets]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        verify.PROFILE_OPTION,
+        runner.PROFILE_OPTION,
         default=os.environ.get("REDIS_HARNESS_PROFILE"),
         help="profile name or path whose running deployment is checked (env REDIS_HARNESS_PROFILE)",
     )
-    parser.addoption(verify.NODE_OPTION, default=None, help="data node to check (default: the first)")
+    parser.addoption(runner.NODE_OPTION, default=None, help="data node to check (default: the first)")
 
 
 def session_node(config: pytest.Config) -> Node:
     profile = session_profile(config)
-    name = config.getoption(verify.NODE_OPTION) or profile.data_nodes[0].service
+    name = config.getoption(runner.NODE_OPTION) or profile.data_nodes[0].service
     for node in profile.data_nodes:
         if node.service == name:
             return node
-    raise pytest.UsageError(f"{verify.NODE_OPTION}: {name!r} is not a data node of {profile.name}")
+    raise pytest.UsageError(f"{runner.NODE_OPTION}: {name!r} is not a data node of {profile.name}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -63,9 +65,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def session_profile(config: pytest.Config) -> Profile:
     if _PROFILE_KEY not in config.stash:
-        name = config.getoption(verify.PROFILE_OPTION)
+        name = config.getoption(runner.PROFILE_OPTION)
         if not name:
-            raise pytest.UsageError(f"infra_tests need {verify.PROFILE_OPTION}=PROFILE (or REDIS_HARNESS_PROFILE)")
+            raise pytest.UsageError(f"infra_tests need {runner.PROFILE_OPTION}=PROFILE (or REDIS_HARNESS_PROFILE)")
         config.stash[_PROFILE_KEY] = load_profile(name)
     return config.stash[_PROFILE_KEY]
 
@@ -81,7 +83,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     if "directive" in metafunc.fixturenames:
         rendered = render_files(session_profile(config), session_secrets(config))
-        metafunc.parametrize("directive", sorted(verify.config_directives(rendered["redis.conf"])))
+        metafunc.parametrize("directive", sorted(parsers.config_directives(rendered["redis.conf"])))
     if "acl_user" in metafunc.fixturenames:
         names = [u.name for u in acl_users(session_profile(config), session_secrets(config))]
         metafunc.parametrize("acl_user", names)
@@ -116,7 +118,7 @@ def rendered(profile: Profile, secrets: Secrets) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def expected_directives(rendered: dict[str, str]) -> dict[str, str]:
-    return verify.config_directives(rendered["redis.conf"])
+    return parsers.config_directives(rendered["redis.conf"])
 
 
 @pytest.fixture(scope="session")
@@ -125,8 +127,8 @@ def expected_compose(rendered: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def expected_acl(profile: Profile, secrets: Secrets) -> dict[str, verify.AclEntry]:
-    return {u.name: verify.parse_acl_line(u.line) for u in acl_users(profile, secrets)}
+def expected_acl(profile: Profile, secrets: Secrets) -> dict[str, parsers.AclEntry]:
+    return {u.name: parsers.parse_acl_line(u.line) for u in acl_users(profile, secrets)}
 
 
 # --------------------------------------------------------------------------- the running side
@@ -136,7 +138,7 @@ def expected_acl(profile: Profile, secrets: Secrets) -> dict[str, verify.AclEntr
 def container(profile: Profile, node: Node) -> Any:
     """The node's running Redis container (Docker SDK); a deployment that is not running stops the session."""
     try:
-        found = verify.running_container(profile, node.service)
+        found = containers.running_container(profile, node.service)
     except HarnessError as exc:
         pytest.exit(str(exc), returncode=2)
     found.reload()
@@ -168,15 +170,15 @@ def admin(profile: Profile, secrets: Secrets, node: Node) -> Iterator[redis.Redi
 
 
 @pytest.fixture(scope="session")
-def live_acl(admin: redis.Redis) -> dict[str, verify.AclEntry]:
-    entries = (verify.parse_acl_line(line) for line in admin.acl_list())
+def live_acl(admin: redis.Redis) -> dict[str, parsers.AclEntry]:
+    entries = (parsers.parse_acl_line(line) for line in admin.acl_list())
     return {entry.name: entry for entry in entries}
 
 
 @pytest.fixture(scope="session")
-def units(admin: redis.Redis) -> dict[str, verify.CommandUnit]:
+def units(admin: redis.Redis) -> dict[str, parsers.CommandUnit]:
     """This server's commands and subcommands with their ACL categories."""
-    return verify.command_units(admin.execute_command("COMMAND"))
+    return parsers.command_units(admin.execute_command("COMMAND"))
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +190,7 @@ def redis_pid(admin: redis.Redis) -> int:
 @pytest.fixture(scope="session")
 def redis_status(host: Any, redis_pid: int) -> dict[str, str]:
     """/proc/<redis pid>/status read inside the container: uid, capabilities, NoNewPrivs."""
-    return verify.proc_status(host.file(f"/proc/{redis_pid}/status").content_string)
+    return parsers.proc_status(host.file(f"/proc/{redis_pid}/status").content_string)
 
 
 @pytest.fixture(scope="session")
@@ -218,6 +220,6 @@ def cgroup(host: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def check(request: pytest.FixtureRequest) -> verify.Check:
+def check(request: pytest.FixtureRequest) -> Check:
     """Record expected/found/status on the test item: the verify table and JUnit properties read them."""
-    return verify.Check(request.node.user_properties.append)
+    return Check(request.node.user_properties.append)

@@ -10,17 +10,18 @@ import redis
 import testinfra
 from redis.crc import key_slot
 
-from redis_harness import verify
-from redis_harness.client import connect_node
-from redis_harness.profile import Profile
-from redis_harness.secrets import Secrets
-from redis_harness.topology import Node
+from redis_harness.deploy.connect import connect_node
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.model import Profile
+from redis_harness.profile.topology import Node
+from redis_harness.verify import parsers
+from redis_harness.verify.check import Check
 
 AOF_WAIT_S = 3.0
 
 
 def test_config_matches_profile(
-    directive: str, expected_directives: dict[str, str], admin: redis.Redis, check: verify.Check
+    directive: str, expected_directives: dict[str, str], admin: redis.Redis, check: Check
 ) -> None:
     """Drift: every directive the profile renders equals CONFIG GET on the running server."""
     found = admin.config_get(directive).get(directive, "<not reported by CONFIG GET>")
@@ -29,10 +30,10 @@ def test_config_matches_profile(
 
 def test_acl_user_matches_profile(
     acl_user: str,
-    expected_acl: dict[str, verify.AclEntry],
-    live_acl: dict[str, verify.AclEntry],
-    units: dict[str, verify.CommandUnit],
-    check: verify.Check,
+    expected_acl: dict[str, parsers.AclEntry],
+    live_acl: dict[str, parsers.AclEntry],
+    units: dict[str, parsers.CommandUnit],
+    check: Check,
 ) -> None:
     """ACL LIST: hashes and key/channel patterns exactly, command rules by what they allow."""
     expected = expected_acl[acl_user]
@@ -40,28 +41,28 @@ def test_acl_user_matches_profile(
     if found is None:
         check.that(False, expected.summary(units), "no such user")
         return
-    diffs = verify.acl_differences(expected, found, units)
+    diffs = parsers.acl_differences(expected, found, units)
     check.that(not diffs, expected.summary(units), "; ".join(diffs) or found.summary(units))
 
 
 def test_no_acl_users_beyond_profile(
-    expected_acl: dict[str, verify.AclEntry], live_acl: dict[str, verify.AclEntry], check: verify.Check
+    expected_acl: dict[str, parsers.AclEntry], live_acl: dict[str, parsers.AclEntry], check: Check
 ) -> None:
     extra = sorted(set(live_acl) - set(expected_acl))
     check.that(not extra, " ".join(sorted(expected_acl)), " ".join(extra) + " also exist" if extra else "same users")
 
 
-def test_maxmemory_matches_derived_value(profile: Profile, admin: redis.Redis, check: verify.Check) -> None:
+def test_maxmemory_matches_derived_value(profile: Profile, admin: redis.Redis, check: Check) -> None:
     """maxmemory = ratio × container memory limit, derived in the Profile."""
     check.equal(profile.memory.maxmemory_bytes, int(admin.config_get("maxmemory")["maxmemory"]))
 
 
 def test_maxmemory_within_ratio_of_container_limit(
-    profile: Profile, admin: redis.Redis, cgroup: dict[str, str], check: verify.Check
+    profile: Profile, admin: redis.Redis, cgroup: dict[str, str], check: Check
 ) -> None:
     """The real memory limit is the cgroup's, read inside the container: Redis must evict before it."""
     maxmemory = int(admin.config_get("maxmemory")["maxmemory"])
-    limit = verify.cgroup_limit(cgroup["memory"])
+    limit = parsers.cgroup_limit(cgroup["memory"])
     ratio = profile.memory.maxmemory_ratio
     if limit is None:
         check.that(False, f"0 < maxmemory <= {ratio} x cgroup limit", f"maxmemory {maxmemory}, no cgroup limit")
@@ -74,15 +75,15 @@ def test_maxmemory_within_ratio_of_container_limit(
     )
 
 
-def test_maxmemory_policy_matches_profile(profile: Profile, admin: redis.Redis, check: verify.Check) -> None:
+def test_maxmemory_policy_matches_profile(profile: Profile, admin: redis.Redis, check: Check) -> None:
     check.equal(profile.memory.policy, admin.config_get("maxmemory-policy")["maxmemory-policy"])
 
 
-def test_aof_enabled_as_profile(profile: Profile, admin: redis.Redis, check: verify.Check) -> None:
+def test_aof_enabled_as_profile(profile: Profile, admin: redis.Redis, check: Check) -> None:
     check.equal("yes" if profile.persistence.aof else "no", admin.config_get("appendonly")["appendonly"])
 
 
-def test_appendfsync_matches_profile(profile: Profile, admin: redis.Redis, check: verify.Check) -> None:
+def test_appendfsync_matches_profile(profile: Profile, admin: redis.Redis, check: Check) -> None:
     check.equal(profile.persistence.appendfsync, admin.config_get("appendfsync")["appendfsync"])
 
 
@@ -124,7 +125,7 @@ def test_aof_receives_writes(
     expected_directives: dict[str, str],
     admin: redis.Redis,
     host: Any,
-    check: verify.Check,
+    check: Check,
 ) -> None:
     """After a write (on the node's primary, if it is a replica), the node's AOF grows: it really appends."""
     aof_dir = f"{expected_directives['dir']}/{expected_directives['appenddirname']}"
@@ -158,7 +159,7 @@ def test_data_dir_is_a_volume(
     expected_directives: dict[str, str],
     expected_compose: dict[str, Any],
     inspect: dict[str, Any],
-    check: verify.Check,
+    check: Check,
 ) -> None:
     """The deployment's named volume, writable: not the container layer, not an anonymous volume."""
     data_dir = expected_directives["dir"]
@@ -170,11 +171,11 @@ def test_data_dir_is_a_volume(
 
 
 def test_data_dir_writable_by_redis_user(
-    expected_directives: dict[str, str], container: Any, redis_status: dict[str, str], check: verify.Check
+    expected_directives: dict[str, str], container: Any, redis_status: dict[str, str], check: Check
 ) -> None:
     """Tested as the uid the server runs as, whatever user `docker exec` would default to."""
-    uid = verify.ids_of(redis_status, "Uid")[1]
-    gid = verify.ids_of(redis_status, "Gid")[1]
+    uid = parsers.ids_of(redis_status, "Uid")[1]
+    gid = parsers.ids_of(redis_status, "Gid")[1]
     as_redis = testinfra.get_host(f"docker://{uid}:{gid}@{container.name}")
     data_dir = expected_directives["dir"]
     writable = as_redis.run(f"test -w {data_dir}").rc == 0

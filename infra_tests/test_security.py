@@ -12,11 +12,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from redis_harness import paths, verify
-from redis_harness.client import connect_node, endpoint
-from redis_harness.profile import Profile
-from redis_harness.secrets import Secrets
-from redis_harness.topology import Node
+from redis_harness import paths
+from redis_harness.deploy.connect import connect_node, endpoint
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.model import Profile
+from redis_harness.profile.topology import Node
+from redis_harness.verify import parsers, runner
+from redis_harness.verify.check import Check
 
 PROBE_TIMEOUT_S = 1
 PROBE_LABEL = "io.redis-harness.probe"
@@ -38,18 +40,18 @@ def _refusal(call: Any) -> str | None:
     return None
 
 
-def test_protected_mode_on(admin: redis.Redis, check: verify.Check) -> None:
+def test_protected_mode_on(admin: redis.Redis, check: Check) -> None:
     check.equal("yes", admin.config_get("protected-mode")["protected-mode"])
 
 
-def test_debug_command_refused(admin: redis.Redis, check: verify.Check) -> None:
+def test_debug_command_refused(admin: redis.Redis, check: Check) -> None:
     """Even for admin (enable-debug-command no). DEBUG SLEEP 0 does nothing if it is wrongly allowed."""
     reply = _refusal(lambda: admin.execute_command("DEBUG", "SLEEP", "0"))
     refused = reply is not None and "not allowed" in reply
     check.that(refused, "DEBUG not allowed (also for admin)", reply or "DEBUG SLEEP 0 accepted")
 
 
-def test_module_command_refused(admin: redis.Redis, check: verify.Check) -> None:
+def test_module_command_refused(admin: redis.Redis, check: Check) -> None:
     """MODULE LOAD is the protected part (MODULE LIST stays open); the path does not exist,
     so a wrongly allowed probe fails to load instead of answering "not allowed"."""
     reply = _refusal(lambda: admin.execute_command("MODULE", "LOAD", "/nonexistent/redis-harness-verify-probe.so"))
@@ -57,7 +59,7 @@ def test_module_command_refused(admin: redis.Redis, check: verify.Check) -> None
     check.that(refused, "MODULE LOAD not allowed (also for admin)", reply or "MODULE LOAD accepted")
 
 
-def test_protected_configs_refused(admin: redis.Redis, check: verify.Check) -> None:
+def test_protected_configs_refused(admin: redis.Redis, check: Check) -> None:
     """CONFIG SET of a protected config (dir) fails even for admin.
 
     It sets dir to its current value: Redis refuses a protected config before
@@ -86,7 +88,7 @@ def _plain_client(profile: Profile, node: Node, username: str | None, password: 
     )
 
 
-def test_unauthenticated_command_refused(profile: Profile, node: Node, check: verify.Check) -> None:
+def test_unauthenticated_command_refused(profile: Profile, node: Node, check: Check) -> None:
     client = _plain_client(profile, node, None, None)
     try:
         reply = _refusal(client.ping)
@@ -97,7 +99,7 @@ def test_unauthenticated_command_refused(profile: Profile, node: Node, check: ve
     check.that(refused, "PING without AUTH refused (NOAUTH)", reply or "PONG")
 
 
-def test_wrong_password_refused(profile: Profile, secrets: Secrets, node: Node, check: verify.Check) -> None:
+def test_wrong_password_refused(profile: Profile, secrets: Secrets, node: Node, check: Check) -> None:
     users = [secrets.default, secrets.admin, *secrets.services]
     accepted = []
     for user in users:
@@ -115,30 +117,30 @@ def test_wrong_password_refused(profile: Profile, secrets: Secrets, node: Node, 
     )
 
 
-def test_no_user_has_nopass(live_acl: dict[str, verify.AclEntry], check: verify.Check) -> None:
+def test_no_user_has_nopass(live_acl: dict[str, parsers.AclEntry], check: Check) -> None:
     nopass = sorted(name for name, entry in live_acl.items() if entry.nopass or (entry.enabled and not entry.hashes))
     check.that(not nopass, "every user needs a password", " ".join(nopass) + " without" if nopass else "none")
 
 
 def test_default_user_cannot_run_dangerous_commands(
-    admin: redis.Redis, units: dict[str, verify.CommandUnit], check: verify.Check
+    admin: redis.Redis, units: dict[str, parsers.CommandUnit], check: Check
 ) -> None:
     """Every @dangerous command, asked through ACL DRYRUN: checked, never executed."""
     dangerous = sorted(name for name, unit in units.items() if "@dangerous" in unit.categories)
     pipe = admin.pipeline(transaction=False)
     for name in dangerous:
-        pipe.execute_command("ACL", "DRYRUN", "default", *verify.dryrun_argv(name, units[name].arity))
+        pipe.execute_command("ACL", "DRYRUN", "default", *parsers.dryrun_argv(name, units[name].arity))
     replies = pipe.execute(raise_on_error=False)
     allowed = [name for name, reply in zip(dangerous, replies, strict=True) if reply == "OK"]
     check.that(
         not allowed and bool(dangerous),
         f"default denied all {len(dangerous)} @dangerous commands",
-        f"default may run {verify.some_names(allowed)}" if allowed else "all denied",
+        f"default may run {parsers.some_names(allowed)}" if allowed else "all denied",
     )
 
 
 def test_service_user_confined_to_prefix(
-    service: str, profile: Profile, secrets: Secrets, node: Node, check: verify.Check
+    service: str, profile: Profile, secrets: Secrets, node: Node, check: Check
 ) -> None:
     """A real login as the service: its own prefix reads, anything else is refused."""
     user = next(s for s in profile.security.services if s.name == service)
@@ -159,13 +161,13 @@ def test_service_user_confined_to_prefix(
 # --------------------------------------------------------------------------- the container is hardened
 
 
-def test_runs_as_non_root(redis_status: dict[str, str], check: verify.Check) -> None:
-    uids, gids = verify.ids_of(redis_status, "Uid"), verify.ids_of(redis_status, "Gid")
+def test_runs_as_non_root(redis_status: dict[str, str], check: Check) -> None:
+    uids, gids = parsers.ids_of(redis_status, "Uid"), parsers.ids_of(redis_status, "Gid")
     check.that(bool(uids) and 0 not in uids and 0 not in gids, "uid and gid != 0", f"Uid {uids} Gid {gids}")
 
 
-def test_root_filesystem_read_only(host: Any, redis_pid: int, inspect: dict[str, Any], check: verify.Check) -> None:
-    options = verify.root_mount_options(host.file(f"/proc/{redis_pid}/mounts").content_string)
+def test_root_filesystem_read_only(host: Any, redis_pid: int, inspect: dict[str, Any], check: Check) -> None:
+    options = parsers.root_mount_options(host.file(f"/proc/{redis_pid}/mounts").content_string)
     flag = inspect["HostConfig"].get("ReadonlyRootfs", False)
     check.that(
         "ro" in options and flag,
@@ -174,13 +176,11 @@ def test_root_filesystem_read_only(host: Any, redis_pid: int, inspect: dict[str,
     )
 
 
-def test_effective_capabilities_zero(redis_status: dict[str, str], check: verify.Check) -> None:
+def test_effective_capabilities_zero(redis_status: dict[str, str], check: Check) -> None:
     check.equal("0000000000000000", redis_status.get("CapEff"))
 
 
-def test_capability_bounding_set_empty(
-    redis_status: dict[str, str], inspect: dict[str, Any], check: verify.Check
-) -> None:
+def test_capability_bounding_set_empty(redis_status: dict[str, str], inspect: dict[str, Any], check: Check) -> None:
     """cap_drop ALL: nothing can be regained either (a non-root CapEff is 0 even with caps kept)."""
     bounding = redis_status.get("CapBnd")
     added = inspect["HostConfig"].get("CapAdd") or []
@@ -191,7 +191,7 @@ def test_capability_bounding_set_empty(
     )
 
 
-def test_no_new_privileges(redis_status: dict[str, str], inspect: dict[str, Any], check: verify.Check) -> None:
+def test_no_new_privileges(redis_status: dict[str, str], inspect: dict[str, Any], check: Check) -> None:
     opts = inspect["HostConfig"].get("SecurityOpt") or []
     in_inspect = any(o in ("no-new-privileges", "no-new-privileges:true") for o in opts)
     check.that(
@@ -201,11 +201,11 @@ def test_no_new_privileges(redis_status: dict[str, str], inspect: dict[str, Any]
     )
 
 
-def test_not_privileged(inspect: dict[str, Any], check: verify.Check) -> None:
+def test_not_privileged(inspect: dict[str, Any], check: Check) -> None:
     check.equal(False, inspect["HostConfig"].get("Privileged", False))
 
 
-def test_no_host_namespaces(inspect: dict[str, Any], check: verify.Check) -> None:
+def test_no_host_namespaces(inspect: dict[str, Any], check: Check) -> None:
     config = inspect["HostConfig"]
     modes = {
         ns: config.get(key) or ""
@@ -235,9 +235,7 @@ def _compose_ports(compose_file: Path, service: str) -> list[dict[str, Any]]:
     return json.loads(result.stdout)["services"][service].get("ports") or []
 
 
-def test_published_port_loopback_only(
-    profile: Profile, node: Node, inspect: dict[str, Any], check: verify.Check
-) -> None:
+def test_published_port_loopback_only(profile: Profile, node: Node, inspect: dict[str, Any], check: Check) -> None:
     """The deployed compose file, docker inspect and the host's listening sockets: loopback only.
 
     The sockets are read from /proc/net of this process, i.e. the host's network
@@ -246,18 +244,18 @@ def test_published_port_loopback_only(
     problems = []
     compose_file = paths.deployment_dir(profile.name) / "docker-compose.yml"
     for port in _compose_ports(compose_file, node.service):
-        if not verify.is_loopback(port.get("host_ip") or "0.0.0.0"):
+        if not parsers.is_loopback(port.get("host_ip") or "0.0.0.0"):
             problems.append(f"compose file binds {port.get('host_ip') or '0.0.0.0'}:{port.get('published')}")
     published = []
     for bindings in (inspect["NetworkSettings"].get("Ports") or {}).values():
         for binding in bindings or []:
             published.append(int(binding["HostPort"]))
-            if not verify.is_loopback(binding.get("HostIp") or "0.0.0.0"):
+            if not parsers.is_loopback(binding.get("HostIp") or "0.0.0.0"):
                 problems.append(f"inspect binds {binding.get('HostIp') or '0.0.0.0'}:{binding['HostPort']}")
     for port in published:
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            listening = verify.listening_addresses(Path(table).read_text(), port)
-            problems += [f"host listens on {a}:{port}" for a in listening if not verify.is_loopback(a)]
+            listening = parsers.listening_addresses(Path(table).read_text(), port)
+            problems += [f"host listens on {a}:{port}" for a in listening if not parsers.is_loopback(a)]
     if profile.network.publish == "loopback":
         expected = f"{profile.network.host}:{node.host_port} only"
         if set(published) != {node.host_port}:
@@ -277,7 +275,7 @@ def _declared_networks(profile: Profile, node: Node, expected_compose: dict[str,
 
 
 def test_attached_only_to_declared_networks(
-    profile: Profile, node: Node, expected_compose: dict[str, Any], inspect: dict[str, Any], check: verify.Check
+    profile: Profile, node: Node, expected_compose: dict[str, Any], inspect: dict[str, Any], check: Check
 ) -> None:
     expected = set(_declared_networks(profile, node, expected_compose))
     found = set(inspect["NetworkSettings"]["Networks"])
@@ -285,7 +283,7 @@ def test_attached_only_to_declared_networks(
 
 
 def test_internal_network_internal(
-    profile: Profile, node: Node, expected_compose: dict[str, Any], docker: Any, check: verify.Check
+    profile: Profile, node: Node, expected_compose: dict[str, Any], docker: Any, check: Check
 ) -> None:
     declared = _declared_networks(profile, node, expected_compose)
     internal = [name for name, spec in declared.items() if spec.get("internal")]
@@ -307,7 +305,7 @@ PROBE_SCRIPT = (
 
 def _probe_network(docker: Any, profile: Profile) -> tuple[Any, bool]:
     """The network no profile declares; created for this check unless it already exists."""
-    name = f"{profile.project}-{verify.UNDECLARED_NETWORK_SUFFIX}"
+    name = f"{profile.project}-{runner.UNDECLARED_NETWORK_SUFFIX}"
     existing = docker.networks.list(names=[name])
     if existing:
         return existing[0], False
@@ -315,7 +313,7 @@ def _probe_network(docker: Any, profile: Profile) -> tuple[Any, bool]:
 
 
 def test_unreachable_from_undeclared_network(
-    profile: Profile, node: Node, container: Any, inspect: dict[str, Any], docker: Any, check: verify.Check
+    profile: Profile, node: Node, container: Any, inspect: dict[str, Any], docker: Any, check: Check
 ) -> None:
     """A throwaway container (same image) on another network tries the names and every address of Redis."""
     targets = [container.name, node.service] + [
@@ -362,19 +360,19 @@ def _leaks(secrets: Secrets, texts: dict[str, str]) -> list[str]:
     return sorted({where for where, text in texts.items() for pw in secrets.all_passwords() if pw in text})
 
 
-def test_no_plaintext_secret_in_environment(inspect: dict[str, Any], secrets: Secrets, check: verify.Check) -> None:
+def test_no_plaintext_secret_in_environment(inspect: dict[str, Any], secrets: Secrets, check: Check) -> None:
     env = {entry.partition("=")[0]: entry for entry in inspect["Config"].get("Env") or []}
     leaks = _leaks(secrets, env)
     check.that(not leaks, "no password in Config.Env", f"password in {' '.join(leaks)}" if leaks else "none")
 
 
-def test_no_plaintext_secret_in_labels(inspect: dict[str, Any], secrets: Secrets, check: verify.Check) -> None:
+def test_no_plaintext_secret_in_labels(inspect: dict[str, Any], secrets: Secrets, check: Check) -> None:
     labels = {key: f"{key}={value}" for key, value in (inspect["Config"].get("Labels") or {}).items()}
     leaks = _leaks(secrets, labels)
     check.that(not leaks, "no password in labels", f"password in {' '.join(leaks)}" if leaks else "none")
 
 
-def test_no_plaintext_secret_in_command_line(inspect: dict[str, Any], secrets: Secrets, check: verify.Check) -> None:
+def test_no_plaintext_secret_in_command_line(inspect: dict[str, Any], secrets: Secrets, check: Check) -> None:
     config = inspect["Config"]
     texts = {
         "command": " ".join([inspect.get("Path") or "", *(inspect.get("Args") or [])]),
@@ -385,7 +383,7 @@ def test_no_plaintext_secret_in_command_line(inspect: dict[str, Any], secrets: S
     check.that(not leaks, "no password in command, entrypoint, healthcheck", " ".join(leaks) or "none")
 
 
-def test_no_plaintext_secret_in_rendered_files(profile: Profile, secrets: Secrets, check: verify.Check) -> None:
+def test_no_plaintext_secret_in_rendered_files(profile: Profile, secrets: Secrets, check: Check) -> None:
     folder = paths.deployment_dir(profile.name)
     texts = {p.name: p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.iterdir()) if p.is_file()}
     leaks = _leaks(secrets, texts)

@@ -15,10 +15,12 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from redis_harness import verify
-from redis_harness.client import connect_node
-from redis_harness.profile import Profile
-from redis_harness.secrets import Secrets
+from redis_harness.deploy import containers
+from redis_harness.deploy.connect import connect_node
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.model import Profile
+from redis_harness.verify import parsers
+from redis_harness.verify.check import Check
 
 CLUSTER_SLOTS = 16384
 # A replica more than this far behind its primary is not "close" (bytes of replication stream).
@@ -57,7 +59,7 @@ def _primaries(replication: dict[str, dict]) -> list[str]:
     return sorted(name for name, info in replication.items() if info["role"] == "master")
 
 
-def test_replication_links_up(profile: Profile, replication: dict[str, dict], check: verify.Check) -> None:
+def test_replication_links_up(profile: Profile, replication: dict[str, dict], check: Check) -> None:
     """Every replica's link to its primary is up, and every primary has its replicas."""
     assert profile.topology.replication is not None
     want = profile.topology.replication.replicas
@@ -76,7 +78,7 @@ def test_replication_links_up(profile: Profile, replication: dict[str, dict], ch
     )
 
 
-def test_replica_offsets_close_to_primary(replication: dict[str, dict], check: verify.Check) -> None:
+def test_replica_offsets_close_to_primary(replication: dict[str, dict], check: Check) -> None:
     lags = {}
     for primary in _primaries(replication):
         offset = replication[primary]["master_repl_offset"]
@@ -92,7 +94,7 @@ def test_replica_offsets_close_to_primary(replication: dict[str, dict], check: v
 
 
 def test_sentinels_agree_on_the_primary(
-    profile: Profile, sentinels: list[redis.Redis], replication: dict[str, dict], check: verify.Check
+    profile: Profile, sentinels: list[redis.Redis], replication: dict[str, dict], check: Check
 ) -> None:
     name = profile.topology.sentinel.master_name
     seen = [tuple(s.sentinel_get_master_addr_by_name(name) or ()) for s in sentinels]
@@ -101,9 +103,7 @@ def test_sentinels_agree_on_the_primary(
     check.that(bool(agreed), f"every Sentinel names the one primary ({', '.join(actual)})", str(seen))
 
 
-def test_sentinel_quorum_and_peers_match_profile(
-    profile: Profile, sentinels: list[redis.Redis], check: verify.Check
-) -> None:
+def test_sentinel_quorum_and_peers_match_profile(profile: Profile, sentinels: list[redis.Redis], check: Check) -> None:
     spec, replicas = profile.topology.sentinel, profile.topology.replication.replicas
     found = []
     for client in sentinels:
@@ -119,7 +119,7 @@ def test_sentinel_quorum_and_peers_match_profile(
     )
 
 
-def test_sentinel_requires_a_password(profile: Profile, sentinels: list[redis.Redis], check: verify.Check) -> None:
+def test_sentinel_requires_a_password(profile: Profile, sentinels: list[redis.Redis], check: Check) -> None:
     refused = []
     for node in profile.sentinel_nodes:
         # No retries: redis-py retries an AuthenticationError (a ConnectionError) with backoff.
@@ -143,12 +143,12 @@ def cluster_info(profile: Profile, secrets: Secrets) -> dict[str, dict]:
     return _ask_every_data_node(profile, secrets, lambda client: client.execute_command("CLUSTER INFO"))
 
 
-def test_cluster_state_ok_on_every_node(cluster_info: dict[str, dict], check: verify.Check) -> None:
+def test_cluster_state_ok_on_every_node(cluster_info: dict[str, dict], check: Check) -> None:
     states = {name: info.get("cluster_state") for name, info in cluster_info.items()}
     check.that(set(states.values()) == {"ok"}, "cluster_state:ok on every node", str(states))
 
 
-def test_cluster_all_slots_covered(cluster_info: dict[str, dict], check: verify.Check) -> None:
+def test_cluster_all_slots_covered(cluster_info: dict[str, dict], check: Check) -> None:
     found = {
         name: (info.get("cluster_slots_assigned"), info.get("cluster_slots_ok")) for name, info in cluster_info.items()
     }
@@ -157,7 +157,7 @@ def test_cluster_all_slots_covered(cluster_info: dict[str, dict], check: verify.
 
 
 def test_cluster_primaries_match_profile(
-    profile: Profile, cluster_info: dict[str, dict], replication: dict[str, dict], check: verify.Check
+    profile: Profile, cluster_info: dict[str, dict], replication: dict[str, dict], check: Check
 ) -> None:
     want = profile.topology.cluster.primaries
     sizes = {int(info.get("cluster_size", 0)) for info in cluster_info.values()}
@@ -174,12 +174,10 @@ def sentinel_containers(profile: Profile, docker: Any) -> list[Any]:
     """docker inspect of every Sentinel container (they get the data nodes' hardening too)."""
     if profile.topology.sentinel is None:
         pytest.skip("no Sentinels in this topology")
-    return [verify.running_container(profile, node.service) for node in profile.sentinel_nodes]
+    return [containers.running_container(profile, node.service) for node in profile.sentinel_nodes]
 
 
-def test_sentinels_hardened_like_the_data_nodes(
-    profile: Profile, sentinel_containers: list[Any], check: verify.Check
-) -> None:
+def test_sentinels_hardened_like_the_data_nodes(profile: Profile, sentinel_containers: list[Any], check: Check) -> None:
     """Non-root, read-only root, no capabilities, no-new-privileges, not privileged, limits, loopback port."""
     problems = []
     for container in sentinel_containers:
@@ -199,7 +197,7 @@ def test_sentinels_hardened_like_the_data_nodes(
             problems.append(f"{name} limits {host.get('Memory')} bytes, {host.get('PidsLimit')} pids")
         for bindings in (container.attrs["NetworkSettings"].get("Ports") or {}).values():
             for binding in bindings or []:
-                if not verify.is_loopback(binding.get("HostIp") or "0.0.0.0"):
+                if not parsers.is_loopback(binding.get("HostIp") or "0.0.0.0"):
                     problems.append(f"{name} published on {binding.get('HostIp') or '0.0.0.0'}")
     check.that(
         not problems,

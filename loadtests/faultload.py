@@ -22,13 +22,14 @@ from locust import task
 
 from loadtests.harness import RedisUser, state
 from loadtests.workloads import VERSION, origin, pick_pair
-from redis_harness import faults
-from redis_harness.breaker import BreakerOpen, Transition
-from redis_harness.client import RedisSettings, ResilientRedis
-from redis_harness.codec import Codec
+from redis_harness.client.breaker import BreakerOpen, Transition
+from redis_harness.client.codec import Codec
+from redis_harness.client.connection import ResilientRedis
+from redis_harness.client.keys import build_key
+from redis_harness.deploy.connect import settings_for
+from redis_harness.deploy.readiness import current_primary, wait_for_new_primary, wait_until_settled
 from redis_harness.errors import HarnessError
-from redis_harness.keys import build_key
-from redis_harness.primary import current_primary, wait_for_new_primary, wait_until_settled
+from redis_harness.faults import inject as faults
 
 FAULT_AT_SHARE = 0.4
 AUDIT_DEADLINE_S = 40.0
@@ -93,7 +94,7 @@ class BreakerReader(RedisUser):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         run = self.state
-        settings = RedisSettings.from_profile(
+        settings = settings_for(
             run.profile, "price", run.secrets.service("price").password, socket_timeout_s=0.5, retries=0
         )
         self.client = ResilientRedis(settings, fail_max=3, reset_timeout_s=1.0, listeners=(self._transition,))

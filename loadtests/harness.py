@@ -26,11 +26,12 @@ from locust.runners import MasterRunner, WorkerRunner
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from redis_harness.client import RedisSettings, endpoint, make_redis
-from redis_harness.loadstats import Recorder
-from redis_harness.profile import Profile, load_profile
-from redis_harness.sampler import ServerSampler
-from redis_harness.secrets import Secrets, load_secrets
+from redis_harness.client.connection import make_redis
+from redis_harness.deploy.connect import endpoint, settings_for
+from redis_harness.load.recorder import Recorder
+from redis_harness.load.sampler import ServerSampler
+from redis_harness.profile.credentials import Secrets, load_secrets
+from redis_harness.profile.model import Profile, load_profile
 
 SAMPLE_INTERVAL_S = 1.0
 # Short timeouts: a paused or vanished server shows up as errors within a second.
@@ -97,7 +98,7 @@ def redis_client(acl_user: str | None) -> redis.Redis:
         )
     # Sentinel: the current primary, found again after a failover; Cluster: every
     # shard, found from the slot map. Both through the one client factory, retries off.
-    settings = RedisSettings.from_profile(
+    settings = settings_for(
         run.profile,
         acl_user,
         password,

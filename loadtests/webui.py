@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import request
 
-from redis_harness.sampler import with_rates
-from redis_harness.units import format_size
+from redis_harness.load.sampler import with_rates
+from redis_harness.profile.units import format_size
 
 TAB_KEY = "redis"
 

@@ -26,9 +26,9 @@ from typing import Any
 from locust import task
 
 from loadtests.harness import RedisUser
-from redis_harness.codec import Codec
-from redis_harness.keys import build_key, lock_key
-from redis_harness.origin import OriginStore
+from redis_harness.client.codec import Codec
+from redis_harness.client.keys import build_key, lock_key
+from redis_harness.origin.store import OriginStore
 
 VERSION = 1
 INVALIDATE_MOVE = 0.01  # the plan: invalidate on a price move of more than 1 %

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from redis_harness import deploy, paths
-from redis_harness.origin import OriginStore
-from redis_harness.profile import Profile, load_profile, profile_from_mapping
-from redis_harness.secrets import Secrets, load_secrets
+from redis_harness import paths
+from redis_harness.deploy import compose as deploy
+from redis_harness.origin.store import OriginStore
+from redis_harness.profile.credentials import Secrets, load_secrets
+from redis_harness.profile.model import Profile, load_profile, profile_from_mapping
 
 REPO = Path(__file__).resolve().parents[1]
 # A password with every character that tends to break quoting: it must work end to end.

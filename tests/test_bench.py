@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from redis_harness import bench
 from redis_harness.errors import HarnessError
+from redis_harness.bench import measure as bench
 
 from .conftest import REPO, Deployment
 
@@ -74,12 +74,6 @@ def test_ratio_is_none_without_both_figures() -> None:
 def test_harness_latency_keys_commands_like_redis_benchmark_tests() -> None:
     report = {"commands": {"GET raw": {"p50_us": 30, "p99_us": 90, "count": 10, "errors": 0}}}
     assert bench.harness_latency(report) == {"GET": {"p50_us": 30, "p99_us": 90, "count": 10, "errors": 0}}
-
-
-def test_load_args_come_from_the_load_parser_with_its_defaults(tmp_path: Path) -> None:
-    args = bench._load_args("dev", tmp_path, users=50, workers=2, duration_s=5)
-    assert (args.scenario, args.users, args.workers, args.duration, args.report) == ("raw", 50, 2, "5s", str(tmp_path))
-    assert not args.web and args.rate == 0 and args.fault is None
 
 
 @pytest.mark.integration

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from redis_harness.breaker import BreakerOpen, CircuitBreaker, State, Transition
+from redis_harness.client.breaker import BreakerOpen, CircuitBreaker, State, Transition
 
 
 class Clock:

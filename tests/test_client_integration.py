@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from redis_harness.cache import LockNotAcquired, ServiceCache
-from redis_harness.client import ResilientRedis
-from redis_harness.codec import Codec
-from redis_harness.origin import ENTITIES, OriginError, OriginStore, Quote
-from redis_harness.warming import CacheWarmer
+from redis_harness.client.cache import LockNotAcquired, ServiceCache
+from redis_harness.client.codec import Codec
+from redis_harness.client.connection import ResilientRedis
+from redis_harness.client.warming import CacheWarmer
+from redis_harness.deploy.connect import service_cache
+from redis_harness.origin.store import ENTITIES, OriginError, OriginStore, Quote
 
 from .conftest import Deployment, emit
 
@@ -27,9 +28,9 @@ def deployment(fault_deployment: Deployment) -> Deployment:
 
 @pytest.fixture
 def cache(deployment: Deployment, origin: OriginStore) -> Iterator[ServiceCache]:
-    service_cache = ServiceCache.for_profile(deployment.profile, deployment.secrets, "price", origin)
-    yield service_cache
-    service_cache.close()
+    price_cache = service_cache(deployment.profile, deployment.secrets, "price", origin)
+    yield price_cache
+    price_cache.close()
 
 
 def raw_get(cache: ServiceCache, key: str) -> bytes | None:
@@ -152,7 +153,7 @@ def test_a_trade_invalidates_volume_and_history_and_the_next_read_sees_it(cache:
 def test_lock_excludes_others_and_expires_when_its_holder_dies(
     deployment: Deployment, origin: OriginStore, cache: ServiceCache
 ) -> None:
-    other = ServiceCache.for_profile(deployment.profile, deployment.secrets, "price", origin)
+    other = service_cache(deployment.profile, deployment.secrets, "price", origin)
     try:
         with cache.locked("rebalance", timeout_s=5) as held:
             assert 0 < pttl(cache, held.name) <= 5000  # SET NX PX underneath
@@ -173,7 +174,7 @@ def test_lock_excludes_others_and_expires_when_its_holder_dies(
 def test_single_flight_leaves_the_refill_to_the_lock_holder(
     deployment: Deployment, origin: OriginStore, cache: ServiceCache
 ) -> None:
-    other = ServiceCache.for_profile(deployment.profile, deployment.secrets, "price", origin)
+    other = service_cache(deployment.profile, deployment.secrets, "price", origin)
     try:
         key = cache.key("historical", "XLM-USDT")
         cache.invalidate([key])

@@ -1,14 +1,18 @@
-"""Client settings from the environment or a Profile, and the one factory's redis-py setup."""
+"""Client settings from the environment or a Profile, and how the one factory's clients behave."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from redis.backoff import ExponentialWithJitterBackoff
 
-from redis_harness.client import RedisSettings, is_outage, make_redis
+from redis_harness.client.connection import RedisSettings, SettingsError, is_outage, make_redis
+from redis_harness.deploy.connect import settings_for
 from redis_harness.errors import BadInput
 
 from .conftest import variant_profile
@@ -25,30 +29,60 @@ def test_settings_from_the_plans_environment_names() -> None:
 
 @pytest.mark.parametrize(("var", "value"), [("REDIS_PORT", "redis"), ("REDIS_PORT", "70000"), ("REDIS_DB", "16")])
 def test_bad_environment_values_name_the_variable(var: str, value: str) -> None:
-    with pytest.raises(BadInput, match=f"^{var}: "):
+    with pytest.raises(SettingsError, match=f"^{var}: "):
         RedisSettings.from_env({var: value})
 
 
 def test_settings_from_a_profile_use_its_published_endpoint(tmp_path: Path) -> None:
     profile = variant_profile("ci", tmp_path, "clientcfg", network={"port": 6399})
-    settings = RedisSettings.from_profile(profile, "price", "pw")
+    settings = settings_for(profile, "price", "pw")
     assert (settings.host, settings.port, settings.username) == ("127.0.0.1", 6399, "price")
     hidden = variant_profile("ci", tmp_path, "hiddencfg", network={"publish": "none"})
     with pytest.raises(BadInput, match="network.publish"):
-        RedisSettings.from_profile(hidden, "price", "pw")
+        settings_for(hidden, "price", "pw")
 
 
-def test_factory_sets_timeouts_retry_with_jittered_backoff_and_health_checks() -> None:
-    settings = RedisSettings(connect_timeout_s=0.3, socket_timeout_s=0.4, retries=2, health_check_interval_s=7)
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A server that accepts connections but never answers (a paused Redis): its port and what it accepted."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.05)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], accepted
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_silent_server_fails_the_call_after_the_attempts_the_settings_allow(
+    silent_server: tuple[int, list[socket.socket]], retries: int
+) -> None:
+    """The call must give up with TimeoutError (not hang), having tried at least 1 + retries times.
+    redis-py retries the connection handshake (CLIENT SETINFO) inside each command attempt too, so
+    up to (1 + retries)^2 connections are made; with retries=0 exactly one (an outage probe)."""
+    port, accepted = silent_server
+    settings = RedisSettings(
+        port=port, connect_timeout_s=0.2, socket_timeout_s=0.2, retries=retries, backoff_cap_s=0.01
+    )
     client = make_redis(settings)
-    kwargs = client.connection_pool.connection_kwargs
-    assert kwargs["socket_connect_timeout"] == 0.3 and kwargs["socket_timeout"] == 0.4
-    assert kwargs["health_check_interval"] == 7
-    retry = kwargs["retry"]
-    assert retry.get_retries() == 2
-    assert isinstance(retry._backoff, ExponentialWithJitterBackoff)
-    assert redis.ConnectionError in retry._supported_errors and redis.TimeoutError in retry._supported_errors
+    with pytest.raises(redis.TimeoutError):
+        client.get("k")
     client.close()
+    assert 1 + retries <= len(accepted) <= (1 + retries) ** 2
 
 
 def test_worst_case_call_time_grows_with_timeouts_and_retries() -> None:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from redis_harness.codec import RAW, ZSTD, Codec, CodecError
+from redis_harness.client.codec import RAW, ZSTD, Codec, CodecError
 
 PRICE = {"symbol": "BTC-USDT", "bid": 63990.5, "ask": 64001.25, "venues": {"binance": 63995.0, "kraken": 64000.1}}
 POINTS = [[1_700_000_000 + 300 * i, 64000.0 + i % 7, 12.5] for i in range(288)]

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from redis_harness import deploy
-from redis_harness.client import connect
-from redis_harness.engine import docker_client
+from redis_harness.deploy import compose as deploy
+from redis_harness.deploy.connect import connect
+from redis_harness.deploy.containers import project_containers
+from redis_harness.deploy.engine import docker_client
+from redis_harness.deploy.status import collect
 from redis_harness.errors import BadInput
-from redis_harness.profile import load_profile
-from redis_harness.secrets import load_secrets
-from redis_harness.status import collect
+from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.model import load_profile
 
 from .conftest import AWKWARD, Deployment, generated_env, variant_profile
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 def redis_container(deployment: Deployment):
     (container,) = [
-        c for c in deploy.project_containers(deployment.profile) if c.labels["com.docker.compose.service"] == "redis"
+        c for c in project_containers(deployment.profile) if c.labels["com.docker.compose.service"] == "redis"
     ]
     return container
 
@@ -136,7 +137,7 @@ def test_port_in_use_is_refused_at_up(tmp_path: Path) -> None:
     try:
         with pytest.raises(BadInput, match=r"^network.port: 127.0.0.1:6389 is already in use"):
             deploy.up(profile, secrets)
-        assert not deploy.project_containers(profile)
+        assert not project_containers(profile)
     finally:
         holder.close()
         deploy.down(profile, volumes=True)

@@ -19,12 +19,13 @@ from typing import Any
 import pytest
 import redis
 
-from redis_harness import faults
-from redis_harness.breaker import BreakerOpen, State
-from redis_harness.cache import ServiceCache
-from redis_harness.client import RedisSettings, ResilientRedis
-from redis_harness.keys import build_key
-from redis_harness.origin import OriginStore, Quote
+from redis_harness.client.breaker import BreakerOpen, State
+from redis_harness.client.connection import ResilientRedis
+from redis_harness.client.keys import build_key
+from redis_harness.deploy.connect import service_cache, settings_for
+from redis_harness.deploy.containers import service_container
+from redis_harness.faults import inject as faults
+from redis_harness.origin.store import OriginStore, Quote
 
 from .conftest import Deployment, emit
 
@@ -46,7 +47,7 @@ def healthy(deployment: Deployment) -> Iterator[Deployment]:
     """Every test starts and ends with the container running and healthy, whatever the test did."""
     faults.wait_running(deployment.profile, timeout_s=60)
     yield deployment
-    container = faults.redis_container(deployment.profile)
+    container = service_container(deployment.profile)
     container.reload()
     if container.attrs["State"].get("Paused"):
         faults.unpause(deployment.profile)
@@ -61,7 +62,7 @@ def test_kill_during_steady_writes(healthy: Deployment, capsys: pytest.CaptureFi
     recovers, and only writes acknowledged in the last fsync second may be lost (appendfsync everysec)."""
     profile = healthy.profile
     assert profile.persistence.aof and profile.persistence.appendfsync == "everysec"
-    settings = RedisSettings.from_profile(profile, "processing", healthy.secrets.service("processing").password, **FAST)
+    settings = settings_for(profile, "processing", healthy.secrets.service("processing").password, **FAST)
     client = ResilientRedis(settings, fail_max=3, reset_timeout_s=0.5)
     key = build_key("processing", 1, "sequence", "kill-run")
     client.call(lambda r: r.delete(key))
@@ -81,7 +82,7 @@ def test_kill_during_steady_writes(healthy: Deployment, capsys: pytest.CaptureFi
                 failed.append(time.monotonic())
                 time.sleep(0.005)
 
-    container = faults.redis_container(profile)
+    container = service_container(profile)
     restarts_before = container.attrs.get("RestartCount", 0)
     thread = threading.Thread(target=writer)
     thread.start()
@@ -128,7 +129,7 @@ def test_kill_during_steady_writes(healthy: Deployment, capsys: pytest.CaptureFi
 def _outage_round(deployment: Deployment, origin: OriginStore, kind: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Hold a fault longer than the socket timeout: calls fail within their bound, the breaker opens,
     reads come from the origin, writes land in the origin, and all recovers after the fault ends."""
-    cache = ServiceCache.for_profile(
+    cache = service_cache(
         deployment.profile, deployment.secrets, "price", origin, settings=FAST, breaker=BREAKER, version_refresh_s=600
     )
     bound_s = cache.client.settings.worst_case_call_s + SLACK_S
@@ -201,12 +202,12 @@ def test_network_disconnect_and_reconnect(
 
 def test_stop_is_not_undone_by_the_restart_policy_and_start_recovers(healthy: Deployment) -> None:
     profile = healthy.profile
-    client = ResilientRedis(RedisSettings.from_profile(profile, None, healthy.secrets.default.password, **FAST))
+    client = ResilientRedis(settings_for(profile, None, healthy.secrets.default.password, **FAST))
     key = build_key("acquisition", 1, "marker", "stop")
     assert client.call(lambda r: r.set(key, b"kept"))
     faults.stop(profile)  # SIGTERM: Redis flushes its AOF and exits
     time.sleep(1.5)
-    container = faults.redis_container(profile)
+    container = service_container(profile)
     container.reload()
     assert container.attrs["State"]["Status"] == "exited"  # a manual stop stays stopped
     with pytest.raises((redis.ConnectionError, BreakerOpen)):
@@ -226,7 +227,7 @@ def test_fault_command_for_people_and_scripts(healthy: Deployment) -> None:
     assert done.returncode == 0, done.stderr
     (record,) = json.loads(done.stdout)
     assert record["kind"] == "pause" and record["held_s"] >= 1.0 and record["reverted_at"] > record["in_place_at"]
-    container = faults.redis_container(healthy.profile)
+    container = service_container(healthy.profile)
     container.reload()
     assert container.attrs["State"]["Status"] == "running" and not container.attrs["State"]["Paused"]
     refused = subprocess.run([*cli, "kill", "--for", "1"], capture_output=True, text=True, timeout=60)

@@ -6,11 +6,12 @@ import copy
 
 import pytest
 
-from redis_harness.gates import GATES, evaluate
-from redis_harness.profile import load_profile
-from redis_harness.scenarios import SCENARIOS
+from redis_harness.load.scenarios import SCENARIOS
+from redis_harness.profile.model import load_profile
+from redis_harness.report.gates import GATES, evaluate
 
 PROFILE = load_profile("ci")
+ALERTS = PROFILE.alerts
 
 
 def healthy_report() -> dict:
@@ -54,7 +55,7 @@ BREAKERS = {
     "maxmemory_respected": lambda r: r["server"].update(used_memory_max=PROFILE.memory.maxmemory_bytes * 2),
     "persistent_keys_survive": lambda r: r["eviction"].update(persistent_present=99),
     "evictions_seen": lambda r: r["server"].update(evicted_keys=0),
-    "recovery_window": lambda r: r["faults"][0].update(error_window_s=PROFILE.alerts.recovery_s + 1),
+    "recovery_window": lambda r: r["faults"][0].update(error_window_s=ALERTS.recovery_s + 1),
     "acked_writes_kept": lambda r: r["client"]["events"].update(acked_writes_lost=1),
     "new_primary_elected": lambda r: r["faults"][0].update(new_primary=None),
 }
@@ -66,20 +67,20 @@ def test_every_gate_has_a_breaking_case() -> None:
 
 @pytest.mark.parametrize("name", sorted(GATES))
 def test_gate_passes_when_healthy_and_fails_when_broken(name: str) -> None:
-    (gate,) = evaluate(healthy_report(), PROFILE, (name,))
+    (gate,) = evaluate(healthy_report(), ALERTS, (name,))
     assert gate.passed, gate
     broken = copy.deepcopy(healthy_report())
     BREAKERS[name](broken)
-    (gate,) = evaluate(broken, PROFILE, (name,))
+    (gate,) = evaluate(broken, ALERTS, (name,))
     assert not gate.passed, gate
     assert gate.name == name
 
 
 def test_no_work_is_no_pass() -> None:
     empty = healthy_report() | {"commands": {}}
-    (gate,) = evaluate(empty, PROFILE, ("error_rate",))
+    (gate,) = evaluate(empty, ALERTS, ("error_rate",))
     assert not gate.passed
-    (gate,) = evaluate(healthy_report() | {"faults": []}, PROFILE, ("recovery_window",))
+    (gate,) = evaluate(healthy_report() | {"faults": []}, ALERTS, ("recovery_window",))
     assert not gate.passed
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
-from redis_harness.keys import BadKeyPart, build_key, lock_key, meta_key, parse_key, service_pattern
+from redis_harness.client.keys import BadKeyPart, build_key, lock_key, meta_key, parse_key, service_pattern
 
 
 def test_builds_the_plans_key_design() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from redis_harness.profile import Profile
+from redis_harness.profile.model import Profile
 
 from .conftest import REPO, deployed, variant_profile
 

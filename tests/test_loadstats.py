@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from redis_harness.loadstats import Recorder, error_windows
+from redis_harness.load.recorder import Recorder, error_windows
 
 
 def test_worker_reports_merge_into_the_same_percentiles_as_one_process() -> None:

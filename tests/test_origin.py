@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from redis_harness.origin import CANDLE_S, DAY_S, ENTITIES, OriginError, OriginStore, Quote
+from redis_harness.origin.store import CANDLE_S, DAY_S, ENTITIES, OriginError, OriginStore, Quote
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from redis_harness.errors import BadInput
-from redis_harness.profile import load_profile, profile_from_mapping
-from redis_harness.units import parse_duration, parse_size
+from redis_harness.profile.model import load_profile, profile_from_mapping
+from redis_harness.profile.units import parse_duration, parse_size
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from redis_harness import render as render_module
-from redis_harness.acl import acl_users
-from redis_harness.profile import load_profile
-from redis_harness.render import differences, render, render_files
-from redis_harness.secrets import load_secrets, sha256_hex
+from redis_harness.profile.credentials import load_secrets, sha256_hex
+from redis_harness.profile.model import load_profile
+from redis_harness.render import files as render_module
+from redis_harness.render.acl import acl_users
+from redis_harness.render.files import differences, render, render_files
 
 from .conftest import AWKWARD, generated_env, variant_profile
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from redis_harness.envfile import create_dotenv
 from redis_harness.errors import BadInput
-from redis_harness.profile import load_profile
-from redis_harness.secrets import load_secrets, read_environment
+from redis_harness.profile.credentials import load_secrets, read_environment
+from redis_harness.profile.env_template import create_dotenv
+from redis_harness.profile.model import load_profile
 
 from .conftest import AWKWARD, generated_env
 

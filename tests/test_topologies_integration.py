@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from redis_harness import deploy, faults
-from redis_harness.client import connect
-from redis_harness.keys import build_key
-from redis_harness.primary import current_primary
-from redis_harness.profile import Profile, load_profile
+from redis_harness.client.keys import build_key
+from redis_harness.deploy import compose as deploy
+from redis_harness.deploy.connect import connect
+from redis_harness.deploy.readiness import current_primary
+from redis_harness.faults import inject as faults
+from redis_harness.profile.model import Profile, load_profile
 
 from .conftest import REPO, Deployment, deployed
 

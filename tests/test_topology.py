@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from redis_harness.acl import acl_users
-from redis_harness.client import RedisSettings
+from redis_harness.deploy.connect import settings_for
 from redis_harness.errors import BadInput
-from redis_harness.profile import load_profile, profile_from_mapping
-from redis_harness.render import render_files
-from redis_harness.runtime_secrets import conf_quote, secret_files
-from redis_harness.secrets import load_secrets
+from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.model import load_profile, profile_from_mapping
+from redis_harness.render.acl import acl_users
+from redis_harness.render.files import render_files
+from redis_harness.render.secret_files import conf_quote, secret_files
 
 from .conftest import AWKWARD, REPO, generated_env
 
@@ -116,9 +116,9 @@ def test_secret_files_quote_an_awkward_password_for_redis_config() -> None:
 
 def test_host_clients_map_announced_names_to_loopback_ports() -> None:
     profile = load_profile("ha")
-    settings = RedisSettings.from_profile(profile, "admin", "pw", sentinel_password="default-pw")
+    settings = settings_for(profile, "admin", "pw", sentinel_password="default-pw")
     assert dict(settings.address_map)[("redis-2", 6379)] == ("127.0.0.1", 6402)
     assert settings.sentinels == (("127.0.0.1", 26400), ("127.0.0.1", 26401), ("127.0.0.1", 26402))
     assert settings.sentinel_password == "default-pw"
-    cluster = RedisSettings.from_profile(load_profile("cluster"), "admin", "pw")
+    cluster = settings_for(load_profile("cluster"), "admin", "pw")
     assert cluster.cluster and dict(cluster.address_map)[("redis-5", 6379)] == ("127.0.0.1", 6415)

@@ -24,14 +24,20 @@ import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from redis_harness import deploy, paths, verify
-from redis_harness.acl import acl_users
+from redis_harness import paths
 from redis_harness.cli import build_parser
-from redis_harness.engine import docker_client
-from redis_harness.profile import Profile, load_profile
-from redis_harness.render import render, render_files
-from redis_harness.runtime_secrets import secret_path, write_secret_files
-from redis_harness.secrets import Secrets, load_secrets
+from redis_harness.deploy import compose as deploy
+from redis_harness.deploy import containers
+from redis_harness.deploy.containers import project_containers
+from redis_harness.deploy.engine import docker_client
+from redis_harness.profile.credentials import Secrets, load_secrets
+from redis_harness.profile.model import Profile, load_profile
+from redis_harness.render.acl import acl_users
+from redis_harness.render.files import render, render_files
+from redis_harness.render.secret_files import secret_path, write_secret_files
+from redis_harness.verify import parsers, runner
+from redis_harness.verify.check import Check, HostSettingWarning
+from redis_harness.verify.table import CheckResult, ResultCollector, check_name, format_table, summarize
 
 from .conftest import generated_env, variant_profile
 
@@ -43,7 +49,7 @@ ZERO_CAPS = "0000000000000000"
 def test_config_directives_reads_the_rendered_conf_like_config_get() -> None:
     profile = load_profile("ci")
     conf = render_files(profile, load_secrets(profile, env=generated_env()))["redis.conf"]
-    directives = verify.config_directives(conf)
+    directives = parsers.config_directives(conf)
     assert directives["maxmemory"] == str(profile.memory.maxmemory_bytes)
     assert directives["maxmemory-policy"] == profile.memory.policy
     assert directives["save"] == "3600 1 300 100 60 10000"  # quoted in the file, one value for CONFIG GET
@@ -53,21 +59,21 @@ def test_config_directives_reads_the_rendered_conf_like_config_get() -> None:
 
 def test_config_directives_accumulates_repeats_and_skips_what_config_get_cannot_report() -> None:
     text = "# comment\nsave 900 1\nsave 300 10\ninclude /x.conf\nuser bob on nopass\nBIND 127.0.0.1 ::1\n"
-    assert verify.config_directives(text) == {"save": "900 1 300 10", "bind": "127.0.0.1 ::1"}
+    assert parsers.config_directives(text) == {"save": "900 1 300 10", "bind": "127.0.0.1 ::1"}
 
 
 def test_parse_acl_line_applies_rules_in_order() -> None:
-    entry = verify.parse_acl_line("user svc on #ABC ~svc:* resetchannels &svc:* -@all +get nopass")
+    entry = parsers.parse_acl_line("user svc on #ABC ~svc:* resetchannels &svc:* -@all +get nopass")
     assert entry.enabled and entry.nopass and entry.hashes == frozenset()
     assert entry.key_patterns == {"~svc:*"} and entry.channel_patterns == {"&svc:*"}
     assert entry.command_rules == ("-@all", "+get")
-    keyless = verify.parse_acl_line("user hc on #abc resetkeys resetchannels -@all +ping")
+    keyless = parsers.parse_acl_line("user hc on #abc resetkeys resetchannels -@all +ping")
     assert keyless.key_patterns == frozenset() and keyless.channel_patterns == frozenset()
     assert keyless.hashes == {"abc"}
 
 
 def test_parse_acl_line_keeps_a_selector_whole() -> None:
-    entry = verify.parse_acl_line("user u on #aa ~a:* +get (~b:* +set) (%R~c:* +get)")
+    entry = parsers.parse_acl_line("user u on #aa ~a:* +get (~b:* +set) (%R~c:* +get)")
     assert entry.selectors == ("(~b:* +set)", "(%R~c:* +get)")
 
 
@@ -75,60 +81,60 @@ def test_parse_acl_line_reads_every_line_the_harness_renders() -> None:
     profile = load_profile("ci")
     secrets = load_secrets(profile, env=generated_env())
     for user in acl_users(profile, secrets):
-        entry = verify.parse_acl_line(user.line)
+        entry = parsers.parse_acl_line(user.line)
         assert entry.name == user.name and entry.enabled and not entry.nopass
         assert entry.hashes == {user.password_hash}
 
 
 UNITS = {
-    "get": verify.CommandUnit(2, frozenset({"@read", "@string", "@fast"})),
-    "set": verify.CommandUnit(-3, frozenset({"@write", "@string", "@slow"})),
-    "keys": verify.CommandUnit(2, frozenset({"@keyspace", "@read", "@slow", "@dangerous"})),
-    "flushall": verify.CommandUnit(-1, frozenset({"@keyspace", "@write", "@slow", "@dangerous"})),
-    "client": verify.CommandUnit(-2, frozenset({"@slow"})),
-    "client|kill": verify.CommandUnit(-3, frozenset({"@admin", "@slow", "@dangerous", "@connection"})),
-    "client|setname": verify.CommandUnit(3, frozenset({"@slow", "@connection"})),
-    "ping": verify.CommandUnit(-1, frozenset({"@fast", "@connection"})),
+    "get": parsers.CommandUnit(2, frozenset({"@read", "@string", "@fast"})),
+    "set": parsers.CommandUnit(-3, frozenset({"@write", "@string", "@slow"})),
+    "keys": parsers.CommandUnit(2, frozenset({"@keyspace", "@read", "@slow", "@dangerous"})),
+    "flushall": parsers.CommandUnit(-1, frozenset({"@keyspace", "@write", "@slow", "@dangerous"})),
+    "client": parsers.CommandUnit(-2, frozenset({"@slow"})),
+    "client|kill": parsers.CommandUnit(-3, frozenset({"@admin", "@slow", "@dangerous", "@connection"})),
+    "client|setname": parsers.CommandUnit(3, frozenset({"@slow", "@connection"})),
+    "ping": parsers.CommandUnit(-1, frozenset({"@fast", "@connection"})),
 }
 
 
 def test_allowed_commands_applies_categories_commands_and_subcommands_in_order() -> None:
-    assert verify.allowed_commands(["+@all", "-@dangerous"], UNITS) == {
+    assert parsers.allowed_commands(["+@all", "-@dangerous"], UNITS) == {
         "get",
         "set",
         "client",
         "client|setname",
         "ping",
     }
-    assert verify.allowed_commands(["-@all", "+ping"], UNITS) == {"ping"}
-    assert verify.allowed_commands(["nocommands", "+client", "-client|kill"], UNITS) == {"client", "client|setname"}
-    assert verify.allowed_commands(["allcommands", "-@all"], UNITS) == frozenset()
+    assert parsers.allowed_commands(["-@all", "+ping"], UNITS) == {"ping"}
+    assert parsers.allowed_commands(["nocommands", "+client", "-client|kill"], UNITS) == {"client", "client|setname"}
+    assert parsers.allowed_commands(["allcommands", "-@all"], UNITS) == frozenset()
 
 
 def test_rules_written_differently_but_granting_the_same_are_equal() -> None:
     # What Redis 7.0's ACL LIST prints for "-@all +@read -@dangerous": categories become commands.
-    ours = verify.parse_acl_line("user s on #aa ~s:* &s:* -@all +@read -@dangerous")
-    live = verify.parse_acl_line("user s on #aa ~s:* resetchannels &s:* -@all +@read -keys")
-    assert verify.acl_differences(ours, live, UNITS) == []
+    ours = parsers.parse_acl_line("user s on #aa ~s:* &s:* -@all +@read -@dangerous")
+    live = parsers.parse_acl_line("user s on #aa ~s:* resetchannels &s:* -@all +@read -keys")
+    assert parsers.acl_differences(ours, live, UNITS) == []
 
 
 def test_acl_differences_names_what_drifted() -> None:
-    ours = verify.parse_acl_line("user default on #aa ~* &* +@all -@dangerous")
-    live = verify.parse_acl_line("user default on nopass ~* &* +@all")
-    diffs = verify.acl_differences(ours, live, UNITS)
+    ours = parsers.parse_acl_line("user default on #aa ~* &* +@all -@dangerous")
+    live = parsers.parse_acl_line("user default on nopass ~* &* +@all")
+    diffs = parsers.acl_differences(ours, live, UNITS)
     assert "nopass" in diffs and "password hashes differ" in diffs
     assert "also allows client|kill flushall keys" in diffs
-    narrowed = verify.parse_acl_line("user default on #aa ~x:* &* +@all -@dangerous -get")
-    assert verify.acl_differences(ours, narrowed, UNITS) == ["keys ~x:*", "denies get"]
-    unsanitized = verify.parse_acl_line("user default on #aa ~* &* skip-sanitize-payload +@all -@dangerous")
-    assert verify.acl_differences(ours, unsanitized, UNITS) == ["flags skip-sanitize-payload"]
+    narrowed = parsers.parse_acl_line("user default on #aa ~x:* &* +@all -@dangerous -get")
+    assert parsers.acl_differences(ours, narrowed, UNITS) == ["keys ~x:*", "denies get"]
+    unsanitized = parsers.parse_acl_line("user default on #aa ~* &* skip-sanitize-payload +@all -@dangerous")
+    assert parsers.acl_differences(ours, unsanitized, UNITS) == ["flags skip-sanitize-payload"]
 
 
 def test_dryrun_argv_meets_the_arity() -> None:
-    assert verify.dryrun_argv("flushall", -1) == ["flushall"]
-    assert verify.dryrun_argv("get", 2) == ["get", "x"]
-    assert verify.dryrun_argv("config|set", -4) == ["config", "set", "x", "x"]
-    assert verify.dryrun_argv("client|kill", -3) == ["client", "kill", "x"]
+    assert parsers.dryrun_argv("flushall", -1) == ["flushall"]
+    assert parsers.dryrun_argv("get", 2) == ["get", "x"]
+    assert parsers.dryrun_argv("config|set", -4) == ["config", "set", "x", "x"]
+    assert parsers.dryrun_argv("client|kill", -3) == ["client", "kill", "x"]
 
 
 # --------------------------------------------------------------------------- unit: /proc, cgroups, sockets
@@ -143,10 +149,10 @@ NoNewPrivs:\t1
 
 
 def test_proc_status_fields() -> None:
-    status = verify.proc_status(PROC_STATUS)
-    assert verify.ids_of(status, "Uid") == [999, 999, 999, 999]
-    assert verify.capability_mask(status, "CapEff") == 0
-    assert verify.capability_mask(status, "CapBnd") == 0xA80425FB
+    status = parsers.proc_status(PROC_STATUS)
+    assert parsers.ids_of(status, "Uid") == [999, 999, 999, 999]
+    assert parsers.capability_mask(status, "CapEff") == 0
+    assert parsers.capability_mask(status, "CapBnd") == 0xA80425FB
     assert status["NoNewPrivs"] == "1"
 
 
@@ -156,18 +162,18 @@ def test_root_mount_options_takes_the_last_mount_of_root() -> None:
         "proc /proc proc rw,nosuid 0 0\n"
         "overlay / overlay ro,relatime,lowerdir=/a 0 0\n"
     )
-    assert verify.root_mount_options(mounts)[0] == "ro"
-    assert verify.root_mount_options("proc /proc proc rw 0 0\n") == []
+    assert parsers.root_mount_options(mounts)[0] == "ro"
+    assert parsers.root_mount_options("proc /proc proc rw 0 0\n") == []
 
 
 def test_cgroup_values_v1_and_v2() -> None:
-    assert verify.cgroup_limit("134217728\n") == 134217728
-    assert verify.cgroup_limit("9223372036854771712") is None  # v1 unlimited
-    assert verify.cgroup_limit("max\n") is None  # v2 unlimited
-    assert verify.cgroup_cpus("100000 100000") == 1.0
-    assert verify.cgroup_cpus("50000 100000") == 0.5
-    assert verify.cgroup_cpus("-1 100000") is None
-    assert verify.cgroup_cpus("max 100000") is None
+    assert parsers.cgroup_limit("134217728\n") == 134217728
+    assert parsers.cgroup_limit("9223372036854771712") is None  # v1 unlimited
+    assert parsers.cgroup_limit("max\n") is None  # v2 unlimited
+    assert parsers.cgroup_cpus("100000 100000") == 1.0
+    assert parsers.cgroup_cpus("50000 100000") == 0.5
+    assert parsers.cgroup_cpus("-1 100000") is None
+    assert parsers.cgroup_cpus("max 100000") is None
 
 
 PROC_NET_TCP = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -182,10 +188,10 @@ PROC_NET_TCP6 = """  sl  local_address                         remote_address   
 
 
 def test_listening_addresses_decodes_ipv4_and_ipv6_and_only_listen_sockets() -> None:
-    assert verify.listening_addresses(PROC_NET_TCP, 6393) == ["127.0.0.1"]
-    assert verify.listening_addresses(PROC_NET_TCP, 6394) == ["0.0.0.0"]  # the ESTABLISHED one is skipped
-    assert verify.listening_addresses(PROC_NET_TCP6, 6393) == ["::1", "::"]
-    assert [verify.is_loopback(a) for a in ("127.0.0.1", "::1", "0.0.0.0", "::", "")] == [
+    assert parsers.listening_addresses(PROC_NET_TCP, 6393) == ["127.0.0.1"]
+    assert parsers.listening_addresses(PROC_NET_TCP, 6394) == ["0.0.0.0"]  # the ESTABLISHED one is skipped
+    assert parsers.listening_addresses(PROC_NET_TCP6, 6393) == ["::1", "::"]
+    assert [parsers.is_loopback(a) for a in ("127.0.0.1", "::1", "0.0.0.0", "::", "")] == [
         True,
         True,
         False,
@@ -195,8 +201,8 @@ def test_listening_addresses_decodes_ipv4_and_ipv6_and_only_listen_sockets() -> 
 
 
 def test_thp_mode_reads_the_bracketed_choice() -> None:
-    assert verify.thp_mode("always [madvise] never\n") == "madvise"
-    assert verify.thp_mode("[always] madvise never") == "always"
+    assert parsers.thp_mode("always [madvise] never\n") == "madvise"
+    assert parsers.thp_mode("[always] madvise never") == "always"
 
 
 def test_healthcheck_without_credentials_blanks_the_mounted_secret() -> None:
@@ -204,11 +210,11 @@ def test_healthcheck_without_credentials_blanks_the_mounted_secret() -> None:
     compose = yaml.safe_load(render_files(profile, load_secrets(profile, env=generated_env()))["docker-compose.yml"])
     test = compose["services"]["redis"]["healthcheck"]["test"]
     # Compose turns $$ into $ before Docker sees the command.
-    stripped = verify.healthcheck_without_credentials([test[0], test[1].replace("$$", "$")])
+    stripped = parsers.healthcheck_without_credentials([test[0], test[1].replace("$$", "$")])
     assert "/run/secrets/" not in stripped and "cat /dev/null" in stripped
-    assert verify.healthcheck_without_credentials(["CMD", "redis-cli", "ping"]) == "redis-cli ping"
+    assert parsers.healthcheck_without_credentials(["CMD", "redis-cli", "ping"]) == "redis-cli ping"
     with pytest.raises(ValueError):
-        verify.healthcheck_without_credentials(["NONE"])
+        parsers.healthcheck_without_credentials(["NONE"])
 
 
 # --------------------------------------------------------------------------- unit: recording and reporting
@@ -216,7 +222,7 @@ def test_healthcheck_without_credentials_blanks_the_mounted_secret() -> None:
 
 def test_check_records_expected_found_and_status() -> None:
     recorded: list[tuple[str, str]] = []
-    check = verify.Check(recorded.append)
+    check = Check(recorded.append)
     check.equal("yes", "yes")
     assert recorded == [("expected", "yes"), ("found", "yes"), ("status", "pass")]
     recorded.clear()
@@ -224,38 +230,38 @@ def test_check_records_expected_found_and_status() -> None:
         check.equal(0, 1)
     assert ("status", "fail") in recorded
     recorded.clear()
-    with pytest.warns(verify.HostSettingWarning):
+    with pytest.warns(HostSettingWarning):
         check.warn_unless(False, "vm.overcommit_memory = 1", "0")
     assert ("status", "warn") in recorded
 
 
 def test_table_and_summary_name_the_failed_checks() -> None:
     results = [
-        verify.CheckResult("runs_as_non_root", "pass", "uid != 0", "999"),
-        verify.CheckResult("config_matches_profile[maxmemory]", "fail", "93952409", "127506841"),
-        verify.CheckResult("host_overcommit_memory", "warn", "1", "0"),
-        verify.CheckResult("aof_receives_writes", "error", "", "", "ConnectionError: refused"),
+        CheckResult("runs_as_non_root", "pass", "uid != 0", "999"),
+        CheckResult("config_matches_profile[maxmemory]", "fail", "93952409", "127506841"),
+        CheckResult("host_overcommit_memory", "warn", "1", "0"),
+        CheckResult("aof_receives_writes", "error", "", "", "ConnectionError: refused"),
     ]
-    table = verify.format_table(results)
+    table = format_table(results)
     assert table.splitlines()[0].split() == ["CHECK", "EXPECTED", "FOUND", "RESULT"]
     rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:]}
     assert rows["config_matches_profile[maxmemory]"] == ["93952409", "127506841", "FAIL"]
     assert "ConnectionError: refused" in table
-    summary = verify.summarize(results, 1.5)
+    summary = summarize(results, 1.5)
     assert summary.startswith("4 checks: 1 passed, 2 failed, 1 warnings, 0 skipped in 1.5 s")
     assert "FAILED: config_matches_profile[maxmemory], aof_receives_writes" in summary
     assert "WARNING (host settings): host_overcommit_memory" in summary
-    assert verify.check_name("infra_tests/test_security.py::test_runs_as_non_root") == "runs_as_non_root"
+    assert check_name("infra_tests/test_security.py::test_runs_as_non_root") == "runs_as_non_root"
 
 
 def test_exit_codes() -> None:
-    collector = verify.ResultCollector()
-    assert verify.exit_code(0, collector) == 0
-    assert verify.exit_code(1, collector) == 1
-    assert verify.exit_code(5, collector) == 2  # -k matched nothing
-    assert verify.exit_code(3, collector) == 2
+    collector = ResultCollector()
+    assert runner.exit_code(0, collector) == 0
+    assert runner.exit_code(1, collector) == 1
+    assert runner.exit_code(5, collector) == 2  # -k matched nothing
+    assert runner.exit_code(3, collector) == 2
     collector.collection_errors.append("infra_tests/test_x.py: SyntaxError")
-    assert verify.exit_code(1, collector) == 2
+    assert runner.exit_code(1, collector) == 2
 
 
 def test_cli_has_the_verify_command() -> None:
@@ -301,7 +307,7 @@ def junit_outcomes(path: Path) -> dict[str, str]:
             status = "skip"
         else:
             status = props.get("status", "pass")
-        outcomes[verify.check_name(str(case.get("name")))] = status
+        outcomes[check_name(str(case.get("name")))] = status
     return outcomes
 
 
@@ -389,7 +395,7 @@ def admin_client(profile: Profile, secrets: Secrets) -> redis.Redis:
 
 
 def redis_container(profile: Profile) -> Any:
-    container = verify.running_container(profile)
+    container = containers.running_container(profile)
     container.reload()
     return container
 
@@ -405,7 +411,7 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
 
 def health(profile: Profile) -> tuple[str, int]:
     """Health status and restart count; ("restarting", n) while Docker brings it back."""
-    containers = deploy.project_containers(profile)
+    containers = project_containers(profile)
     if not containers:
         return "absent", 0
     attrs = containers[0].attrs
@@ -501,7 +507,7 @@ def test_verify_fails_when_redis_joins_an_undeclared_network(
 ) -> None:
     profile, _ = good
     client = docker_client()
-    network = client.networks.create(f"{profile.project}-{verify.UNDECLARED_NETWORK_SUFFIX}")
+    network = client.networks.create(f"{profile.project}-{runner.UNDECLARED_NETWORK_SUFFIX}")
     container = redis_container(profile)
     network.connect(container)
     try:

@@ -17,7 +17,7 @@ from typing import Any
 from locust import task
 
 from loadtests.harness import RedisUser
-from redis_harness.keys import build_key
+from redis_harness.client.keys import build_key
 
 VALUE_BYTES = 4096
 PER_KEY_OVERHEAD = 100  # dict entry, robj, sds headers: roughly, per key

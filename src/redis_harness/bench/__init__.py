@@ -1,0 +1,1 @@
+"""redis-benchmark beside the harness's own load generator on one deployment: how much of Redis the harness measures."""

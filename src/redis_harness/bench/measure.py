@@ -1,0 +1,321 @@
+"""`redis-harness bench PROFILE`: redis-benchmark beside the harness's `raw` scenario, same deployment, same mix.
+
+Both sides run GET and SET 1:1 over 10,000 keys with 3-byte values against
+the deployment's published loopback port, one after the other in one
+invocation, so the figures are comparable: the harness's own overhead (Python,
+Locust, redis-py) is the ratio between them. Two shapes:
+
+- closed loop at 50 connections: throughput (redis-benchmark -c 50 vs 50
+  Locust users, in one process and with 2 worker processes);
+- one connection: latency percentiles (redis-benchmark -c 1 vs 1 user).
+
+Figures, not asserts: the command exits 0 whatever the numbers are.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from redis_harness.errors import BadInput, HarnessError
+from redis_harness.load import run as load_run
+from redis_harness.load.run import LoadOptions
+from redis_harness.load.scenarios import get_scenario
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.model import Profile
+from redis_harness.report.analysis import build
+from redis_harness.report.text import summary
+
+KEYSPACE = 10_000  # -r: the raw scenario's keyspace
+VALUE_SIZE = 3  # -d: the raw scenario's value length
+CLOSED_LOOP_CLIENTS = 50
+WORKERS = 2
+PROBE_REQUESTS = {CLOSED_LOOP_CLIENTS: 20_000, 1: 5_000}  # a short first run to size the measured one
+MIN_REQUESTS, MAX_REQUESTS = 1_000, 5_000_000
+DEFAULT_DURATION = "5s"
+# The harness runs: (key in bench.json, Locust users, worker processes; 0 = Locust in one process).
+HARNESS_RUNS = (
+    ("closed_loop_1_process", CLOSED_LOOP_CLIENTS, 0),
+    (f"closed_loop_{WORKERS}_workers", CLOSED_LOOP_CLIENTS, WORKERS),
+    ("one_connection", 1, 0),
+)
+
+
+@dataclass(frozen=True)
+class BenchmarkLine:
+    """One test of redis-benchmark's --csv output; latencies converted from ms to µs."""
+
+    test: str
+    rps: float
+    avg_us: float
+    min_us: float
+    p50_us: float
+    p95_us: float
+    p99_us: float
+    max_us: float
+
+
+# ----------------------------------------------------------------------------- pure parts
+
+
+def parse_csv(text: str) -> dict[str, BenchmarkLine]:
+    """Tests by name from `redis-benchmark --csv` output (7.0 prints latency columns in ms).
+
+    Lines before the header (e.g. "WARNING: Could not fetch server CONFIG" when
+    the user may not run CONFIG) are skipped.
+    """
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith('"test"')), None)
+    if start is None:
+        raise HarnessError("bench: redis-benchmark printed no CSV header; it said: " + " | ".join(lines[-3:]))
+    result: dict[str, BenchmarkLine] = {}
+    for row in csv.DictReader(io.StringIO("\n".join(lines[start:]))):
+        try:
+            result[row["test"]] = BenchmarkLine(
+                test=row["test"],
+                rps=float(row["rps"]),
+                avg_us=_ms_to_us(row["avg_latency_ms"]),
+                min_us=_ms_to_us(row["min_latency_ms"]),
+                p50_us=_ms_to_us(row["p50_latency_ms"]),
+                p95_us=_ms_to_us(row["p95_latency_ms"]),
+                p99_us=_ms_to_us(row["p99_latency_ms"]),
+                max_us=_ms_to_us(row["max_latency_ms"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HarnessError(f"bench: unexpected redis-benchmark CSV row {row!r} ({exc})") from None
+    if not result:
+        raise HarnessError("bench: redis-benchmark printed a CSV header but no results")
+    return result
+
+
+def _ms_to_us(value: str) -> float:
+    return round(float(value) * 1000.0, 1)
+
+
+def mix_throughput(tests: dict[str, BenchmarkLine]) -> float:
+    """Operations per second of the whole GET+SET run.
+
+    redis-benchmark runs its tests one after the other with the same number of
+    requests each, so the run's rate is the harmonic mean of the per-test
+    rates (total requests / total time), not their arithmetic mean.
+    """
+    rates = [line.rps for line in tests.values() if line.rps > 0]
+    return len(rates) / sum(1.0 / r for r in rates) if rates else 0.0
+
+
+def requests_for(rate: float, duration_s: float, tests: int = 2) -> int:
+    """-n so that `tests` consecutive redis-benchmark tests at `rate` ops/s take about duration_s together."""
+    wanted = rate * duration_s / tests
+    return int(min(MAX_REQUESTS, max(MIN_REQUESTS, wanted)))
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def harness_latency(report: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """p50/p99 per command (GET, SET) from a load report, keyed like redis-benchmark's tests."""
+    return {
+        name.split()[0]: {"p50_us": c["p50_us"], "p99_us": c["p99_us"], "count": c["count"], "errors": c["errors"]}
+        for name, c in report["commands"].items()
+    }
+
+
+# ----------------------------------------------------------------------------- redis-benchmark
+
+
+def _redis_benchmark() -> str:
+    path = shutil.which("redis-benchmark")
+    if path is None:
+        raise BadInput("bench: redis-benchmark not found; install Debian's redis-tools (scripts/bootstrap-host does)")
+    return path
+
+
+def _redis_benchmark_version(binary: str) -> str:
+    result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    return result.stdout.strip()
+
+
+def run_redis_benchmark(
+    binary: str, profile: Profile, secrets: Secrets, clients: int, requests: int, timeout_s: float
+) -> dict[str, BenchmarkLine]:
+    """One `-t get,set -r 10000 -d 3` run; bounded by timeout_s (it retries forever when the port is closed)."""
+    host, port = profile.network.host, profile.network.port
+    # redis-benchmark 7.0 reads its password only from -a (it ignores REDISCLI_AUTH, unlike
+    # redis-cli), so the default user's password is on its command line, visible in `ps` for
+    # the few seconds of the run. Loopback-only, and never logged or echoed by this module.
+    cmd = [binary, "-h", host, "-p", str(port), "--user", secrets.default.user, "-a", secrets.default.password,
+           "-t", "get,set", "-r", str(KEYSPACE), "-d", str(VALUE_SIZE), "-c", str(clients), "-n", str(requests),
+           "--csv"]  # fmt: skip
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise HarnessError(
+            f"bench: redis-benchmark -c {clients} -n {requests} did not finish within {timeout_s:.0f} s"
+        ) from None
+    if result.returncode != 0:
+        said = " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
+        raise HarnessError(f"bench: redis-benchmark exited {result.returncode}: {said}")
+    return parse_csv(result.stdout)
+
+
+def sized_redis_benchmark(
+    binary: str, profile: Profile, secrets: Secrets, clients: int, duration_s: float
+) -> tuple[int, dict[str, BenchmarkLine]]:
+    """redis-benchmark takes a request count, not a time: a short probe (also a warm-up) sizes the real run."""
+    probe = run_redis_benchmark(binary, profile, secrets, clients, PROBE_REQUESTS[clients], timeout_s=60)
+    requests = requests_for(mix_throughput(probe), duration_s)
+    # Generous bound: the real run is sized to take duration_s; a slower machine gets 4x that.
+    return requests, run_redis_benchmark(binary, profile, secrets, clients, requests, timeout_s=60 + 4 * duration_s)
+
+
+# ----------------------------------------------------------------------------- the harness side
+
+
+def run_harness(
+    profile: Profile, secrets: Secrets, run_dir: Path, users: int, workers: int, duration_s: float
+) -> dict[str, Any]:
+    """One `raw` scenario run; its summary goes to summary.txt. The report is returned: a benchmark
+    records the gates' verdict rather than enforcing it."""
+    options = LoadOptions(
+        users=users,
+        spawn_rate=users * 10,  # all users at once: a ramp would count as run time with fewer users
+        duration_s=duration_s,
+        workers=workers,
+        report_dir=run_dir,
+    )
+    finished = load_run.run(profile, secrets, get_scenario("raw"), options)
+    report = build(finished.run_dir)
+    (run_dir / "summary.txt").write_text(summary(report, run_dir) + "\n")
+    return report
+
+
+def _harness_figures(report: dict[str, Any], run_dir: Path, users: int, workers: int) -> dict[str, Any]:
+    return {
+        "users": users,
+        "workers": workers,
+        "ops_s": report["throughput_ops_s"],
+        "duration_s": report["duration_s"],
+        "latency": harness_latency(report),
+        "gates_passed": report["passed"],
+        "run_dir": str(run_dir),
+    }
+
+
+def _benchmark_figures(clients: int, requests: int, tests: dict[str, BenchmarkLine]) -> dict[str, Any]:
+    return {
+        "clients": clients,
+        "requests_per_test": requests,
+        "ops_s": round(mix_throughput(tests), 1),
+        "tests": {name: asdict(line) for name, line in tests.items()},
+    }
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def _check_loopback(profile: Profile) -> None:
+    try:
+        loopback = ipaddress.ip_address(profile.network.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise BadInput(
+            f"network.host: {profile.network.host!r} is not a loopback address; bench targets 127.0.0.1 only"
+        )
+
+
+def check_ready(profile: Profile, secrets: Secrets) -> str:
+    """Everything that can refuse a benchmark, before anything is written; returns redis-benchmark's path."""
+    _check_loopback(profile)
+    load_run.require_deployment(profile, secrets)
+    return _redis_benchmark()
+
+
+def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float) -> dict[str, Any]:
+    binary = check_ready(profile, secrets)
+    started = time.time()
+
+    closed_n, closed = sized_redis_benchmark(binary, profile, secrets, CLOSED_LOOP_CLIENTS, duration_s)
+    one_n, one = sized_redis_benchmark(binary, profile, secrets, 1, duration_s)
+    redis_benchmark = {
+        "closed_loop": _benchmark_figures(CLOSED_LOOP_CLIENTS, closed_n, closed),
+        "one_connection": _benchmark_figures(1, one_n, one),
+    }
+    harness: dict[str, dict[str, Any]] = {}
+    for key, users, workers in HARNESS_RUNS:
+        sub_dir = run_dir / f"harness-{key.replace('_', '-')}"
+        sub_dir.mkdir(parents=True, exist_ok=True)
+        report = run_harness(profile, secrets, sub_dir, users, workers, duration_s)
+        harness[key] = _harness_figures(report, sub_dir, users, workers)
+
+    # Each harness run against redis-benchmark with the same number of connections.
+    ratios = {
+        f"{key}_vs_redis_benchmark": ratio(
+            figures["ops_s"], redis_benchmark["one_connection" if key == "one_connection" else "closed_loop"]["ops_s"]
+        )
+        for key, figures in harness.items()
+    }
+    return {
+        "profile": profile.name,
+        "endpoint": f"{profile.network.host}:{profile.network.port}",
+        "mix": f"GET+SET 1:1, {KEYSPACE:,} keys, {VALUE_SIZE}-byte values",
+        "duration_s": duration_s,
+        "started": started,
+        "redis_benchmark_version": _redis_benchmark_version(binary),
+        "redis_benchmark": redis_benchmark,
+        "harness": harness,
+        "ratios": ratios,
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    rb, hs = result["redis_benchmark"], result["harness"]
+    closed = rb["closed_loop"]
+    rows = [
+        ("redis-benchmark -c 50", closed["ops_s"]),
+        ("harness raw, 50 users, 1 process", hs["closed_loop_1_process"]["ops_s"]),
+        (f"harness raw, 50 users, {WORKERS} workers", hs[f"closed_loop_{WORKERS}_workers"]["ops_s"]),
+    ]
+    lines = [
+        f"bench {result['profile']} ({result['endpoint']}): {result['mix']}, {result['duration_s']:.0f} s per run",
+        "",
+        f"{'closed loop, 50 connections':<36}{'ops/s':>10}{'harness / redis-benchmark':>28}",
+    ]
+    for label, ops in rows:
+        lines.append(f"{label:<36}{ops:>10,.0f}{_fmt_ratio(ratio(ops, closed['ops_s'])):>28}")
+
+    lines += ["", f"{'one connection':<36}{'ops/s':>10}" + "".join(f"{h:>10}" for h in _LATENCY_HEADERS)]
+    one_rb = rb["one_connection"]
+    rb_lat = {name: {"p50_us": t["p50_us"], "p99_us": t["p99_us"]} for name, t in one_rb["tests"].items()}
+    lines.append(_latency_row("redis-benchmark -c 1", one_rb["ops_s"], rb_lat))
+    lines.append(_latency_row("harness raw, 1 user", hs["one_connection"]["ops_s"], hs["one_connection"]["latency"]))
+    lines.append(
+        f"{'harness / redis-benchmark':<36}{_fmt_ratio(result['ratios']['one_connection_vs_redis_benchmark']):>10}"
+    )
+    return "\n".join(lines)
+
+
+_LATENCY_HEADERS = ("GET p50", "GET p99", "SET p50", "SET p99")
+
+
+def _latency_row(label: str, ops: float, latency: dict[str, dict[str, float]]) -> str:
+    cells = [latency.get(cmd, {}).get(pct) for cmd in ("GET", "SET") for pct in ("p50_us", "p99_us")]
+    return f"{label:<36}{ops:>10,.0f}" + "".join(f"{_fmt_us(v):>10}" for v in cells)
+
+
+def _fmt_us(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} µs"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

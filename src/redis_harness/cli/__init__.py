@@ -1,0 +1,49 @@
+"""`redis-harness`: a Redis deployment as code, proven in real containers.
+
+One module per command; each parses its arguments, calls the pipeline's
+functions and turns the outcome into an exit code: 0 success, 1 a failed
+check or operation, 2 bad input or a missing prerequisite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from redis_harness import __version__
+from redis_harness.cli import bench, down, env, fault, image, load, render, report, status, up, verify
+from redis_harness.errors import HarnessError
+
+COMMANDS = (render, up, down, status, verify, load, report, bench, fault, image, env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="redis-harness",
+        description="A Redis deployment as code: render, provision, verify and load-test it in real containers.",
+        epilog=(
+            "examples:\n  redis-harness up dev\n  redis-harness verify dev\n"
+            "  redis-harness load dev --scenario smoke\n\n"
+            "`redis-harness COMMAND --help` tells more about each command."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"redis-harness {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HarnessError as exc:
+        print(f"redis-harness: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `redis-harness status dev | head -1`
+        sys.stderr.close()
+        return 0

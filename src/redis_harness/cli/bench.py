@@ -1,0 +1,47 @@
+"""`redis-harness bench PROFILE`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from redis_harness.bench.measure import DEFAULT_DURATION, check_ready, format_table, measure
+from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.load.run import REPORTS_DIR
+from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.model import load_profile
+from redis_harness.profile.units import parse_duration
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub,
+        "bench",
+        "redis-benchmark beside the harness's raw scenario on one deployment: throughput and latency",
+        ["redis-harness bench ci", "redis-harness bench dev --duration 10s"],
+        "Both sides run GET and SET 1:1 over 10,000 keys with 3-byte values against the published loopback "
+        "port, so the ratio between them is the harness's own overhead.",
+    )
+    add_profile_argument(p)
+    p.add_argument("--duration", default=DEFAULT_DURATION, help=f"time per run, e.g. 5s (default {DEFAULT_DURATION})")
+    p.add_argument("--report", metavar="DIR", help="run folder (default reports/<time>-<profile>-bench)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Whole seconds of at least 1: Locust's --run-time takes whole seconds.
+    duration_s = max(1.0, round(parse_duration("--duration", args.duration)))
+    profile = load_profile(args.profile)
+    secrets = load_secrets(profile)
+    check_ready(profile, secrets)  # refuse before any folder is made
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.report) if args.report else REPORTS_DIR / f"{stamp}-{profile.name}-bench"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = measure(profile, secrets, run_dir, duration_s)
+    (run_dir / "bench.json").write_text(json.dumps(result, indent=2))
+    print(format_table(result))
+    print(f"\nbench.json: {run_dir / 'bench.json'}")
+    return 0

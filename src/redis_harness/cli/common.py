@@ -1,0 +1,39 @@
+"""What every command shares: the PROFILE argument, help with examples, and a parser for subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from typing import Any
+
+from redis_harness import paths
+
+
+def known_profiles() -> list[str]:
+    """The profile names in profiles/, as the user can type them."""
+    return sorted(p.stem for p in paths.PROFILES_DIR.glob("*.yaml"))
+
+
+def add_profile_argument(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(known_profiles()) or "none yet"
+    parser.add_argument(
+        "profile", metavar="PROFILE", help=f"a profile name in profiles/ ({names}) or a path to a YAML file"
+    )
+
+
+def add_command(
+    sub: Any, name: str, summary: str, examples: list[str], description: str = "", **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help has a one-line summary, what it does, and examples to copy."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    text = summary[0].upper() + summary[1:] + "."
+    if description:
+        text += "\n\n" + textwrap.fill(description, width=88)
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=text,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
+    )

@@ -1,0 +1,29 @@
+"""`redis-harness down PROFILE [--volumes]`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.deploy import compose
+from redis_harness.profile.model import load_profile
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub,
+        "down",
+        "stop and remove the deployment's containers and networks (the data volume stays)",
+        ["redis-harness down dev", "redis-harness down dev --volumes   # also delete the data"],
+    )
+    add_profile_argument(p)
+    p.add_argument("--volumes", action="store_true", help="also remove the data volume (every key is lost)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    compose.down(profile, volumes=args.volumes)
+    print(f"down {profile.project}" + (" (data volume removed)" if args.volumes else " (data volume kept)"))
+    return 0

@@ -1,0 +1,81 @@
+"""`redis-harness load PROFILE --scenario NAME`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.load import run as load_run
+from redis_harness.load.scenarios import SCENARIOS, get_scenario
+from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.model import load_profile
+from redis_harness.profile.units import parse_duration
+from redis_harness.report.analysis import build
+from redis_harness.report.text import summary
+
+
+def register(sub: Any) -> None:
+    scenarios = "\n".join(f"  {name:<14}{s.description}" for name, s in SCENARIOS.items())
+    p = add_command(
+        sub,
+        "load",
+        "run a Locust scenario against a deployment and judge it by the profile's gates",
+        [
+            "redis-harness load dev --scenario smoke",
+            "redis-harness load ci --scenario eviction --report reports/eviction",
+            "redis-harness load dev --scenario cache-latency --web   # the Locust web UI on 127.0.0.1:8089",
+            "redis-harness load dev --scenario recovery --fault pause",
+        ],
+        "Exit 0 when every gate passed, 1 when one failed, 2 on bad input. The run's folder "
+        "(reports/<time>-<profile>-<scenario>/) holds report.html, report.json and gates.xml.",
+    )
+    p.description += "\n\nscenarios:\n" + scenarios
+    add_profile_argument(p)
+    p.add_argument("--scenario", required=True, metavar="NAME", help=f"one of {', '.join(SCENARIOS)}")
+    p.add_argument("--users", type=int, help="simulated users (default: the scenario's)")
+    p.add_argument("--spawn-rate", type=float, help="users started per second (default: all at once)")
+    p.add_argument("--duration", help="run time, e.g. 60s or 2m (default: the scenario's)")
+    p.add_argument(
+        "--rate", type=float, default=0, help="open loop: operations per second in all (default: closed loop)"
+    )
+    p.add_argument("--workers", type=int, default=0, help="Locust worker processes on this host (distributed mode)")
+    p.add_argument("--report", metavar="DIR", help="run folder (default reports/<time>-<profile>-<scenario>)")
+    p.add_argument(
+        "--fault", choices=load_run.FAULTS, help="recovery: the fault (kill); failover: how the primary goes (pause)"
+    )
+    p.add_argument("--web", action="store_true", help="the Locust web UI on 127.0.0.1 instead of headless")
+    p.add_argument(
+        "--web-port", type=int, default=load_run.WEB_PORT, help=f"port of the web UI (default {load_run.WEB_PORT})"
+    )
+    p.add_argument("--autostart", action="store_true", help="with --web: start at once and stop after --duration")
+    p.add_argument("--verbose", action="store_true", help="show Locust's own output")
+    p.set_defaults(func=run)
+
+
+def options_from(args: argparse.Namespace) -> load_run.LoadOptions:
+    return load_run.LoadOptions(
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        duration_s=parse_duration("--duration", args.duration) if args.duration else None,
+        rate=args.rate,
+        workers=args.workers,
+        report_dir=Path(args.report) if args.report else None,
+        fault=args.fault,
+        web=args.web,
+        web_port=args.web_port,
+        autostart=args.autostart,
+        verbose=args.verbose,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    scenario = get_scenario(args.scenario)
+    options = options_from(args)
+    profile = load_profile(args.profile)
+    secrets = load_secrets(profile)
+    finished = load_run.run(profile, secrets, scenario, options)
+    report = build(finished.run_dir)
+    print(summary(report, finished.run_dir))
+    return 0 if report["passed"] else 1

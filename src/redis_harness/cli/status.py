@@ -1,0 +1,37 @@
+"""`redis-harness status PROFILE [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.deploy.status import collect, format_status
+from redis_harness.errors import BadInput
+from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.model import load_profile
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub,
+        "status",
+        "what the deployment is doing now: containers, health, memory, maxmemory, policy, endpoint",
+        ["redis-harness status dev", "redis-harness status dev --json | jq .healthy"],
+        "Exit 0 when every container runs and is healthy, 1 otherwise.",
+    )
+    add_profile_argument(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    try:
+        secrets = load_secrets(profile)
+    except BadInput:
+        secrets = None  # status still shows containers without the admin password
+    status = collect(profile, secrets)
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0 if status["healthy"] else 1

@@ -1,0 +1,215 @@
+"""Connections to Redis: settings (from the environment or given), one factory, a breaker.
+
+What the original plan's config/redis.js did, with redis-py's own machinery:
+explicit connect and socket timeouts (a paused server must not hang a caller),
+`health_check_interval` (an idle pooled connection is PINGed before reuse, so a
+restarted server is noticed before a command is lost on a dead socket), and
+redis-py's `Retry` with exponential backoff and jitter on connection and
+timeout errors. `ResilientRedis` adds the circuit breaker on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import AuthenticationError, MaxConnectionsError
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+from redis_harness.client.breaker import CircuitBreaker, Listener
+
+T = TypeVar("T")
+
+# The name Sentinel monitors the primary under, unless the deployment says otherwise.
+MASTER_NAME = "primary"
+
+
+class SettingsError(ValueError):
+    """A connection setting from the environment is unusable; the message names the variable and the fix."""
+
+
+# The plan's .env names, plus REDIS_USERNAME for ACL users.
+ENV_HOST, ENV_PORT, ENV_DB = "REDIS_HOST", "REDIS_PORT", "REDIS_DB"
+ENV_PASSWORD, ENV_USERNAME = "REDIS_PASSWORD", "REDIS_USERNAME"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    connect_timeout_s: float = 1.0
+    socket_timeout_s: float = 1.0
+    # Retries after the first attempt; each backs off base*2^n scaled by a random factor, capped.
+    retries: int = 2
+    backoff_base_s: float = 0.05
+    backoff_cap_s: float = 0.5
+    health_check_interval_s: int = 10
+    # CLIENT SETNAME on connect: needs @connection, which not every ACL user has (healthcheck).
+    client_name: str | None = None
+    decode_responses: bool = False  # values are binary (codec.py)
+    # Sentinel topology: ask these Sentinels (reachable addresses) for the current primary.
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_password: str | None = None
+    master_name: str = MASTER_NAME
+    cluster: bool = False  # Cluster topology: host/port is one entry node, the rest is discovered
+    # Nodes announce their service names (redis-1:6379), which only resolve inside the
+    # deployment's networks: announced address -> the address published on the loopback.
+    address_map: tuple[tuple[tuple[str, int], tuple[str, int]], ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> RedisSettings:
+        """REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD, REDIS_USERNAME (the plan's names)."""
+        values: dict[str, Any] = {}
+        if env.get(ENV_HOST):
+            values["host"] = env[ENV_HOST]
+        for var, field, lo, hi in ((ENV_PORT, "port", 1, 65535), (ENV_DB, "db", 0, 15)):
+            raw = env.get(var)
+            if raw:
+                if not raw.strip().isdigit() or not lo <= int(raw) <= hi:
+                    raise SettingsError(f"{var}: {raw!r} is not a whole number from {lo} to {hi}")
+                values[field] = int(raw)
+        if env.get(ENV_PASSWORD):
+            values["password"] = env[ENV_PASSWORD]
+        if env.get(ENV_USERNAME):
+            values["username"] = env[ENV_USERNAME]
+        return cls(**{**values, **overrides})
+
+    def replace(self, **changes: Any) -> RedisSettings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def worst_case_call_s(self) -> float:
+        """Longest one command can take before it raises: every attempt may spend the
+        connect timeout, the handshake read and the command read, plus the backoffs."""
+        attempt = self.connect_timeout_s + 2 * self.socket_timeout_s
+        return (self.retries + 1) * attempt + self.retries * self.backoff_cap_s
+
+
+class RemappedSentinel(Sentinel):
+    """redis-py's Sentinel, with the addresses it reports mapped to reachable ones
+    (the Sentinel counterpart of RedisCluster's address_remap)."""
+
+    def __init__(self, remap: Callable[[tuple[str, int]], tuple[str, int]], *args: Any, **kwargs: Any) -> None:
+        self._remap = remap
+        super().__init__(*args, **kwargs)
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        return self._remap(super().discover_master(service_name))
+
+    def discover_slaves(self, service_name: str) -> list[tuple[str, int]]:
+        return [self._remap(address) for address in super().discover_slaves(service_name)]
+
+
+def _remapper(settings: RedisSettings) -> Callable[[tuple[str, int]], tuple[str, int]]:
+    table = {announced: reachable for announced, reachable in settings.address_map}
+
+    def remap(address: tuple[str, int]) -> tuple[str, int]:
+        return table.get((address[0], int(address[1])), address)
+
+    return remap
+
+
+def make_redis(settings: RedisSettings) -> redis.Redis:
+    """The one factory: every client of the harness is built here (standalone, Sentinel or Cluster)."""
+    retry = Retry(
+        ExponentialWithJitterBackoff(cap=settings.backoff_cap_s, base=settings.backoff_base_s), settings.retries
+    )
+    common: dict[str, Any] = {
+        "username": settings.username,
+        "password": settings.password,
+        "socket_connect_timeout": settings.connect_timeout_s,
+        "socket_timeout": settings.socket_timeout_s,
+        "socket_keepalive": True,
+        "retry": retry,  # retries ConnectionError (incl. BusyLoadingError while the AOF loads) and TimeoutError
+        "health_check_interval": settings.health_check_interval_s,
+        "client_name": settings.client_name,
+        "decode_responses": settings.decode_responses,
+    }
+    if settings.cluster:
+        # Every published node is a way in: the cluster stays reachable with any one of them down.
+        reachable = [reachable for _, reachable in settings.address_map] or [(settings.host, settings.port)]
+        return RedisCluster(  # type: ignore[return-value]  # same command API
+            startup_nodes=[ClusterNode(host, port) for host, port in reachable],
+            address_remap=_remapper(settings),
+            **common,
+        )
+    if settings.sentinels:
+        sentinel = RemappedSentinel(
+            _remapper(settings),
+            list(settings.sentinels),
+            sentinel_kwargs={
+                "password": settings.sentinel_password,
+                "socket_timeout": settings.socket_timeout_s,
+                "socket_connect_timeout": settings.connect_timeout_s,
+            },
+        )
+        return sentinel.master_for(settings.master_name, db=settings.db, **common)
+    return redis.Redis(host=settings.host, port=settings.port, db=settings.db, **common)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Errors that mean Redis cannot be reached or did not answer in time.
+
+    A wrong password (AuthenticationError) and an exhausted local pool are
+    ConnectionErrors too, but they are ours to fix, not an outage to wait out.
+    """
+    if isinstance(exc, (AuthenticationError, MaxConnectionsError)):
+        return False
+    return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
+
+
+class ResilientRedis:
+    """A redis.Redis whose calls go through a circuit breaker.
+
+    Call `call(lambda r: r.get(key))`: with the breaker closed the command runs
+    (with redis-py's retries); after `fail_max` consecutive outages it raises
+    BreakerOpen at once until the cooldown lets one trial call through.
+    """
+
+    def __init__(
+        self,
+        settings: RedisSettings,
+        *,
+        fail_max: int = 5,
+        reset_timeout_s: float = 5.0,
+        listeners: tuple[Listener, ...] = (),
+        name: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis = make_redis(settings)
+        self.breaker = CircuitBreaker(
+            name or f"{settings.username or 'default'}@{settings.host}:{settings.port}",
+            fail_max=fail_max,
+            reset_timeout_s=reset_timeout_s,
+            is_failure=is_outage,
+            listeners=listeners,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **breaker: Any) -> ResilientRedis:
+        return cls(RedisSettings.from_env(env), **breaker)
+
+    def call(self, fn: Callable[[redis.Redis], T]) -> T:
+        return self.breaker.call(fn, self.redis)
+
+    def pipeline(self, fill: Callable[[Any], None], *, transaction: bool = False) -> list[Any]:
+        """Queue commands with `fill(pipe)` and send them in one round trip."""
+
+        def run(r: redis.Redis) -> list[Any]:
+            with r.pipeline(transaction=transaction) as pipe:
+                fill(pipe)
+                return pipe.execute()
+
+        return self.call(run)
+
+    def close(self) -> None:
+        self.redis.close()

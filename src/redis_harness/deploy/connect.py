@@ -1,0 +1,125 @@
+"""The harness side of the client library: a profile and its secrets -> client settings and clients.
+
+The client library (redis_harness.client) knows nothing of profiles; this
+module is where a deployment's endpoint, topology (Sentinel, Cluster) and
+announced addresses become RedisSettings, for the harness's own clients and
+for the load workloads that drive the library as a service would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+
+from redis_harness.client.cache import ServiceCache
+from redis_harness.client.connection import RedisSettings, ResilientRedis, make_redis
+from redis_harness.errors import BadInput
+from redis_harness.origin.store import OriginStore
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.model import Profile
+from redis_harness.profile.topology import Node
+
+
+def endpoint(profile: Profile) -> tuple[str, int]:
+    if profile.network.publish == "none":
+        raise BadInput(
+            f"network.publish: profile '{profile.name}' publishes no port, so the host cannot reach it; "
+            "set network.publish: loopback"
+        )
+    return profile.network.host, profile.network.port
+
+
+def address_map(profile: Profile) -> tuple[tuple[tuple[str, int], tuple[str, int]], ...]:
+    """Each data node's announced address (service name, container port) -> its loopback address."""
+    return tuple(
+        ((node.service, profile.network.container_port), (profile.network.host, node.host_port))
+        for node in profile.data_nodes
+        if node.host_port is not None
+    )
+
+
+def settings_for(
+    profile: Profile,
+    username: str | None,
+    password: str,
+    *,
+    sentinel_password: str | None = None,
+    **overrides: Any,
+) -> RedisSettings:
+    """Where the profile's deployment answers from the host, whatever its topology.
+
+    Sentinels require the `default` password (REDIS_PASSWORD); it defaults to
+    `password`, which is right when logging in as the default user."""
+    host, port = endpoint(profile)
+    topology: dict[str, Any] = {"address_map": address_map(profile)}
+    if profile.topology.sentinel is not None:
+        topology["sentinels"] = tuple((host, n.host_port) for n in profile.sentinel_nodes)
+        topology["sentinel_password"] = sentinel_password or password
+        topology["master_name"] = profile.topology.sentinel.master_name
+    topology["cluster"] = profile.topology.cluster is not None
+    return RedisSettings(host=host, port=port, username=username, password=password, **{**topology, **overrides})
+
+
+def connect(
+    profile: Profile,
+    username: str | None,
+    password: str,
+    *,
+    timeout_s: float = 2.0,
+    sentinel_password: str | None = None,
+) -> redis.Redis:
+    """A text-mode client of a deployment's published endpoint (status, checks); with Sentinel,
+    of the current primary."""
+    settings = settings_for(
+        profile,
+        username,
+        password,
+        sentinel_password=sentinel_password,
+        connect_timeout_s=timeout_s,
+        socket_timeout_s=timeout_s,
+        decode_responses=True,
+    )
+    return make_redis(settings)
+
+
+def connect_node(
+    profile: Profile, node: Node, username: str | None, password: str, *, timeout_s: float = 2.0
+) -> redis.Redis:
+    """A text-mode client of one node's own published port, whatever its role: a data node
+    (checks of each server; not for applications, which follow the primary) or a Sentinel
+    (which takes the default user's password)."""
+    if node.host_port is None:
+        endpoint(profile)  # raises the one-line "publishes no port" error
+    return redis.Redis(
+        host=profile.network.host,
+        port=node.host_port,
+        username=username,
+        password=password,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        decode_responses=True,
+    )
+
+
+def service_cache(
+    profile: Profile,
+    secrets: Secrets,
+    service: str,
+    origin: OriginStore,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    breaker: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> ServiceCache:
+    """A ServiceCache as the service would run it: its own ACL user (limited to `<service>:*`), the profile's TTLs."""
+    redis_settings = settings_for(
+        profile,
+        service,
+        secrets.service(service).password,
+        client_name=f"redis-harness-{service}",
+        **(settings or {}),
+    )
+    client = ResilientRedis(redis_settings, **(breaker or {}))
+    return ServiceCache(client, origin, service=service, ttl=profile.ttl, **options)

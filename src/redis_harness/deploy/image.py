@@ -1,0 +1,92 @@
+"""The Redis image a profile names: present, pulled, or built offline.
+
+Images in the `redis-harness/` namespace are built here from Debian's packages
+(mmdebstrap -> docker import -> a short Dockerfile); they are never pulled and
+never mistaken for the official image. Any other ref is pulled when missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from docker.errors import APIError, BuildError, ImageNotFound
+
+from redis_harness import paths
+from redis_harness.deploy.engine import docker_client
+from redis_harness.errors import BadInput, HarnessError
+from redis_harness.profile.model import Image
+
+OFFLINE_PACKAGES = ("redis-server", "redis-tools", "procps", "iproute2")
+DEFAULT_SUITE = "bookworm"
+DOCKERFILE_DIR = paths.ROOT / "image"
+
+
+def is_present(ref: str) -> bool:
+    try:
+        docker_client().images.get(ref)
+    except ImageNotFound:
+        return False
+    return True
+
+
+def _bootstrap_rootfs(suite: str, out: Path) -> None:
+    if shutil.which("mmdebstrap") is None:
+        raise BadInput(
+            "image: mmdebstrap is missing for the offline build; install it with `sudo scripts/bootstrap-host`"
+        )
+    cmd = [
+        "mmdebstrap",
+        "--quiet",
+        "--variant=minbase",
+        f"--include={','.join(OFFLINE_PACKAGES)}",
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        suite,
+        str(out),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"image: mmdebstrap failed for suite {suite}: {tail}")
+
+
+def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
+    """Build `ref` from Debian `suite` packages; returns the image id."""
+    if not ref.startswith("redis-harness/"):
+        raise BadInput(f"image build: tag {ref!r} must start with redis-harness/ so it is never taken for upstream")
+    client = docker_client()
+    base_ref = f"redis-harness/debian-redis-base:{suite}"
+    with tempfile.TemporaryDirectory(prefix="redis-harness-image-") as tmp:
+        rootfs = Path(tmp) / "rootfs.tar"
+        _bootstrap_rootfs(suite, rootfs)
+        repository, tag = base_ref.rsplit(":", 1)
+        client.api.import_image(src=str(rootfs), repository=repository, tag=tag)
+    try:
+        image, _ = client.images.build(
+            path=str(DOCKERFILE_DIR), tag=ref, buildargs={"BASE": base_ref}, rm=True, forcerm=True
+        )
+    except (BuildError, APIError) as exc:
+        raise HarnessError(f"image: docker build of {ref} failed: {exc}") from None
+    return image.id
+
+
+def ensure(image: Image) -> str:
+    """Make the profile's image available; says how: present, pulled or built."""
+    if is_present(image.ref):
+        return "present"
+    if image.is_offline_build:
+        build_offline(image.ref)
+        return "built offline"
+    try:
+        docker_client().images.pull(image.ref)
+    except APIError as exc:
+        reason = str(exc).splitlines()[0][:160]
+        raise BadInput(
+            f"image.ref: {image.ref} is not present and cannot be pulled ({reason}); "
+            "set image.ref: redis-harness/redis:7.0-bookworm to build it offline"
+        ) from None
+    return "pulled"

@@ -1,0 +1,1 @@
+"""Faults injected into a running deployment, and failover orchestration built on them."""

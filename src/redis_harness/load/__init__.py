@@ -1,0 +1,1 @@
+"""Stage 4b: load runs with Locust (the Locust side is in loadtests/), server sampling, benchmarks."""

@@ -1,0 +1,1 @@
+"""Stage 1, the input: a YAML profile and the secrets from `.env`, validated into typed, immutable values."""

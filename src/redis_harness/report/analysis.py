@@ -1,0 +1,168 @@
+"""A load run's figures and verdict: report.json for machines, report.html for people, JUnit XML for CI.
+
+Built only from the run folder (run.json, raw.json, post.json), so
+`redis-harness report DIR` re-renders it at any time with the same verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from redis_harness.errors import BadInput
+from redis_harness.load.recorder import Recorder, error_windows
+from redis_harness.load.run import POST_FILE, RAW_FILE, RUN_FILE
+from redis_harness.load.sampler import with_rates
+from redis_harness.profile.model import Alerts
+from redis_harness.report.charts import charts
+from redis_harness.report.gates import Gate, evaluate
+from redis_harness.report.html import to_html
+from redis_harness.report.junit import junit
+
+P99_RECOVERY_TOLERANCE = 1.20  # "back within 20 % of its pre-fault value"
+
+
+def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """run.json, raw.json and post.json of a run folder; BadInput naming the problem when one is unusable."""
+    files = []
+    for name in (RUN_FILE, RAW_FILE, POST_FILE):
+        path = run_dir / name
+        if not path.is_file():
+            if name == POST_FILE:
+                files.append({})  # the run was cut short before the post-run facts were read
+                continue
+            raise BadInput(f"report: {run_dir} has no {name}; give a folder made by `redis-harness load`")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadInput(
+                f"report: {path} is not valid JSON ({exc.__class__.__name__}); the run's data are damaged"
+            ) from None
+        if not isinstance(data, dict):
+            raise BadInput(
+                f"report: {path} holds a {type(data).__name__}, not a run's data; the run's data are damaged"
+            )
+        files.append(data)
+    snapshot, raw, post = files
+    missing = [k for k in ("scenario", "gates", "thresholds") if k not in snapshot] + [
+        k for k in ("scenario", "profile_name", "started", "ended", "recorder", "settings") if k not in raw
+    ]
+    if missing:
+        raise BadInput(f"report: {run_dir} lacks {', '.join(missing)}; the run's data are damaged or from another tool")
+    return snapshot, raw, post
+
+
+def _server_summary(series: list[dict[str, Any]], post: dict[str, Any]) -> dict[str, Any]:
+    up = [row for row in series if row.get("up")]
+    first, last = (up[0], up[-1]) if up else ({}, {})
+    rated = with_rates(series)
+    delta_hits = (last.get("keyspace_hits") or 0) - (first.get("keyspace_hits") or 0)
+    delta_misses = (last.get("keyspace_misses") or 0) - (first.get("keyspace_misses") or 0)
+    return {
+        "series": rated,
+        "evicted_keys": max(0, (last.get("evicted_keys") or 0) - (first.get("evicted_keys") or 0)),
+        "expired_keys": max(0, (last.get("expired_keys") or 0) - (first.get("expired_keys") or 0)),
+        "used_memory_max": max((r.get("used_memory") or 0 for r in up), default=0),
+        "maxmemory": last.get("maxmemory") or 0,
+        "container_memory_max": max((r.get("container_memory") or 0 for r in series), default=0),
+        "container_memory_limit": next(
+            (r["container_memory_limit"] for r in series if r.get("container_memory_limit")), None
+        ),
+        "evictions_per_s_max": max((r.get("evictions_per_s", 0) for r in rated), default=0),
+        "hit_ratio": delta_hits / (delta_hits + delta_misses) if delta_hits + delta_misses > 0 else None,
+        "oom_killed": bool(post.get("oom_killed")),
+        "restart_count": post.get("restart_count", 0),
+        "restarts_during_run": post.get("restarts_during_run", 0),
+    }
+
+
+def _p99_recovery_s(latency_series: list[dict[str, Any]], fault_at: float, name: str | None) -> float | None:
+    """Seconds from the fault until the p99 is back within 20 % of its pre-fault value."""
+    if not name:
+        return None
+    before = [p[name]["p99_us"] for p in latency_series if p["t"] < fault_at and name in p]
+    if not before:
+        return None
+    baseline = sorted(before)[len(before) // 2]
+    for point in latency_series:
+        if point["t"] > fault_at and name in point and point[name]["p99_us"] <= baseline * P99_RECOVERY_TOLERANCE:
+            return round(point["t"] - fault_at, 2)
+    return None
+
+
+def _hit_ratio_recovery_s(series: list[dict[str, Any]], fault_at: float) -> float | None:
+    before = [r["hit_ratio"] for r in series if r["t"] < fault_at and r.get("hit_ratio") is not None]
+    if not before:
+        return None
+    baseline = sorted(before)[len(before) // 2]
+    for row in series:
+        if row["t"] > fault_at and row.get("hit_ratio") is not None and row["hit_ratio"] >= baseline * 0.95:
+            return round(row["t"] - fault_at, 2)
+    return None
+
+
+def _faults(raw: dict[str, Any], recorder: Recorder, server_series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    windows = error_windows(sorted(recorder.outcomes))
+    busiest = max(recorder.service, key=lambda n: recorder.service[n].get_total_count(), default=None)
+    result = []
+    for fault in raw.get("faults", []):
+        at = fault["at"]
+        after = [w for w in windows if w["to"] >= at - 1]
+        result.append(
+            {
+                **fault,
+                "error_window_s": after[0]["seconds"] if after else 0.0,
+                "p99_recovery_s": _p99_recovery_s(raw.get("latency_series", []), fault.get("until", at), busiest),
+                "hit_ratio_recovery_s": _hit_ratio_recovery_s(server_series, fault.get("until", at)),
+                "acked_writes_lost": recorder.events.values.get("acked_writes_lost", 0),
+            }
+        )
+    return result
+
+
+def build(run_dir: Path) -> dict[str, Any]:
+    """report.json, report.html, charts and gates.xml from the run folder alone (see load.run)."""
+    snapshot, raw, post = read_run(run_dir)
+    recorder = Recorder()
+    recorder.merge(raw["recorder"])
+    commands = recorder.commands()
+    duration = max(1e-3, (raw["ended"] or 0) - (raw["started"] or raw["ended"] or 0))
+    total_calls = sum(c["count"] for c in commands.values())
+    server = _server_summary(raw.get("server_series", []), post)
+    events = dict(recorder.events.values)
+    report: dict[str, Any] = {
+        "scenario": raw["scenario"],
+        "profile": raw["profile_name"],
+        "started": raw["started"],
+        "duration_s": round(duration, 2),
+        "settings": raw["settings"],
+        "throughput_ops_s": round(total_calls / duration, 1),
+        "commands": commands,
+        "hit_ratio": {"client": recorder.hit_ratios(), "server": server["hit_ratio"]},
+        "server": {**server, "oom_errors": events.get("oom_errors", 0)},
+        "client": {"events": events, "error_windows": error_windows(sorted(recorder.outcomes))},
+        "faults": _faults(raw, recorder, server["series"]),
+        "marks": raw.get("marks", []),
+        "latency_series": raw.get("latency_series", []),
+        "findings": raw.get("findings", {}),
+    }
+    if "persistent_written" in events:
+        report["eviction"] = {
+            key: events.get(key, 0)
+            for key in ("persistent_written", "persistent_present", "volatile_written", "volatile_present")
+        }
+        report["eviction"]["oom_errors"] = events.get("oom_errors", 0)
+    gates = evaluate(report, Alerts(**snapshot["thresholds"]), tuple(snapshot["gates"]))
+    report["gates"] = [g.as_dict() for g in gates]
+    report["passed"] = all(g.passed for g in gates)
+    write(run_dir, report, gates)
+    return report
+
+
+def write(run_dir: Path, report: dict[str, Any], gates: list[Gate]) -> None:
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (run_dir / "gates.xml").write_text(junit(report, gates))
+    png, svg = charts(report)
+    (run_dir / "charts.png").write_bytes(png)
+    (run_dir / "report.html").write_text(to_html(report, svg))

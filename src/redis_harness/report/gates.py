@@ -1,0 +1,168 @@
+"""Service-level gates: the alert thresholds a run started with, applied to its report.
+
+Pure functions of report.json and the thresholds, so every gate can be shown
+failing on a made-up report as well as on a real run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from redis_harness.profile.model import Alerts
+
+# Request names start with the Redis command; these are updates ("updates slower than 100 ms").
+UPDATE_COMMANDS = {"SET", "HSET", "DEL", "UNLINK", "INCR", "EXPIRE", "RPUSH", "ZADD", "MSET", "PIPELINE", "EVALSHA"}
+# Redis evicts as commands arrive, so used_memory may briefly exceed maxmemory;
+# more than 10 % over means eviction is not keeping up.
+MAXMEMORY_SLACK = 1.10
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    value: float | None
+    threshold: float | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _error_rate(report: dict, alerts: Alerts) -> Gate:
+    total = sum(c["count"] for c in report["commands"].values())
+    errors = sum(c["errors"] for c in report["commands"].values())
+    ratio = errors / total if total else 1.0
+    limit = alerts.error_ratio
+    return Gate("error_rate", total > 0 and ratio <= limit, ratio, limit, f"{errors} of {total} commands failed")
+
+
+def _error_rate_except_oom(report: dict, alerts: Alerts) -> Gate:
+    """Errors other than the -OOM refusals a scenario provokes on purpose."""
+    total = sum(c["count"] for c in report["commands"].values())
+    oom = report["server"]["oom_errors"]
+    errors = sum(c["errors"] for c in report["commands"].values()) - oom
+    ratio = errors / total if total else 1.0
+    limit = alerts.error_ratio
+    detail = f"{errors} of {total} commands failed, besides {oom} refused with -OOM"
+    return Gate("error_rate_except_oom", total > 0 and ratio <= limit, ratio, limit, detail)
+
+
+def _oom_refusals_seen(report: dict, alerts: Alerts) -> Gate:
+    oom = report["server"]["oom_errors"]
+    return Gate("oom_refusals_seen", oom > 0, float(oom), 1.0, "writes refused with -OOM once no volatile key was left")
+
+
+def _slow_updates(report: dict, alerts: Alerts) -> Gate:
+    updates = {n: c for n, c in report["commands"].items() if n.split()[0].upper() in UPDATE_COMMANDS}
+    worst = max((c["p99_us"] for c in updates.values()), default=0) / 1e6
+    limit = alerts.slow_update_s
+    name = max(updates, key=lambda n: updates[n]["p99_us"], default="none")
+    return Gate("slow_updates", worst <= limit, worst, limit, f"slowest update p99: {name}")
+
+
+def _miss_ratio(report: dict, alerts: Alerts) -> Gate:
+    hit = report["hit_ratio"]["client"].get("all")
+    limit = alerts.miss_ratio
+    if hit is None:
+        return Gate("miss_ratio", False, None, limit, "no cache reads were made")
+    return Gate("miss_ratio", 1 - hit <= limit, 1 - hit, limit, "client-side misses / cache reads")
+
+
+def _memory(report: dict, alerts: Alerts) -> Gate:
+    server = report["server"]
+    ratio = server["used_memory_max"] / server["maxmemory"] if server["maxmemory"] else None
+    limit = alerts.memory_ratio
+    passed = ratio is not None and ratio <= limit
+    return Gate("memory", passed, ratio, limit, "peak used_memory / maxmemory")
+
+
+def _eviction_rate(report: dict, alerts: Alerts) -> Gate:
+    peak = report["server"]["evictions_per_s_max"]
+    limit = alerts.evictions_per_s
+    return Gate("eviction_rate", peak <= limit, peak, limit, "peak evictions per second")
+
+
+def _no_oom_kill(report: dict, alerts: Alerts) -> Gate:
+    killed = bool(report["server"]["oom_killed"])
+    return Gate("no_oom_kill", not killed, float(killed), 0.0, "container OOM-killed by the kernel")
+
+
+def _maxmemory_respected(report: dict, alerts: Alerts) -> Gate:
+    server = report["server"]
+    ratio = server["used_memory_max"] / server["maxmemory"] if server["maxmemory"] else None
+    return Gate(
+        "maxmemory_respected",
+        ratio is not None and ratio <= MAXMEMORY_SLACK,
+        ratio,
+        MAXMEMORY_SLACK,
+        "peak used_memory / maxmemory while writing past it",
+    )
+
+
+def _persistent_keys_survive(report: dict, alerts: Alerts) -> Gate:
+    eviction = report.get("eviction") or {}
+    written, present = eviction.get("persistent_written", 0), eviction.get("persistent_present", 0)
+    return Gate(
+        "persistent_keys_survive",
+        written > 0 and present == written,
+        float(written - present),
+        0.0,
+        f"{present} of {written} keys without TTL still present after eviction",
+    )
+
+
+def _evictions_seen(report: dict, alerts: Alerts) -> Gate:
+    evicted = report["server"]["evicted_keys"]
+    return Gate("evictions_seen", evicted > 0, float(evicted), 1.0, "keys evicted during the run")
+
+
+def _recovery_window(report: dict, alerts: Alerts) -> Gate:
+    windows = [f["error_window_s"] for f in report["faults"] if f.get("error_window_s") is not None]
+    limit = alerts.recovery_s
+    if not report["faults"]:
+        reason = report.get("findings", {}).get("fault_error", "no fault was injected")
+        return Gate("recovery_window", False, None, limit, reason)
+    worst = max(windows, default=0.0)
+    return Gate("recovery_window", worst <= limit, worst, limit, "longest error window after a fault (s)")
+
+
+def _acked_writes_kept(report: dict, alerts: Alerts) -> Gate:
+    lost = report["client"]["events"].get("acked_writes_lost", 0)
+    acked = report["client"]["events"].get("acked_writes", 0)
+    return Gate(
+        "acked_writes_kept", acked > 0 and lost == 0, float(lost), 0.0, f"{lost} of {acked} acknowledged writes lost"
+    )
+
+
+def _new_primary_elected(report: dict, alerts: Alerts) -> Gate:
+    elected = [f for f in report["faults"] if f.get("new_primary")]
+    seconds = max((f["new_primary_s"] for f in elected), default=None)
+    limit = alerts.recovery_s
+    passed = bool(elected) and len(elected) == len(report["faults"]) and seconds is not None and seconds <= limit
+    names = ", ".join(f"{f['old_primary']} -> {f['new_primary']}" for f in elected) or "no new primary"
+    return Gate("new_primary_elected", passed, seconds, limit, f"{names} (s from the kill)")
+
+
+GATES: dict[str, Callable[[dict, Alerts], Gate]] = {
+    "error_rate": _error_rate,
+    "error_rate_except_oom": _error_rate_except_oom,
+    "oom_refusals_seen": _oom_refusals_seen,
+    "slow_updates": _slow_updates,
+    "miss_ratio": _miss_ratio,
+    "memory": _memory,
+    "eviction_rate": _eviction_rate,
+    "no_oom_kill": _no_oom_kill,
+    "maxmemory_respected": _maxmemory_respected,
+    "persistent_keys_survive": _persistent_keys_survive,
+    "evictions_seen": _evictions_seen,
+    "recovery_window": _recovery_window,
+    "acked_writes_kept": _acked_writes_kept,
+    "new_primary_elected": _new_primary_elected,
+}
+
+
+def evaluate(report: dict, alerts: Alerts, names: tuple[str, ...]) -> list[Gate]:
+    return [GATES[name](report, alerts) for name in names]

@@ -1,0 +1,46 @@
+"""A run's report as lines for a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def summary(report: dict[str, Any], run_dir: Path) -> str:
+    lines = [
+        f"{report['scenario']} on {report['profile']}: {report['duration_s']} s, "
+        f"{report['throughput_ops_s']:,} ops/s, {'PASSED' if report['passed'] else 'FAILED'}",
+        f"{'request':<24}{'count':>10}{'errors':>8}{'p50 µs':>9}{'p99 µs':>9}{'p99.9 µs':>10}{'max µs':>10}",
+    ]
+    for name, c in report["commands"].items():
+        lines.append(
+            f"{name:<24}{c['count']:>10,}{c['errors']:>8,}{c['p50_us']:>9,}{c['p99_us']:>9,}"
+            f"{c['p999_us']:>10,}{c['max_us']:>10,}"
+        )
+    hit = report["hit_ratio"]
+    client = ", ".join(f"{k} {v:.1%}" for k, v in hit["client"].items() if v is not None)
+    if client:
+        lines.append(
+            f"hit ratio: client {client}; server {hit['server']:.1%}"
+            if hit["server"] is not None
+            else f"hit ratio: client {client}"
+        )
+    for fault in report["faults"]:
+        lines.append(
+            f"fault {fault['kind']}: error window {fault['error_window_s']} s, p99 back after "
+            f"{fault['p99_recovery_s']} s, hit ratio back after {fault['hit_ratio_recovery_s']} s, "
+            f"acked writes lost {fault['acked_writes_lost']}"
+            + (
+                f"; new primary {fault['new_primary']} (was {fault['old_primary']}) after {fault['new_primary_s']} s"
+                if fault.get("new_primary")
+                else ""
+            )
+        )
+    for gate in report["gates"]:
+        verdict = "pass" if gate["passed"] else "FAIL"
+        lines.append(
+            f"gate {gate['name']:<24} {verdict}  value {gate['value']}  threshold {gate['threshold']}  "
+            f"({gate['detail']})"
+        )
+    lines.append(f"report: {run_dir / 'report.html'}")
+    return "\n".join(lines)
