@@ -1,4 +1,4 @@
-"""The original plan's three services as Locust users, with its key design and TTL table.
+"""The three services (price, processing, acquisition) as Locust users, with the key design and TTL table.
 
 - PriceComparison: cache-aside reads of price/liquidity/volume/historical with a
   skewed (Zipf-like) pair popularity; a miss reads the SQLite origin (timed as
@@ -31,7 +31,7 @@ from redis_harness.client.keys import build_key, lock_key
 from redis_harness.origin.store import OriginStore
 
 VERSION = 1
-INVALIDATE_MOVE = 0.01  # the plan: invalidate on a price move of more than 1 %
+INVALIDATE_MOVE = 0.01  # invalidate on a price move of more than 1 %
 API_KEYS = 200
 RATE_LIMIT = 100  # requests per window per API key
 CODEC = Codec()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from redis_harness.errors import HarnessError
 from redis_harness.bench import measure as bench
+from redis_harness.errors import HarnessError
 
 from .conftest import REPO, Deployment
 

@@ -1,4 +1,4 @@
-"""A service's cache in front of the origin store: the plan's patterns, surviving Redis failures.
+"""A service's cache in front of the origin store, with the usual patterns, surviving Redis failures.
 
 - cache-aside read (`get`, `get_many`): Redis first; on a miss read the origin
   and fill the cache with the entity's TTL from the profile's table.
@@ -57,7 +57,7 @@ UNAVAILABLE = (BreakerOpen, redis.ConnectionError, redis.TimeoutError)
 PIPELINE_CHUNK = 500
 # Time to live per entity when nothing else is given (a profile's `ttl:` defaults are the same).
 DEFAULT_TTL_S = {"price": 30.0, "liquidity": 60.0, "volume": 300.0, "historical": 86400.0}
-PRICE_MOVE = 0.01  # the plan's event invalidation threshold: > 1 %
+PRICE_MOVE = 0.01  # a price move above 1 % makes the cached price wrong enough to drop
 
 
 class LockNotAcquired(Exception):
@@ -106,7 +106,7 @@ class ServiceCache:
         cls, env: Mapping[str, str], service: str, origin: OriginStore, *, breaker: Mapping[str, Any] | None = None
     ) -> ServiceCache:
         """For a service run on its own: connection from REDIS_HOST, REDIS_PORT, REDIS_DB,
-        REDIS_PASSWORD (and REDIS_USERNAME), TTLs the plan's defaults (the profile's defaults)."""
+        REDIS_PASSWORD (and REDIS_USERNAME), TTLs the defaults (a profile's defaults too)."""
         client = ResilientRedis(RedisSettings.from_env(env, client_name=f"redis-harness-{service}"), **(breaker or {}))
         return cls(client, origin, service=service, ttl=DEFAULT_TTL_S)
 

@@ -1,6 +1,6 @@
 """Connections to Redis: settings (from the environment or given), one factory, a breaker.
 
-What the original plan's config/redis.js did, with redis-py's own machinery:
+Connection management, error handling and retries, with redis-py's own machinery:
 explicit connect and socket timeouts (a paused server must not hang a caller),
 `health_check_interval` (an idle pooled connection is PINGed before reuse, so a
 restarted server is noticed before a command is lost on a dead socket), and
@@ -34,7 +34,7 @@ class SettingsError(ValueError):
     """A connection setting from the environment is unusable; the message names the variable and the fix."""
 
 
-# The plan's .env names, plus REDIS_USERNAME for ACL users.
+# The .env names of .env.example, plus REDIS_USERNAME for ACL users.
 ENV_HOST, ENV_PORT, ENV_DB = "REDIS_HOST", "REDIS_PORT", "REDIS_DB"
 ENV_PASSWORD, ENV_USERNAME = "REDIS_PASSWORD", "REDIS_USERNAME"
 
@@ -67,7 +67,7 @@ class RedisSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> RedisSettings:
-        """REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD, REDIS_USERNAME (the plan's names)."""
+        """REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD, REDIS_USERNAME (the names in .env.example)."""
         values: dict[str, Any] = {}
         if env.get(ENV_HOST):
             values["host"] = env[ENV_HOST]

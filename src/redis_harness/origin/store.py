@@ -1,6 +1,6 @@
 """The origin store: the database the cache stands in front of (SQLite, embedded).
 
-It holds what the plan's three services work on: trading pairs quoted on
+It holds what the three services (price, processing, acquisition) work on: trading pairs quoted on
 several exchanges (bid, ask, order-book depth) and 5-minute candles. The four
 cached entities are computed from it the way a service would, so an origin
 read costs what it would cost, and that cost is what the cache saves:

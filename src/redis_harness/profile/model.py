@@ -38,9 +38,9 @@ EVICTION_POLICIES = (
 APPENDFSYNC = ("always", "everysec", "no")
 PUBLISH_MODES = ("loopback", "none")
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
-# The original plan's data types and TTLs.
+# The cached data types and how long each stays fresh: prices move fastest, history hardly at all.
 DEFAULT_TTL = {"price": "30s", "liquidity": "60s", "volume": "300s", "historical": "24h"}
-# The original plan's three services; each gets an ACL user limited to its prefix.
+# The three services that share the cache; each gets an ACL user limited to its prefix.
 DEFAULT_SERVICES = {
     "price": {"password_env": "REDIS_PRICE_PASSWORD"},
     "processing": {"password_env": "REDIS_PROCESSING_PASSWORD"},
