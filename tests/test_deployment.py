@@ -169,5 +169,15 @@ def test_data_survives_down_and_up_and_down_volumes_removes_everything(tmp_path:
     assert client.networks.list(filters=label) == []
 
 
-def test_ci_profile_loads_with_generated_secrets() -> None:
-    load_secrets(load_profile("ci"), env=generated_env())
+def test_ci_profile_takes_each_password_from_its_own_variable() -> None:
+    """Each ACL user gets the value of its own variable (a mix-up would log services in as each
+    other), and the derived internal passwords are none of them."""
+    env = generated_env()
+    secrets = load_secrets(load_profile("ci"), env=env)
+    assert secrets.default.password == env["REDIS_PASSWORD"]
+    assert secrets.admin.password == env["REDIS_ADMIN_PASSWORD"]
+    for service in secrets.services:
+        assert service.password == env[service.env]
+    assert {s.user for s in secrets.services} == {"price", "processing", "acquisition"}
+    derived = {secrets.derived(p) for p in ("healthcheck", "replication", "sentinel")}
+    assert len(derived) == 3 and not derived & set(env.values())
