@@ -126,7 +126,7 @@ def run_folder(profile: Profile, scenario: Scenario, options: LoadOptions) -> Pa
     return options.report_dir or REPORTS_DIR / f"{stamp}-{profile.name}-{scenario.name}"
 
 
-def _snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users: int, duration_s: float) -> dict:
+def snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users: int, duration_s: float) -> dict:
     """What judges this run, frozen at its start: editing the profile later changes no verdict."""
     return {
         "scenario": scenario.name,
@@ -155,7 +155,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     duration = options.duration_s or scenario.duration_s
     run_dir = run_folder(profile, scenario, options)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(_snapshot(profile, scenario, options, users, duration), indent=2))
+    (run_dir / RUN_FILE).write_text(json.dumps(snapshot(profile, scenario, options, users, duration), indent=2))
     restarts_before = _container_facts(profile)["restart_count"] or 0
 
     cmd = [sys.executable, "-m", "locust", "-f", scenario.locustfile, "--users", str(users),
