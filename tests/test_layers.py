@@ -32,21 +32,22 @@ def test_the_contracts_hold_for_the_code_as_it_is(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-2000:]
 
 
-def test_a_client_module_importing_the_profile_breaks_the_independence_contract(tmp_path: Path) -> None:
+def lint_with_added_import(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess[str]:
+    """lint-imports on a copy of the package where `module` (a path under redis_harness/) gained `line`."""
     src = tmp_path / "src"
     shutil.copytree(REPO / "src" / "redis_harness", src / "redis_harness")
-    keys = src / "redis_harness" / "client" / "keys.py"
-    keys.write_text(keys.read_text() + "\nfrom redis_harness.profile.model import Profile  # noqa\n")
-    result = lint_imports(src)
+    target = src / "redis_harness" / module
+    target.write_text(target.read_text() + f"\n{line}  # noqa\n")
+    return lint_imports(src)
+
+
+def test_a_client_module_importing_the_profile_breaks_the_independence_contract(tmp_path: Path) -> None:
+    result = lint_with_added_import(tmp_path, "client/keys.py", "from redis_harness.profile.model import Profile")
     assert result.returncode == 1
     assert "independent of the harness BROKEN" in result.stdout
 
 
 def test_a_stage_importing_a_later_stage_breaks_the_layers_contract(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    shutil.copytree(REPO / "src" / "redis_harness", src / "redis_harness")
-    files = src / "redis_harness" / "render" / "files.py"
-    files.write_text(files.read_text() + "\nfrom redis_harness.deploy import compose  # noqa\n")
-    result = lint_imports(src)
+    result = lint_with_added_import(tmp_path, "render/files.py", "from redis_harness.deploy import compose")
     assert result.returncode == 1
     assert "only the stages before them BROKEN" in result.stdout

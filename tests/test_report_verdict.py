@@ -57,12 +57,18 @@ def report_cli(run_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_tightening_the_profile_after_a_run_leaves_its_verdict(tmp_path: Path) -> None:
+def ci_copy(tmp_path: Path, name: str) -> tuple[dict, Path, Path]:
+    """profiles/ci.yaml as a profile of its own, and a run folder made from it."""
     raw = yaml.safe_load((REPO / "profiles" / "ci.yaml").read_text())
-    profile_path = tmp_path / "verdict.yaml"
-    profile_path.write_text(yaml.safe_dump({**raw, "name": "verdict"}))
+    profile_path = tmp_path / f"{name}.yaml"
+    profile_path.write_text(yaml.safe_dump({**raw, "name": name}))
     run_dir = tmp_path / "run"
     write_run(run_dir, profile_path)
+    return raw, profile_path, run_dir
+
+
+def test_tightening_the_profile_after_a_run_leaves_its_verdict(tmp_path: Path) -> None:
+    raw, profile_path, run_dir = ci_copy(tmp_path, "verdict")
     first = build(run_dir)
     assert first["passed"], first["gates"]
 
@@ -86,10 +92,6 @@ def test_tightening_the_profile_after_a_run_leaves_its_verdict(tmp_path: Path) -
 
 def test_report_reads_nothing_outside_the_run_folder(tmp_path: Path) -> None:
     """The profile file the run came from may be gone altogether."""
-    raw = yaml.safe_load((REPO / "profiles" / "ci.yaml").read_text())
-    profile_path = tmp_path / "gone.yaml"
-    profile_path.write_text(yaml.safe_dump({**raw, "name": "gone"}))
-    run_dir = tmp_path / "run"
-    write_run(run_dir, profile_path)
+    _, profile_path, run_dir = ci_copy(tmp_path, "gone")
     profile_path.unlink()
     assert report_cli(run_dir).returncode == 0
