@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from redis_harness.errors import BadInput
 from redis_harness.profile.model import load_profile, profile_from_mapping
@@ -66,8 +67,10 @@ def test_defaults_follow_the_original_plan() -> None:
 
 def test_profile_is_immutable() -> None:
     profile = load_profile("dev")
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         profile.name = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        profile.memory.policy = "noeviction"  # type: ignore[misc]
     with pytest.raises(TypeError):
         profile.ttl["price"] = 1  # type: ignore[index]
 
