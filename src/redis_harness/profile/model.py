@@ -97,7 +97,7 @@ class Resources(Section):
     """Limits of each container."""
 
     memory_bytes: Size = Field(
-        256 * 1024**2,
+        "256mb",
         alias="memory",
         description="Container memory limit, no swap (binary units: 1gb = 2^30 bytes; 16mb to 1 TiB, "
         "and no more than the host has)",
@@ -190,7 +190,7 @@ class Persistence(Section):
         "everysec", description="always | everysec (lose at most ~1 s on a crash) | no"
     )
     rdb_save: RdbRules = Field(
-        ((3600, 1), (300, 100), (60, 10000)),
+        ["3600 1", "300 100", "60 10000"],
         description="RDB snapshot rules 'SECONDS CHANGES'; [] turns RDB off",
     )
 
@@ -318,10 +318,10 @@ Ttl_ = Annotated[Duration, AfterValidator(_ttl_fits)]
 class Ttl(Section):
     """How long a cached value of each data type may be served before it is read again."""
 
-    price: Ttl_ = Field(30.0, description="Prices move fastest")
-    liquidity: Ttl_ = Field(60.0, description="Order-book liquidity")
-    volume: Ttl_ = Field(300.0, description="Trading volume")
-    historical: Ttl_ = Field(86400.0, description="History hardly changes")
+    price: Ttl_ = Field("30s", description="Prices move fastest")
+    liquidity: Ttl_ = Field("60s", description="Order-book liquidity")
+    volume: Ttl_ = Field("300s", description="Trading volume")
+    historical: Ttl_ = Field("24h", description="History hardly changes")
 
 
 class Alerts(Section):
@@ -330,7 +330,7 @@ class Alerts(Section):
     miss_ratio: float = Field(0.20, ge=0, le=1, description="Alert when the cache miss ratio exceeds this")
     memory_ratio: float = Field(0.80, ge=0, le=1, description="Alert when used memory exceeds this share of maxmemory")
     slow_update_s: Duration = Field(
-        0.1,
+        "100ms",
         alias="slow_update",
         description="Alert on updates slower than this; also the slowlog and latency-monitor threshold of the server",
     )
@@ -339,7 +339,7 @@ class Alerts(Section):
         0.01, ge=0, le=1, description="Alert when more than this share of commands fail (load runs)"
     )
     recovery_s: Duration = Field(
-        30.0, alias="recovery", description="Longest acceptable error window after a fault (recovery scenario)"
+        "30s", alias="recovery", description="Longest acceptable error window after a fault (recovery scenario)"
     )
 
     @field_validator("slow_update_s")

@@ -47,7 +47,7 @@ class Replication(Section):
         "min_replicas_max_lag: bounds the writes a partitioned old primary can accept (and lose) in a failover",
     )
     min_replicas_max_lag: Duration = Field(
-        10.0, description="See min_replicas_to_write; replicas acknowledge every second"
+        "10s", description="See min_replicas_to_write; replicas acknowledge every second"
     )
 
     @field_validator("min_replicas_max_lag")
@@ -74,8 +74,8 @@ class Sentinel(Section):
     quorum: int | None = Field(
         None, ge=1, le=9, description="Sentinels that must agree the primary is down; default a majority"
     )
-    down_after: Duration = Field(5.0, description="Unanswered for this long means down (1s or more)")
-    failover_timeout: Duration = Field(30.0, description="Time allowed for one failover (at least down_after)")
+    down_after: Duration = Field("5s", description="Unanswered for this long means down (1s or more)")
+    failover_timeout: Duration = Field("30s", description="Time allowed for one failover (at least down_after)")
     port: int = Field(
         26379, ge=1024, le=65535, description="Host port of sentinel-0 on the loopback address; the others follow"
     )
@@ -104,7 +104,7 @@ class Cluster(Section):
         MIN_CLUSTER_PRIMARIES, ge=MIN_CLUSTER_PRIMARIES, le=16, description="Primaries (shards), 3 or more"
     )
     node_timeout: Duration = Field(
-        5.0, description="A node unreachable for this long is failing (1s or more; Cluster's default is 15s)"
+        "5s", description="A node unreachable for this long is failing (1s or more; Cluster's default is 15s)"
     )
 
     @field_validator("node_timeout")

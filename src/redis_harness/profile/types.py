@@ -33,6 +33,8 @@ class Section(BaseModel):
         strict=True,
         allow_inf_nan=False,
         populate_by_name=True,
+        # Defaults are written as a user would write them (256mb, 30s) and read by the same validators.
+        validate_default=True,
     )
 
     @model_validator(mode="before")
