@@ -19,6 +19,10 @@ EMPTY_FIX = "start from a copy of profiles/dev.yaml and change name and network.
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last one silently)."""
 
@@ -29,9 +33,7 @@ class _StrictLoader(yaml.SafeLoader):
                 continue  # `<<: *base` merges; a key written after it overrides by design
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
-                )
+                raise _DuplicateKey(None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -83,6 +85,8 @@ def parse_yaml(text: str, path: Path) -> Any:
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
         problem = " ".join(str(problem).split())[:120]
+        if isinstance(exc, _DuplicateKey):
+            raise BadInput(f"{path}:{where}: {problem}; keep one of them") from None
         raise BadInput(f"{path}:{where} is not valid YAML ({problem}); fix the syntax") from None
     finally:
         loader.dispose()
