@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from redis_harness.errors import BadInput
-from redis_harness.profile.types import PROFILE_ERROR, Floor, Hint
+from redis_harness.profile.types import PROFILE_ERROR, Floor, Hint, section_model
 from redis_harness.profile.units import short_repr
 
 MAX_MESSAGE = 300
@@ -31,20 +31,9 @@ def _keys(model: type[BaseModel]) -> tuple[str, ...]:
     return tuple(info.alias or name for name, info in model.model_fields.items())
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The section model a field holds (through Optional and Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found:
-            return found
-    return None
-
-
 def _dict_value_model(annotation: Any) -> type[BaseModel] | None:
     if typing.get_origin(annotation) is dict:
-        return _model_in(typing.get_args(annotation)[1])
+        return section_model(typing.get_args(annotation)[1])
     return None
 
 
@@ -66,14 +55,14 @@ def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel] 
         if inner is not None:
             model, skip_key = inner, True
         else:
-            model = _model_in(info.annotation) or model
+            model = section_model(info.annotation) or model
     return model, info
 
 
 def _parent(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     model, info = _walk(root, loc)
     if info is not None and loc:
-        return _model_in(info.annotation) or _dict_value_model(info.annotation) or model
+        return section_model(info.annotation) or _dict_value_model(info.annotation) or model
     return model if not loc else None
 
 
@@ -135,6 +124,10 @@ def _line(error: Any, root: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
         allowed = _keys(_parent(root, loc[:-1]) or root)
         return f"{field}: unknown key; {closest(str(loc[-1]), allowed)}"
+    if kind == "dict_type" and info is not None and typing.get_origin(info.annotation) is dict:
+        entry = _dict_value_model(info.annotation)
+        keys = ", ".join(_keys(entry)) if entry else "values"
+        return f"{field}: expected a mapping of names to {{{keys}}}, got {short_repr(value)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         section = _parent(root, loc) if loc else root
         keys = ", ".join(_keys(section)) if section else "keys"

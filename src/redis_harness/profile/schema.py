@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from redis_harness.profile.model import Profile
+from redis_harness.profile.types import section_model
 
 SCHEMA_NAME = "profile.schema.json"
 # Every shipped profile starts with this line, so YAML editors complete and check it against the schema.
@@ -28,16 +29,6 @@ def profile_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     return json.dumps(profile_schema(), indent=2, ensure_ascii=False) + "\n"
-
-
-def _section_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _section_model(arg)
-        if found:
-            return found
-    return None
 
 
 def _default(info: Any) -> str:
@@ -62,7 +53,7 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
     rows = []
     for name, info in model.model_fields.items():
         key = f"{prefix}{info.alias or name}"
-        section = _section_model(info.annotation)
+        section = section_model(info.annotation)
         if section is not None and typing.get_origin(info.annotation) is not dict:
             rows.append(f"| **`{key}`** | | {section.__doc__.strip() if section.__doc__ else info.description} |")
             rows += _rows(section, f"{key}.")

@@ -3,6 +3,7 @@ in the project's units, and the notes that turn a failed constraint into a one-l
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -42,6 +43,17 @@ class Section(BaseModel):
     def _empty_section_is_defaults(cls, data: Any) -> Any:
         # `memory:` with nothing under it means "all defaults", as it always has.
         return {} if data is None else data
+
+
+def section_model(annotation: Any) -> type[BaseModel] | None:
+    """The section model a field holds, through Optional, Annotated and a mapping's values."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = section_model(arg)
+        if found:
+            return found
+    return None
 
 
 @dataclass(frozen=True)
