@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as pysecrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,11 +40,12 @@ def generated_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def release_earlier_sessions_names(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Variant profiles live in pytest's temp folders, a new one each session; a deployment folder
-    rendered from an earlier session's file belongs to the tests, so this session may take its name."""
-    temp_root = tmp_path_factory.getbasetemp().resolve().parent
+    """Variant profiles live in temp folders, new ones each session; a deployment folder rendered
+    from an earlier session's temp file belongs to the tests, so this session may take its name."""
+    temp_roots = (Path(tempfile.gettempdir()).resolve(), tmp_path_factory.getbasetemp().resolve().parent)
     for marker in paths.COMPOSE_DIR.glob(f"*/{SOURCE_MARKER}"):
-        if Path(marker.read_text(encoding="utf-8").strip()).is_relative_to(temp_root):
+        claimed = Path(marker.read_text(encoding="utf-8").strip())
+        if any(claimed.is_relative_to(root) for root in temp_roots):
             marker.unlink()
 
 
