@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as pysecrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from redis_harness.deploy import compose as deploy
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile, profile_from_mapping
+from redis_harness.render.files import SOURCE_MARKER, release_claim
 
 REPO = Path(__file__).resolve().parents[1]
 # A password with every character that tends to break quoting: it must work end to end.
@@ -34,6 +36,17 @@ def generated_env() -> dict[str, str]:
         "REDIS_ACQUISITION_PASSWORD": pysecrets.token_hex(32),
     }
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def release_earlier_sessions_names(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Variant profiles live in temp folders, new ones each session; a deployment folder rendered
+    from an earlier session's temp file belongs to the tests, so this session may take its name."""
+    temp_roots = (Path(tempfile.gettempdir()).resolve(), tmp_path_factory.getbasetemp().resolve().parent)
+    for marker in paths.COMPOSE_DIR.glob(f"*/{SOURCE_MARKER}"):
+        claimed = Path(marker.read_text(encoding="utf-8").strip())
+        if any(claimed.is_relative_to(root) for root in temp_roots):
+            marker.unlink()
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +94,7 @@ def deployed(profile: Profile, env: dict[str, str]) -> Iterator[Deployment]:
         yield Deployment(profile, secrets, {**os.environ, **env})
     finally:
         deploy.down(profile, volumes=True)
+        release_claim(profile)
 
 
 @pytest.fixture(scope="session")

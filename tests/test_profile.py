@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from redis_harness.errors import BadInput
+from redis_harness.profile.host import check_host_limits
 from redis_harness.profile.model import load_profile, profile_from_mapping
 from redis_harness.profile.units import parse_duration, parse_size
+from redis_harness.profile.yaml_file import parse_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,8 +69,10 @@ def test_defaults_follow_the_original_plan() -> None:
 
 def test_profile_is_immutable() -> None:
     profile = load_profile("dev")
-    with pytest.raises(AttributeError):
+    with pytest.raises(ValidationError, match="frozen"):
         profile.name = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        profile.memory.policy = "noeviction"  # type: ignore[misc]
     with pytest.raises(TypeError):
         profile.ttl["price"] = 1  # type: ignore[index]
 
@@ -144,3 +149,62 @@ def test_broken_yaml_is_a_bad_input(tmp_path: Path) -> None:
     path.write_text("name: [unclosed\n")
     with pytest.raises(BadInput, match="not valid YAML"):
         load_profile(str(path))
+
+
+def test_a_merge_key_override_is_not_a_duplicate_key() -> None:
+    text = "a: &b {x: 1, y: 2}\nc:\n  <<: *b\n  x: 3\n"
+    assert parse_yaml(text, Path("t.yaml")) == {"a": {"x": 1, "y": 2}, "c": {"x": 3, "y": 2}}
+    with pytest.raises(BadInput, match=r"^t.yaml: line 5: key 'x' appears twice in one mapping; keep one of them$"):
+        parse_yaml(text + "  x: 4\n", Path("t.yaml"))
+
+
+def test_a_few_aliases_are_fine_but_an_expansion_bomb_is_not() -> None:
+    assert parse_yaml("a: &x [1, 2]\nb: *x\nc: *x\n", Path("t.yaml")) == {"a": [1, 2], "b": [1, 2], "c": [1, 2]}
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 5)
+    )
+    with pytest.raises(BadInput, match="aliases expand to more than 10000 values"):
+        parse_yaml(bomb, Path("t.yaml"))
+
+
+def test_host_limits_name_the_hosts_figure() -> None:
+    profile = load_profile("prod")  # 2gb, 2 cpus
+    check_host_limits(profile, memory_bytes=2 * 1024**3, cpus=2)  # exactly what the host has: allowed
+    with pytest.raises(BadInput, match=r"^resources.memory: 2.0 GiB is more than this host's memory \(1.0 GiB\)"):
+        check_host_limits(profile, memory_bytes=1024**3, cpus=8)
+    with pytest.raises(BadInput, match=r"^resources.cpus: 2 is more than this host's 1 CPUs; use at most 1"):
+        check_host_limits(profile, memory_bytes=64 * 1024**3, cpus=1)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("alerts", "slow_update", "99999999999h", "alerts.slow_update: 3.6e+14 s is more than Redis accepts"),
+        ("alerts", "slow_update", 2**62, "alerts.slow_update:"),
+        ("ttl", "price", "999999999999999d", "ttl.price:"),
+        ("alerts", "miss_ratio", float("inf"), "alerts.miss_ratio: inf is not a finite number"),
+        ("resources", "cpus", float("nan"), "resources.cpus: nan is not a finite number"),
+        ("alerts", "recovery", float("inf"), "alerts.recovery: inf is not a finite duration"),
+        ("network", "host", "::1", "network.host: ::1 is an IPv6 address"),
+        ("network", "host", "fe80::1", "network.host: fe80::1 is an IPv6 address"),
+        ("resources", "memory", "1025gb", "resources.memory: '1025gb' is more than 1 TiB"),
+    ],
+)
+def test_values_redis_docker_or_the_harness_cannot_take(section: str, key: str, value: object, message: str) -> None:
+    assert refused(with_change(section, key, value)).startswith(message)
+
+
+def test_the_largest_accepted_values_still_render_numbers_redis_takes() -> None:
+    profile = profile_from_mapping(
+        with_change("alerts", "slow_update", f"{(2**63 - 1) // 10**6 // 3600}h"), Path("t.yaml")
+    )
+    assert profile.alerts.slowlog_threshold_us <= 2**63 - 1
+    assert (
+        profile_from_mapping(with_change("resources", "memory", "1024gb"), Path("t.yaml")).resources.memory_bytes
+        == 2**40
+    )
+
+
+def test_an_empty_or_non_mapping_profile_is_refused() -> None:
+    assert refused(None).startswith("test.yaml: the profile is empty")
+    assert refused([]).startswith("profile: expected a mapping of name, topology, environment")

@@ -11,7 +11,7 @@ from redis_harness.profile.credentials import load_secrets, sha256_hex
 from redis_harness.profile.model import load_profile
 from redis_harness.render import files as render_module
 from redis_harness.render.acl import acl_users
-from redis_harness.render.files import differences, render, render_files
+from redis_harness.render.files import SOURCE_MARKER, differences, render, render_files
 
 from .conftest import AWKWARD, generated_env, variant_profile
 
@@ -121,7 +121,8 @@ def test_render_writes_atomically_and_check_detects_drift(tmp_path: Path) -> Non
     secrets = load_secrets(profile, env=generated_env())
     target = tmp_path / "out"
     render(profile, secrets, target)
-    assert sorted(p.name for p in target.iterdir()) == ["docker-compose.yml", "redis.conf", "users.acl"]
+    assert sorted(p.name for p in target.iterdir()) == [SOURCE_MARKER, "docker-compose.yml", "redis.conf", "users.acl"]
+    assert (target / SOURCE_MARKER).read_text() == f"{profile.source.resolve()}\n"
     assert differences(profile, secrets, target) == []
     (target / "redis.conf").write_text("maxmemory 0\n")
     assert differences(profile, secrets, target) == ["redis.conf"]

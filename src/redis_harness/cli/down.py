@@ -8,6 +8,7 @@ from typing import Any
 from redis_harness.cli.common import add_command, add_profile_argument
 from redis_harness.deploy import compose
 from redis_harness.profile.model import load_profile
+from redis_harness.render.files import release_claim
 
 
 def register(sub: Any) -> None:
@@ -25,5 +26,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     compose.down(profile, volumes=args.volumes)
+    if args.volumes:  # containers and data gone: another profile file may now take the name
+        release_claim(profile)
     print(f"down {profile.project}" + (" (data volume removed)" if args.volumes else " (data volume kept)"))
     return 0

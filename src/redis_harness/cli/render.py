@@ -42,5 +42,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     target = render(profile, secrets)
     where = target.relative_to(paths.ROOT) if target.is_relative_to(paths.ROOT) else target
-    print(f"rendered {where}/: {' '.join(sorted(p.name for p in target.iterdir()))}")
+    names = sorted(p.name for p in target.iterdir() if not p.name.startswith("."))
+    print(f"rendered {where}/: {' '.join(names)}")
     return 0

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from redis_harness import paths
 from redis_harness.deploy import image
 from redis_harness.deploy.containers import PROJECT_LABEL
@@ -15,6 +17,7 @@ from redis_harness.deploy.engine import docker_client, require_compose
 from redis_harness.deploy.readiness import wait_until_settled
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.host import check_host_limits
 from redis_harness.profile.model import Profile
 from redis_harness.render.files import render
 from redis_harness.render.secret_files import remove_secret_files, write_secret_files
@@ -79,6 +82,7 @@ def check_port_free(profile: Profile) -> None:
 
 
 def up(profile: Profile, secrets: Secrets) -> UpResult:
+    check_host_limits(profile, psutil.virtual_memory().total, psutil.cpu_count() or 1)
     require_compose()
     docker_client()
     target = render(profile, secrets)

@@ -11,7 +11,6 @@ the run by the thresholds it ran with.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -133,7 +132,7 @@ def snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users: 
         "gates": list(scenario.gates),
         "profile": profile.name,
         "profile_source": str(profile.source),
-        "thresholds": dataclasses.asdict(profile.alerts),
+        "thresholds": profile.alerts.model_dump(),
         "maxmemory": profile.memory.maxmemory_bytes,
         "memory_limit": profile.resources.memory_bytes,
         "options": {

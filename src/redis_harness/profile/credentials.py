@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from redis_harness import paths
 from redis_harness.errors import BadInput
 from redis_harness.profile.model import Profile
+from redis_harness.profile.yaml_file import read_utf8
 
 DEFAULT_PASSWORD_ENV = "REDIS_PASSWORD"
 ADMIN_PASSWORD_ENV = "REDIS_ADMIN_PASSWORD"
@@ -77,12 +80,25 @@ def sha256_hex(password: str) -> str:
     return hashlib.sha256(password.encode("utf-8")).hexdigest()
 
 
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`.env` as variables (values taken literally, no $ expansion). python-dotenv skips a line it
+    cannot parse (an unclosed quote) with a warning, so a password there would read as "not set":
+    such a line is refused here, naming it."""
+    text = read_utf8(path, ".env")
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise BadInput(
+                f"{path}: line {binding.original.line} cannot be read (an unclosed quote?); close the quote, "
+                "or write the value without quotes if it has no spaces, quotes, # or $"
+            )
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
-    """The process environment over `.env` (values taken literally, no $ expansion)."""
+    """The process environment over `.env`."""
     path = dotenv_path or paths.DOTENV_PATH
-    values: dict[str, str] = {}
-    if path.is_file():
-        values.update({k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None})
+    values: dict[str, str] = read_dotenv(path) if path.is_file() else {}
     values.update(os.environ)
     return values
 
@@ -111,4 +127,11 @@ def load_secrets(profile: Profile, env: Mapping[str, str] | None = None) -> Secr
     services = tuple(
         UserSecret(s.name, s.password_env, _password(env, s.password_env, profile)) for s in profile.security.services
     )
+    # The admin password unlocks every command: a user that shares it is the admin in all but name.
+    for user in (default, *services):
+        if user.password == admin.password:
+            raise BadInput(
+                f"{user.env}: the same as {ADMIN_PASSWORD_ENV}, so the {user.user} user could log in as admin; "
+                f"give it its own password ({_GENERATE_HINT})"
+            )
     return Secrets(default=default, admin=admin, services=services)

@@ -1,9 +1,10 @@
-"""Load, validate and derive a deployment profile.
+"""The deployment profile: a pydantic model of the YAML, validated and derived.
 
 A profile is one YAML file; loading it yields an immutable Profile carrying
 every derived number (maxmemory in bytes, slowlog threshold in µs, …) so the
-templates only print values. Bad input raises BadInput with one line naming
-the field and the fix.
+templates only print values. The same model gives the JSON schema editors
+use (profiles/profile.schema.json) and the README's settings table. Bad input
+raises BadInput with one line naming the field and the fix.
 """
 
 from __future__ import annotations
@@ -14,15 +15,35 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from redis_harness import paths
 from redis_harness.errors import BadInput
-from redis_harness.profile.fields import boolean, choice, number, section
-from redis_harness.profile.topology import TOPOLOGIES, Node, Topology, parse_topology
-from redis_harness.profile.units import parse_duration, parse_size
+from redis_harness.profile.messages import bad_input
+from redis_harness.profile.topology import (
+    Cluster,
+    Node,
+    Replication,
+    Sentinel,
+    Topology,
+    TopologyKind,
+    resolve_topology,
+)
+from redis_harness.profile.types import LLONG_MAX, Duration, Hint, Section, Size, refuse
+from redis_harness.profile.units import size_bytes
+from redis_harness.profile.yaml_file import EMPTY_FIX, read_yaml
 
 ENVIRONMENTS = ("dev", "ci", "prod")
 EVICTION_POLICIES = (
@@ -35,27 +56,36 @@ EVICTION_POLICIES = (
     "volatile-ttl",
     "noeviction",
 )
-APPENDFSYNC = ("always", "everysec", "no")
-PUBLISH_MODES = ("loopback", "none")
-RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
-# The cached data types and how long each stays fresh: prices move fastest, history hardly at all.
-DEFAULT_TTL = {"price": "30s", "liquidity": "60s", "volume": "300s", "historical": "24h"}
-# The three services that share the cache; each gets an ACL user limited to its prefix.
-DEFAULT_SERVICES = {
-    "price": {"password_env": "REDIS_PRICE_PASSWORD"},
-    "processing": {"password_env": "REDIS_PROCESSING_PASSWORD"},
-    "acquisition": {"password_env": "REDIS_ACQUISITION_PASSWORD"},
-}
 MAX_RATIO = 0.9
+MIN_MEMORY = 16 * 1024**2
 # The project's own image, built offline from Debian's packages (`redis-harness image build`).
 DEFAULT_IMAGE = "redis-harness/redis:7.0-bookworm"
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
-_ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,40}$"
+ENV_NAME_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+# A TTL's absolute expiry (now + TTL, in ms) must fit Redis's signed 64-bit integer; half of it leaves
+# room for "now" for the next hundred million years.
+MAX_TTL_MS = LLONG_MAX // 2
 
 
-@dataclass(frozen=True)
-class Image:
-    ref: str  # repository:tag, pinned by tag
+class Image(Section):
+    """The container image every node runs."""
+
+    ref: str = Field(
+        DEFAULT_IMAGE,
+        description="Image pinned by tag (repository:tag, never latest). `redis-harness/...` images are built "
+        "offline from Debian's packages (`redis-harness image build`); any other ref is pulled, e.g. redis:7.2.5",
+    )
+
+    @field_validator("ref")
+    @classmethod
+    def _pinned(cls, ref: str) -> str:
+        name, _, tag = ref.rpartition(":")
+        if not name or not tag or "/" in tag or tag == "latest":
+            raise refuse(
+                f"{ref!r} is not pinned; write repository:tag with an explicit "
+                "version, e.g. redis:7.2.5 or redis-harness/redis:7.0-bookworm"
+            )
+        return ref
 
     @property
     def is_offline_build(self) -> bool:
@@ -63,38 +93,147 @@ class Image:
         return self.ref.startswith("redis-harness/")
 
 
-@dataclass(frozen=True)
-class Resources:
-    memory_bytes: int
-    cpus: float
-    pids: int
+class Resources(Section):
+    """Limits of each container."""
+
+    memory_bytes: Size = Field(
+        "256mb",
+        alias="memory",
+        description="Container memory limit, no swap (binary units: 1gb = 2^30 bytes; 16mb to 1 TiB, "
+        "and no more than the host has)",
+    )
+    cpus: float = Field(1.0, ge=0.1, le=64, description="CPU limit in cores (no more than the host has)")
+    pids: int = Field(
+        128, ge=16, le=65536, description="Process/thread limit (Redis needs a handful; forks for RDB/AOF rewrite)"
+    )
+
+    @field_validator("memory_bytes")
+    @classmethod
+    def _enough(cls, memory: int) -> int:
+        if memory < MIN_MEMORY:
+            raise refuse(f"{memory} bytes is too small; give Redis at least 16mb")
+        return memory
 
 
-@dataclass(frozen=True)
-class Memory:
-    maxmemory_ratio: float
-    maxmemory_bytes: int  # derived: ratio x container memory limit
-    policy: str
-    samples: int
+class Memory(Section):
+    """Redis's own memory limit and what it evicts."""
+
+    maxmemory_ratio: Annotated[
+        float, Hint("leave room for fragmentation, buffers and fork copy-on-write (default 0.70)")
+    ] = Field(
+        0.70,
+        gt=0,
+        le=MAX_RATIO,
+        description="maxmemory = ratio x resources.memory, in (0, 0.9]; the rest is for fragmentation, "
+        "client buffers and fork copy-on-write",
+    )
+    policy: Literal[EVICTION_POLICIES] = Field(  # type: ignore[valid-type]
+        "volatile-lru", description="Eviction policy; volatile-lru evicts only keys that have a TTL"
+    )
+    samples: int = Field(
+        5, ge=1, le=64, description="Keys sampled per eviction (higher = closer to true LRU, more CPU)"
+    )
+    # The container limit maxmemory derives from; set by the Profile, never read from YAML.
+    _limit_bytes: int = PrivateAttr(0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _maxmemory_is_derived(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "maxmemory" in data:
+            try:
+                unlimited = size_bytes(data["maxmemory"]) == 0
+            except ValueError:
+                unlimited = False
+            if unlimited:
+                raise refuse(
+                    "0 (unlimited) with a container memory limit gets Redis OOM-killed instead of evicting; "
+                    "remove it and set memory.maxmemory_ratio",
+                    "maxmemory",
+                )
+            raise refuse(
+                "set memory.maxmemory_ratio instead; maxmemory is derived from resources.memory "
+                "so the two cannot disagree",
+                "maxmemory",
+            )
+        return data
+
+    @property
+    def maxmemory_bytes(self) -> int:
+        """ratio x the container memory limit."""
+        return int(self._limit_bytes * self.maxmemory_ratio)
 
 
-@dataclass(frozen=True)
-class Persistence:
-    aof: bool
-    appendfsync: str
-    rdb_save: tuple[tuple[int, int], ...]  # (seconds, changes) pairs; empty = RDB off
+RdbRules = Annotated[
+    tuple[tuple[int, int], ...],
+    BeforeValidator(lambda value: _rdb_rules(value)),
+    WithJsonSchema({"type": "array", "items": {"type": "string", "pattern": r"^\s*\d+\s+\d+\s*$"}}),
+]
+
+
+def _rdb_rules(value: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(value, (list, tuple)):
+        raise refuse("expected a list like ['3600 1', '300 100'] or []")
+    pairs = []
+    for rule in value:
+        parts = rule.split() if isinstance(rule, str) else []
+        if len(parts) != 2 or not all(p.isdigit() and 0 < int(p) <= 2**31 - 1 for p in parts):
+            raise refuse(f"{rule!r} is not 'SECONDS CHANGES'; write e.g. '300 100'")
+        pairs.append((int(parts[0]), int(parts[1])))
+    return tuple(pairs)
+
+
+class Persistence(Section):
+    """What survives a restart: the append-only file and RDB snapshots on the /data volume."""
+
+    aof: bool = Field(True, description="Append-only file on the /data volume")
+    appendfsync: Literal["always", "everysec", "no"] = Field(
+        "everysec", description="always | everysec (lose at most ~1 s on a crash) | no"
+    )
+    rdb_save: RdbRules = Field(
+        ["3600 1", "300 100", "60 10000"],
+        description="RDB snapshot rules 'SECONDS CHANGES'; [] turns RDB off",
+    )
 
     @property
     def save_directive(self) -> str:
         return " ".join(f"{secs} {changes}" for secs, changes in self.rdb_save)
 
 
-@dataclass(frozen=True)
-class Network:
-    publish: str  # loopback | none
-    host: str
-    port: int
-    container_port: int = 6379
+class Network(Section):
+    """Where the deployment is reachable from the host."""
+
+    container_port: ClassVar[int] = 6379
+
+    publish: Literal["loopback", "none"] = Field(
+        "loopback",
+        description="loopback: publish on network.host:network.port (loopback only); none: reachable only "
+        "from containers on the deployment's internal network",
+    )
+    host: str = Field("127.0.0.1", description="Host address of the published port; an IPv4 loopback address")
+    port: int = Field(
+        6379, ge=1024, le=65535, description="Host port of the first node; the other nodes follow (redis-1 on port+1 …)"
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _ipv4(cls, host: str) -> str:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise refuse(f"{host!r} is not an IP address; use 127.0.0.1") from None
+        if address.version == 6:
+            raise refuse(f"{host} is an IPv6 address, which the harness does not support; use 127.0.0.1")
+        return host
+
+    @model_validator(mode="after")
+    def _loopback_when_published(self) -> Network:
+        if self.publish == "loopback" and not ipaddress.ip_address(self.host).is_loopback:
+            raise refuse(
+                f"{self.host} is not a loopback address but network.publish is loopback; "
+                "use 127.0.0.1 (or set publish: none and reach Redis from the internal network)",
+                "host",
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -108,28 +247,110 @@ class ServiceUser:
         return f"{self.name}:*"
 
 
-@dataclass(frozen=True)
-class Security:
-    services: tuple[ServiceUser, ...]
-    min_password_length: int
+class ServiceSpec(Section):
+    """One service's ACL user."""
+
+    password_env: Annotated[str | None, Hint("write an environment variable name like REDIS_PRICE_PASSWORD")] = Field(
+        None,
+        pattern=ENV_NAME_PATTERN,
+        description="Environment variable (or .env entry) with the user's password; default REDIS_<NAME>_PASSWORD",
+    )
 
 
-@dataclass(frozen=True)
-class Server:
-    tcp_backlog: int
-    maxclients: int
-    timeout_s: int
-    slowlog_max_len: int
+RESERVED_USERS = ("default", "admin", "healthcheck", "replication", "sentinel")
+DEFAULT_SERVICES = {
+    name: ServiceSpec(password_env=f"REDIS_{name.upper()}_PASSWORD") for name in ("price", "processing", "acquisition")
+}
 
 
-@dataclass(frozen=True)
-class Alerts:
-    miss_ratio: float
-    memory_ratio: float
-    slow_update_s: float
-    evictions_per_s: float
-    error_ratio: float
-    recovery_s: float
+class Security(Section):
+    """ACL users and password rules."""
+
+    service_specs: dict[str, ServiceSpec] = Field(
+        default_factory=lambda: dict(DEFAULT_SERVICES),
+        alias="services",
+        min_length=1,
+        description="One ACL user per service, limited to keys and channels `<service>:*` "
+        "(key design {service}:{version}:{entity}:{id})",
+    )
+    min_password_length: int = Field(
+        16, ge=8, le=1024, description="Shortest password accepted (a prod profile needs at least 32)"
+    )
+
+    @field_validator("service_specs")
+    @classmethod
+    def _usable_names(cls, specs: dict[str, ServiceSpec]) -> dict[str, ServiceSpec]:
+        for name in specs:
+            if not re.match(NAME_PATTERN, name) or name in RESERVED_USERS:
+                raise refuse(f"{name!r} is not a usable user name; use lower-case letters and digits", name)
+        return specs
+
+    @property
+    def services(self) -> tuple[ServiceUser, ...]:
+        return tuple(
+            ServiceUser(name, spec.password_env or f"REDIS_{name.upper()}_PASSWORD")
+            for name, spec in self.service_specs.items()
+        )
+
+
+class Server(Section):
+    """Connection and slowlog settings of every Redis node."""
+
+    tcp_backlog: int = Field(
+        511, ge=1, le=65535, description="Listen backlog (capped by the host's net.core.somaxconn)"
+    )
+    maxclients: int = Field(1000, ge=1, le=100000, description="Maximum client connections")
+    timeout_s: int = Field(
+        0, ge=0, le=86400, alias="timeout", description="Close idle clients after this many seconds (0 = never)"
+    )
+    slowlog_max_len: int = Field(128, ge=1, le=100000, description="Entries kept in SLOWLOG")
+
+
+def _ttl_fits(seconds: float) -> float:
+    if seconds * 1000 > MAX_TTL_MS:
+        raise refuse(f"{seconds:g} s is longer than Redis accepts as an expire time; use e.g. 24h")
+    return seconds
+
+
+Ttl_ = Annotated[Duration, AfterValidator(_ttl_fits)]
+
+
+class Ttl(Section):
+    """How long a cached value of each data type may be served before it is read again."""
+
+    price: Ttl_ = Field("30s", description="Prices move fastest")
+    liquidity: Ttl_ = Field("60s", description="Order-book liquidity")
+    volume: Ttl_ = Field("300s", description="Trading volume")
+    historical: Ttl_ = Field("24h", description="History hardly changes")
+
+
+class Alerts(Section):
+    """Thresholds: alerts, load-run gates, and the server's slowlog and latency monitor."""
+
+    miss_ratio: float = Field(0.20, ge=0, le=1, description="Alert when the cache miss ratio exceeds this")
+    memory_ratio: float = Field(0.80, ge=0, le=1, description="Alert when used memory exceeds this share of maxmemory")
+    slow_update_s: Duration = Field(
+        "100ms",
+        alias="slow_update",
+        description="Alert on updates slower than this; also the slowlog and latency-monitor threshold of the server",
+    )
+    evictions_per_s: float = Field(100, ge=0, le=1e9, description="Alert when evictions per second exceed this")
+    error_ratio: float = Field(
+        0.01, ge=0, le=1, description="Alert when more than this share of commands fail (load runs)"
+    )
+    recovery_s: Duration = Field(
+        "30s", alias="recovery", description="Longest acceptable error window after a fault (recovery scenario)"
+    )
+
+    @field_validator("slow_update_s")
+    @classmethod
+    def _fits_slowlog(cls, seconds: float) -> float:
+        # slowlog-log-slower-than is a long long in µs: past it Redis refuses its config and restart-loops.
+        if round(seconds * 1_000_000) > LLONG_MAX:
+            raise refuse(
+                f"{seconds:g} s is more than Redis accepts for slowlog-log-slower-than ({LLONG_MAX} µs); use e.g. 100ms"
+            )
+        return seconds
 
     @property
     def slowlog_threshold_us(self) -> int:
@@ -140,22 +361,81 @@ class Alerts:
         return max(1, int(round(self.slow_update_s * 1000)))
 
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    source: Path
-    topology: Topology
-    environment: str
-    image: Image
-    resources: Resources
-    memory: Memory
-    persistence: Persistence
-    network: Network
-    security: Security
-    server: Server
-    restart: str
-    ttl: Mapping[str, float]
-    alerts: Alerts
+class Profile(Section):
+    """One deployment: its topology, limits, Redis settings, users and thresholds."""
+
+    model_config = Section.model_config | {"title": "redis-harness profile"}
+
+    name: Annotated[str, Hint("use lower-case letters, digits, - or _ (it names the compose project)")] = Field(
+        pattern=NAME_PATTERN,
+        description="Deployment name: compose project `redis-harness-<name>`, folder compose/<name>/; "
+        "default the file's name",
+    )
+    topology_kind: TopologyKind = Field(
+        "standalone",
+        alias="topology",
+        description="standalone | replication | sentinel | cluster (see profiles/ha.yaml, cluster.yaml)",
+    )
+    environment: Literal[ENVIRONMENTS] = Field(  # type: ignore[valid-type]
+        "dev", description="dev | ci | prod; prod refuses passwords shorter than 32 characters"
+    )
+    image: Image = Field(default_factory=Image, description="The container image")
+    resources: Resources = Field(default_factory=Resources, description="Container limits")
+    memory: Memory = Field(default_factory=Memory, description="maxmemory and eviction")
+    persistence: Persistence = Field(default_factory=Persistence, description="AOF and RDB")
+    network: Network = Field(default_factory=Network, description="The published port")
+    security: Security = Field(default_factory=Security, description="ACL users")
+    server: Server = Field(default_factory=Server, description="Connections and slowlog")
+    restart: Literal["no", "always", "on-failure", "unless-stopped"] = Field(
+        "unless-stopped", description="Container restart policy: no | always | on-failure | unless-stopped"
+    )
+    ttl_table: Ttl = Field(
+        default_factory=Ttl, alias="ttl", description="Cache TTL per data type (read by clients and load scenarios)"
+    )
+    alerts: Alerts = Field(default_factory=Alerts, description="Alert and gate thresholds")
+    replication: Replication | None = Field(None, description="Replicas (replication, sentinel, cluster)")
+    sentinel: Sentinel | None = Field(None, description="Sentinels (sentinel topology)")
+    cluster: Cluster | None = Field(None, description="Cluster shards (cluster topology)")
+
+    _source: Path = PrivateAttr(Path("profile.yaml"))
+    _topology: Topology = PrivateAttr()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_defaults_to_the_file(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and "name" not in data and info.context and "source" in info.context:
+            return {**data, "name": Path(info.context["source"]).stem}
+        return data
+
+    @model_validator(mode="after")
+    def _derive(self, info: ValidationInfo) -> Profile:
+        if info.context and "source" in info.context:
+            self._source = Path(info.context["source"])
+        self._topology = resolve_topology(self.topology_kind, self.replication, self.sentinel, self.cluster)
+        self.memory._limit_bytes = self.resources.memory_bytes
+        persistence = self.persistence
+        if self._topology.has_replicas and not persistence.aof and not persistence.rdb_save and self.restart != "no":
+            raise refuse(
+                "a primary with replicas has neither AOF nor RDB but restarts automatically; it would come back "
+                "empty and its replicas would copy the empty data set; turn on persistence.aof or set restart: no",
+                "persistence",
+            )
+        last_port = self.network.port + len(self.data_nodes) - 1
+        if last_port > 65535:
+            raise refuse(f"{self.network.port} leaves no room for {len(self.data_nodes)} nodes", "network.port")
+        return self
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology
+
+    @property
+    def ttl(self) -> Mapping[str, float]:
+        return MappingProxyType(self.ttl_table.model_dump())
 
     @property
     def project(self) -> str:
@@ -180,202 +460,17 @@ class Profile:
         return self.data_nodes + self.sentinel_nodes
 
 
-# --------------------------------------------------------------------------- sections
-
-
-def _image(raw: Any) -> Image:
-    s = section(raw, "image", ("ref",))
-    ref = s.get("ref", DEFAULT_IMAGE)
-    name, _, tag = str(ref).rpartition(":")
-    if not name or not tag or "/" in tag or tag == "latest":
-        raise BadInput(
-            f"image.ref: {ref!r} is not pinned; write repository:tag with an explicit "
-            "version, e.g. redis:7.2.5 or redis-harness/redis:7.0-bookworm"
-        )
-    return Image(ref=str(ref))
-
-
-def _resources(raw: Any) -> Resources:
-    s = section(raw, "resources", ("memory", "cpus", "pids"))
-    memory = parse_size("resources.memory", s.get("memory", "256mb"))
-    if memory < 16 * 1024**2:
-        raise BadInput(f"resources.memory: {memory} bytes is too small; give Redis at least 16mb")
-    cpus = number("resources.cpus", s.get("cpus", 1.0), lo=0.1, hi=64)
-    pids = number("resources.pids", s.get("pids", 128), lo=16, hi=65536, integer=True)
-    return Resources(memory_bytes=memory, cpus=float(cpus), pids=pids)
-
-
-def _memory(raw: Any, resources: Resources) -> Memory:
-    s = section(raw, "memory", ("maxmemory_ratio", "maxmemory", "policy", "samples"))
-    if "maxmemory" in s:
-        # Only an explicit 0 (unlimited) is ever asked for here; sizes come from the ratio.
-        if parse_size("memory.maxmemory", s["maxmemory"]) == 0:
-            raise BadInput(
-                "memory.maxmemory: 0 (unlimited) with a container memory limit gets Redis "
-                "OOM-killed instead of evicting; remove it and set memory.maxmemory_ratio"
-            )
-        raise BadInput(
-            "memory.maxmemory: set memory.maxmemory_ratio instead; maxmemory is derived "
-            "from resources.memory so the two cannot disagree"
-        )
-    ratio = s.get("maxmemory_ratio", 0.70)
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= MAX_RATIO:
-        raise BadInput(
-            f"memory.maxmemory_ratio: {ratio!r} is outside (0, {MAX_RATIO}]; "
-            "leave room for fragmentation, buffers and fork copy-on-write (default 0.70)"
-        )
-    policy = choice("memory.policy", s.get("policy", "volatile-lru"), EVICTION_POLICIES)
-    samples = number("memory.samples", s.get("samples", 5), lo=1, hi=64, integer=True)
-    return Memory(
-        maxmemory_ratio=float(ratio),
-        maxmemory_bytes=int(resources.memory_bytes * ratio),
-        policy=policy,
-        samples=samples,
-    )
-
-
-def _persistence(raw: Any) -> Persistence:
-    s = section(raw, "persistence", ("aof", "appendfsync", "rdb_save"))
-    aof = boolean("persistence.aof", s.get("aof", True))
-    fsync = choice("persistence.appendfsync", s.get("appendfsync", "everysec"), APPENDFSYNC)
-    rules = s.get("rdb_save", ["3600 1", "300 100", "60 10000"])
-    if not isinstance(rules, list):
-        raise BadInput("persistence.rdb_save: expected a list like ['3600 1', '300 100'] or []")
-    pairs = []
-    for rule in rules:
-        parts = str(rule).split()
-        if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise BadInput(f"persistence.rdb_save: {rule!r} is not 'SECONDS CHANGES'; write e.g. '300 100'")
-        pairs.append((int(parts[0]), int(parts[1])))
-    return Persistence(aof=aof, appendfsync=fsync, rdb_save=tuple(pairs))
-
-
-def _network(raw: Any) -> Network:
-    s = section(raw, "network", ("publish", "host", "port"))
-    publish = choice("network.publish", s.get("publish", "loopback"), PUBLISH_MODES)
-    host = str(s.get("host", "127.0.0.1"))
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise BadInput(f"network.host: {host!r} is not an IP address; use 127.0.0.1") from None
-    if publish == "loopback" and not address.is_loopback:
-        raise BadInput(
-            f"network.host: {host} is not a loopback address but network.publish is loopback; "
-            "use 127.0.0.1 (or set publish: none and reach Redis from the internal network)"
-        )
-    port = number("network.port", s.get("port", 6379), lo=1024, hi=65535, integer=True)
-    return Network(publish=publish, host=host, port=port)
-
-
-def _security(raw: Any) -> Security:
-    s = section(raw, "security", ("services", "min_password_length"))
-    services_raw = s.get("services", DEFAULT_SERVICES)
-    if not isinstance(services_raw, dict) or not services_raw:
-        raise BadInput("security.services: expected a mapping of service name to {password_env: VAR}")
-    services = []
-    for name, spec in services_raw.items():
-        field = f"security.services.{name}"
-        if not _NAME_RE.match(str(name)) or name in ("default", "admin", "healthcheck"):
-            raise BadInput(f"{field}: {name!r} is not a usable user name; use lower-case letters and digits")
-        spec = section(spec, field, ("password_env",))
-        env = spec.get("password_env", f"REDIS_{str(name).upper()}_PASSWORD")
-        if not _ENV_NAME_RE.match(str(env)):
-            raise BadInput(f"{field}.password_env: {env!r} is not an environment variable name")
-        services.append(ServiceUser(name=str(name), password_env=str(env)))
-    min_len = number("security.min_password_length", s.get("min_password_length", 16), lo=8, hi=1024, integer=True)
-    return Security(services=tuple(services), min_password_length=min_len)
-
-
-def _server(raw: Any) -> Server:
-    s = section(raw, "server", ("tcp_backlog", "maxclients", "timeout", "slowlog_max_len"))
-    return Server(
-        tcp_backlog=number("server.tcp_backlog", s.get("tcp_backlog", 511), lo=1, hi=65535, integer=True),
-        maxclients=number("server.maxclients", s.get("maxclients", 1000), lo=1, hi=100000, integer=True),
-        timeout_s=number("server.timeout", s.get("timeout", 0), lo=0, hi=86400, integer=True),
-        slowlog_max_len=number("server.slowlog_max_len", s.get("slowlog_max_len", 128), lo=1, hi=100000, integer=True),
-    )
-
-
-def _ttl(raw: Any) -> Mapping[str, float]:
-    s = section(raw, "ttl", tuple(DEFAULT_TTL))
-    merged = {**DEFAULT_TTL, **s}
-    return MappingProxyType({k: parse_duration(f"ttl.{k}", v) for k, v in merged.items()})
-
-
-def _alerts(raw: Any) -> Alerts:
-    s = section(
-        raw, "alerts", ("miss_ratio", "memory_ratio", "slow_update", "evictions_per_s", "error_ratio", "recovery")
-    )
-    return Alerts(
-        miss_ratio=number("alerts.miss_ratio", s.get("miss_ratio", 0.20), lo=0, hi=1),
-        memory_ratio=number("alerts.memory_ratio", s.get("memory_ratio", 0.80), lo=0, hi=1),
-        slow_update_s=parse_duration("alerts.slow_update", s.get("slow_update", "100ms")),
-        evictions_per_s=number("alerts.evictions_per_s", s.get("evictions_per_s", 100), lo=0, hi=1e9),
-        error_ratio=number("alerts.error_ratio", s.get("error_ratio", 0.01), lo=0, hi=1),
-        recovery_s=parse_duration("alerts.recovery", s.get("recovery", "30s")),
-    )
-
-
 # --------------------------------------------------------------------------- entry points
-
-TOP_LEVEL = (
-    "name",
-    "topology",
-    "environment",
-    "image",
-    "resources",
-    "memory",
-    "persistence",
-    "network",
-    "security",
-    "server",
-    "restart",
-    "ttl",
-    "alerts",
-    "replication",
-    "sentinel",
-    "cluster",
-)
 
 
 def profile_from_mapping(raw: Any, source: Path) -> Profile:
     """Validate a parsed profile and derive every number the templates print."""
-    top = section(raw, "", TOP_LEVEL)
-    name = str(top.get("name", source.stem))
-    if not _NAME_RE.match(name):
-        raise BadInput(f"name: {name!r} is not usable as a project name; use lower-case letters, digits, - or _")
-    resources = _resources(top.get("resources"))
-    kind = choice("topology", top.get("topology", "standalone"), TOPOLOGIES)
-    profile = Profile(
-        name=name,
-        source=source,
-        topology=parse_topology(kind, top),
-        environment=choice("environment", top.get("environment", "dev"), ENVIRONMENTS),
-        image=_image(top.get("image")),
-        resources=resources,
-        memory=_memory(top.get("memory"), resources),
-        persistence=_persistence(top.get("persistence")),
-        network=_network(top.get("network")),
-        security=_security(top.get("security")),
-        server=_server(top.get("server")),
-        restart=choice("restart", top.get("restart", "unless-stopped"), RESTART_POLICIES),
-        ttl=_ttl(top.get("ttl")),
-        alerts=_alerts(top.get("alerts")),
-    )
-    _check_across_sections(profile)
-    return profile
-
-
-def _check_across_sections(profile: Profile) -> None:
-    persistence = profile.persistence
-    if profile.topology.has_replicas and not persistence.aof and not persistence.rdb_save and profile.restart != "no":
-        raise BadInput(
-            "persistence: a primary with replicas has neither AOF nor RDB but restarts automatically; it would "
-            "come back empty and its replicas would copy the empty data set; turn on persistence.aof or set restart: no"
-        )
-    last_port = profile.network.port + len(profile.data_nodes) - 1
-    if last_port > 65535:
-        raise BadInput(f"network.port: {profile.network.port} leaves no room for {len(profile.data_nodes)} nodes")
+    if raw is None:
+        raise BadInput(f"{source}: the profile is empty; {EMPTY_FIX}")
+    try:
+        return Profile.model_validate(raw, context={"source": source})
+    except ValidationError as exc:
+        raise bad_input(exc, Profile) from None
 
 
 def resolve_profile_path(profile: str) -> Path:
@@ -393,10 +488,4 @@ def resolve_profile_path(profile: str) -> Path:
 
 def load_profile(profile: str) -> Profile:
     path = resolve_profile_path(profile)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise BadInput(f"{path}:{where} is not valid YAML; fix the syntax ({exc.__class__.__name__})") from None
-    return profile_from_mapping(raw, path)
+    return profile_from_mapping(read_yaml(path), path)

@@ -8,13 +8,14 @@ so the templates, the checks and the host-side clients all read one list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, ClassVar, Literal
 
-from redis_harness.errors import BadInput
-from redis_harness.profile.fields import number, section
-from redis_harness.profile.units import parse_duration
+from pydantic import Field, field_validator
 
-TOPOLOGIES = ("standalone", "replication", "sentinel", "cluster")
+from redis_harness.profile.types import INT_MAX, LLONG_MAX, Duration, Floor, Section, refuse
+
+TopologyKind = Literal["standalone", "replication", "sentinel", "cluster"]
+TOPOLOGIES: tuple[str, ...] = ("standalone", "replication", "sentinel", "cluster")
 MIN_SENTINELS = 3
 MIN_CLUSTER_PRIMARIES = 3
 MASTER_NAME = "primary"  # the name Sentinel monitors the primary under
@@ -28,39 +29,108 @@ class Node:
     replica_of: str | None = None
 
 
-@dataclass(frozen=True)
-class Replication:
-    replicas: int  # per primary
-    min_replicas_to_write: int
-    min_replicas_max_lag_s: int
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
 
 
-@dataclass(frozen=True)
-class SentinelSpec:
-    sentinels: int
-    quorum: int
-    down_after_ms: int
-    failover_timeout_ms: int
-    port: int  # host port of the first Sentinel; the others follow
-    master_name: str = MASTER_NAME
+class Replication(Section):
+    """Replicas of each primary (replication, sentinel and cluster topologies)."""
+
+    replicas: int | None = Field(
+        None, ge=0, le=5, description="Replicas per primary (redis-1, redis-2 …); default 2, or 1 on a cluster"
+    )
+    min_replicas_to_write: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="The primary refuses writes unless this many replicas are connected and lag less than "
+        "min_replicas_max_lag: bounds the writes a partitioned old primary can accept (and lose) in a failover",
+    )
+    min_replicas_max_lag: Duration = Field(
+        "10s", description="See min_replicas_to_write; replicas acknowledge every second"
+    )
+
+    @field_validator("min_replicas_max_lag")
+    @classmethod
+    def _lag_fits_redis(cls, seconds: float) -> float:
+        if seconds > INT_MAX:
+            raise refuse(f"{seconds:g} s is more than Redis accepts for min-replicas-max-lag ({INT_MAX} s); use 10s")
+        return seconds
+
+    @property
+    def min_replicas_max_lag_s(self) -> int:
+        return max(1, int(self.min_replicas_max_lag))
 
 
-@dataclass(frozen=True)
-class ClusterSpec:
-    primaries: int
-    node_timeout_ms: int
+class Sentinel(Section):
+    """Sentinels watching the primary (sentinel topology only)."""
+
+    master_name: ClassVar[str] = MASTER_NAME
+
+    sentinels: Annotated[
+        int,
+        Floor("Sentinel needs 3 or more to agree on a failover without a single point of failure"),
+    ] = Field(MIN_SENTINELS, ge=MIN_SENTINELS, le=9, description="How many Sentinels (3 or more)")
+    quorum: int | None = Field(
+        None, ge=1, le=9, description="Sentinels that must agree the primary is down; default a majority"
+    )
+    down_after: Duration = Field("5s", description="Unanswered for this long means down (1s or more)")
+    failover_timeout: Duration = Field("30s", description="Time allowed for one failover (at least down_after)")
+    port: int = Field(
+        26379, ge=1024, le=65535, description="Host port of sentinel-0 on the loopback address; the others follow"
+    )
+
+    @field_validator("down_after", "failover_timeout")
+    @classmethod
+    def _fits_sentinel(cls, seconds: float) -> float:
+        # Sentinel reads these milliseconds with atoi(): past INT_MAX the figure wraps around.
+        if _ms(seconds) > INT_MAX:
+            raise refuse(f"{_ms(seconds)} ms is more than Sentinel accepts ({INT_MAX} ms, about 24 days); use e.g. 30s")
+        return seconds
+
+    @property
+    def down_after_ms(self) -> int:
+        return _ms(self.down_after)
+
+    @property
+    def failover_timeout_ms(self) -> int:
+        return _ms(self.failover_timeout)
+
+
+class Cluster(Section):
+    """Redis Cluster shards (cluster topology only)."""
+
+    primaries: Annotated[int, Floor("Redis Cluster needs 3 primaries for a majority to fail over")] = Field(
+        MIN_CLUSTER_PRIMARIES, ge=MIN_CLUSTER_PRIMARIES, le=16, description="Primaries (shards), 3 or more"
+    )
+    node_timeout: Duration = Field(
+        "5s", description="A node unreachable for this long is failing (1s or more; Cluster's default is 15s)"
+    )
+
+    @field_validator("node_timeout")
+    @classmethod
+    def _fits_redis(cls, seconds: float) -> float:
+        if _ms(seconds) < 1000:
+            raise refuse(f"{_ms(seconds)} ms is below 1000 ms; use 1s or more")
+        if _ms(seconds) > LLONG_MAX:
+            raise refuse(f"{seconds:g} s is more than Redis accepts for cluster-node-timeout; use e.g. 5s")
+        return seconds
+
+    @property
+    def node_timeout_ms(self) -> int:
+        return _ms(self.node_timeout)
 
 
 @dataclass(frozen=True)
 class Topology:
     kind: str
     replication: Replication | None
-    sentinel: SentinelSpec | None
-    cluster: ClusterSpec | None
+    sentinel: Sentinel | None
+    cluster: Cluster | None
 
     @property
     def has_replicas(self) -> bool:
-        return self.replication is not None and self.replication.replicas > 0
+        return self.replication is not None and bool(self.replication.replicas)
 
     def data_nodes(self, first_port: int | None) -> tuple[Node, ...]:
         def port(i: int) -> int | None:
@@ -68,7 +138,7 @@ class Topology:
 
         if self.kind == "standalone":
             return (Node("redis", "primary", port(0)),)
-        assert self.replication is not None
+        assert self.replication is not None and self.replication.replicas is not None
         if self.kind == "cluster":
             assert self.cluster is not None
             count = self.cluster.primaries * (1 + self.replication.replicas)
@@ -87,95 +157,65 @@ class Topology:
         )
 
 
-def _at_least(field: str, value: Any, minimum: int, maximum: int, why: str) -> int:
-    """A whole count with a floor that has a reason (said in the message) and a sane ceiling."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BadInput(f"{field}: {value!r} is fewer than {minimum}; {why}")
-    return number(field, value, lo=minimum, hi=maximum, integer=True)
+def _given(section: Section | None) -> bool:
+    return section is not None and bool(section.model_fields_set)
 
 
-def _ms(field: str, value: Any) -> int:
-    return int(round(parse_duration(field, value) * 1000))
-
-
-def _replication(raw: Any, kind: str) -> Replication | None:
-    s = section(raw, "replication", ("replicas", "min_replicas_to_write", "min_replicas_max_lag"))
-    if kind == "standalone":
-        if s:
-            raise BadInput("replication: a standalone topology has no replicas; set topology: replication or remove it")
-        return None
-    default_replicas = 1 if kind == "cluster" else 2
-    lo = 0 if kind == "cluster" else 1
-    replicas = number("replication.replicas", s.get("replicas", default_replicas), lo=lo, hi=5, integer=True)
-    to_write = number("replication.min_replicas_to_write", s.get("min_replicas_to_write", 0), lo=0, hi=5, integer=True)
-    if to_write > replicas:
-        raise BadInput(
-            f"replication.min_replicas_to_write: {to_write} is more than replication.replicas ({replicas}); "
-            "every write would be refused; lower it or add replicas"
-        )
-    lag = parse_duration("replication.min_replicas_max_lag", s.get("min_replicas_max_lag", "10s"))
-    return Replication(replicas=replicas, min_replicas_to_write=to_write, min_replicas_max_lag_s=max(1, int(lag)))
-
-
-def _sentinel(raw: Any, kind: str) -> SentinelSpec | None:
-    allowed = ("sentinels", "quorum", "down_after", "failover_timeout", "port")
-    s = section(raw, "sentinel", allowed)
-    if kind != "sentinel":
-        if s:
-            raise BadInput("sentinel: only a sentinel topology has Sentinels; set topology: sentinel or remove it")
-        return None
-    sentinels = _at_least(
-        "sentinel.sentinels",
-        s.get("sentinels", MIN_SENTINELS),
-        MIN_SENTINELS,
-        9,
-        "Sentinel needs 3 or more to agree on a failover without a single point of failure",
-    )
-    quorum = number("sentinel.quorum", s.get("quorum", sentinels // 2 + 1), lo=1, hi=9, integer=True)
-    if quorum > sentinels:
-        raise BadInput(
-            f"sentinel.quorum: {quorum} is larger than sentinel.sentinels ({sentinels}); "
-            "no failover could ever be agreed; use at most the Sentinel count (a majority is usual)"
-        )
-    down_after = _ms("sentinel.down_after", s.get("down_after", "5s"))
-    if down_after < 1000:
-        raise BadInput(
-            f"sentinel.down_after: {down_after} ms is below 1000 ms; a busy primary would be failed over "
-            "for a hiccup; use 1s or more"
-        )
-    failover_timeout = _ms("sentinel.failover_timeout", s.get("failover_timeout", "30s"))
-    if failover_timeout < down_after:
-        raise BadInput(
-            f"sentinel.failover_timeout: {failover_timeout} ms is below sentinel.down_after ({down_after} ms); "
-            "set it to at least down_after (Redis's default is 180s)"
-        )
-    port = number("sentinel.port", s.get("port", 26379), lo=1024, hi=65535 - sentinels, integer=True)
-    return SentinelSpec(sentinels, quorum, down_after, failover_timeout, port)
-
-
-def _cluster(raw: Any, kind: str) -> ClusterSpec | None:
-    s = section(raw, "cluster", ("primaries", "node_timeout"))
-    if kind != "cluster":
-        if s:
-            raise BadInput("cluster: only a cluster topology has these settings; set topology: cluster or remove it")
-        return None
-    primaries = _at_least(
-        "cluster.primaries",
-        s.get("primaries", MIN_CLUSTER_PRIMARIES),
-        MIN_CLUSTER_PRIMARIES,
-        16,
-        "Redis Cluster needs 3 primaries for a majority to fail over",
-    )
-    node_timeout = _ms("cluster.node_timeout", s.get("node_timeout", "5s"))
-    if node_timeout < 1000:
-        raise BadInput(f"cluster.node_timeout: {node_timeout} ms is below 1000 ms; use 1s or more")
-    return ClusterSpec(primaries=primaries, node_timeout_ms=node_timeout)
-
-
-def parse_topology(kind: str, raw: dict[str, Any]) -> Topology:
+def resolve_topology(
+    kind: str, replication: Replication | None, sentinel: Sentinel | None, cluster: Cluster | None
+) -> Topology:
+    """The sections the topology uses, with the defaults that depend on it; settings of another topology refused."""
+    if kind == "standalone" and _given(replication):
+        raise refuse("a standalone topology has no replicas; set topology: replication or remove it", "replication")
+    if kind != "sentinel" and _given(sentinel):
+        raise refuse("only a sentinel topology has Sentinels; set topology: sentinel or remove it", "sentinel")
+    if kind != "cluster" and _given(cluster):
+        raise refuse("only a cluster topology has these settings; set topology: cluster or remove it", "cluster")
     return Topology(
         kind=kind,
-        replication=_replication(raw.get("replication"), kind),
-        sentinel=_sentinel(raw.get("sentinel"), kind),
-        cluster=_cluster(raw.get("cluster"), kind),
+        replication=None if kind == "standalone" else _replication(kind, replication or Replication()),
+        sentinel=_sentinel(sentinel or Sentinel()) if kind == "sentinel" else None,
+        cluster=(cluster or Cluster()) if kind == "cluster" else None,
     )
+
+
+def _replication(kind: str, spec: Replication) -> Replication:
+    lowest = 0 if kind == "cluster" else 1
+    replicas = spec.replicas if spec.replicas is not None else (1 if kind == "cluster" else 2)
+    if replicas < lowest:
+        raise refuse(
+            f"{replicas} is out of range; use a whole number from {lowest} to 5 ({kind} needs a replica)",
+            "replication.replicas",
+        )
+    if spec.min_replicas_to_write > replicas:
+        raise refuse(
+            f"{spec.min_replicas_to_write} is more than replication.replicas ({replicas}); "
+            "every write would be refused; lower it or add replicas",
+            "replication.min_replicas_to_write",
+        )
+    return spec.model_copy(update={"replicas": replicas})
+
+
+def _sentinel(spec: Sentinel) -> Sentinel:
+    quorum = spec.quorum if spec.quorum is not None else spec.sentinels // 2 + 1
+    if quorum > spec.sentinels:
+        raise refuse(
+            f"{quorum} is larger than sentinel.sentinels ({spec.sentinels}); "
+            "no failover could ever be agreed; use at most the Sentinel count (a majority is usual)",
+            "sentinel.quorum",
+        )
+    if spec.down_after_ms < 1000:
+        raise refuse(
+            f"{spec.down_after_ms} ms is below 1000 ms; a busy primary would be failed over for a hiccup; "
+            "use 1s or more",
+            "sentinel.down_after",
+        )
+    if spec.failover_timeout_ms < spec.down_after_ms:
+        raise refuse(
+            f"{spec.failover_timeout_ms} ms is below sentinel.down_after ({spec.down_after_ms} ms); "
+            "set it to at least down_after (Redis's default is 180s)",
+            "sentinel.failover_timeout",
+        )
+    if spec.port + spec.sentinels - 1 > 65535:
+        raise refuse(f"{spec.port} leaves no room for {spec.sentinels} Sentinels; use a lower port", "sentinel.port")
+    return spec.model_copy(update={"quorum": quorum})

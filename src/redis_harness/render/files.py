@@ -15,11 +15,14 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from redis_harness import paths
+from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.acl import acl_users
 from redis_harness.render.secret_files import secret_names, secret_path
 
+# The profile file a deployment folder was rendered from (see check_claim).
+SOURCE_MARKER = ".profile-source"
 CONFIG_DIR = "/etc/redis-harness"  # where the container sees redis.conf and users.acl
 RENDERED_FILES = {
     "docker-compose.yml": "docker-compose.yml.j2",
@@ -86,8 +89,33 @@ def write_deployment(files: dict[str, str], target: Path) -> Path:
     return target
 
 
+def check_claim(profile: Profile, target: Path) -> None:
+    """Refuse to render over a deployment another profile file with the same `name:` rendered:
+    the second file would silently take over the first one's containers and data."""
+    marker = target / SOURCE_MARKER
+    if not marker.is_file():
+        return
+    claimed = Path(marker.read_text(encoding="utf-8", errors="replace").strip())
+    mine = profile.source.resolve()
+    if claimed == mine or not claimed.is_file():  # the same file, or one that has since been moved away
+        return
+    raise BadInput(
+        f"name: '{profile.name}' in {mine} is already the name of the deployment rendered from {claimed} "
+        f"({target}); give this profile another name, or remove that deployment first "
+        f"(`redis-harness down {claimed} --volumes`)"
+    )
+
+
+def release_claim(profile: Profile, target: Path | None = None) -> None:
+    """Once a deployment and its data are gone, any profile file may use its name."""
+    (target or paths.deployment_dir(profile.name)).joinpath(SOURCE_MARKER).unlink(missing_ok=True)
+
+
 def render(profile: Profile, secrets: Secrets, target: Path | None = None) -> Path:
-    return write_deployment(render_files(profile, secrets), target or paths.deployment_dir(profile.name))
+    target = target or paths.deployment_dir(profile.name)
+    check_claim(profile, target)
+    files = {**render_files(profile, secrets), SOURCE_MARKER: f"{profile.source.resolve()}\n"}
+    return write_deployment(files, target)
 
 
 def differences(profile: Profile, secrets: Secrets, target: Path | None = None) -> list[str]:

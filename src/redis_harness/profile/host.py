@@ -1,0 +1,24 @@
+"""A profile against the machine it is brought up on: limits the host cannot give are refused
+before anything is written (Docker would refuse `cpus` only once the deployment is half up, and a
+memory limit above the host's memory is no limit at all)."""
+
+from __future__ import annotations
+
+from redis_harness.errors import BadInput
+from redis_harness.profile.model import Profile
+from redis_harness.profile.units import format_size
+
+
+def check_host_limits(profile: Profile, memory_bytes: int, cpus: int) -> None:
+    """Refuse a per-container memory limit above the host's memory or a CPU limit above its CPU count."""
+    resources = profile.resources
+    if resources.memory_bytes > memory_bytes:
+        raise BadInput(
+            f"resources.memory: {format_size(resources.memory_bytes)} is more than this host's memory "
+            f"({format_size(memory_bytes)}); lower it in {profile.source}"
+        )
+    if resources.cpus > cpus:
+        raise BadInput(
+            f"resources.cpus: {resources.cpus:g} is more than this host's {cpus} CPUs; "
+            f"use at most {cpus} in {profile.source}"
+        )
