@@ -57,8 +57,14 @@ def test_smoke_passes_with_microsecond_percentiles(load_target: Profile, cli_env
     code, report, stdout = run_load(load_target, cli_env, tmp_path, "--scenario", "smoke", "--duration", "8s")
     assert code == 0, stdout
     assert_outputs(tmp_path)
-    get_price = report["commands"]["GET price"]
+    get_price = report["commands"]["cache.get price"]  # the client library's cache-aside read, timed whole
     assert get_price["count"] > 100 and 0 < get_price["p50_us"] <= get_price["p99_us"] <= get_price["max_us"]
+    # ... and in parts: its Redis round trips and what the library itself spent, each no more than the whole
+    parts = report["library_calls"]["cache.get price"]
+    assert parts["redis"]["count"] == get_price["count"] and parts["library"]["count"] == get_price["count"]
+    assert 0 < parts["redis"]["p50_us"] <= get_price["p50_us"] and 0 < parts["library"]["p50_us"] < get_price["p50_us"]
+    assert "cache.get price [redis]" not in report["commands"], "parts are not requests of their own"
+    assert {"cache.on_price price", "cache.write_quotes price"} <= set(report["commands"])
     assert report["throughput_ops_s"] > 0 and report["server"]["series"]
     assert all(g["passed"] for g in report["gates"])
 
@@ -83,7 +89,8 @@ def test_cache_latency_reports_hit_ratio_per_data_type(load_target: Profile, cli
     for datatype in ("price", "liquidity", "volume", "historical"):
         assert client[datatype] is not None and client[datatype] > 0.5, datatype
     assert report["hit_ratio"]["server"] > 0.5
-    assert report["findings"]["warmed_keys"] > 0
+    warming = report["findings"]["warming"]  # the library's CacheWarmer, every pair and entity
+    assert warming["stopped"] == "done" and warming["planned"] > 0 and warming["batches"] > 0
 
 
 def test_eviction_evicts_only_volatile_keys(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:

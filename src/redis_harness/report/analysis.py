@@ -21,6 +21,25 @@ from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
 
 P99_RECOVERY_TOLERANCE = 1.20  # "back within 20 % of its pre-fault value"
+# A client library call is recorded whole and in parts, as "<call> [redis]" (its Redis round
+# trips), "<call> [origin]" and "<call> [library]" (what the library itself costs).
+PARTS = ("redis", "origin", "library")
+
+
+def split_parts(
+    commands: dict[str, dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
+    """(requests, parts per library call): the parts are not requests of their own, so they
+    stay out of counts, error ratios and gates."""
+    requests: dict[str, dict[str, Any]] = {}
+    parts: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, summary in commands.items():
+        call, _, part = name.rpartition(" [")
+        if call and part.rstrip("]") in PARTS and part.endswith("]"):
+            parts.setdefault(call, {})[part.rstrip("]")] = summary
+        else:
+            requests[name] = summary
+    return requests, {call: {"total": requests[call], **p} for call, p in parts.items() if call in requests}
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -102,9 +121,11 @@ def _hit_ratio_recovery_s(series: list[dict[str, Any]], fault_at: float) -> floa
     return None
 
 
-def _faults(raw: dict[str, Any], recorder: Recorder, server_series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _faults(
+    raw: dict[str, Any], recorder: Recorder, server_series: list[dict[str, Any]], commands: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     windows = error_windows(sorted(recorder.outcomes))
-    busiest = max(recorder.service, key=lambda n: recorder.service[n].get_total_count(), default=None)
+    busiest = max(commands, key=lambda n: commands[n]["count"], default=None)
     result = []
     for fault in raw.get("faults", []):
         at = fault["at"]
@@ -126,7 +147,7 @@ def build(run_dir: Path) -> dict[str, Any]:
     snapshot, raw, post = read_run(run_dir)
     recorder = Recorder()
     recorder.merge(raw["recorder"])
-    commands = recorder.commands()
+    commands, library_calls = split_parts(recorder.commands())
     duration = max(1e-3, (raw["ended"] or 0) - (raw["started"] or raw["ended"] or 0))
     total_calls = sum(c["count"] for c in commands.values())
     server = _server_summary(raw.get("server_series", []), post)
@@ -139,10 +160,11 @@ def build(run_dir: Path) -> dict[str, Any]:
         "settings": raw["settings"],
         "throughput_ops_s": round(total_calls / duration, 1),
         "commands": commands,
+        "library_calls": library_calls,
         "hit_ratio": {"client": recorder.hit_ratios(), "server": server["hit_ratio"]},
         "server": {**server, "oom_errors": events.get("oom_errors", 0)},
         "client": {"events": events, "error_windows": error_windows(sorted(recorder.outcomes))},
-        "faults": _faults(raw, recorder, server["series"]),
+        "faults": _faults(raw, recorder, server["series"], commands),
         "marks": raw.get("marks", []),
         "latency_series": raw.get("latency_series", []),
         "findings": raw.get("findings", {}),
