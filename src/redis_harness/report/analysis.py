@@ -6,6 +6,7 @@ Built only from the run folder (run.json, raw.json, post.json), so
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,54 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
     if missing:
         raise BadInput(f"report: {run_dir} lacks {', '.join(missing)}; the run's data are damaged or from another tool")
     return snapshot, raw, post
+
+
+LOCUST_HISTORY = "locust_stats_history.csv"
+LOCUST_FAILURES = "locust_failures.csv"
+MAX_ERROR_TYPES = 20
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # Locust wrote none (a run cut short): the report goes without
+
+
+def client_series(run_dir: Path) -> list[dict[str, float]]:
+    """Client calls/s and errors/s per interval, from Locust's running totals (its per-second
+    history, all requests together): differences of totals, not Locust's smoothed rates."""
+    rows = []
+    for row in _csv_rows(run_dir / LOCUST_HISTORY):
+        if row.get("Name") != "Aggregated":
+            continue
+        try:
+            rows.append((float(row["Timestamp"]), int(row["Total Request Count"]), int(row["Total Failure Count"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    series = []
+    for (t0, calls0, fails0), (t1, calls1, fails1) in zip(rows, rows[1:], strict=False):
+        if t1 > t0:
+            series.append(
+                {
+                    "t": t1,
+                    "ops_per_s": max(0, calls1 - calls0) / (t1 - t0),
+                    "errors_per_s": max(0, fails1 - fails0) / (t1 - t0),
+                }
+            )
+    return series
+
+
+def error_types(run_dir: Path) -> list[dict[str, Any]]:
+    """Each kind of error the run met, with the request it failed and how often (Locust's failures)."""
+    found = []
+    for row in _csv_rows(run_dir / LOCUST_FAILURES):
+        try:
+            found.append({"request": row["Name"], "error": row["Error"], "count": int(row["Occurrences"])})
+        except (KeyError, TypeError, ValueError):
+            continue
+    return sorted(found, key=lambda e: -e["count"])[:MAX_ERROR_TYPES]
 
 
 def _server_summary(series: list[dict[str, Any]], post: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +216,8 @@ def build(run_dir: Path) -> dict[str, Any]:
         "faults": _faults(raw, recorder, server["series"], commands),
         "marks": raw.get("marks", []),
         "latency_series": raw.get("latency_series", []),
+        "client_series": client_series(run_dir),
+        "error_types": error_types(run_dir),
         "findings": raw.get("findings", {}),
     }
     if "persistent_written" in events:
@@ -187,4 +238,4 @@ def write(run_dir: Path, report: dict[str, Any], gates: list[Gate]) -> None:
     (run_dir / "gates.xml").write_text(junit(report, gates))
     png, svg = charts(report)
     (run_dir / "charts.png").write_bytes(png)
-    (run_dir / "report.html").write_text(to_html(report, svg))
+    (run_dir / "report.html").write_text(to_html(report, svg, has_locust_html=(run_dir / "locust.html").is_file()))
