@@ -19,7 +19,7 @@ from typing import Any
 from redis_harness.report.gates import is_update
 
 MAX_LATENCY_LINES = 8
-LABEL_CHARS = 28
+LABEL_CHARS = 40
 
 
 def _gate(report: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -77,7 +77,7 @@ def _panels(report: dict[str, Any], start: float) -> list[tuple[str, Callable[[A
             ax.plot([r["t"] - start for r in client], [r["ops_per_s"] for r in client], color="tab:purple")
             ax.set_ylabel("client calls/s")
 
-        panels.append(("client ops/s", client_ops))
+        panels.append(("client calls/s", client_ops))
     if any(r.get("errors_per_s") for r in client):
 
         def client_errors(ax: Any) -> None:
@@ -181,37 +181,49 @@ def charts(report: dict[str, Any]) -> tuple[bytes, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Text stays text in the SVG: a reader can search report.html for a label or a gate.
+    plt.rcParams["svg.fonttype"] = "none"
     series = report["server"]["series"]
     start = report["started"] or (series[0]["t"] if series else 0)
     panels = _panels(report, start)
-    fig, axes = plt.subplots(max(1, len(panels)), 1, figsize=(10, 2.4 * max(1, len(panels)) + 0.8), sharex=True)
-    axes = list(axes) if len(panels) > 1 else [axes]
-    if not panels:
-        axes[0].text(0.5, 0.5, "no figures were recorded", ha="center", va="center", transform=axes[0].transAxes)
-    for (_, draw), ax in zip(panels, axes, strict=False):
-        draw(ax)
     windows = _windows(report)
     marks = timeline_marks(report)
-    for index, ax in enumerate(axes):
+    # A strip on top carries the labels of marks and error windows, so no legend hides them.
+    strip = 1 if marks or windows else 0
+    rows = strip + max(1, len(panels))
+    heights = [0.5 + 0.22 * min(len(marks) + len(windows), 6)] * strip + [2.2] * max(1, len(panels))
+    fig, axes = plt.subplots(
+        rows, 1, figsize=(10, sum(heights) + 0.9), sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False
+    )
+    axes = list(axes[:, 0])
+    plots = axes[strip:]
+    if not panels:
+        plots[0].text(0.5, 0.5, "no figures were recorded", ha="center", va="center", transform=plots[0].transAxes)
+    for (_, draw), ax in zip(panels, plots, strict=False):
+        draw(ax)
+    for ax in axes:
         ax.grid(alpha=0.3)
-        for begin, end, label in windows:
+        for begin, end, _ in windows:
             ax.axvspan(begin - start, end - start, color="red", alpha=0.12)
-            if index == 0:
-                ax.annotate(label, (end - start, 0.02), xycoords=("data", "axes fraction"), color="red", fontsize=7)
-        for n, (t, label, kind) in enumerate(marks):
+        for t, _, kind in marks:
             ax.axvline(t - start, color=COLOURS[kind], linestyle="--" if kind == "fault" else ":", alpha=0.8)
-            if index == 0:
-                # Staggered down the top panel, so marks close together stay readable.
-                ax.annotate(
-                    _short(label),
-                    (t - start, 0.97 - 0.09 * (n % 5)),
-                    xycoords=("data", "axes fraction"),
-                    color=COLOURS[kind],
-                    fontsize=7,
-                    va="top",
-                    rotation=0,
-                    bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1},
-                )
+    if strip:
+        top = axes[0]
+        top.set_yticks([])
+        top.set_ylim(0, 1)
+        labels = [(begin, f"{label}", "window") for begin, _, label in windows] + [(t, lab, k) for t, lab, k in marks]
+        lanes = max(1, min(len(labels), 6))
+        for n, (t, label, kind) in enumerate(sorted(labels)):
+            top.annotate(
+                _short(label),
+                (t - start, 1 - (n % lanes + 0.6) / lanes),
+                xycoords=("data", "axes fraction"),
+                color="red" if kind == "window" else COLOURS[kind],
+                fontsize=7,
+                va="center",
+                bbox={"facecolor": "white", "alpha": 0.8, "linewidth": 0, "pad": 1},
+            )
+        top.set_ylabel("marks", rotation=0, ha="right", va="center")
     axes[-1].set_xlabel("seconds since start")
     fig.suptitle(f"{report['scenario']} on {report['profile']}")
     fig.tight_layout()
