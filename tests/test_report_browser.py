@@ -129,3 +129,20 @@ def test_report_html_shows_what_happened(tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG") and len(png) > 50_000
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     SCREENSHOT.write_bytes(png)
+
+
+def test_generator_and_calibration_are_shown_when_the_run_has_them(tmp_path: Path) -> None:
+    from redis_harness.report.html import to_html
+
+    report = build(make_run(tmp_path / "run"))
+    plain = to_html(report, "<svg></svg>")
+    assert 'id="generator"' not in plain and 'id="calibration"' not in plain
+    report["calibration"] = {"ping_p50_us": 41.0, "ping_p99_us": 90.0, "get_p50_us": 50.0}
+    report["generator"] = {
+        "processes": [{"role": "local", "cpu_p50": 97.0, "cpu_max": 100.0, "cpu_over_90_share": 0.8}],
+        "saturated": True,
+    }
+    html = to_html(report, "<svg></svg>")
+    assert "PING p50 41 µs, p99 90 µs; GET p50 50 µs" in html
+    assert "× 8.0" in html  # cache.get price p50 399 µs against the 50 µs floor
+    assert 'id="generator-warning"' in html and "<td>local</td><td>97 %</td>" in html and "80.0%" in html
