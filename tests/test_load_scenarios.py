@@ -111,6 +111,10 @@ def test_recovery_after_kill_measures_the_error_window(load_target: Profile, cli
     assert report["client"]["events"]["acked_writes"] > 0
     assert fault["acked_writes_lost"] == 0  # a process kill with the host up loses no acknowledged write
     assert report["server"]["restarts_during_run"] == 1
+    # The chart shades the kill's error window and labels it; the client library rode it out.
+    html = (tmp_path / "report.html").read_text()
+    assert f"kill: error window {fault['error_window_s']:g} s" in html
+    assert report["library_calls"]["cache.get price"]["redis"]["count"] > 0
 
 
 def test_gates_fail_a_real_run_and_name_themselves(
