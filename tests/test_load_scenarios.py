@@ -117,6 +117,21 @@ def test_recovery_after_kill_measures_the_error_window(load_target: Profile, cli
     assert report["library_calls"]["cache.get price"]["redis"]["count"] > 0
 
 
+def test_smoke_fails_when_the_deployment_refuses_the_client_library(
+    load_target: Profile, cli_env: dict, tmp_path: Path
+) -> None:
+    """The price service's library with a password the deployment does not know: it serves every
+    read from the origin (as a service would), and the run fails error_rate naming the error."""
+    env = {**cli_env, "REDIS_PRICE_PASSWORD": "not-the-deployments-" + "5f" * 16}
+    code, report, stdout = run_load(load_target, env, tmp_path, "--scenario", "smoke", "--duration", "5s")
+    assert code == 1, stdout
+    assert "error_rate" in {g["name"] for g in report["gates"] if not g["passed"]}
+    get_price = report["commands"]["cache.get price"]
+    assert get_price["count"] > 0 and get_price["errors"] == get_price["count"]
+    assert report["client"]["events"]["fallback_reads"] > 0
+    assert any(e["request"] == "cache.get price" and e["count"] > 0 for e in report["error_types"])
+
+
 def test_gates_fail_a_real_run_and_name_themselves(
     load_target: Profile, cli_env: dict, tmp_path: Path, secret_env: dict[str, str]
 ) -> None:
