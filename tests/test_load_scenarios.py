@@ -121,13 +121,15 @@ def test_smoke_fails_when_the_deployment_refuses_the_client_library(
     load_target: Profile, cli_env: dict, tmp_path: Path
 ) -> None:
     """The price service's library with a password the deployment does not know: it serves every
-    read from the origin (as a service would), and the run fails error_rate naming the error."""
+    read from the origin (as a service would), every library call counts as failed with its error
+    named, and the run fails. (Which gate fails depends on the mix: the other services' calls
+    dilute the error ratio, and each refused call is retried with backoff, so updates are slow.)"""
     env = {**cli_env, "REDIS_PRICE_PASSWORD": "not-the-deployments-" + "5f" * 16}
     code, report, stdout = run_load(load_target, env, tmp_path, "--scenario", "smoke", "--duration", "5s")
     assert code == 1, stdout
-    assert "error_rate" in {g["name"] for g in report["gates"] if not g["passed"]}
-    get_price = report["commands"]["cache.get price"]
-    assert get_price["count"] > 0 and get_price["errors"] == get_price["count"]
+    assert report["passed"] is False and {g["name"] for g in report["gates"] if not g["passed"]}
+    library = {n: c for n, c in report["commands"].items() if n.startswith("cache.")}
+    assert library and all(c["count"] > 0 and c["errors"] == c["count"] for c in library.values())
     assert report["client"]["events"]["fallback_reads"] > 0
     assert any(e["request"] == "cache.get price" and e["count"] > 0 for e in report["error_types"])
 
