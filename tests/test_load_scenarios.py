@@ -57,8 +57,14 @@ def test_smoke_passes_with_microsecond_percentiles(load_target: Profile, cli_env
     code, report, stdout = run_load(load_target, cli_env, tmp_path, "--scenario", "smoke", "--duration", "8s")
     assert code == 0, stdout
     assert_outputs(tmp_path)
-    get_price = report["commands"]["GET price"]
+    get_price = report["commands"]["cache.get price"]  # the client library's cache-aside read, timed whole
     assert get_price["count"] > 100 and 0 < get_price["p50_us"] <= get_price["p99_us"] <= get_price["max_us"]
+    # ... and in parts: its Redis round trips and what the library itself spent, each no more than the whole
+    parts = report["library_calls"]["cache.get price"]
+    assert parts["redis"]["count"] == get_price["count"] and parts["library"]["count"] == get_price["count"]
+    assert 0 < parts["redis"]["p50_us"] <= get_price["p50_us"] and 0 < parts["library"]["p50_us"] < get_price["p50_us"]
+    assert "cache.get price [redis]" not in report["commands"], "parts are not requests of their own"
+    assert {"cache.on_price price", "cache.write_quotes price"} <= set(report["commands"])
     assert report["throughput_ops_s"] > 0 and report["server"]["series"]
     assert all(g["passed"] for g in report["gates"])
 
@@ -83,7 +89,8 @@ def test_cache_latency_reports_hit_ratio_per_data_type(load_target: Profile, cli
     for datatype in ("price", "liquidity", "volume", "historical"):
         assert client[datatype] is not None and client[datatype] > 0.5, datatype
     assert report["hit_ratio"]["server"] > 0.5
-    assert report["findings"]["warmed_keys"] > 0
+    warming = report["findings"]["warming"]  # the library's CacheWarmer, every pair and entity
+    assert warming["stopped"] == "done" and warming["planned"] > 0 and warming["batches"] > 0
 
 
 def test_eviction_evicts_only_volatile_keys(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:
@@ -104,6 +111,27 @@ def test_recovery_after_kill_measures_the_error_window(load_target: Profile, cli
     assert report["client"]["events"]["acked_writes"] > 0
     assert fault["acked_writes_lost"] == 0  # a process kill with the host up loses no acknowledged write
     assert report["server"]["restarts_during_run"] == 1
+    # The chart shades the kill's error window and labels it; the client library rode it out.
+    html = (tmp_path / "report.html").read_text()
+    assert f"kill: error window {fault['error_window_s']:g} s" in html
+    assert report["library_calls"]["cache.get price"]["redis"]["count"] > 0
+
+
+def test_smoke_fails_when_the_deployment_refuses_the_client_library(
+    load_target: Profile, cli_env: dict, tmp_path: Path
+) -> None:
+    """The price service's library with a password the deployment does not know: it serves every
+    read from the origin (as a service would), every library call counts as failed with its error
+    named, and the run fails. (Which gate fails depends on the mix: the other services' calls
+    dilute the error ratio, and each refused call is retried with backoff, so updates are slow.)"""
+    env = {**cli_env, "REDIS_PRICE_PASSWORD": "not-the-deployments-" + "5f" * 16}
+    code, report, stdout = run_load(load_target, env, tmp_path, "--scenario", "smoke", "--duration", "5s")
+    assert code == 1, stdout
+    assert report["passed"] is False and {g["name"] for g in report["gates"] if not g["passed"]}
+    library = {n: c for n, c in report["commands"].items() if n.startswith("cache.")}
+    assert library and all(c["count"] > 0 and c["errors"] == c["count"] for c in library.values())
+    assert report["client"]["events"]["fallback_reads"] > 0
+    assert any(e["request"] == "cache.get price" and e["count"] > 0 for e in report["error_types"])
 
 
 def test_gates_fail_a_real_run_and_name_themselves(

@@ -126,7 +126,7 @@ def test_cluster_failover_names_a_new_primary(cluster: Deployment, cli_env: dict
     assert code == 0
     (fault,) = report["faults"]
     assert fault["new_primary"] and fault["new_primary"] != fault["old_primary"]
-    assert report["commands"]["GET price"]["count"] > 0
+    assert report["commands"]["cache.get price"]["count"] > 0
 
 
 def test_existing_scenarios_run_unchanged_on_cluster(cluster: Deployment, cli_env: dict[str, str]) -> None:

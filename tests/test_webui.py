@@ -216,6 +216,16 @@ INDICATOR_SETTLED_JS = """(() => {
   return Math.abs(t.left - b.left) < 2 && Math.abs(t.width - b.width) < 2;
 })()"""
 
+LIVE_PANEL_JS = """(() => {
+  const panel = document.getElementById('redis-live');
+  if (!panel) return null;
+  const charts = [...panel.querySelectorAll('.redis-chart')];
+  const gates = Object.fromEntries([...panel.querySelectorAll('.gate')].map(g => [g.dataset.gate, g.dataset.state]));
+  if (charts.length < 5 || !Object.keys(gates).length) return null;
+  return {charts: charts.map(c => c.dataset.chart), gates,
+          pointsPerChart: charts.map(c => (c.querySelector('path')?.getAttribute('d') || '').split('L').length)};
+})()"""
+
 TABLE_ROWS_JS = """[...document.querySelectorAll('table tbody tr')]
   .map(tr => [...tr.querySelectorAll('td')].map(td => td.innerText.trim()))"""
 
@@ -251,6 +261,13 @@ def test_redis_tab_shows_live_figures_in_a_real_browser(
         return live_figures(page.evaluate(TABLE_ROWS_JS))
 
     figures = wait_for("non-zero live figures in the Redis table", shown, 30)
+    # Live charts and each gate's live state, drawn above the table from /redis/live.
+    drawn = wait_for("the live charts and gate states in the Redis tab", lambda: page.evaluate(LIVE_PANEL_JS), 20)
+    assert drawn["charts"] == ["ops", "hit", "memory", "evictions", "p99"]
+    assert all(n > 0 for n in drawn["pointsPerChart"][:1]), "the ops/s chart has a line"
+    assert {"error_rate": "passing", "slow_updates": "passing", "no_oom_kill": "at the end"}.items() <= drawn[
+        "gates"
+    ].items()
     # Live, not one render: the page polls /stats/requests every 2 s and the call count grows.
     calls = figures[GET_ROW][3]
     figures = wait_for("the Redis table to refresh", lambda: (f := shown()) and f[GET_ROW][3] > calls and f, 15)
@@ -263,11 +280,22 @@ def test_redis_tab_shows_live_figures_in_a_real_browser(
     assert GET_ROW in figures and "SET raw p50 / p99 / max" in figures
     assert "memory used / maxmemory" in figures
 
-    # The same rows reach the UI through /stats/requests (extended_stats), and /redis/live serves them as JSON.
+    # The same rows reach the UI through /stats/requests (extended_stats); /redis/live serves numbers.
     stats = get_json(f"{base}/stats/requests")
     extended = {block["key"]: block["data"] for block in stats["extended_stats"]}
     assert live_figures([[row["metric"], row["value"]] for row in extended["redis"]])
-    assert live_figures([[row["metric"], row["value"]] for row in get_json(f"{base}/redis/live")["rows"]])
+    live = get_json(f"{base}/redis/live")
+    server = live["server"]
+    assert server["up"] is True and server["ops_per_s"] > 0 and 0 < server["used_memory"] < server["maxmemory"]
+    assert isinstance(server["evictions_per_s"], (int, float)) and isinstance(server["hit_ratio"], (int, float))
+    get_raw = live["client"]["commands"]["GET raw"]
+    assert get_raw["count"] > 0 and 0 < get_raw["p50_us"] <= get_raw["p99_us"]
+    assert len(live["series"]["server"]) >= 2 and all(p["p99_us"] > 0 for p in live["series"]["p99"])
+
+    # The start form's Host is the deployment's endpoint, without Locust's "no host attribute" warning.
+    index = urllib.request.urlopen(f"{base}/", timeout=5).read().decode()
+    assert re.search(r'"host":\s*"redis://127\.0\.0\.1:\d+"', index)
+    assert re.search(r'"missing_host_warning":\s*false', index)
 
     # The run ends by itself and still writes its report.
     assert proc.wait(timeout=RUN_SECONDS + 120) == 0

@@ -1,7 +1,9 @@
 """cache-latency: the three services' mixed workload at steady state.
 
-The cache is warmed from the origin before the users start, so the figures
-are steady-state ones: per-command µs percentiles, ops/s, hit ratio per data type.
+The price service's cache is warmed before the users start, by the client
+library's CacheWarmer (most popular pairs first, SET NX), so the figures are
+steady-state ones: per-call µs percentiles (library calls split into Redis
+round trips and library time), ops/s, hit ratio per data type.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from typing import Any
 from locust import events
 from locust.runners import WorkerRunner
 
-from loadtests.harness import redis_client, state
-from loadtests.workloads import DataAcquisition, DataProcessing, LockContention, PriceComparison, warm_cache
+from loadtests.harness import state
+from loadtests.workloads import DataAcquisition, DataProcessing, LockContention, PriceComparison, warm
 
 __all__ = ["DataAcquisition", "DataProcessing", "LockContention", "PriceComparison"]
 
@@ -22,7 +24,13 @@ def _warm(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         return
     run = state()
-    client = redis_client("price")
-    run.extra["warmed_keys"] = warm_cache(client, dict(run.profile.ttl))
-    client.close()
-    run.mark("cache warmed")
+    report = warm(run)
+    run.extra["warmed_keys"] = report.set
+    run.extra["warming"] = {
+        "planned": report.planned,
+        "set": report.set,
+        "batches": report.batches,
+        "elapsed_s": round(report.elapsed_s, 3),
+        "stopped": report.stopped,
+    }
+    run.mark(f"cache warmed ({report.set} of {report.planned} set, {report.stopped})")

@@ -1,4 +1,8 @@
-"""`redis-harness fault PROFILE ACTION [--for SECONDS]`: faults for people and scripts."""
+"""`redis-harness fault PROFILE ACTION [--for SECONDS]`: faults for people and scripts.
+
+`failover` takes the current primary of a Sentinel or Cluster deployment away
+(`--how pause|kill|disconnect|partition`), times the new primary and gives the
+old node back (redis_harness.faults.failover)."""
 
 from __future__ import annotations
 
@@ -8,12 +12,15 @@ import time
 from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.progress import shown
 from redis_harness.errors import BadInput
 from redis_harness.faults import inject as faults
+from redis_harness.faults.failover import HOWS, NEW_PRIMARY_TIMEOUT_S, PARTITION_HOLD_S, check, failover
+from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
 
 MAX_FOR_S = 3600.0  # a forgotten --for must still end by itself
-ACTIONS = tuple(faults.FAULTS)
+ACTIONS = (*faults.FAULTS, "failover")
 
 
 def register(subparsers: Any) -> None:
@@ -25,9 +32,12 @@ def register(subparsers: Any) -> None:
             "redis-harness fault dev kill",
             "redis-harness fault dev pause --for 5",
             "redis-harness fault ha disconnect --node redis-1 && redis-harness fault ha reconnect --node redis-1",
+            "redis-harness fault ha failover --how kill",
         ],
         "kill sends SIGKILL from the host (a crash; the restart policy brings it back). "
-        "pause, disconnect and stop stay until undone (unpause, reconnect, start) or for --for SECONDS.",
+        "pause, disconnect and stop stay until undone (unpause, reconnect, start) or for --for SECONDS. "
+        "failover takes the current primary away (--how), waits for a new one and gives the old node back. "
+        "Every fault is noted in .state/<name>/faults.json, so verify does not count a deliberate kill as a crash.",
     )
     add_profile_argument(p)
     p.add_argument("action", choices=ACTIONS, help="what to do to the container")
@@ -36,6 +46,20 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--network", default="edge", choices=("edge", "internal"), help="for disconnect/reconnect")
     p.add_argument("--node", help="which data node (redis-1 …) of a multi-node deployment; default the first")
+    p.add_argument(
+        "--how",
+        choices=HOWS,
+        default="pause",
+        help="failover: how the primary goes away (default pause; partition cuts it off the internal network only)",
+    )
+    p.add_argument(
+        "--hold",
+        dest="hold_s",
+        type=float,
+        default=PARTITION_HOLD_S,
+        metavar="SECONDS",
+        help=f"failover --how partition: stay partitioned this long after the failover (default {PARTITION_HOLD_S:g})",
+    )
     p.add_argument("--no-wait", action="store_true", help="after kill, restart or start, do not wait until healthy")
     p.add_argument("--json", action="store_true", help="print the fault records as JSON")
     p.set_defaults(func=_cmd_fault)
@@ -47,6 +71,12 @@ def _cmd_fault(args: argparse.Namespace) -> int:
             raise BadInput(f"--for: '{args.action}' is not held; use it with {', '.join(faults.UNDO)}")
         if not 0 < args.for_s <= MAX_FOR_S:
             raise BadInput(f"--for: {args.for_s:g} is out of range; use 0 < SECONDS <= {MAX_FOR_S:g}")
+    if args.action == "failover":
+        if args.node or args.for_s is not None:
+            raise BadInput("failover: it takes whichever node is the primary now; drop --node and --for")
+        if not 0 <= args.hold_s <= MAX_FOR_S:
+            raise BadInput(f"--hold: {args.hold_s:g} is out of range; use 0 <= SECONDS <= {MAX_FOR_S:g}")
+        return _failover(args)
     profile = load_profile(args.profile)
     options: dict[str, Any] = {"network": args.network} if args.action in ("disconnect", "reconnect") else {}
     if args.node:
@@ -74,6 +104,24 @@ def _cmd_fault(args: argparse.Namespace) -> int:
         _say(args, records[-1], f"running and healthy again {waited:.2f} s later")
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
+    return 0
+
+
+def _failover(args: argparse.Namespace) -> int:
+    profile = load_profile(args.profile)
+    check(profile, args.how)
+    secrets = load_secrets(profile)
+    with shown("failover"):
+        result = failover(profile, secrets, args.how, timeout_s=NEW_PRIMARY_TIMEOUT_S, hold_s=args.hold_s)
+    if args.json:
+        print(json.dumps([result.to_dict()], indent=2))
+    else:
+        record = result.record
+        print(
+            f"failover ({args.how}) {result.old_primary}: in place after {record.in_place_after_s:.2f} s; "
+            f"new primary {result.new_primary} after {result.new_primary_s:.2f} s; "
+            f"{result.old_primary} given back after {record.held_s:.2f} s"
+        )
     return 0
 
 

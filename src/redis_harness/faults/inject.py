@@ -27,6 +27,7 @@ from typing import Any
 from redis_harness.deploy.containers import NETWORK_LABEL, PROJECT_LABEL, SERVICE_LABEL, service_container
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
+from redis_harness.faults import journal
 from redis_harness.profile.model import Profile
 
 REDIS_SERVICE = "redis"
@@ -72,8 +73,15 @@ def _wait(container: Any, done: Callable[[dict[str, Any]], bool], timeout_s: flo
         time.sleep(POLL_S)
 
 
-def _record(kind: str, container: Any, requested: tuple[float, float], **detail: Any) -> FaultRecord:
-    return FaultRecord(kind, container.name, requested[0], time.time(), requested[1], time.monotonic(), detail=detail)
+def _record(profile: Profile, kind: str, container: Any, requested: tuple[float, float], **detail: Any) -> FaultRecord:
+    """The fault as this process saw it, and an entry in the deployment's fault journal (so
+    verify can tell this deliberate act from a crash)."""
+    record = FaultRecord(kind, container.name, requested[0], time.time(), requested[1], time.monotonic(), detail=detail)
+    journal.append(
+        profile.name,
+        {"kind": kind, "container": container.name, "container_id": container.id, "at": record.in_place_at, **detail},
+    )
+    return record
 
 
 def _now() -> tuple[float, float]:
@@ -103,7 +111,9 @@ def kill(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0) 
         timeout_s,
         "seen dead",
     )
-    return _record("kill", container, requested, pid=pid, restart_count_before=restarts, restart_policy=profile.restart)
+    return _record(
+        profile, "kill", container, requested, pid=pid, restart_count_before=restarts, restart_policy=profile.restart
+    )
 
 
 def wait_running(profile: Profile, *, node: str | None = None, healthy: bool = True, timeout_s: float = 60.0) -> float:
@@ -126,14 +136,14 @@ def stop(profile: Profile, *, node: str | None = None, grace_s: int = 30) -> Fau
     _require_running(container)
     requested = _now()
     container.stop(timeout=grace_s)  # returns once the container has exited
-    return _record("stop", container, requested, grace_s=grace_s)
+    return _record(profile, "stop", container, requested, grace_s=grace_s)
 
 
 def start(profile: Profile, *, node: str | None = None) -> FaultRecord:
     container = service_container(profile, node)
     requested = _now()
     container.start()
-    return _record("start", container, requested)
+    return _record(profile, "start", container, requested)
 
 
 def restart(profile: Profile, *, node: str | None = None, grace_s: int = 30) -> FaultRecord:
@@ -142,7 +152,7 @@ def restart(profile: Profile, *, node: str | None = None, grace_s: int = 30) -> 
     requested = _now()
     container.restart(timeout=grace_s)  # returns once started again
     container.reload()
-    return _record("restart", container, requested, restart_count=container.attrs.get("RestartCount", 0))
+    return _record(profile, "restart", container, requested, restart_count=container.attrs.get("RestartCount", 0))
 
 
 def pause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0) -> FaultRecord:
@@ -151,7 +161,7 @@ def pause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0)
     requested = _now()
     container.pause()
     _wait(container, lambda a: a["State"].get("Paused", False), timeout_s, "paused")
-    return _record("pause", container, requested)
+    return _record(profile, "pause", container, requested)
 
 
 def unpause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0) -> FaultRecord:
@@ -159,7 +169,7 @@ def unpause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.
     requested = _now()
     container.unpause()
     _wait(container, lambda a: not a["State"].get("Paused", False), timeout_s, "unpaused")
-    return _record("unpause", container, requested)
+    return _record(profile, "unpause", container, requested)
 
 
 def compose_network(profile: Profile, network: str, node: str | None = None) -> Any:
@@ -187,7 +197,7 @@ def disconnect(
     requested = _now()
     net.disconnect(container)
     _wait(container, lambda a: not _attached(net.name)(a), timeout_s, f"off {net.name}")
-    return _record("disconnect", container, requested, network=net.name)
+    return _record(profile, "disconnect", container, requested, network=net.name)
 
 
 def reconnect(
@@ -200,7 +210,7 @@ def reconnect(
         # The aliases Compose gives: other containers keep finding it as `redis`.
         net.connect(container, aliases=[container.labels.get(SERVICE_LABEL, REDIS_SERVICE), container.name])
     _wait(container, _attached(net.name), timeout_s, f"on {net.name}")
-    return _record("reconnect", container, requested, network=net.name)
+    return _record(profile, "reconnect", container, requested, network=net.name)
 
 
 FAULTS: dict[str, Callable[..., FaultRecord]] = {

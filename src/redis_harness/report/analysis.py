@@ -6,6 +6,7 @@ Built only from the run folder (run.json, raw.json, post.json), so
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,25 @@ from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
 
 P99_RECOVERY_TOLERANCE = 1.20  # "back within 20 % of its pre-fault value"
+# A client library call is recorded whole and in parts, as "<call> [redis]" (its Redis round
+# trips), "<call> [origin]" and "<call> [library]" (what the library itself costs).
+PARTS = ("redis", "origin", "library")
+
+
+def split_parts(
+    commands: dict[str, dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
+    """(requests, parts per library call): the parts are not requests of their own, so they
+    stay out of counts, error ratios and gates."""
+    requests: dict[str, dict[str, Any]] = {}
+    parts: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, summary in commands.items():
+        call, _, part = name.rpartition(" [")
+        if call and part.rstrip("]") in PARTS and part.endswith("]"):
+            parts.setdefault(call, {})[part.rstrip("]")] = summary
+        else:
+            requests[name] = summary
+    return requests, {call: {"total": requests[call], **p} for call, p in parts.items() if call in requests}
 
 
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -51,6 +71,54 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
     if missing:
         raise BadInput(f"report: {run_dir} lacks {', '.join(missing)}; the run's data are damaged or from another tool")
     return snapshot, raw, post
+
+
+LOCUST_HISTORY = "locust_stats_history.csv"
+LOCUST_FAILURES = "locust_failures.csv"
+MAX_ERROR_TYPES = 20
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # Locust wrote none (a run cut short): the report goes without
+
+
+def client_series(run_dir: Path) -> list[dict[str, float]]:
+    """Client calls/s and errors/s per interval, from Locust's running totals (its per-second
+    history, all requests together): differences of totals, not Locust's smoothed rates."""
+    rows = []
+    for row in _csv_rows(run_dir / LOCUST_HISTORY):
+        if row.get("Name") != "Aggregated":
+            continue
+        try:
+            rows.append((float(row["Timestamp"]), int(row["Total Request Count"]), int(row["Total Failure Count"])))
+        except (KeyError, TypeError, ValueError):
+            continue
+    series = []
+    for (t0, calls0, fails0), (t1, calls1, fails1) in zip(rows, rows[1:], strict=False):
+        if t1 > t0:
+            series.append(
+                {
+                    "t": t1,
+                    "ops_per_s": max(0, calls1 - calls0) / (t1 - t0),
+                    "errors_per_s": max(0, fails1 - fails0) / (t1 - t0),
+                }
+            )
+    return series
+
+
+def error_types(run_dir: Path) -> list[dict[str, Any]]:
+    """Each kind of error the run met, with the request it failed and how often (Locust's failures)."""
+    found = []
+    for row in _csv_rows(run_dir / LOCUST_FAILURES):
+        try:
+            found.append({"request": row["Name"], "error": row["Error"], "count": int(row["Occurrences"])})
+        except (KeyError, TypeError, ValueError):
+            continue
+    return sorted(found, key=lambda e: -e["count"])[:MAX_ERROR_TYPES]
 
 
 def _server_summary(series: list[dict[str, Any]], post: dict[str, Any]) -> dict[str, Any]:
@@ -102,9 +170,11 @@ def _hit_ratio_recovery_s(series: list[dict[str, Any]], fault_at: float) -> floa
     return None
 
 
-def _faults(raw: dict[str, Any], recorder: Recorder, server_series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _faults(
+    raw: dict[str, Any], recorder: Recorder, server_series: list[dict[str, Any]], commands: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
     windows = error_windows(sorted(recorder.outcomes))
-    busiest = max(recorder.service, key=lambda n: recorder.service[n].get_total_count(), default=None)
+    busiest = max(commands, key=lambda n: commands[n]["count"], default=None)
     result = []
     for fault in raw.get("faults", []):
         at = fault["at"]
@@ -126,7 +196,7 @@ def build(run_dir: Path) -> dict[str, Any]:
     snapshot, raw, post = read_run(run_dir)
     recorder = Recorder()
     recorder.merge(raw["recorder"])
-    commands = recorder.commands()
+    commands, library_calls = split_parts(recorder.commands())
     duration = max(1e-3, (raw["ended"] or 0) - (raw["started"] or raw["ended"] or 0))
     total_calls = sum(c["count"] for c in commands.values())
     server = _server_summary(raw.get("server_series", []), post)
@@ -139,12 +209,15 @@ def build(run_dir: Path) -> dict[str, Any]:
         "settings": raw["settings"],
         "throughput_ops_s": round(total_calls / duration, 1),
         "commands": commands,
+        "library_calls": library_calls,
         "hit_ratio": {"client": recorder.hit_ratios(), "server": server["hit_ratio"]},
         "server": {**server, "oom_errors": events.get("oom_errors", 0)},
         "client": {"events": events, "error_windows": error_windows(sorted(recorder.outcomes))},
-        "faults": _faults(raw, recorder, server["series"]),
+        "faults": _faults(raw, recorder, server["series"], commands),
         "marks": raw.get("marks", []),
         "latency_series": raw.get("latency_series", []),
+        "client_series": client_series(run_dir),
+        "error_types": error_types(run_dir),
         "findings": raw.get("findings", {}),
     }
     if "persistent_written" in events:
@@ -165,4 +238,4 @@ def write(run_dir: Path, report: dict[str, Any], gates: list[Gate]) -> None:
     (run_dir / "gates.xml").write_text(junit(report, gates))
     png, svg = charts(report)
     (run_dir / "charts.png").write_bytes(png)
-    (run_dir / "report.html").write_text(to_html(report, svg))
+    (run_dir / "report.html").write_text(to_html(report, svg, has_locust_html=(run_dir / "locust.html").is_file()))

@@ -12,8 +12,10 @@ from typing import Any
 
 from redis_harness.profile.model import Alerts
 
-# Request names start with the Redis command; these are updates ("updates slower than 100 ms").
+# Request names start with the Redis command, or with the client library's call (`cache.<method>`);
+# these are updates ("updates slower than 100 ms").
 UPDATE_COMMANDS = {"SET", "HSET", "DEL", "UNLINK", "INCR", "EXPIRE", "RPUSH", "ZADD", "MSET", "PIPELINE", "EVALSHA"}
+UPDATE_CALLS = {"cache.on_price", "cache.write_quotes", "cache.bulk_refresh", "cache.invalidate", "cache.record_trade"}
 # Redis evicts as commands arrive, so used_memory may briefly exceed maxmemory;
 # more than 10 % over means eviction is not keeping up.
 MAXMEMORY_SLACK = 1.10
@@ -55,8 +57,13 @@ def _oom_refusals_seen(report: dict, alerts: Alerts) -> Gate:
     return Gate("oom_refusals_seen", oom > 0, float(oom), 1.0, "writes refused with -OOM once no volatile key was left")
 
 
+def is_update(name: str) -> bool:
+    first = name.split()[0]
+    return first.upper() in UPDATE_COMMANDS or first in UPDATE_CALLS
+
+
 def _slow_updates(report: dict, alerts: Alerts) -> Gate:
-    updates = {n: c for n, c in report["commands"].items() if n.split()[0].upper() in UPDATE_COMMANDS}
+    updates = {n: c for n, c in report["commands"].items() if is_update(n)}
     worst = max((c["p99_us"] for c in updates.values()), default=0) / 1e6
     limit = alerts.slow_update_s
     name = max(updates, key=lambda n: updates[n]["p99_us"], default="none")

@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from redis_harness import paths
 from redis_harness.profile.units import format_size
+from redis_harness.report.charts import panel_names
 
 
 def _num(value: Any) -> str:
@@ -19,7 +20,22 @@ def _num(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def to_html(report: dict[str, Any], svg: str) -> str:
+def settings_line(settings: dict[str, Any]) -> str:
+    """A run's settings as people say them: '10 users (10 spawned/s), open loop at 2,000 ops/s, 2 workers'."""
+    parts = []
+    users, spawn = settings.get("users"), settings.get("spawn_rate")
+    if users:
+        parts.append(f"{users:,} users" + (f" ({spawn:g} spawned/s)" if spawn else ""))
+    rate = settings.get("rate")
+    parts.append(f"open loop at {rate:,.0f} ops/s" if rate else "closed loop (next call when the last returns)")
+    workers = settings.get("workers")
+    parts.append(f"{workers} worker processes" if workers else "one process")
+    known = {"users", "spawn_rate", "rate", "workers"}
+    parts += [f"{k.replace('_', ' ')} {v}" for k, v in settings.items() if k not in known and v not in (None, "", 0)]
+    return ", ".join(parts)
+
+
+def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -> str:
     env = Environment(
         loader=FileSystemLoader(paths.TEMPLATES_DIR / "report"), undefined=StrictUndefined, autoescape=True
     )
@@ -27,7 +43,13 @@ def to_html(report: dict[str, Any], svg: str) -> str:
         num=_num,
         pct=lambda v: "-" if v is None else f"{v:.1%}",
         size=lambda v: "-" if not v else format_size(v),
+        us=lambda v: "-" if v is None else f"{v:,.0f} µs",
     )
     return env.get_template("report.html.j2").render(
-        r=report, verdict="PASSED" if report["passed"] else "FAILED", chart=Markup(svg[svg.find("<svg") :])
+        r=report,
+        verdict="PASSED" if report["passed"] else "FAILED",
+        chart=Markup(svg[svg.find("<svg") :]),
+        settings=settings_line(report.get("settings") or {}),
+        panels=panel_names(report),
+        has_locust_html=has_locust_html,
     )

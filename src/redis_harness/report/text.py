@@ -6,6 +6,19 @@ from pathlib import Path
 from typing import Any
 
 
+def library_cost_line(call: str, parts: dict[str, Any]) -> str:
+    """A client library call's p50 and p99, split into Redis round trips, origin reads and the
+    library's own time (each part's percentile is of that part alone, so they need not add up)."""
+
+    def split(key: str) -> str:
+        shown = [f"redis {parts['redis'][key]:,}"] if "redis" in parts else []
+        shown += [f"origin {parts['origin'][key]:,}"] if "origin" in parts else []
+        shown.append(f"library {parts['library'][key]:,}")
+        return f"{parts['total'][key]:,} ({', '.join(shown)})"
+
+    return f"  {call}: p50 µs {split('p50_us')}; p99 µs {split('p99_us')}"
+
+
 def summary(report: dict[str, Any], run_dir: Path) -> str:
     lines = [
         f"{report['scenario']} on {report['profile']}: {report['duration_s']} s, "
@@ -17,6 +30,8 @@ def summary(report: dict[str, Any], run_dir: Path) -> str:
             f"{name:<24}{c['count']:>10,}{c['errors']:>8,}{c['p50_us']:>9,}{c['p99_us']:>9,}"
             f"{c['p999_us']:>10,}{c['max_us']:>10,}"
         )
+    for call, parts in report.get("library_calls", {}).items():
+        lines.append(library_cost_line(call, parts))
     hit = report["hit_ratio"]
     client = ", ".join(f"{k} {v:.1%}" for k, v in hit["client"].items() if v is not None)
     if client:
