@@ -17,11 +17,13 @@ from docker.errors import APIError, BuildError, ImageNotFound
 from redis_harness import paths
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
-from redis_harness.profile.model import Image
+from redis_harness.profile.model import DEFAULT_IMAGE, Image
 
 OFFLINE_PACKAGES = ("redis-server", "redis-tools", "procps", "iproute2")
 DEFAULT_SUITE = "bookworm"
 DOCKERFILE_DIR = paths.ROOT / "image"
+# The tags `up` may build when they are missing: the project's own default.
+BUILDABLE_TAGS = (DEFAULT_IMAGE,)
 
 
 def is_present(ref: str) -> bool:
@@ -75,10 +77,19 @@ def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
 
 
 def ensure(image: Image) -> str:
-    """Make the profile's image available; says how: present, pulled or built."""
+    """Make the profile's image available; says how: present, pulled or built.
+
+    Only the project's own default tag is built on demand: any other missing
+    `redis-harness/` tag is most likely a typo, and building it would re-tag the
+    shared base image under everybody's feet."""
     if is_present(image.ref):
         return "present"
     if image.is_offline_build:
+        if image.ref not in BUILDABLE_TAGS:
+            raise BadInput(
+                f"image.ref: {image.ref} is not present and only {', '.join(BUILDABLE_TAGS)} is built on demand; "
+                f"fix the tag, or build it on purpose with `redis-harness image build --tag {image.ref}`"
+            )
         build_offline(image.ref)
         return "built offline"
     try:
