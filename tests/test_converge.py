@@ -186,7 +186,7 @@ def test_rights_changed_on_the_server_are_put_back(live: Live) -> None:
     live.admin().acl_setuser("price", commands=["+flushall"], keys=["*"])
     before, after = change(live, how="live", setting="ACL user price")
     user = live.admin().acl_getuser("price")
-    assert user["keys"] == "~price:*"
+    assert user["keys"] == ["~price:*"]
     with pytest.raises(redis.exceptions.NoPermissionError):
         live.client("price").get("acquisition:v1:x:1")
     assert before == after

@@ -19,6 +19,7 @@ from redis_harness.deploy.desired import Desired, desired_state, with_files
 from redis_harness.deploy.engine import docker_client, require_compose
 from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.plan import make_plan
+from redis_harness.deploy.running import running_containers
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
@@ -150,4 +151,6 @@ def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation
         planned = make_plan(old, secrets, current)
         apply(old, secrets, planned)
         check(old, secrets, planned)
-        return target, record(old, secrets, restored_from=target.number)
+        recorded = record(old, secrets, restored_from=target.number)
+        generations.write_baseline(profile, running_containers(profile))
+        return target, recorded

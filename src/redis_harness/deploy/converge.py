@@ -209,6 +209,7 @@ def converge(desired: Desired, secrets: Secrets, plan: Plan, previous: Generatio
     one line saying so. The caller holds the deployment's lock."""
     if plan.in_sync and previous is not None:
         wait_healthy(desired)
+        generations.write_baseline(desired.profile, running.running_containers(desired.profile))
         return Outcome(plan, None)
     secret_backup = read_secret_files(desired.profile)
     try:
@@ -220,10 +221,13 @@ def converge(desired: Desired, secrets: Secrets, plan: Plan, previous: Generatio
             raise
         reason = str(exc).removeprefix("up: ")
         restore(desired, secrets, previous, secret_backup)
+        generations.write_baseline(desired.profile, running.running_containers(desired.profile))
         raise HarnessError(
             f"up: {reason}; rolled back to generation {previous.number} (previous settings, data kept)"
         ) from None
-    return Outcome(plan, record(desired, secrets))
+    recorded = record(desired, secrets)
+    generations.write_baseline(desired.profile, running.running_containers(desired.profile))
+    return Outcome(plan, recorded)
 
 
 def restore(desired: Desired, secrets: Secrets, target: Generation, secret_files: dict[str, str]) -> None:

@@ -97,3 +97,25 @@ def record(profile: Profile, files: dict[str, str], meta: dict[str, Any]) -> Gen
 def forget(profile: Profile) -> None:
     """Drop every generation (the deployment and its data are gone)."""
     shutil.rmtree(folder(profile), ignore_errors=True)
+
+
+def baseline_path(profile: Profile) -> Path:
+    return paths.state_dir(profile.name) / "last-up.json"
+
+
+def write_baseline(profile: Profile, containers: dict[str, Any]) -> None:
+    """Each container as the last successful `up` left it (id, restart count): status tells a
+    crash or an OOM kill since then from one before it."""
+    facts = {
+        service: {"id": c.id, "restart_count": c.attrs.get("RestartCount", 0)} for service, c in containers.items()
+    }
+    path = baseline_path(profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    staging.replace(path)
+
+
+def read_baseline(profile: Profile) -> dict[str, dict[str, Any]]:
+    path = baseline_path(profile)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
