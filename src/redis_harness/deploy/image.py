@@ -7,6 +7,7 @@ never mistaken for the official image. Any other ref is pulled when missing.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 from docker.errors import APIError, BuildError, ImageNotFound
 
 from redis_harness import paths
+from redis_harness.deploy import apt_sources
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.profile.model import DEFAULT_IMAGE, Image
@@ -49,6 +51,8 @@ def _bootstrap_rootfs(suite: str, out: Path) -> None:
         "--dpkgopt=path-exclude=/usr/share/locale/*",
         suite,
         str(out),
+        # The release, its point updates and its security updates, from this machine's own mirrors.
+        *apt_sources.source_lines(suite),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -61,7 +65,10 @@ def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
     if not ref.startswith("redis-harness/"):
         raise BadInput(f"image build: tag {ref!r} must start with redis-harness/ so it is never taken for upstream")
     client = docker_client()
-    base_ref = f"redis-harness/debian-redis-base:{suite}"
+    # The default tag's base is shared; any other tag gets its own, so a test build
+    # never re-tags the base everybody else builds on.
+    suffix = "" if ref == DEFAULT_IMAGE else "-" + re.sub(r"[^A-Za-z0-9_.-]", "-", ref.rsplit(":", 1)[-1])
+    base_ref = f"redis-harness/debian-redis-base:{suite}{suffix}"
     with tempfile.TemporaryDirectory(prefix="redis-harness-image-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
         _bootstrap_rootfs(suite, rootfs)
