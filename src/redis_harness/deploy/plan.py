@@ -6,6 +6,8 @@ Per node, each setting that differs, with how `up` will apply it:
             (settings Redis takes only at start; the admin password, since the server
             knows only the old one and nothing else may load the ACL)
 - recreate  a new container (limits, image, ports, networks), the data volume kept
+- rolling   restart or recreate of the data nodes of a replicated deployment, one at a
+            time: replicas first, the primary last and (with Sentinel) after a failover
 - create    a container that does not exist yet; remove: one the profile no longer has
 """
 
@@ -47,7 +49,7 @@ RESTART_ONLY = frozenset(
 )
 # Values that come from a secret file: compared, never printed.
 SECRET_DIRECTIVES = frozenset({"masterauth", "requirepass"})
-ORDER = {"create": 0, "remove": 1, "recreate": 2, "restart": 3, "start": 4, "live": 5}
+ORDER = {"create": 0, "remove": 1, "recreate": 2, "rolling": 3, "restart": 4, "live": 5}
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,14 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
             _acl_rows(plan, service, desired, server, previous)
     _secret_file_rows(plan, desired, containers)
     _sentinel_rows(plan, desired, previous, containers)
+    if profile.topology.has_replicas:
+        # One data node at a time, replicas first, the primary after a failover (Sentinel).
+        plan.changes = [
+            Change(c.node, c.setting, c.running, c.desired, "rolling", c.risk)
+            if c.node in data_services and c.how in ("recreate", "restart")
+            else c
+            for c in plan.changes
+        ]
     # A node that gets a new container or a restart reads every file anew: its live steps are moot.
     for service in plan.recreate | plan.restart:
         plan.live_config.pop(service, None)
