@@ -92,16 +92,20 @@ def _fail_over_from(desired: Desired, secrets: Secrets, service: str) -> None:
 
 def _container_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     profile = desired.profile
-    for service in _container_order(desired, plan.recreate):
+    replaced = [(s, "recreate") for s in _container_order(desired, plan.recreate)]
+    replaced += [(s, "restart") for s in _container_order(desired, plan.restart - plan.recreate)]
+    for service, how in replaced:
         _fail_over_from(desired, secrets, service)
-        progress.note(f"{service}: new container (data volume kept)")
-        compose(profile, "up", "--detach", "--no-deps", "--force-recreate", service)
+        if how == "recreate":
+            progress.note(f"{service}: new container (data volume kept)")
+            compose(profile, "up", "--detach", "--no-deps", "--force-recreate", service)
+        else:
+            progress.note(f"{service}: restart to read the rewritten files")
+            compose(profile, "restart", service)
         wait_healthy(desired, only={service})
-    for service in _container_order(desired, plan.restart - plan.recreate):
-        _fail_over_from(desired, secrets, service)
-        progress.note(f"{service}: restart to read the rewritten files")
-        compose(profile, "restart", service)
-        wait_healthy(desired, only={service})
+        # The next node waits until this one is back in the topology (replica linked and
+        # synced, Sentinels aware of it), so a failover never picks a replica that is behind.
+        _settle(desired, secrets)
     progress.note("docker compose up (containers to create or remove)")
     compose(profile, "up", "--detach", "--remove-orphans")
     if profile.topology.cluster is not None:
@@ -188,7 +192,8 @@ def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
 
 
 def _settle(desired: Desired, secrets: Secrets) -> None:
-    if desired.profile.published and (desired.profile.topology.has_replicas or desired.profile.topology.sentinel):
+    topology = desired.profile.topology
+    if desired.profile.published and (topology.has_replicas or topology.sentinel or topology.cluster):
         progress.note("waiting for replicas, Sentinels or the Cluster to settle")
         wait_until_settled(desired.profile, secrets)
 
