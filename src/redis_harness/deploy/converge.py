@@ -90,7 +90,7 @@ def _fail_over_from(desired: Desired, secrets: Secrets, service: str) -> None:
     progress.note(f"{new} is the primary ({waited:.1f} s); replacing {service}")
 
 
-def _container_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
+def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: Baseline) -> None:
     profile = desired.profile
     replaced = [(s, "recreate") for s in _container_order(desired, plan.recreate)]
     replaced += [(s, "restart") for s in _container_order(desired, plan.restart - plan.recreate)]
@@ -102,36 +102,50 @@ def _container_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
         else:
             progress.note(f"{service}: restart to read the rewritten files")
             compose(profile, "restart", service)
-        wait_healthy(desired, only={service})
+        wait_healthy(desired, baseline, only={service})
         # The next node waits until this one is back in the topology (replica linked and
         # synced, Sentinels aware of it), so a failover never picks a replica that is behind.
         _settle(desired, secrets)
     progress.note("docker compose up (containers to create or remove)")
     compose(profile, "up", "--detach", "--remove-orphans")
     if profile.topology.cluster is not None:
-        wait_healthy(desired)
+        wait_healthy(desired, baseline)
         progress.note("cluster-init: creating the cluster if it does not exist")
         compose(profile, "--profile", "init", "run", "--rm", "--no-deps", "cluster-init")
 
 
-def _failure(container: Any, baseline: dict[str, int]) -> str | None:
+Baseline = dict[str, tuple[int, bool]]  # container id -> (restart count, OOM-killed flag) before a step
+
+
+def baseline_of(desired: Desired) -> Baseline:
+    """The containers' crash record before an operation: only what happens after it counts
+    (Docker keeps the OOM flag of an earlier kill)."""
+    return {
+        c.id: (c.attrs.get("RestartCount", 0), bool(c.attrs["State"].get("OOMKilled")))
+        for c in running.running_containers(desired.profile).values()
+    }
+
+
+def _failure(container: Any, baseline: Baseline) -> str | None:
     state = container.attrs["State"]
-    if state.get("OOMKilled"):
+    restarts, oom_before = baseline.get(container.id, (0, False))
+    if state.get("OOMKilled") and (not oom_before or container.attrs.get("RestartCount", 0) > restarts):
         return f"{container.name} was OOM-killed (memory limit too small for its data?)"
-    if container.attrs.get("RestartCount", 0) > baseline.get(container.id, 0):
+    if container.attrs.get("RestartCount", 0) > restarts:
         return f"{container.name} crashed and was restarted (exit code {state.get('ExitCode')})"
     if state.get("Status") in ("exited", "dead"):
         return f"{container.name} {state.get('Status')} (exit code {state.get('ExitCode')})"
     return None
 
 
-def wait_healthy(desired: Desired, only: set[str] | None = None, timeout_s: float = WAIT_TIMEOUT_S) -> float:
+def wait_healthy(
+    desired: Desired, baseline: Baseline, only: set[str] | None = None, timeout_s: float = WAIT_TIMEOUT_S
+) -> float:
     """Until every container of the deployment runs and is healthy; fails at once when one is
-    OOM-killed, crashes or exits."""
+    OOM-killed, crashes or exits after `baseline` was taken (new containers start from zero)."""
     wanted = {s for s, spec in desired.services.items() if not spec.get("profiles")}
     wanted = wanted & only if only is not None else wanted
     started = time.monotonic()
-    baseline: dict[str, int] = {}
     while True:
         containers = running.running_containers(desired.profile)
         waiting = []
@@ -140,7 +154,6 @@ def wait_healthy(desired: Desired, only: set[str] | None = None, timeout_s: floa
             if container is None:
                 waiting.append(f"{service} (absent)")
                 continue
-            baseline.setdefault(container.id, container.attrs.get("RestartCount", 0))
             if problem := _failure(container, baseline):
                 raise HarnessError(f"up: {problem}")
             health = (container.attrs["State"].get("Health") or {}).get("Status", "healthy")
@@ -200,12 +213,13 @@ def _settle(desired: Desired, secrets: Secrets) -> None:
 
 def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     """Make `desired` true: files, live steps, containers, health."""
+    baseline = baseline_of(desired)
     progress.note("writing compose/" + desired.profile.name + "/ in place")
     write_deployment(desired.files, paths.deployment_dir(desired.profile.name))
     write_secret_contents(desired.profile, desired.secret_files)
     _live_steps(desired, secrets, plan)
-    _container_steps(desired, secrets, plan)
-    wait_healthy(desired)
+    _container_steps(desired, secrets, plan, baseline)
+    wait_healthy(desired, baseline)
 
 
 def acl_snapshot(desired: Desired, secrets: Secrets) -> dict[str, list[str]]:
@@ -236,7 +250,7 @@ def converge(desired: Desired, secrets: Secrets, plan: Plan, previous: Generatio
     """Apply `plan`; on failure restore `previous` (files, secret files, containers) and raise
     one line saying so. The caller holds the deployment's lock."""
     if plan.in_sync and previous is not None:
-        wait_healthy(desired)
+        wait_healthy(desired, baseline_of(desired))
         generations.write_baseline(desired.profile, running.running_containers(desired.profile))
         return Outcome(plan, None)
     secret_backup = read_secret_files(desired.profile)

@@ -107,7 +107,13 @@ def write_baseline(profile: Profile, containers: dict[str, Any]) -> None:
     """Each container as the last successful `up` left it (id, restart count): status tells a
     crash or an OOM kill since then from one before it."""
     facts = {
-        service: {"id": c.id, "restart_count": c.attrs.get("RestartCount", 0)} for service, c in containers.items()
+        service: {
+            "id": c.id,
+            "restart_count": c.attrs.get("RestartCount", 0),
+            # Docker keeps the flag after the restart that follows an OOM kill.
+            "oom_killed": bool(c.attrs["State"].get("OOMKilled")),
+        }
+        for service, c in containers.items()
     }
     path = baseline_path(profile)
     path.parent.mkdir(parents=True, exist_ok=True)

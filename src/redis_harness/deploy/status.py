@@ -81,10 +81,12 @@ def _problems(profile: Profile, facts: list[dict[str, Any]], nodes: dict[str, di
             problems.append(f"{c['name']}: {c['state']}")
         elif c["health"] not in ("healthy", "none"):
             problems.append(f"{c['name']}: health {c['health']}")
-        if c["oom_killed"]:
-            problems.append(f"{c['name']}: OOM-killed")
         was = baseline.get(c["service"] or "")
-        if was and was["id"] == c["id"] and c["restart_count"] > was["restart_count"]:
+        same = bool(was) and was["id"] == c["id"]
+        seen_by_up = same and was.get("oom_killed") and c["restart_count"] == was["restart_count"]
+        if c["oom_killed"] and not seen_by_up:
+            problems.append(f"{c['name']}: OOM-killed since the last up")
+        if same and c["restart_count"] > was["restart_count"]:
             problems.append(
                 f"{c['name']}: restarted {c['restart_count'] - was['restart_count']} time(s) since the last up "
                 "(crash or OOM kill)"
