@@ -126,6 +126,7 @@ def down(profile: Profile, volumes: bool = False) -> None:
                 volume.remove(force=True)
             remove_secret_files(profile)
             generations.forget(profile)  # their data are gone: nothing to go back to
+        generations.baseline_path(profile).unlink(missing_ok=True)
 
 
 def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation]:
