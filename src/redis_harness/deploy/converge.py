@@ -107,7 +107,9 @@ def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: B
         # synced, Sentinels aware of it), so a failover never picks a replica that is behind.
         _settle(desired, secrets)
     progress.note("docker compose up (containers to create or remove)")
-    compose(profile, "up", "--detach", "--remove-orphans")
+    # Everything to replace was replaced above, one at a time; without --no-recreate Compose
+    # would also recreate the Sentinels that depend on a replaced data node, all at once.
+    compose(profile, "up", "--detach", "--remove-orphans", "--no-recreate")
     if profile.topology.cluster is not None:
         wait_healthy(desired, baseline)
         progress.note("cluster-init: creating the cluster if it does not exist")
