@@ -174,6 +174,11 @@ def test_host_limits_name_the_hosts_figure() -> None:
         check_host_limits(profile, memory_bytes=1024**3, cpus=8)
     with pytest.raises(BadInput, match=r"^resources.cpus: 2 is more than this host's 1 CPUs; use at most 1"):
         check_host_limits(profile, memory_bytes=64 * 1024**3, cpus=1)
+    ha = load_profile("ha")  # every node gets the limit: they must fit together
+    per_node = ha.resources.memory_bytes
+    check_host_limits(ha, memory_bytes=per_node * len(ha.nodes), cpus=8)
+    with pytest.raises(BadInput, match=rf"^resources.memory: {len(ha.nodes)} x "):
+        check_host_limits(ha, memory_bytes=per_node * len(ha.nodes) - 1, cpus=8)
 
 
 @pytest.mark.parametrize(

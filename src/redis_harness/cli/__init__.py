@@ -11,10 +11,26 @@ import argparse
 import sys
 
 from redis_harness import __version__
-from redis_harness.cli import bench, compare, down, env, fault, image, load, profile, render, report, status, up, verify
+from redis_harness.cli import (
+    bench,
+    compare,
+    down,
+    env,
+    fault,
+    image,
+    load,
+    plan,
+    profile,
+    render,
+    report,
+    rollback,
+    status,
+    up,
+    verify,
+)
 from redis_harness.errors import HarnessError
 
-COMMANDS = (render, up, down, status, verify, load, report, compare, bench, fault, image, env, profile)
+COMMANDS = (render, up, plan, down, rollback, status, verify, load, report, compare, bench, fault, image, env, profile)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument
 from redis_harness.cli.progress import shown
+from redis_harness.deploy import lock
 from redis_harness.errors import BadInput
 from redis_harness.faults import inject as faults
 from redis_harness.faults.failover import HOWS, NEW_PRIMARY_TIMEOUT_S, PARTITION_HOLD_S, check, failover
@@ -84,6 +85,15 @@ def _cmd_fault(args: argparse.Namespace) -> int:
         if args.node not in known:
             raise BadInput(f"--node: {args.node!r} is not a data node of {profile.name}; use one of {', '.join(known)}")
         options["node"] = args.node
+    # One operation at a time on a deployment: a fault never lands in the middle of an `up`.
+    with lock.held(profile, f"fault {args.action}"):
+        records = _inject(args, profile, options)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2))
+    return 0
+
+
+def _inject(args: argparse.Namespace, profile: Any, options: dict[str, Any]) -> list[faults.FaultRecord]:
     records = []
     if args.for_s is not None:
         with faults.injected(profile, args.action, **options) as record:
@@ -102,16 +112,14 @@ def _cmd_fault(args: argparse.Namespace) -> int:
         waited = faults.wait_running(profile, node=args.node, healthy=True)
         records[-1].detail["healthy_after_s"] = round(records[-1].in_place_after_s + waited, 3)
         _say(args, records[-1], f"running and healthy again {waited:.2f} s later")
-    if args.json:
-        print(json.dumps([r.to_dict() for r in records], indent=2))
-    return 0
+    return records
 
 
 def _failover(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     check(profile, args.how)
     secrets = load_secrets(profile)
-    with shown("failover"):
+    with lock.held(profile, "fault failover"), shown("failover"):
         result = failover(profile, secrets, args.how, timeout_s=NEW_PRIMARY_TIMEOUT_S, hold_s=args.hold_s)
     if args.json:
         print(json.dumps([result.to_dict()], indent=2))

@@ -7,13 +7,14 @@ import time
 from typing import Any
 
 from redis_harness.cli.common import add_command
-from redis_harness.deploy import image
+from redis_harness.cli.progress import shown
+from redis_harness.deploy import image, image_check
 from redis_harness.profile.model import DEFAULT_IMAGE
 
 
 def register(sub: Any) -> None:
     p = add_command(sub, "image", "the Redis image of the deployments", ["redis-harness image build --if-missing"])
-    image_sub = p.add_subparsers(dest="image_command", required=True, metavar="{build}")
+    image_sub = p.add_subparsers(dest="image_command", required=True, metavar="{build,check}")
     b = add_command(
         image_sub,
         "build",
@@ -26,6 +27,18 @@ def register(sub: Any) -> None:
     b.add_argument("--suite", default=image.DEFAULT_SUITE, help="the Debian suite to take redis-server from")
     b.add_argument("--if-missing", action="store_true", help="do nothing when the tag is already present")
     b.set_defaults(func=run_build)
+    c = add_command(
+        image_sub,
+        "check",
+        "list the image's packages that have newer versions in the Debian update archives",
+        ["redis-harness image check", "redis-harness image check --tag redis:7.2.5-bookworm"],
+        "Reads the installed packages with dpkg inside a throw-away container and compares them with "
+        "SUITE-security and SUITE-updates from this machine's own mirrors. Exit 1 when a security update "
+        "is pending (rebuild with `redis-harness image build`), 0 otherwise.",
+    )
+    c.add_argument("--tag", default=DEFAULT_IMAGE, help=f"the image to check (default {DEFAULT_IMAGE})")
+    c.add_argument("--suite", default=image.DEFAULT_SUITE, help="the Debian suite the image was built from")
+    c.set_defaults(func=run_check)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -35,3 +48,16 @@ def run_build(args: argparse.Namespace) -> int:
     image_id = image.build_offline(args.tag, suite=args.suite)
     print(f"built {args.tag} ({image_id[:19]}) from Debian {args.suite} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    with shown(f"image check {args.tag}"):
+        pending = image_check.pending_updates(args.tag, args.suite)
+    for p in pending:
+        print(f"{p.package:32} {p.installed:28} -> {p.available:28} {p.archive}")
+    security = [p for p in pending if p.security]
+    print(
+        f"{args.tag}: {len(security)} security update(s) and {len(pending) - len(security)} other update(s) pending"
+        + ("; rebuild with `redis-harness image build`" if pending else "")
+    )
+    return 1 if security else 0

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.progress import shown
 from redis_harness.deploy import compose
 from redis_harness.deploy.status import collect, format_status
 from redis_harness.profile.credentials import load_secrets
@@ -18,9 +19,16 @@ def register(sub: Any) -> None:
         sub,
         "up",
         "make the running deployment what the profile says, and wait until it is healthy",
-        ["redis-harness up dev", "redis-harness up profiles/mine.yaml"],
-        "Renders compose/PROFILE/, makes the image ready (present, pulled, or built offline), starts the "
-        "containers with Docker Compose and waits for health (and for replicas, Sentinels or the Cluster to settle).",
+        [
+            "redis-harness up dev",
+            "redis-harness plan dev && redis-harness up dev",
+            "redis-harness up profiles/mine.yaml",
+        ],
+        "Compares the running deployment with the profile, its secrets and image, and applies the "
+        "difference with the least disruption: settings Redis takes at run time live (CONFIG SET, ACL "
+        "LOAD), the rest with a restart or a new container that keeps the data volume. Then it waits for "
+        "health and checks settings, passwords and keys; when that fails it restores the previous "
+        "generation and exits 1. Every check that can refuse runs before anything is written.",
     )
     add_profile_argument(p)
     p.set_defaults(func=run)
@@ -30,9 +38,19 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
     started = time.monotonic()
-    result = compose.up(profile, secrets)
+    with shown(f"up {profile.name}"):
+        result = compose.up(profile, secrets)
+    outcome = result.outcome
+    if outcome.generation is None:
+        what = "in sync, nothing to change"
+    else:
+        hows: dict[str, int] = {}
+        for change in outcome.plan.changes:
+            hows[change.how] = hows.get(change.how, 0) + 1
+        applied = ", ".join(f"{n} {how}" for how, n in sorted(hows.items())) or "first deployment"
+        what = f"{applied}; generation {outcome.generation.number}"
     print(
-        f"up {profile.project}: image {profile.image.ref} ({result.image_source}), "
+        f"up {profile.project}: image {profile.image.ref} ({result.image_source}), {what}, "
         f"healthy in {time.monotonic() - started:.1f} s"
     )
     print(format_status(collect(profile, secrets)))

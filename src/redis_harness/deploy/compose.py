@@ -1,46 +1,38 @@
-"""Bring a rendered deployment up and down with Docker Compose v2."""
+"""Bring a deployment up (converge it to its profile) and down, one operation at a time."""
 
 from __future__ import annotations
 
 import errno
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
-from redis_harness import paths
-from redis_harness.deploy import image
+from redis_harness import paths, progress
+from redis_harness.deploy import generations, image, lock
+from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.containers import PROJECT_LABEL
+from redis_harness.deploy.converge import Outcome, apply, check, converge, record
+from redis_harness.deploy.desired import Desired, desired_state, with_files
 from redis_harness.deploy.engine import docker_client, require_compose
-from redis_harness.deploy.readiness import wait_until_settled
-from redis_harness.errors import BadInput, HarnessError
+from redis_harness.deploy.generations import Generation
+from redis_harness.deploy.plan import make_plan
+from redis_harness.deploy.running import running_containers
+from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.host import check_host_limits
 from redis_harness.profile.model import Profile
-from redis_harness.render.files import render
-from redis_harness.render.secret_files import remove_secret_files, write_secret_files
+from redis_harness.render.secret_files import remove_secret_files
 
-WAIT_TIMEOUT_S = 90
+__all__ = ["UpResult", "check_port_free", "compose", "down", "preflight", "rollback", "up"]
 
 
 @dataclass(frozen=True)
 class UpResult:
     deployment_dir: Path
     image_source: str
-
-
-def compose(profile: Profile, *args: str, use_file: bool = True) -> subprocess.CompletedProcess[str]:
-    cmd = ["docker", "compose", "--project-name", profile.project]
-    compose_file = paths.deployment_dir(profile.name) / "docker-compose.yml"
-    if use_file and compose_file.is_file():
-        cmd += ["--file", str(compose_file)]
-    result = subprocess.run([*cmd, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        detail = " | ".join(result.stderr.strip().splitlines()[-3:]) or "no output"
-        raise HarnessError(f"docker compose {' '.join(args[:4])} failed for {profile.project}: {detail}")
-    return result
+    outcome: Outcome
 
 
 def _publishers_of(host: str, port: int) -> list[str]:
@@ -81,34 +73,70 @@ def check_port_free(profile: Profile) -> None:
         probe.close()
 
 
-def up(profile: Profile, secrets: Secrets) -> UpResult:
-    check_host_limits(profile, psutil.virtual_memory().total, psutil.cpu_count() or 1)
+def preflight(profile: Profile, secrets: Secrets) -> tuple[Desired, str]:
+    """Every check that can refuse, before anything is written: engine, host limits, image,
+    port, and the desired state rendered in memory."""
     require_compose()
     docker_client()
-    target = render(profile, secrets)
+    check_host_limits(profile, psutil.virtual_memory().total, psutil.cpu_count() or 1)
+    progress.note(f"rendering {profile.name} in memory")
+    desired = desired_state(profile, secrets)
+    progress.note(f"image {profile.image.ref}")
     image_source = image.ensure(profile.image)
     check_port_free(profile)
-    write_secret_files(profile, secrets)
-    try:
-        compose(profile, "up", "--detach", "--wait", "--wait-timeout", str(WAIT_TIMEOUT_S), "--remove-orphans")
-        if profile.topology.cluster is not None:
-            compose(profile, "--profile", "init", "run", "--rm", "--no-deps", "cluster-init")
-    except HarnessError as exc:
-        logs = compose(profile, "logs", "--no-color", "--tail", "5").stdout.strip()
-        raise HarnessError(f"{exc}\nlast log lines:\n{logs}") from None
-    if profile.published:  # from the host, only through the published ports
-        wait_until_settled(profile, secrets)
-    return UpResult(deployment_dir=target, image_source=image_source)
+    return desired, image_source
+
+
+def up(profile: Profile, secrets: Secrets) -> UpResult:
+    """Make the running deployment what the profile says (see deploy.converge), under its lock."""
+    with lock.held(profile, "up"):
+        desired, image_source = preflight(profile, secrets)
+        previous = generations.latest(profile)
+        progress.note("comparing the running deployment with the profile")
+        planned = make_plan(desired, secrets, previous)
+        outcome = converge(desired, secrets, planned, previous)
+    return UpResult(deployment_dir=paths.deployment_dir(profile.name), image_source=image_source, outcome=outcome)
 
 
 def down(profile: Profile, volumes: bool = False) -> None:
     require_compose()
     docker_client()
-    args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
-    compose(profile, *args)
-    if volumes:
-        # Compose removes only the volumes its file declares; sweep any left by an older file.
-        client = docker_client()
-        for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={profile.project}"}):
-            volume.remove(force=True)
-        remove_secret_files(profile)
+    with lock.held(profile, "down"):
+        args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
+        compose(profile, *args)
+        if volumes:
+            # Compose removes only the volumes its file declares; sweep any left by an older file.
+            client = docker_client()
+            for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={profile.project}"}):
+                volume.remove(force=True)
+            remove_secret_files(profile)
+            generations.forget(profile)  # their data are gone: nothing to go back to
+        generations.baseline_path(profile).unlink(missing_ok=True)
+
+
+def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation]:
+    """Restore the generation before the latest one (on request); returns (restored, recorded)."""
+    with lock.held(profile, "rollback"):
+        require_compose()
+        docker_client()
+        current = generations.latest(profile)
+        if current is None:
+            raise BadInput(f"rollback: no generation recorded for {profile.name}; run `redis-harness up` first")
+        target = generations.before(profile, current.number)
+        if target is None:
+            raise BadInput(f"rollback: {profile.name} has only generation {current.number}; nothing to go back to")
+        desired = desired_state(profile, secrets)
+        if target.secrets_hash != desired.secrets_hash:
+            raise BadInput(
+                f"rollback: generation {target.number} was made with other secrets; "
+                "put those passwords back in .env (or the environment) first"
+            )
+        if not image.is_present(target.image_ref):
+            raise BadInput(f"rollback: image {target.image_ref} of generation {target.number} is no longer present")
+        old = with_files(desired, target.files, desired.secret_files, target.image_ref)
+        planned = make_plan(old, secrets, current)
+        apply(old, secrets, planned)
+        check(old, secrets, planned)
+        recorded = record(old, secrets, restored_from=target.number)
+        generations.write_baseline(profile, running_containers(profile))
+        return target, recorded

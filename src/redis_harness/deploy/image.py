@@ -7,6 +7,7 @@ never mistaken for the official image. Any other ref is pulled when missing.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -15,13 +16,16 @@ from pathlib import Path
 from docker.errors import APIError, BuildError, ImageNotFound
 
 from redis_harness import paths
+from redis_harness.deploy import apt_sources
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
-from redis_harness.profile.model import Image
+from redis_harness.profile.model import DEFAULT_IMAGE, Image
 
 OFFLINE_PACKAGES = ("redis-server", "redis-tools", "procps", "iproute2")
 DEFAULT_SUITE = "bookworm"
 DOCKERFILE_DIR = paths.ROOT / "image"
+# The tags `up` may build when they are missing: the project's own default.
+BUILDABLE_TAGS = (DEFAULT_IMAGE,)
 
 
 def is_present(ref: str) -> bool:
@@ -47,6 +51,8 @@ def _bootstrap_rootfs(suite: str, out: Path) -> None:
         "--dpkgopt=path-exclude=/usr/share/locale/*",
         suite,
         str(out),
+        # The release, its point updates and its security updates, from this machine's own mirrors.
+        *apt_sources.source_lines(suite),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -59,7 +65,10 @@ def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
     if not ref.startswith("redis-harness/"):
         raise BadInput(f"image build: tag {ref!r} must start with redis-harness/ so it is never taken for upstream")
     client = docker_client()
-    base_ref = f"redis-harness/debian-redis-base:{suite}"
+    # The default tag's base is shared; any other tag gets its own, so a test build
+    # never re-tags the base everybody else builds on.
+    suffix = "" if ref == DEFAULT_IMAGE else "-" + re.sub(r"[^A-Za-z0-9_.-]", "-", ref.rsplit(":", 1)[-1])
+    base_ref = f"redis-harness/debian-redis-base:{suite}{suffix}"
     with tempfile.TemporaryDirectory(prefix="redis-harness-image-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
         _bootstrap_rootfs(suite, rootfs)
@@ -75,10 +84,19 @@ def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
 
 
 def ensure(image: Image) -> str:
-    """Make the profile's image available; says how: present, pulled or built."""
+    """Make the profile's image available; says how: present, pulled or built.
+
+    Only the project's own default tag is built on demand: any other missing
+    `redis-harness/` tag is most likely a typo, and building it would re-tag the
+    shared base image under everybody's feet."""
     if is_present(image.ref):
         return "present"
     if image.is_offline_build:
+        if image.ref not in BUILDABLE_TAGS:
+            raise BadInput(
+                f"image.ref: {image.ref} is not present and only {', '.join(BUILDABLE_TAGS)} is built on demand; "
+                f"fix the tag, or build it on purpose with `redis-harness image build --tag {image.ref}`"
+            )
         build_offline(image.ref)
         return "built offline"
     try:

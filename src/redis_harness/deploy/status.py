@@ -1,29 +1,66 @@
-"""What a deployment is doing now: containers, health, memory, policy, endpoint."""
+"""What a deployment is doing now, and whether it is healthy, said truthfully.
+
+Healthy means: every container runs and passes its healthcheck, none was
+OOM-killed or crash-restarted since the last successful `up`, and every data
+node answers an authenticated PING with the current secrets. Figures of the
+server (maxmemory, policy, memory used) are the ones read live; when they
+cannot be read they are reported as unknown, never copied from the profile.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from redis_harness.deploy.connect import connect
+from redis_harness.deploy import generations
 from redis_harness.deploy.containers import container_facts, project_containers
+from redis_harness.deploy.running import published_port
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.units import format_size
 
 
-def _redis_facts(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
-    if secrets is None or profile.network.publish == "none":
-        return {"reachable": None}
+def _client(profile: Profile, port: int, user: str | None, password: str) -> redis.Redis:
+    return redis.Redis(
+        host=profile.network.host,
+        port=port,
+        username=user,
+        password=password,
+        socket_connect_timeout=2,
+        socket_timeout=2,
+        decode_responses=True,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _node_facts(profile: Profile, container: Any, secrets: Secrets | None) -> dict[str, Any]:
+    """An authenticated PING (default user and admin) and the admin's live figures of one data node."""
+    if secrets is None:
+        return {"reachable": None, "error": "no secrets: set the passwords in .env to check the server"}
+    if profile.network.publish == "none":
+        return {"reachable": None, "error": "not published: the host cannot reach it"}
+    port = published_port(container, profile.network.container_port)
+    if port is None:
+        return {"reachable": False, "error": f"{container.name} publishes no port"}
     try:
-        client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
-        info = client.info("memory") | client.info("stats")
-        client.close()
+        default = _client(profile, port, None, secrets.default.password)
+        try:
+            default.ping()
+        finally:
+            default.close()
+        admin = _client(profile, port, "admin", secrets.admin.password)
+        try:
+            info = admin.info("memory") | admin.info("stats") | admin.info("replication")
+        finally:
+            admin.close()
     except redis.RedisError as exc:
-        return {"reachable": False, "error": str(exc)}
+        return {"reachable": False, "error": f"{type(exc).__name__}: {exc}"}
     return {
         "reachable": True,
+        "role": info.get("role"),
         "used_memory": info["used_memory"],
         "maxmemory": info["maxmemory"],
         "policy": info["maxmemory_policy"],
@@ -33,12 +70,49 @@ def _redis_facts(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
     }
 
 
+def _problems(profile: Profile, facts: list[dict[str, Any]], nodes: dict[str, dict[str, Any]]) -> list[str]:
+    baseline = generations.read_baseline(profile)
+    problems = []
+    expected = {n.service for n in profile.nodes}
+    present = {c["service"] for c in facts}
+    problems += [f"{service}: no container" for service in sorted(expected - present)]
+    for c in facts:
+        if c["state"] != "running":
+            problems.append(f"{c['name']}: {c['state']}")
+        elif c["health"] not in ("healthy", "none"):
+            problems.append(f"{c['name']}: health {c['health']}")
+        was = baseline.get(c["service"] or "")
+        same = bool(was) and was["id"] == c["id"]
+        seen_by_up = same and was.get("oom_killed") and c["restart_count"] == was["restart_count"]
+        if c["oom_killed"] and not seen_by_up:
+            problems.append(f"{c['name']}: OOM-killed since the last up")
+        if same and c["restart_count"] > was["restart_count"]:
+            problems.append(
+                f"{c['name']}: restarted {c['restart_count'] - was['restart_count']} time(s) since the last up "
+                "(crash or OOM kill)"
+            )
+    for service, node in nodes.items():
+        if not node.get("reachable"):
+            problems.append(f"{service}: {node.get('error', 'not reachable')}")
+    return problems
+
+
 def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
-    containers = [container_facts(c) for c in project_containers(profile)]
-    live = _redis_facts(profile, secrets) if containers else {"reachable": None}
+    found = project_containers(profile)
+    facts = [container_facts(c) | {"id": c.id} for c in found if c.labels.get("com.docker.compose.oneoff") != "True"]
     data_services = {node.service for node in profile.data_nodes}
-    data_containers = [c for c in containers if c["service"] in data_services]
-    used = [c["memory_used"] for c in data_containers if c["memory_used"] is not None]
+    nodes = {
+        c.labels.get("com.docker.compose.service"): _node_facts(profile, c, secrets)
+        for c in found
+        if c.labels.get("com.docker.compose.service") in data_services and c.status == "running"
+    }
+    data = [c for c in facts if c["service"] in data_services]
+    used = [c["memory_used"] for c in data if c["memory_used"] is not None]
+    primary = next(
+        (n for n in nodes.values() if n.get("reachable") and n.get("role") == "master"),
+        next((n for n in nodes.values() if n.get("reachable")), {"reachable": None}),
+    )
+    problems = _problems(profile, facts, nodes) if facts else ["not deployed"]
     return {
         "profile": profile.name,
         "project": profile.project,
@@ -47,17 +121,22 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
             if profile.network.publish == "loopback"
             else None
         ),
-        "containers": containers,
+        "containers": facts,
         # Per container: the limit is every node's; the figure used is the fullest node's.
-        "memory_limit": next((c["memory_limit"] for c in data_containers if c["memory_limit"]), None)
-        or profile.resources.memory_bytes,
+        "memory_limit": next((c["memory_limit"] for c in data if c["memory_limit"]), None),
         "memory_used": max(used) if used else None,
-        "maxmemory": live.get("maxmemory", profile.memory.maxmemory_bytes),
-        "policy": live.get("policy", profile.memory.policy),
-        "redis": live,
-        "healthy": bool(containers)
-        and all(c["state"] == "running" and c["health"] in ("healthy", "none") for c in containers),
+        # Live figures only: None (unknown) when the server could not be read.
+        "maxmemory": primary.get("maxmemory"),
+        "policy": primary.get("policy"),
+        "redis": primary,
+        "nodes": nodes,
+        "healthy": not problems,
+        "problems": problems,
     }
+
+
+def _size(value: int | None) -> str:
+    return format_size(value) if value is not None else "unknown"
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -66,25 +145,22 @@ def format_status(status: dict[str, Any]) -> str:
     lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}" if endpoint else "endpoint   none (not published)")
     if not status["containers"]:
         lines.append("containers none: not deployed (run `redis-harness up " + status["profile"] + "`)")
+        lines.append("healthy    no: not deployed")
         return "\n".join(lines)
     for c in status["containers"]:
         lines.append(
             f"container  {c['name']}  {c['state']}  health={c['health']}  restarts={c['restart_count']}"
             + ("  OOM-KILLED" if c["oom_killed"] else "")
         )
-    used = status["memory_used"]
-    lines.append(
-        f"memory     {format_size(used) if used is not None else '?'} used of "
-        f"{format_size(status['memory_limit'])} container limit"
-    )
+    lines.append(f"memory     {_size(status['memory_used'])} used of {_size(status['memory_limit'])} container limit")
+    maxmemory, limit = status["maxmemory"], status["memory_limit"]
+    share = f" ({maxmemory / limit:.0%} of the limit)" if maxmemory is not None and limit else ""
+    lines.append(f"maxmemory  {_size(maxmemory)}{share}, policy {status['policy'] or 'unknown'}")
     live = status["redis"]
-    share = status["maxmemory"] / status["memory_limit"] if status["memory_limit"] else 0
-    lines.append(f"maxmemory  {format_size(status['maxmemory'])} ({share:.0%} of the limit), policy {status['policy']}")
     if live.get("reachable"):
         lines.append(
             f"redis      used_memory {format_size(live['used_memory'])}, evicted {live['evicted_keys']}, "
             f"hits {live['keyspace_hits']}, misses {live['keyspace_misses']}"
         )
-    elif live.get("reachable") is False:
-        lines.append(f"redis      NOT REACHABLE: {live['error']}")
+    lines.append("healthy    yes" if status["healthy"] else "healthy    NO: " + "; ".join(status["problems"]))
     return "\n".join(lines)

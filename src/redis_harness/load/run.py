@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from redis_harness import paths
+from redis_harness.deploy import lock
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import data_containers
 from redis_harness.errors import BadInput, HarnessError
@@ -148,7 +149,9 @@ def snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users: 
 def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOptions) -> Run:
     """Run `scenario` against the deployment; return once Locust has saved the run's data."""
     check_options(profile, scenario, options)
-    require_deployment(profile, secrets)
+    # Set-up waits for an `up`, `rollback` or fault in progress on the deployment to finish.
+    with lock.held(profile, f"load {scenario.name} (set-up)"):
+        require_deployment(profile, secrets)
     users = options.users or scenario.users
     spawn_rate = options.spawn_rate or max(users, scenario.spawn_rate)
     duration = options.duration_s or scenario.duration_s

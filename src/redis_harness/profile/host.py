@@ -10,11 +10,16 @@ from redis_harness.profile.units import format_size
 
 
 def check_host_limits(profile: Profile, memory_bytes: int, cpus: int) -> None:
-    """Refuse a per-container memory limit above the host's memory or a CPU limit above its CPU count."""
+    """Refuse memory limits that add up to more than the host's memory (every node gets the limit),
+    or a per-container CPU limit above its CPU count."""
     resources = profile.resources
-    if resources.memory_bytes > memory_bytes:
+    nodes = len(profile.nodes)
+    if resources.memory_bytes * nodes > memory_bytes:
+        asked = (
+            format_size(resources.memory_bytes) if nodes == 1 else f"{nodes} x {format_size(resources.memory_bytes)}"
+        )
         raise BadInput(
-            f"resources.memory: {format_size(resources.memory_bytes)} is more than this host's memory "
+            f"resources.memory: {asked} is more than this host's memory "
             f"({format_size(memory_bytes)}); lower it in {profile.source}"
         )
     if resources.cpus > cpus:

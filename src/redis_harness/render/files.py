@@ -1,14 +1,14 @@
 """Profile + secrets -> a deployment folder, written atomically.
 
 Templates only print what the Profile and the ACL list carry (StrictUndefined
-turns a typo into an error). The folder is rendered into a temporary sibling
-and swapped into place, so a failure leaves the previous deployment intact.
+turns a typo into an error). Every file is rendered in memory first, then
+written in place one by one (temp file + rename), so a template error leaves
+the previous deployment intact and running containers see the new files.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -66,26 +66,32 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
 
 
 def write_deployment(files: dict[str, str], target: Path) -> Path:
-    """Write the folder atomically: temp sibling, then swap."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
+    """Write the folder's files in place, each atomically (a temp file renamed over it).
+
+    The folder itself stays the same directory: running containers mount it whole,
+    so they see each new file at once. (A folder swapped for a new one would leave
+    them reading the old, deleted files until they were recreated.) Rendering
+    happens in memory before this, so a template error writes nothing.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, 0o755)
+    for name, text in files.items():
+        path = target / name
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            continue
+        fd, staging = tempfile.mkstemp(prefix=f".{name}.", dir=target)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
             # Readable by the container's redis user; holds no plaintext secret.
-            os.chmod(staging / name, 0o644)
-        os.chmod(staging, 0o755)
-        if target.exists():
-            retired = target.with_name(f".{target.name}.old")
-            shutil.rmtree(retired, ignore_errors=True)
-            target.rename(retired)
-            staging.rename(target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            os.chmod(staging, 0o644)
+            os.replace(staging, path)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)
+            raise
+    for stale in set(RENDERED_FILES) | {"sentinel.conf"}:
+        if stale not in files:
+            (target / stale).unlink(missing_ok=True)
     return target
 
 
@@ -111,11 +117,15 @@ def release_claim(profile: Profile, target: Path | None = None) -> None:
     (target or paths.deployment_dir(profile.name)).joinpath(SOURCE_MARKER).unlink(missing_ok=True)
 
 
+def deployment_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
+    """What a deployment folder holds: the rendered files and the marker naming the profile file they came from."""
+    return {**render_files(profile, secrets), SOURCE_MARKER: f"{profile.source.resolve()}\n"}
+
+
 def render(profile: Profile, secrets: Secrets, target: Path | None = None) -> Path:
     target = target or paths.deployment_dir(profile.name)
     check_claim(profile, target)
-    files = {**render_files(profile, secrets), SOURCE_MARKER: f"{profile.source.resolve()}\n"}
-    return write_deployment(files, target)
+    return write_deployment(deployment_files(profile, secrets), target)
 
 
 def differences(profile: Profile, secrets: Secrets, target: Path | None = None) -> list[str]:

@@ -79,16 +79,41 @@ def secret_names(profile: Profile) -> list[str]:
 
 
 def write_secret_files(profile: Profile, secrets: Secrets) -> list[Path]:
+    return write_secret_contents(profile, {s.name: s.content for s in secret_files(profile, secrets)})
+
+
+def read_secret_files(profile: Profile) -> dict[str, str]:
+    """The secret files as they are now (kept in memory only, to put them back on a rollback)."""
+    found = {}
+    for name in secret_names(profile):
+        path = secret_path(profile, name)
+        if path.is_file():
+            found[name] = path.read_text(encoding="utf-8")
+    return found
+
+
+def write_secret_contents(profile: Profile, contents: dict[str, str]) -> list[Path]:
+    """Write secret files in place: a container mounts each file by its inode, so a file
+    replaced by a new one would leave the container reading the old (deleted) one."""
     folder = paths.state_dir(profile.name)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)  # other host users cannot reach the files
     written = []
-    for secret in secret_files(profile, secrets):
-        path = folder / secret.name
-        staging = path.with_name(f".{secret.name}.tmp")
-        staging.write_text(secret.content, encoding="utf-8")
-        os.chmod(staging, 0o444)  # the containers' redis user (uid 999) reads it
-        staging.replace(path)
+    for name, content in contents.items():
+        path = folder / name
+        if path.is_file() and path.read_text(encoding="utf-8") == content:
+            written.append(path)
+            continue
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o444)
+        try:
+            os.fchmod(fd, 0o644)
+            os.ftruncate(fd, 0)
+            os.write(fd, content.encode("utf-8"))
+            os.fsync(fd)
+            # The containers' redis user (uid 999) reads it; nobody writes it but `up`.
+            os.fchmod(fd, 0o444)
+        finally:
+            os.close(fd)
         written.append(path)
     return written
 

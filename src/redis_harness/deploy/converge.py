@@ -1,0 +1,285 @@
+"""Apply a plan to a running deployment, check the outcome, and go back when it fails.
+
+Order of work: files first (rewritten in place, so running containers see
+them through their directory mount), then live steps on the servers (CONFIG
+SET, ACL LOAD), then containers Compose must restart or replace, one at a time.
+After that every container must be healthy and the fast checks must pass
+(admin login, each live setting, every user's password, no persistent key
+lost); otherwise the previous generation is restored the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from redis_harness import paths, progress
+from redis_harness.deploy import generations, running
+from redis_harness.deploy.compose_cmd import compose
+from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy.desired import Desired, conf_directives, with_files
+from redis_harness.deploy.generations import Generation
+from redis_harness.deploy.plan import Plan, make_plan
+from redis_harness.deploy.readiness import current_primary, wait_for_new_primary, wait_until_settled
+from redis_harness.errors import HarnessError
+from redis_harness.profile.credentials import Secrets
+from redis_harness.render.files import write_deployment
+from redis_harness.render.secret_files import read_secret_files, write_secret_contents
+
+WAIT_TIMEOUT_S = 90.0
+FAILOVER_TIMEOUT_S = 30.0
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan
+    generation: Generation | None  # the generation recorded (None when nothing changed)
+
+
+def _admin(container: Any, desired: Desired, secrets: Secrets) -> redis.Redis:
+    net = desired.profile.network
+    return running.node_client(container, net.container_port, net.host, secrets.admin.password)
+
+
+def _live_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
+    containers = running.running_containers(desired.profile)
+    for service in sorted(set(plan.live_config) | plan.acl_load):
+        client = _admin(containers[service], desired, secrets)
+        try:
+            settings = plan.live_config.get(service, {})
+            if settings:
+                progress.note(f"{service}: CONFIG SET {' '.join(sorted(settings))}")
+                pairs = [part for item in sorted(settings.items()) for part in item]
+                client.execute_command("CONFIG", "SET", *pairs)
+            if service in plan.acl_load:
+                progress.note(f"{service}: ACL LOAD from the rewritten users.acl")
+                client.execute_command("ACL", "LOAD")
+        except redis.RedisError as exc:
+            raise HarnessError(f"up: {service}: live change refused: {exc}") from None
+        finally:
+            client.close()
+
+
+def _container_order(desired: Desired, services: set[str]) -> list[str]:
+    """Sentinels and replicas before primaries, so the node clients write to is replaced last."""
+    roles = {n.service: n.role for n in desired.profile.nodes}
+    rank = {"sentinel": 0, "replica": 1, "cluster": 2, "primary": 3}
+    return sorted(services, key=lambda s: (rank.get(roles.get(s, ""), 2), s))
+
+
+def _fail_over_from(desired: Desired, secrets: Secrets, service: str) -> None:
+    """With Sentinel, the primary is replaced last and only after a failover, so writers move to
+    a replica that has every acknowledged write before the old primary stops."""
+    profile = desired.profile
+    spec = profile.topology.sentinel
+    if spec is None or current_primary(profile, secrets) != service:
+        return
+    progress.note(f"{service}: SENTINEL FAILOVER before replacing the primary")
+    sentinel = connect_node(profile, profile.sentinel_nodes[0], None, secrets.default.password)
+    try:
+        sentinel.execute_command("SENTINEL", "FAILOVER", spec.master_name)
+    except redis.RedisError as exc:
+        raise HarnessError(f"up: failover away from {service} refused: {exc}") from None
+    finally:
+        sentinel.close()
+    new, waited = wait_for_new_primary(profile, secrets, service, timeout_s=FAILOVER_TIMEOUT_S)
+    progress.note(f"{new} is the primary ({waited:.1f} s); replacing {service}")
+
+
+def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: Baseline) -> None:
+    profile = desired.profile
+    replaced = [(s, "recreate") for s in _container_order(desired, plan.recreate)]
+    replaced += [(s, "restart") for s in _container_order(desired, plan.restart - plan.recreate)]
+    for service, how in replaced:
+        _fail_over_from(desired, secrets, service)
+        if how == "recreate":
+            progress.note(f"{service}: new container (data volume kept)")
+            compose(profile, "up", "--detach", "--no-deps", "--force-recreate", service)
+        else:
+            progress.note(f"{service}: restart to read the rewritten files")
+            compose(profile, "restart", service)
+        wait_healthy(desired, baseline, only={service})
+        # The next node waits until this one is back in the topology (replica linked and
+        # synced, Sentinels aware of it), so a failover never picks a replica that is behind.
+        _settle(desired, secrets)
+    progress.note("docker compose up (containers to create or remove)")
+    # Everything to replace was replaced above, one at a time; without --no-recreate Compose
+    # would also recreate the Sentinels that depend on a replaced data node, all at once.
+    compose(profile, "up", "--detach", "--remove-orphans", "--no-recreate")
+    if profile.topology.cluster is not None:
+        wait_healthy(desired, baseline)
+        progress.note("cluster-init: creating the cluster if it does not exist")
+        compose(profile, "--profile", "init", "run", "--rm", "--no-deps", "cluster-init")
+
+
+Baseline = dict[str, tuple[int, bool]]  # container id -> (restart count, OOM-killed flag) before a step
+
+
+def baseline_of(desired: Desired) -> Baseline:
+    """The containers' crash record before an operation: only what happens after it counts
+    (Docker keeps the OOM flag of an earlier kill)."""
+    return {
+        c.id: (c.attrs.get("RestartCount", 0), bool(c.attrs["State"].get("OOMKilled")))
+        for c in running.running_containers(desired.profile).values()
+    }
+
+
+def _failure(container: Any, baseline: Baseline) -> str | None:
+    state = container.attrs["State"]
+    restarts, oom_before = baseline.get(container.id, (0, False))
+    if state.get("OOMKilled") and (not oom_before or container.attrs.get("RestartCount", 0) > restarts):
+        return f"{container.name} was OOM-killed (memory limit too small for its data?)"
+    if container.attrs.get("RestartCount", 0) > restarts:
+        return f"{container.name} crashed and was restarted (exit code {state.get('ExitCode')})"
+    if state.get("Status") in ("exited", "dead"):
+        return f"{container.name} {state.get('Status')} (exit code {state.get('ExitCode')})"
+    return None
+
+
+def wait_healthy(
+    desired: Desired, baseline: Baseline, only: set[str] | None = None, timeout_s: float = WAIT_TIMEOUT_S
+) -> float:
+    """Until every container of the deployment runs and is healthy; fails at once when one is
+    OOM-killed, crashes or exits after `baseline` was taken (new containers start from zero)."""
+    wanted = {s for s, spec in desired.services.items() if not spec.get("profiles")}
+    wanted = wanted & only if only is not None else wanted
+    started = time.monotonic()
+    while True:
+        containers = running.running_containers(desired.profile)
+        waiting = []
+        for service in sorted(wanted):
+            container = containers.get(service)
+            if container is None:
+                waiting.append(f"{service} (absent)")
+                continue
+            if problem := _failure(container, baseline):
+                raise HarnessError(f"up: {problem}")
+            health = (container.attrs["State"].get("Health") or {}).get("Status", "healthy")
+            if container.status != "running" or health != "healthy":
+                waiting.append(f"{service} ({container.status}, {health})")
+        if not waiting:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout_s:
+            raise HarnessError(f"up: not healthy after {timeout_s:.0f} s: {', '.join(waiting)}")
+        progress.note("waiting for " + ", ".join(waiting) + " to be healthy")
+        time.sleep(POLL_S)
+
+
+def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
+    """The fast checks after a change: admin login, the settings, every password, the data."""
+    profile = desired.profile
+    wanted = conf_directives(desired.files["redis.conf"])
+    containers = running.running_containers(profile)
+    for node in profile.data_nodes:
+        progress.note(f"{node.service}: checking settings, passwords and keys")
+        container = containers[node.service]
+        server = running.read_node(profile, container, secrets.admin.password)
+        if server.error:
+            raise HarnessError(f"up: {node.service}: {server.error}")
+        drift = [d for d, v in wanted.items() if d in server.config and server.config[d] != v]
+        if drift:
+            raise HarnessError(f"up: {node.service}: settings not in effect: {', '.join(sorted(drift))}")
+        port = running.published_port(container, profile.network.container_port)
+        for user in ("default", *[s.user for s in secrets.services]):
+            client = redis.Redis(
+                host=profile.network.host,
+                port=port,
+                username=None if user == "default" else user,
+                password=secrets.password_for(user),
+                socket_connect_timeout=2,
+                socket_timeout=2,
+            )
+            try:
+                client.ping()
+            except redis.RedisError as exc:
+                raise HarnessError(f"up: {node.service}: user {user} cannot log in: {exc}") from None
+            finally:
+                client.close()
+        before = plan.servers.get(node.service)
+        if before is not None and before.persistent_keys and (server.persistent_keys or 0) < before.persistent_keys:
+            raise HarnessError(
+                f"up: {node.service}: {before.persistent_keys} keys without TTL before, {server.persistent_keys} after"
+            )
+
+
+def _settle(desired: Desired, secrets: Secrets) -> None:
+    topology = desired.profile.topology
+    if desired.profile.published and (topology.has_replicas or topology.sentinel or topology.cluster):
+        progress.note("waiting for replicas, Sentinels or the Cluster to settle")
+        wait_until_settled(desired.profile, secrets)
+
+
+def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
+    """Make `desired` true: files, live steps, containers, health."""
+    baseline = baseline_of(desired)
+    progress.note("writing compose/" + desired.profile.name + "/ in place")
+    write_deployment(desired.files, paths.deployment_dir(desired.profile.name))
+    write_secret_contents(desired.profile, desired.secret_files)
+    _live_steps(desired, secrets, plan)
+    _container_steps(desired, secrets, plan, baseline)
+    wait_healthy(desired, baseline)
+
+
+def acl_snapshot(desired: Desired, secrets: Secrets) -> dict[str, list[str]]:
+    containers = running.running_containers(desired.profile)
+    snapshot = {}
+    for node in desired.profile.data_nodes:
+        server = running.read_node(desired.profile, containers[node.service], secrets.admin.password)
+        if server.error is None:
+            snapshot[node.service] = server.acl_list
+    return snapshot
+
+
+def record(desired: Desired, secrets: Secrets, **extra: Any) -> Generation:
+    return generations.record(
+        desired.profile,
+        desired.files,
+        {
+            "image_ref": desired.image_ref,
+            "image_id": running.image_id(desired.image_ref),
+            "secrets_hash": desired.secrets_hash,
+            "acl_list": acl_snapshot(desired, secrets),
+            **extra,
+        },
+    )
+
+
+def converge(desired: Desired, secrets: Secrets, plan: Plan, previous: Generation | None) -> Outcome:
+    """Apply `plan`; on failure restore `previous` (files, secret files, containers) and raise
+    one line saying so. The caller holds the deployment's lock."""
+    if plan.in_sync and previous is not None:
+        wait_healthy(desired, baseline_of(desired))
+        generations.write_baseline(desired.profile, running.running_containers(desired.profile))
+        return Outcome(plan, None)
+    secret_backup = read_secret_files(desired.profile)
+    try:
+        apply(desired, secrets, plan)
+        _settle(desired, secrets)
+        check(desired, secrets, plan)
+    except HarnessError as exc:
+        if previous is None:
+            raise
+        reason = str(exc).removeprefix("up: ")
+        restore(desired, secrets, previous, secret_backup)
+        generations.write_baseline(desired.profile, running.running_containers(desired.profile))
+        raise HarnessError(
+            f"up: {reason}; rolled back to generation {previous.number} (previous settings, data kept)"
+        ) from None
+    recorded = record(desired, secrets)
+    generations.write_baseline(desired.profile, running.running_containers(desired.profile))
+    return Outcome(plan, recorded)
+
+
+def restore(desired: Desired, secrets: Secrets, target: Generation, secret_files: dict[str, str]) -> None:
+    """Put generation `target` back: its files, the given secret files, its containers."""
+    progress.note(f"rolling back to generation {target.number}")
+    old = with_files(desired, target.files, secret_files or desired.secret_files, target.image_ref)
+    plan = make_plan(old, secrets, target)
+    try:
+        apply(old, secrets, plan)
+    except HarnessError as exc:
+        raise HarnessError(f"rollback to generation {target.number} failed too: {exc}") from None

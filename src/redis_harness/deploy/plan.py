@@ -1,0 +1,308 @@
+"""The difference between what runs and what the profile (with its secrets and image) says.
+
+Per node, each setting that differs, with how `up` will apply it:
+- live      CONFIG SET or ACL LOAD on the running server (same container, no key lost)
+- restart   the same container restarted: Redis reads the rewritten file at start
+            (settings Redis takes only at start; the admin password, since the server
+            knows only the old one and nothing else may load the ACL)
+- recreate  a new container (limits, image, ports, networks), the data volume kept
+- rolling   restart or recreate of the data nodes of a replicated deployment, one at a
+            time: replicas first, the primary last and (with Sentinel) after a failover
+- create    a container that does not exist yet; remove: one the profile no longer has
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis_harness.deploy import running
+from redis_harness.deploy.desired import Desired, conf_directives
+from redis_harness.deploy.generations import Generation
+from redis_harness.deploy.running import HASH_LABEL, Server
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.units import format_size
+from redis_harness.render.secret_files import secret_path
+
+# redis.conf directives Redis takes only at start (CONFIG SET refuses them, or
+# `enable-protected-configs no` does).
+RESTART_ONLY = frozenset(
+    {
+        "daemonize",
+        "tcp-backlog",
+        "logfile",
+        "dir",
+        "dbfilename",
+        "appenddirname",
+        "aclfile",
+        "enable-debug-command",
+        "enable-module-command",
+        "enable-protected-configs",
+        "cluster-enabled",
+        "cluster-config-file",
+        "databases",
+        "supervised",
+        "pidfile",
+        "io-threads",
+    }
+)
+# Values that come from a secret file: compared, never printed.
+SECRET_DIRECTIVES = frozenset({"masterauth", "requirepass"})
+ORDER = {"create": 0, "remove": 1, "recreate": 2, "rolling": 3, "restart": 4, "live": 5}
+
+
+@dataclass(frozen=True)
+class Change:
+    node: str
+    setting: str
+    running: str
+    desired: str
+    how: str
+    risk: str = ""  # what could be lost; empty when nothing
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "node": self.node,
+            "setting": self.setting,
+            "running": self.running,
+            "desired": self.desired,
+            "how": self.how,
+            "data_at_risk": self.risk or "no",
+        }
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    live_config: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> directive -> value
+    acl_load: set[str] = field(default_factory=set)
+    restart: set[str] = field(default_factory=set)
+    recreate: set[str] = field(default_factory=set)
+    create: set[str] = field(default_factory=set)
+    remove: set[str] = field(default_factory=set)
+    secret_files: set[str] = field(default_factory=set)
+    servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.changes
+
+    @property
+    def keys_before(self) -> int | None:
+        counts = [s.keys for s in self.servers.values() if s.keys is not None]
+        return max(counts) if counts else None
+
+    def add(self, change: Change) -> None:
+        self.changes.append(change)
+
+    def sorted_changes(self) -> list[Change]:
+        return sorted(self.changes, key=lambda c: (c.node, ORDER.get(c.how, 9), c.setting))
+
+
+def fingerprint(text: str) -> str:
+    return "sha256 " + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _ports(container: Any) -> list[str]:
+    bindings = container.attrs.get("HostConfig", {}).get("PortBindings") or {}
+    out = []
+    for inner, hosts in sorted(bindings.items()):
+        for h in hosts or []:
+            out.append(f"{h.get('HostIp', '')}:{h.get('HostPort', '')}:{inner.split('/')[0]}")
+    return sorted(out)
+
+
+def _container_rows(service: str, container: Any, spec: dict[str, Any], desired: Desired) -> list[tuple[str, str, str]]:
+    """(setting, running, desired) of the container settings compose decides on."""
+    host = container.attrs.get("HostConfig", {})
+    project = desired.profile.project
+    running_networks = sorted(
+        n.removeprefix(f"{project}_") for n in (container.attrs.get("NetworkSettings", {}).get("Networks") or {})
+    )
+    wanted_networks = sorted(spec.get("networks") or ["default"])
+    rows = [
+        ("image", container.attrs.get("Config", {}).get("Image", "?"), desired.image_ref),
+        ("memory limit", format_size(host.get("Memory") or 0), format_size(int(spec.get("mem_limit", 0)))),
+        ("cpus", f"{(host.get('NanoCpus') or 0) / 1e9:g}", f"{float(spec.get('cpus', 0)):g}"),
+        ("pids limit", str(host.get("PidsLimit")), str(spec.get("pids_limit"))),
+        ("ports", " ".join(_ports(container)) or "none", " ".join(sorted(spec.get("ports") or [])) or "none"),
+        ("restart policy", (host.get("RestartPolicy") or {}).get("Name", ""), str(spec.get("restart", "no"))),
+        ("networks", " ".join(running_networks), " ".join(wanted_networks)),
+    ]
+    return [row for row in rows if row[1] != row[2]]
+
+
+def _risk_of_new_container(desired: Desired, server: Server | None, spec: dict[str, Any]) -> str:
+    persistence = conf_directives(desired.files["redis.conf"])
+    if persistence.get("appendonly") != "yes" and not persistence.get("save"):
+        return "yes: persistence is off, every key is lost"
+    limit = int(spec.get("mem_limit", 0))
+    if server is not None and server.used_memory and limit and server.used_memory > 0.9 * limit:
+        return f"yes: {format_size(server.used_memory)} of data in a {format_size(limit)} container"
+    return ""
+
+
+def _config_rows(plan: Plan, service: str, desired: Desired, server: Server) -> None:
+    wanted = conf_directives(desired.files["redis.conf"])
+    for name in ("replication.conf",):
+        if name in desired.secret_files:
+            wanted.update(conf_directives(desired.secret_files[name]))
+    for directive, value in sorted(wanted.items()):
+        current = server.config.get(directive)
+        if current is None or current == value:
+            continue
+        secret = directive in SECRET_DIRECTIVES
+        shown_running, shown_desired = ("(secret)", "(another secret)") if secret else (current, value)
+        risk = ""
+        if directive == "maxmemory" and value.isdigit() and server.used_memory and int(value) < server.used_memory:
+            risk = f"evictions: {format_size(server.used_memory)} used > new maxmemory {format_size(int(value))}"
+        if directive in RESTART_ONLY:
+            plan.restart.add(service)
+            plan.add(Change(service, directive, shown_running, shown_desired, "restart", risk))
+        else:
+            plan.live_config.setdefault(service, {})[directive] = value
+            plan.add(Change(service, directive, shown_running, shown_desired, "live", risk))
+
+
+def _acl_user(line: str) -> str:
+    return line.split()[1] if line.startswith("user ") and len(line.split()) > 1 else line
+
+
+def _acl_summary(line: str | None) -> str:
+    if line is None:
+        return "absent"
+    tokens = line.split()[2:]
+    hashes = [t[1:9] for t in tokens if t.startswith("#")]
+    rules = " ".join(t for t in tokens if not t.startswith("#") and t != "sanitize-payload")
+    return f"hash {','.join(hashes) or 'none'}; {rules}"
+
+
+def _acl_rows(plan: Plan, service: str, desired: Desired, server: Server, previous: Generation | None) -> None:
+    wanted = {_acl_user(line): line for line in desired.files["users.acl"].splitlines() if line.startswith("user ")}
+    now = {_acl_user(line): line for line in server.acl_list}
+    recorded_file = previous.files.get("users.acl") if previous else None
+    recorded_list = previous.acl_list(service) if previous else None
+    applied = {_acl_user(line): line for line in (recorded_file or "").splitlines() if line.startswith("user ")}
+    listed = {_acl_user(line): line for line in recorded_list or []}
+    changed = []
+    for user in sorted(set(wanted) | set(now)):
+        if user not in wanted or user not in now:
+            changed.append(user)
+            continue
+        wanted_hashes = {t for t in wanted[user].split() if t.startswith("#")}
+        now_hashes = {t for t in now[user].split() if t.startswith("#")}
+        if wanted_hashes != now_hashes:
+            changed.append(user)
+        elif recorded_list is None or recorded_file is None:
+            continue  # no record of what the rules looked like once applied: only passwords compared
+        elif applied.get(user) != wanted[user] or listed.get(user) != now[user]:
+            changed.append(user)
+    for user in changed:
+        plan.acl_load.add(service)
+        plan.add(
+            Change(service, f"ACL user {user}", _acl_summary(now.get(user)), _acl_summary(wanted.get(user)), "live")
+        )
+
+
+def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -> Plan:
+    """Read what runs and compare it with `desired`. Reads only; changes nothing."""
+    profile = desired.profile
+    plan = Plan()
+    containers = running.running_containers(profile)
+    specs = {name: spec for name, spec in desired.services.items() if not spec.get("profiles")}
+    data_services = {n.service for n in profile.data_nodes}
+    wanted_image_id = running.image_id(desired.image_ref)
+    for service in sorted(set(containers) - set(specs)):
+        if service in desired.services:
+            continue  # one-off jobs (cluster-init) come and go
+        plan.remove.add(service)
+        plan.add(Change(service, "container", containers[service].status, "absent", "remove"))
+    for service, spec in sorted(specs.items()):
+        container = containers.get(service)
+        if container is None:
+            plan.create.add(service)
+            plan.add(Change(service, "container", "absent", "created", "create"))
+            continue
+        server = None
+        if service in data_services and container.status == "running":
+            server = running.read_node(profile, container, secrets.admin.password)
+            plan.servers[service] = server
+        rows = _container_rows(service, container, spec, desired)
+        if wanted_image_id is not None and container.attrs.get("Image") != wanted_image_id:
+            if not any(r[0] == "image" for r in rows):
+                rows.append(("image id", str(container.attrs.get("Image"))[7:19], wanted_image_id[7:19]))
+        elif wanted_image_id is None:
+            rows.append(("image id", str(container.attrs.get("Image"))[7:19], f"{desired.image_ref} (to be built)"))
+        hash_now, hash_wanted = container.labels.get(HASH_LABEL, ""), desired.service_hashes.get(service, "")
+        if not rows and hash_now != hash_wanted:
+            rows.append(("service definition", f"config hash {hash_now[:12]}", f"config hash {hash_wanted[:12]}"))
+        if rows:
+            plan.recreate.add(service)
+            risk = _risk_of_new_container(desired, server, spec) if service in data_services else ""
+            for setting, now, wanted in rows:
+                plan.add(Change(service, setting, now, wanted, "recreate", risk))
+        if container.status != "running" and service not in plan.recreate:
+            plan.restart.add(service)
+            plan.add(Change(service, "state", container.status, "running", "restart"))
+        if server is None:
+            continue
+        if server.auth_failed:
+            plan.restart.add(service)
+            plan.add(Change(service, "ACL user admin", "another password", "the profile's", "restart"))
+        elif server.error:
+            plan.restart.add(service)
+            plan.add(Change(service, "server", f"unreadable: {server.error}", "answering", "restart"))
+        else:
+            _config_rows(plan, service, desired, server)
+            _acl_rows(plan, service, desired, server, previous)
+    _secret_file_rows(plan, desired, containers)
+    _sentinel_rows(plan, desired, previous, containers)
+    if profile.topology.has_replicas:
+        # One data node at a time, replicas first, the primary after a failover (Sentinel).
+        plan.changes = [
+            Change(c.node, c.setting, c.running, c.desired, "rolling", c.risk)
+            if c.node in data_services and c.how in ("recreate", "restart")
+            else c
+            for c in plan.changes
+        ]
+    # A node that gets a new container or a restart reads every file anew: its live steps are moot.
+    for service in plan.recreate | plan.restart:
+        plan.live_config.pop(service, None)
+        plan.acl_load.discard(service)
+    return plan
+
+
+def _secret_file_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> None:
+    for name, content in sorted(desired.secret_files.items()):
+        path = secret_path(desired.profile, name)
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current == content:
+            continue
+        plan.secret_files.add(name)
+        if containers:
+            plan.add(
+                Change(
+                    "(all)",
+                    f"secret file {name}",
+                    fingerprint(current) if current is not None else "absent",
+                    fingerprint(content),
+                    "live",
+                )
+            )
+
+
+def _sentinel_rows(plan: Plan, desired: Desired, previous: Generation | None, containers: dict[str, Any]) -> None:
+    """Sentinels copy their file at start: a changed sentinel.conf (or its secret part) means a restart."""
+    if "sentinel.conf" not in desired.files:
+        return
+    changed = previous is None or previous.files.get("sentinel.conf") != desired.files["sentinel.conf"]
+    changed = changed or "sentinel.conf" in plan.secret_files
+    if previous is None and "sentinel.conf" not in plan.secret_files:
+        changed = False  # no record of what the Sentinels started with; their own state is the truth
+    if not changed:
+        return
+    for node in desired.profile.sentinel_nodes:
+        if node.service in containers and node.service not in plan.recreate:
+            plan.restart.add(node.service)
+            plan.add(Change(node.service, "sentinel.conf", "as started", "rewritten", "restart"))
