@@ -12,13 +12,14 @@ import sys
 
 from redis_harness import __version__
 from redis_harness.cli import bench, down, env, fault, image, load, render, report, status, up, verify
-from redis_harness.errors import HarnessError
+from redis_harness.cli.common import Parser
+from redis_harness.cli.failures import handle
 
 COMMANDS = (render, up, down, status, verify, load, report, bench, fault, image, env)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="redis-harness",
         description="A Redis deployment as code: render, provision, verify and load-test it in real containers.",
         epilog=(
@@ -39,11 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except HarnessError as exc:
-        print(f"redis-harness: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `redis-harness status dev | head -1`
         sys.stderr.close()
         return 0
+    except Exception as exc:  # the net: one line and an exit code, never a traceback (cli/failures.py)
+        return handle(exc)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from redis_harness.report.gate_lines import gate_lines
+
 
 def summary(report: dict[str, Any], run_dir: Path) -> str:
     lines = [
@@ -37,10 +39,6 @@ def summary(report: dict[str, Any], run_dir: Path) -> str:
             )
         )
     for gate in report["gates"]:
-        verdict = "pass" if gate["passed"] else "FAIL"
-        lines.append(
-            f"gate {gate['name']:<24} {verdict}  value {gate['value']}  threshold {gate['threshold']}  "
-            f"({gate['detail']})"
-        )
+        lines.extend(gate_lines(gate))
     lines.append(f"report: {run_dir / 'report.html'}")
     return "\n".join(lines)
