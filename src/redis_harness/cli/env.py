@@ -13,7 +13,7 @@ from redis_harness.profile.env_template import create_dotenv
 
 def register(sub: Any) -> None:
     p = add_command(sub, "env", "the .env secrets file", ["redis-harness env init"])
-    env_sub = p.add_subparsers(dest="env_command", required=True, metavar="{init}")
+    env_sub = p.add_subparsers(dest="env_command", required=True, metavar="{init}", help="what to do with it")
     e = add_command(
         env_sub,
         "init",

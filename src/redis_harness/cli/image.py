@@ -7,13 +7,14 @@ import time
 from typing import Any
 
 from redis_harness.cli.common import add_command
+from redis_harness.cli.progress import shown
 from redis_harness.deploy import image
 from redis_harness.profile.model import DEFAULT_IMAGE
 
 
 def register(sub: Any) -> None:
     p = add_command(sub, "image", "the Redis image of the deployments", ["redis-harness image build --if-missing"])
-    image_sub = p.add_subparsers(dest="image_command", required=True, metavar="{build}")
+    image_sub = p.add_subparsers(dest="image_command", required=True, metavar="{build}", help="what to do with it")
     b = add_command(
         image_sub,
         "build",
@@ -32,6 +33,7 @@ def run_build(args: argparse.Namespace) -> int:
     if args.if_missing and image.is_present(args.tag):
         return 0
     started = time.monotonic()
-    image_id = image.build_offline(args.tag, suite=args.suite)
+    with shown("image build"):
+        image_id = image.build_offline(args.tag, suite=args.suite)
     print(f"built {args.tag} ({image_id[:19]}) from Debian {args.suite} in {time.monotonic() - started:.0f} s")
     return 0
