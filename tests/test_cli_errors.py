@@ -25,9 +25,9 @@ def tree(path: Path) -> list[str]:
     return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
 
 
-def assert_one_line(result: subprocess.CompletedProcess[str], code: int, *phrases: str) -> str:
-    """Exit code `code`, exactly one line on stderr, no traceback; the line holds every phrase."""
-    assert result.returncode == code, (result.returncode, result.stderr)
+def assert_one_line(result: subprocess.CompletedProcess[str], code: int | tuple[int, ...], *phrases: str) -> str:
+    """Exit code `code` (or one of them), exactly one line on stderr, no traceback; the line holds every phrase."""
+    assert result.returncode in (code if isinstance(code, tuple) else (code,)), (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout

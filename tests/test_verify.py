@@ -429,7 +429,8 @@ def test_verify_exits_2_when_the_deployment_is_not_running(tmp_path: Path, cli_e
     profile = variant_profile("ci", tmp_path, "vbad-absent", network={"port": 6393})
     result = run_verify(str(profile.source), cli_env)
     assert result.returncode == 2
-    assert "not running" in result.stderr and "redis-harness up vbad-absent" in result.stderr
+    # The hint names the profile as the user gave it: a path here, never the bare name of another file.
+    assert "not running" in result.stderr and f"redis-harness up {profile.source}`" in result.stderr
 
 
 # --------------------------------------------------------------------------- integration: a good deployment

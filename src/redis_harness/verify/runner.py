@@ -111,24 +111,26 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
 def _publish_junit(staged: list[tuple[Path, Path]]) -> list[Path] | None:
     """Move the staged JUnit files into place, all or none; None (and one line on stderr) when a path is unwritable."""
     placed: list[Path] = []
+    target = staged[0][1]
     try:
         for source, target in staged:
             if not source.is_file():
                 continue  # -k matched nothing on this node
             target.parent.mkdir(parents=True, exist_ok=True)
             partial = target.with_name(f".{target.name}.partial")
-            shutil.copyfile(source, partial)
-            os.replace(partial, target)
+            try:
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
             placed.append(target)
     except OSError as exc:
         for path in placed:
             path.unlink(missing_ok=True)
-        with_partial = Path(exc.filename) if exc.filename else None
-        if with_partial is not None and with_partial.name.endswith(".partial"):
-            with_partial.unlink(missing_ok=True)
+        where = f"{exc.filename}: " if exc.filename and Path(exc.filename) != target else ""
         print(
-            f"redis-harness: --junit: cannot write {exc.filename} ({exc.strerror or exc}); the results are above, "
-            "no XML was written; give a writable path",
+            f"redis-harness: --junit: cannot write {target} ({where}{exc.strerror or exc}); "
+            "the results are above, no XML was written; give a writable path",
             file=sys.stderr,
         )
         return None

@@ -6,6 +6,7 @@ expected and found stays in the JUnit XML and in `verify --json`.
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ MAX_WIDTH = 100  # wider tables are hard to read even on a wide terminal
 MIN_WIDTH = 60
 GAP = "  "
 RESULT_WIDTH = len("RESULT")
-CHECK_SHARE = 0.4  # of the room left after RESULT: check names are long, but expected/found say more
+CHECK_SHARE = 0.45  # of the room left after RESULT: check names are long, but expected/found say more
 # Rows are shortened to this many lines; a failed row gets more room, since it is the one people read.
 PASSING_ROW_LINES = 2
 FAILED_ROW_LINES = 8
@@ -103,6 +104,25 @@ def _wrap(text: str, width: int, max_lines: int) -> list[str]:
     return lines
 
 
+def _wrap_name(name: str, width: int, max_lines: int) -> list[str]:
+    """A check name broken after an underscore or before its `[parameter]`, where a reader expects it."""
+    lines = [""]
+    for token in re.split(r"(?<=_)|(?=\[)", name):
+        while len(token) > width:  # a part longer than the column: cut it
+            if lines[-1]:
+                lines.append("")
+            lines[-1], token = token[:width], token[width:]
+            lines.append("")
+        if len(lines[-1]) + len(token) > width and lines[-1]:
+            lines.append("")
+        lines[-1] += token
+    lines = [line for line in lines if line] or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: width - 1] + "…"
+    return lines
+
+
 def _column_widths(rows: list[tuple[str, str, str, str]], width: int) -> tuple[int, int, int]:
     """Widths of check, expected and found so that the whole row fits `width`."""
     room = width - RESULT_WIDTH - 3 * len(GAP)
@@ -126,7 +146,8 @@ def format_table(results: Sequence[CheckResult], width: int | None = None) -> st
     lines = []
     for row in rows:
         failed = row[3] in ("FAIL", "ERROR")
-        cells = [_wrap(row[i], widths[i], FAILED_ROW_LINES if failed else PASSING_ROW_LINES) for i in range(3)]
+        most = FAILED_ROW_LINES if failed else PASSING_ROW_LINES
+        cells = [_wrap_name(row[0], widths[0], most), _wrap(row[1], widths[1], most), _wrap(row[2], widths[2], most)]
         cells.append([row[3]])
         height = max(len(cell) for cell in cells)
         for n in range(height):
