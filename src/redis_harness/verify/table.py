@@ -131,6 +131,7 @@ def _column_widths(rows: list[tuple[str, str, str, str]], width: int) -> tuple[i
     rest = room - check
     expected = min(natural[1], max(rest // 2, rest - natural[2]))
     found = min(natural[2], rest - expected)
+    check = min(natural[0], room - expected - found)  # room expected and found do not need goes back to the names
     return check, expected, found
 
 
