@@ -230,3 +230,31 @@ def test_a_hint_names_the_path_the_user_gave(running: Deployment, tmp_path: Path
     result = cli(running, "verify", str(absent.source))
     assert_one_line(result, 2, "not running", f"run `redis-harness up {absent.source}`")
     assert "up ce-absent`" not in result.stderr
+
+
+# --------------------------------------------------------------------------- image build
+
+
+def test_image_build_says_what_it_waits_for_and_fails_in_one_line(running: Deployment) -> None:
+    """Progress off a terminal: one line per step. A suite Debian does not have stops mmdebstrap at once."""
+    tag = "redis-harness/redis:ce-no-such-suite"
+    result = cli(running, "image", "build", "--tag", tag, "--suite", "ce-no-such-suite")
+    assert result.returncode == 1, result.stderr
+    progress, error = result.stderr.splitlines()[:-1], result.stderr.splitlines()[-1]
+    assert (
+        progress
+        == [
+            line
+            for line in progress
+            if line.startswith("image build: mmdebstrap: a minimal Debian ce-no-such-suite root")
+        ]
+        and len(progress) == 1
+    ), result.stderr
+    assert error.startswith("redis-harness: image: mmdebstrap failed for suite ce-no-such-suite")
+    assert "Traceback" not in result.stderr
+    assert not [i for i in running_images() if tag in i]
+
+
+def running_images() -> list[str]:
+    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True)
+    return out.stdout.split()

@@ -93,7 +93,10 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
             runs.append(_verify_node(profile, node.service, node_junit, keyword, quiet=as_json))
         matched = [(code, collector) for code, collector in runs if code != NO_TESTS_COLLECTED]
         if not matched:  # -k matched no check on any node
-            print(f"verify: no check matches -k {keyword!r}; run without -k to see every check's name")
+            print(
+                f"redis-harness: -k: no check matches {keyword!r}; run without -k to see every check's name",
+                file=sys.stderr,
+            )
             return 2
         code = max(exit_code(c, collector) for c, collector in matched)
         if as_json:
