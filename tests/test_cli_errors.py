@@ -76,6 +76,19 @@ def test_render_into_an_immutable_folder_names_the_folder_and_the_fix(tmp_path: 
         shutil.rmtree(target, ignore_errors=True)
 
 
+def test_render_check_on_a_file_damaged_into_binary_says_it_differs(tmp_path: Path) -> None:
+    env = generated_env()
+    path = write_profile(tmp_path, "cebinary")
+    target = REPO / "compose" / "cebinary"
+    try:
+        assert run_cli("render", str(path), env=env).returncode == 0
+        (target / "redis.conf").write_bytes(b"\xff\xfe not utf-8")
+        result = run_cli("render", str(path), "--check", env=env)
+        assert result.returncode == 1 and "redis.conf" in result.stdout and result.stderr == "", result.stderr
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- env init
 
 
