@@ -167,6 +167,10 @@ def test_verify_to_an_unwritable_junit_path_still_prints_the_table(running: Depl
     ], result.stderr
     assert "Traceback" not in result.stderr
     assert tree(tmp_path) == ["a-file"]
+    as_json = cli(running, "verify", str(running.profile.source), "--junit", str(junit), "--json", "-k", "non_root")
+    data = json.loads(as_json.stdout)  # stdout stays JSON; the one line is on stderr
+    assert as_json.returncode == data["exit_code"] == 2 and data["counts"]["pass"] == 1
+    assert tree(tmp_path) == ["a-file"]
 
 
 def test_verify_to_an_immutable_junit_folder_still_prints_the_table(running: Deployment, tmp_path: Path) -> None:

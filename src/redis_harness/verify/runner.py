@@ -99,15 +99,14 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
             )
             return 2
         code = max(exit_code(c, collector) for c, collector in matched)
+        written = _publish_junit(staged) if staged else []
+        if written is None:  # unwritable --junit: the results still count, and the command fails
+            code = max(code, 2)
         if as_json:
             print(json.dumps(_as_json(profile, [collector for _, collector in runs], code), indent=2))
-        if staged:
-            written = _publish_junit(staged)
-            if written is None:
-                return max(code, 2)
-            if not as_json:
-                for path in written:
-                    print(f"JUnit XML: {path}")
+        else:
+            for path in written or []:
+                print(f"JUnit XML: {path}")
         return code
 
 
