@@ -1,9 +1,12 @@
-"""The verify table fits min(terminal width, 100) columns; the full text stays in --json and JUnit."""
+"""The verify table fits min(terminal width, 100) columns; the full text stays in --json and JUnit (all or none)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from redis_harness.verify import runner
 from redis_harness.verify.table import MAX_WIDTH, CheckResult, format_table, table_width
 
 LONG = "on, hash 1b123f82, keys ~price:* ~price:v1:*, channels &price:*, commands -@all +get +set +hset " * 6
@@ -71,3 +74,23 @@ def test_as_dict_keeps_the_full_text() -> None:
     result = results()[2]
     data = result.as_dict()
     assert data["expected"] == LONG and data["found"] == result.found and "properties" not in data
+
+
+def test_junit_files_are_published_all_or_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Multi-node runs write one JUnit file per node: a second one failing takes the first back."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for node in ("redis-0", "redis-1"):
+        (scratch / f"v-{node}.xml").write_text(f"<testsuites name='{node}'/>")
+    out = tmp_path / "out"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    staged = [(scratch / "v-redis-0.xml", out / "v-redis-0.xml"), (scratch / "v-redis-1.xml", blocker / "v.xml")]
+    assert runner._publish_junit(staged) is None
+    assert sorted(p.name for p in out.iterdir()) == []  # the first file was taken back, no .partial left
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"redis-harness: --junit: cannot write {blocker / 'v.xml'} ({blocker}: ")
+    good = [(scratch / "v-redis-0.xml", out / "v-redis-0.xml"), (scratch / "v-redis-1.xml", out / "v-redis-1.xml")]
+    assert runner._publish_junit(good) == [out / "v-redis-0.xml", out / "v-redis-1.xml"]
+    assert (out / "v-redis-1.xml").read_text() == "<testsuites name='redis-1'/>"
+    assert sorted(p.name for p in out.iterdir()) == ["v-redis-0.xml", "v-redis-1.xml"]
