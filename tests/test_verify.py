@@ -429,7 +429,8 @@ def test_verify_exits_2_when_the_deployment_is_not_running(tmp_path: Path, cli_e
     profile = variant_profile("ci", tmp_path, "vbad-absent", network={"port": 6393})
     result = run_verify(str(profile.source), cli_env)
     assert result.returncode == 2
-    assert "not running" in result.stderr and "redis-harness up vbad-absent" in result.stderr
+    # The hint names the profile as the user gave it: a path here, never the bare name of another file.
+    assert "not running" in result.stderr and f"redis-harness up {profile.source}`" in result.stderr
 
 
 # --------------------------------------------------------------------------- integration: a good deployment
@@ -498,7 +499,8 @@ def test_verify_exits_2_when_k_selects_no_check(good: tuple[Profile, Secrets], c
     profile, _ = good
     result = run_verify(str(profile.source), cli_env, "-k", "no_such_check")
     assert result.returncode == 2
-    assert "no check matches -k 'no_such_check'" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("redis-harness")]
+    assert errors == ["redis-harness: -k: no check matches 'no_such_check'; run without -k to see every check's name"]
 
 
 @pytest.mark.integration

@@ -20,3 +20,18 @@ def deployment_dir(profile_name: str) -> Path:
 
 def state_dir(profile_name: str) -> Path:
     return STATE_DIR / profile_name
+
+
+def profile_argument(name: str, source: Path) -> str:
+    """How to name a profile on the command line in a hint: what finds the same file again.
+
+    `profiles/ci.yaml` is `ci`; any other file is its path (relative to the current folder
+    when it lies below it), so `status /tmp/x.yaml` never suggests `up x`.
+    """
+    source = Path(source)
+    if (PROFILES_DIR / f"{name}.yaml").resolve() == source.resolve() and source.stem == name:
+        return name
+    try:
+        return str(source.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(source)

@@ -28,13 +28,14 @@ from redis_harness.cli import (
     up,
     verify,
 )
-from redis_harness.errors import HarnessError
+from redis_harness.cli.common import Parser
+from redis_harness.cli.failures import handle
 
 COMMANDS = (render, up, plan, down, rollback, status, verify, load, report, compare, bench, fault, image, env, profile)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="redis-harness",
         description="A Redis deployment as code: render, provision, verify and load-test it in real containers.",
         epilog=(
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"redis-harness {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
     for command in COMMANDS:
         command.register(sub)
     return parser
@@ -55,11 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except HarnessError as exc:
-        print(f"redis-harness: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `redis-harness status dev | head -1`
         sys.stderr.close()
         return 0
+    except Exception as exc:  # the net: one line and an exit code, never a traceback (cli/failures.py)
+        return handle(exc)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
-from typing import Any
+from typing import Any, NoReturn
 
 from redis_harness import paths
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line that says where the help is (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
 
 
 def known_profiles() -> list[str]:

@@ -14,7 +14,9 @@ from redis_harness.profile.model import DEFAULT_IMAGE
 
 def register(sub: Any) -> None:
     p = add_command(sub, "image", "the Redis image of the deployments", ["redis-harness image build --if-missing"])
-    image_sub = p.add_subparsers(dest="image_command", required=True, metavar="{build,check}")
+    image_sub = p.add_subparsers(
+        dest="image_command", required=True, metavar="{build,check}", help="what to do with it"
+    )
     b = add_command(
         image_sub,
         "build",
@@ -45,7 +47,8 @@ def run_build(args: argparse.Namespace) -> int:
     if args.if_missing and image.is_present(args.tag):
         return 0
     started = time.monotonic()
-    image_id = image.build_offline(args.tag, suite=args.suite)
+    with shown("image build"):
+        image_id = image.build_offline(args.tag, suite=args.suite)
     print(f"built {args.tag} ({image_id[:19]}) from Debian {args.suite} in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -19,8 +19,13 @@ def register(sub: Any) -> None:
         "Both are generated from the model's fields and descriptions; editors read the schema through the "
         f"`{schema.MODELINE}` line at the top of every profile.",
     )
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    q = actions.add_parser("schema", help="regenerate the schema and the README's settings table")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do with it")
+    q = add_command(
+        actions,
+        "schema",
+        "regenerate profiles/profile.schema.json and the README's settings table from the model",
+        ["redis-harness profile schema", "redis-harness profile schema --check"],
+    )
     q.add_argument("--check", action="store_true", help="write nothing; exit 1 if either differs from the model")
     q.set_defaults(func=run)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from redis_harness import paths
 from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
 from redis_harness.render.files import differences, render
@@ -40,7 +41,14 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"compose/{profile.name}/ is up to date")
         return 0
-    target = render(profile, secrets)
+    try:
+        target = render(profile, secrets)
+    except OSError as exc:  # the render went to a temporary folder, which is gone again: nothing was written
+        folder = paths.deployment_dir(profile.name)
+        raise BadInput(
+            f"render: cannot write {folder}/ ({exc.strerror or exc}); make it and {folder.parent}/ writable "
+            f"(check permissions and `lsattr -d` for the immutable flag), then run it again"
+        ) from None
     where = target.relative_to(paths.ROOT) if target.is_relative_to(paths.ROOT) else target
     names = sorted(p.name for p in target.iterdir() if not p.name.startswith("."))
     print(f"rendered {where}/: {' '.join(names)}")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness.cli.common import add_command
+from redis_harness.errors import BadInput
 from redis_harness.report.analysis import build
 from redis_harness.report.text import summary
 
@@ -25,6 +26,19 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.dir)
-    report = build(run_dir)
+    try:
+        report = build(run_dir)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # read_run checked the files are JSON objects with the run's keys; what is inside them can
+        # still be damaged (a field of the wrong type, a gate this version does not know).
+        what = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        raise BadInput(
+            f"report: {run_dir}'s data are damaged ({what[:120]}); run the load again, or restore the folder"
+        ) from None
+    except OSError as exc:
+        raise BadInput(
+            f"report: cannot write the report into {run_dir} ({exc.strerror or exc}); make the folder writable "
+            "or copy it somewhere writable and run the report there"
+        ) from None
     print(summary(report, run_dir))
     return 0 if report["passed"] else 1

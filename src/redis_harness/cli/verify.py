@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.progress import shown
 from redis_harness.verify.runner import run_verify
 
 
@@ -19,15 +20,20 @@ def register(sub: Any) -> None:
             "redis-harness verify dev",
             "redis-harness verify ci --junit reports/verify.xml",
             "redis-harness verify dev -k acl   # only the ACL checks",
+            "redis-harness verify dev --json | jq '.checks[] | select(.status != \"pass\")'",
         ],
         "Security, limits, configuration, persistence and isolation, read from the live containers and "
         "compared with the profile. Exit 0 all passed, 1 a check failed, 2 bad input or the deployment is not up.",
     )
     add_profile_argument(p)
     p.add_argument("--junit", metavar="FILE", type=Path, help="also write the results as JUnit XML to FILE")
+    p.add_argument(
+        "--json", action="store_true", help="print every check as JSON, with the full expected and found text"
+    )
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="run only the checks matching EXPR (pytest -k syntax)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_verify(args.profile, args.junit, args.keyword)
+    with shown("verify"):
+        return run_verify(args.profile, args.junit, args.keyword, as_json=args.json)

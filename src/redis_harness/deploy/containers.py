@@ -11,6 +11,7 @@ from typing import Any
 
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput
+from redis_harness.paths import profile_argument
 from redis_harness.profile.model import Profile
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -29,7 +30,8 @@ def service_container(profile: Profile, service: str | None = None) -> Any:
         if container.labels.get(SERVICE_LABEL) == service:
             return container
     raise BadInput(
-        f"deployment: {profile.project} is not running (no {service} container); run `redis-harness up {profile.name}`"
+        f"deployment: {profile.project} is not running (no {service} container); "
+        f"run `redis-harness up {profile_argument(profile.name, profile.source)}`"
     )
 
 
@@ -39,7 +41,7 @@ def running_container(profile: Profile, service: str | None = None) -> Any:
     if container.status != "running":
         raise BadInput(
             f"deployment: {profile.project} is not running ({container.name} {container.status}); "
-            f"run `redis-harness up {profile.name}`"
+            f"run `redis-harness up {profile_argument(profile.name, profile.source)}`"
         )
     return container
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from docker.errors import APIError, BuildError, ImageNotFound
 
-from redis_harness import paths
+from redis_harness import paths, progress
 from redis_harness.deploy import apt_sources
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
@@ -54,6 +54,7 @@ def _bootstrap_rootfs(suite: str, out: Path) -> None:
         # The release, its point updates and its security updates, from this machine's own mirrors.
         *apt_sources.source_lines(suite),
     ]
+    progress.note(f"mmdebstrap: a minimal Debian {suite} root with {', '.join(OFFLINE_PACKAGES)}")
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -73,7 +74,9 @@ def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
         rootfs = Path(tmp) / "rootfs.tar"
         _bootstrap_rootfs(suite, rootfs)
         repository, tag = base_ref.rsplit(":", 1)
+        progress.note(f"docker import: the root as {base_ref}")
         client.api.import_image(src=str(rootfs), repository=repository, tag=tag)
+    progress.note(f"docker build: {ref} from {DOCKERFILE_DIR.name}/Dockerfile on {base_ref}")
     try:
         image, _ = client.images.build(
             path=str(DOCKERFILE_DIR), tag=ref, buildargs={"BASE": base_ref}, rm=True, forcerm=True
@@ -99,6 +102,7 @@ def ensure(image: Image) -> str:
             )
         build_offline(image.ref)
         return "built offline"
+    progress.note(f"docker pull: {image.ref}")
     try:
         docker_client().images.pull(image.ref)
     except APIError as exc:

@@ -28,6 +28,7 @@ from redis_harness.deploy.containers import NETWORK_LABEL, PROJECT_LABEL, SERVIC
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.faults import journal
+from redis_harness.paths import profile_argument
 from redis_harness.profile.model import Profile
 
 REDIS_SERVICE = "redis"
@@ -166,6 +167,10 @@ def pause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0)
 
 def unpause(profile: Profile, *, node: str | None = None, timeout_s: float = 10.0) -> FaultRecord:
     container = service_container(profile, node)
+    container.reload()
+    if not container.attrs["State"].get("Paused", False):
+        # Docker would answer 409 Conflict; say what the state is instead.
+        raise BadInput(f"{container.name}: is {container.attrs['State'].get('Status')}, not paused; nothing to unpause")
     requested = _now()
     container.unpause()
     _wait(container, lambda a: not a["State"].get("Paused", False), timeout_s, "unpaused")
@@ -194,6 +199,14 @@ def disconnect(
     container = service_container(profile, node)
     _require_running(container)
     net = compose_network(profile, network, node)
+    if not _attached(net.name)(container.attrs):
+        raise BadInput(
+            f"{container.name}: is not on {net.name} (disconnected already); "
+            f"`redis-harness fault {profile_argument(profile.name, profile.source)} reconnect"
+            + (f" --network {network}" if network != "edge" else "")
+            + (f" --node {node}" if node else "")
+            + "` puts it back"
+        )
     requested = _now()
     net.disconnect(container)
     _wait(container, lambda a: not _attached(net.name)(a), timeout_s, f"off {net.name}")

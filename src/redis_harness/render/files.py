@@ -134,6 +134,7 @@ def differences(profile: Profile, secrets: Secrets, target: Path | None = None) 
     changed = []
     for name, text in render_files(profile, secrets).items():
         path = target / name
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        # Bytes, not text: a file damaged into something that is not UTF-8 simply differs.
+        if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
             changed.append(name)
     return changed

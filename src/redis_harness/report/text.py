@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from redis_harness.report.gate_lines import gate_lines
+
 
 def library_cost_line(call: str, parts: dict[str, Any]) -> str:
     """A client library call's p50 and p99, split into Redis round trips, origin reads and the
@@ -52,10 +54,6 @@ def summary(report: dict[str, Any], run_dir: Path) -> str:
             )
         )
     for gate in report["gates"]:
-        verdict = "pass" if gate["passed"] else "FAIL"
-        lines.append(
-            f"gate {gate['name']:<24} {verdict}  value {gate['value']}  threshold {gate['threshold']}  "
-            f"({gate['detail']})"
-        )
+        lines.extend(gate_lines(gate))
     lines.append(f"report: {run_dir / 'report.html'}")
     return "\n".join(lines)

@@ -8,12 +8,17 @@ failed, 2 the profile is invalid or the deployment is not running.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from redis_harness import paths
+from redis_harness import paths, progress
 from redis_harness.deploy.connect import endpoint
 from redis_harness.deploy.containers import running_container
 from redis_harness.errors import BadInput
@@ -59,8 +64,8 @@ def pytest_args(profile: Profile, junit: Path | None, keyword: str | None, node:
     return args
 
 
-def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None = None) -> int:
-    """Run infra_tests/ against PROFILE's running deployment; print the table; return the exit code."""
+def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None = None, as_json: bool = False) -> int:
+    """Run infra_tests/ against PROFILE's running deployment; print the table (or JSON); return the exit code."""
     profile = load_profile(profile_arg)
     load_secrets(profile)  # a missing or weak secret is bad input, before any check runs
     endpoint(profile)  # the server checks reach Redis on the loopback endpoint
@@ -68,32 +73,101 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
         running_container(profile, node.service)
     if not INFRA_TESTS_DIR.is_dir():
         raise BadInput(f"verify: {INFRA_TESTS_DIR} is missing; run from a checkout of redis-harness")
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
 
-    # Every data node gets the whole suite ("the standalone checks on every node"); the
-    # deployment-wide topology checks (replication, Sentinel, Cluster) run with the first.
-    runs = []
-    for node in profile.data_nodes:
-        node_junit = junit if junit is None or len(profile.data_nodes) == 1 else _node_junit(junit, node.service)
-        runs.append(_verify_node(profile, node.service, node_junit, keyword))
-    matched = [(code, collector) for code, collector in runs if code != NO_TESTS_COLLECTED]
-    if not matched:  # -k matched no check on any node
-        print(f"verify: no check matches -k {keyword!r}; run without -k to see every check's name")
-        return 2
-    return max(exit_code(code, collector) for code, collector in matched)
+    # pytest writes JUnit into a scratch folder; the files are moved to --junit only after the
+    # table is out, so an unwritable path costs the XML, never the results.
+    with tempfile.TemporaryDirectory(prefix="redis-harness-verify-") as scratch:
+        runs = []
+        staged: list[tuple[Path, Path]] = []
+        nodes = profile.data_nodes
+        # Every data node gets the whole suite ("the standalone checks on every node"); the
+        # deployment-wide topology checks (replication, Sentinel, Cluster) run with the first.
+        for index, node in enumerate(nodes, start=1):
+            of = f" ({index} of {len(nodes)})" if len(nodes) > 1 else ""
+            progress.note(f"checking {node.service}{of} against the profile")
+            node_junit = None
+            if junit is not None:
+                target = junit if len(nodes) == 1 else _node_junit(junit, node.service)
+                node_junit = Path(scratch) / target.name
+                staged.append((node_junit, target))
+            runs.append(_verify_node(profile, node.service, node_junit, keyword, quiet=as_json))
+        matched = [(code, collector) for code, collector in runs if code != NO_TESTS_COLLECTED]
+        if not matched:  # -k matched no check on any node
+            print(
+                f"redis-harness: -k: no check matches {keyword!r}; run without -k to see every check's name",
+                file=sys.stderr,
+            )
+            return 2
+        code = max(exit_code(c, collector) for c, collector in matched)
+        written = _publish_junit(staged) if staged else []
+        if written is None:  # unwritable --junit: the results still count, and the command fails
+            code = max(code, 2)
+        if as_json:
+            print(json.dumps(_as_json(profile, [collector for _, collector in runs], code), indent=2))
+        else:
+            for path in written or []:
+                print(f"JUnit XML: {path}")
+        return code
+
+
+def _publish_junit(staged: list[tuple[Path, Path]]) -> list[Path] | None:
+    """Move the staged JUnit files into place, all or none; None (and one line on stderr) when a path is unwritable."""
+    placed: list[Path] = []
+    target = staged[0][1]
+    try:
+        for source, target in staged:
+            if not source.is_file():
+                continue  # -k matched nothing on this node
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(f".{target.name}.partial")
+            try:
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+            placed.append(target)
+    except OSError as exc:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        where = f"{exc.filename}: " if exc.filename and Path(exc.filename) != target else ""
+        print(
+            f"redis-harness: --junit: cannot write {target} ({where}{exc.strerror or exc}); "
+            "the results are above, no XML was written; give a writable path",
+            file=sys.stderr,
+        )
+        return None
+    return placed
+
+
+def _as_json(profile: Profile, collectors: list[ResultCollector], code: int) -> dict:
+    """Every check with the full text of what it expected and found (the table shortens them)."""
+    results = [r for collector in collectors for r in collector.results]
+    return {
+        "profile": profile.name,
+        "project": profile.project,
+        "source": str(profile.source),
+        "exit_code": code,
+        "passed": code == 0,
+        "counts": {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "warn", "skip")},
+        "checks": [r.as_dict() for r in results],
+        "collection_errors": [e for collector in collectors for e in collector.collection_errors],
+    }
 
 
 def _node_junit(junit: Path, node: str) -> Path:
     return junit.with_name(f"{junit.stem}-{node}{junit.suffix}")
 
 
-def _verify_node(profile: Profile, node: str, junit: Path | None, keyword: str | None) -> tuple[int, ResultCollector]:
-    """Run the suite against one data node; print its table; return pytest's code and the results."""
-    collector = ResultCollector()
+def _verify_node(
+    profile: Profile, node: str, junit: Path | None, keyword: str | None, quiet: bool = False
+) -> tuple[int, ResultCollector]:
+    """Run the suite against one data node; print its table (unless quiet); return pytest's code and the results."""
+    collector = ResultCollector(node)
     started = time.monotonic()
     code = int(pytest.main(pytest_args(profile, junit, keyword, node), plugins=[collector]))
     elapsed = time.monotonic() - started
+    if quiet:
+        return code, collector
 
     where = f" ({node})" if len(profile.data_nodes) > 1 else ""
     print(f"verify {profile.project}{where} against {profile.source}")
@@ -102,8 +176,6 @@ def _verify_node(profile: Profile, node: str, junit: Path | None, keyword: str |
     print(summarize(collector.results, elapsed))
     for error in collector.collection_errors:
         print(f"collection error: {error}")
-    if junit is not None:
-        print(f"JUnit XML: {junit}")
     return code, collector
 
 

@@ -1,0 +1,136 @@
+"""A gate verdict as people read it: rounded values with their unit, and where to look when it fails.
+
+report.json keeps the raw numbers (ratios, seconds); only the terminal text
+is rounded here. Every gate in report.gates.GATES has an entry (a unit test
+holds new gates to it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+LOOK_AT_PREFIX = "     look at: "
+LOOK_AT_WIDTH = 100 - len(LOOK_AT_PREFIX)  # the hint fits a 100-column terminal
+
+
+@dataclass(frozen=True)
+class GateFormat:
+    unit: str  # percent | ms | s | per_s | count | flag
+    at_least: bool = False  # the value must reach the threshold (evictions_seen), instead of stay under it
+    noun: str = ""  # what a count counts ("keys lost")
+    # One line (at most LOOK_AT_WIDTH): the figure to read, and where it is in report.html.
+    look_at: str = ""
+
+
+GATE_FORMATS: dict[str, GateFormat] = {
+    "error_rate": GateFormat(
+        "percent", look_at="the errors column above (Commands in report.html), the charts under Over time"
+    ),
+    "error_rate_except_oom": GateFormat(
+        "percent", look_at="the errors column above (Commands in report.html), less -OOM refusals (Server)"
+    ),
+    "oom_refusals_seen": GateFormat(
+        "count",
+        at_least=True,
+        noun="writes refused with -OOM",
+        look_at="peak used_memory vs maxmemory (Server in report.html): maxmemory was never reached",
+    ),
+    "slow_updates": GateFormat(
+        "ms", look_at="the p99 µs of the updates above (Commands in report.html), latency under Over time"
+    ),
+    "miss_ratio": GateFormat(
+        "percent", look_at="the hit ratio line above (Hit ratio in report.html); the profile's ttl: section"
+    ),
+    "memory": GateFormat(
+        "percent", look_at="peak used_memory vs maxmemory (Server in report.html), memory under Over time"
+    ),
+    "eviction_rate": GateFormat("per_s", look_at="peak evictions/s (Server in report.html), evictions under Over time"),
+    "no_oom_kill": GateFormat(
+        "flag", look_at="container memory / limit (Server in report.html); lower memory.maxmemory_ratio"
+    ),
+    "maxmemory_respected": GateFormat(
+        "percent", look_at="peak used_memory vs maxmemory (Server in report.html), memory under Over time"
+    ),
+    "persistent_keys_survive": GateFormat(
+        "count",
+        noun="keys without TTL lost",
+        look_at="Eviction in report.html; memory.policy must evict only keys with a TTL (volatile-*)",
+    ),
+    "evictions_seen": GateFormat(
+        "count",
+        at_least=True,
+        noun="keys evicted",
+        look_at="evicted keys (Server in report.html), memory under Over time: maxmemory never reached",
+    ),
+    "recovery_window": GateFormat(
+        "s", look_at="the fault line above, error window under Faults in report.html, the charts' fault mark"
+    ),
+    "acked_writes_kept": GateFormat(
+        "count",
+        noun="acknowledged writes lost",
+        look_at="acked writes lost (Faults in report.html); the topology's min_replicas_to_write",
+    ),
+    "new_primary_elected": GateFormat(
+        "s", look_at="Faults in report.html; Sentinel's down_after or Cluster's node_timeout set the pace"
+    ),
+}
+
+_SCALE = {"percent": 100.0, "ms": 1000.0, "s": 1.0, "per_s": 1.0, "count": 1.0}
+_SUFFIX = {"percent": " %", "ms": " ms", "s": " s", "per_s": "/s", "count": ""}
+
+
+def _number(x: float, decimals: int) -> str:
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _decimals(x: float) -> int:
+    """Rounded for reading: 130, 83, 2.7, 0.4, 0.027."""
+    x = abs(x)
+    if x >= 10 or x == 0:
+        return 0
+    if x >= 1:
+        return 1
+    decimals = 1
+    while decimals < 6 and round(x, decimals) == 0:
+        decimals += 1
+    return decimals + 1 if decimals > 1 else decimals
+
+
+def _pair(value: float, threshold: float) -> tuple[str, str]:
+    """Both numbers rounded alike; more digits when rounding would make a failing value look equal."""
+    decimals = max(_decimals(value), _decimals(threshold))
+    a, b = _number(value, decimals), _number(threshold, decimals)
+    while a == b and value != threshold and decimals < 6:
+        decimals += 1
+        a, b = _number(value, decimals), _number(threshold, decimals)
+    return a, b
+
+
+def comparison(name: str, gate: dict[str, Any]) -> str:
+    """`130 ms > 100 ms`: the value against the threshold, with its unit and how it compares."""
+    fmt = GATE_FORMATS[name]
+    value, threshold = gate["value"], gate["threshold"]
+    if fmt.unit == "flag":
+        return "not OOM-killed" if not value else "OOM-killed by the kernel"
+    if value is None:
+        return "not measured"
+    scale, suffix = _SCALE[fmt.unit], _SUFFIX[fmt.unit]
+    if threshold is None:
+        return _number(value * scale, _decimals(value * scale)) + suffix
+    shown_value, shown_threshold = _pair(value * scale, threshold * scale)
+    reached = value >= threshold if fmt.at_least else value <= threshold
+    relation = (">=" if reached else "<") if fmt.at_least else ("<=" if reached else ">")
+    noun = f"{fmt.noun} " if fmt.noun else ""
+    return f"{noun}{shown_value}{suffix} {relation} {shown_threshold}{suffix}"
+
+
+def gate_lines(gate: dict[str, Any]) -> list[str]:
+    """The verdict line, and when it failed a second line saying what to look at."""
+    name = gate["name"]
+    verdict = "pass" if gate["passed"] else "FAIL"
+    lines = [f"gate {name:<24} {verdict}  {comparison(name, gate)}  ({gate['detail']})"]
+    if not gate["passed"]:
+        lines.append(f"{LOOK_AT_PREFIX}{GATE_FORMATS[name].look_at}")
+    return lines
