@@ -54,5 +54,5 @@ def run(args: argparse.Namespace) -> int:
         changes = [c.as_dict() for c in plan.sorted_changes()]
         print(json.dumps({"profile": profile.name, "in_sync": plan.in_sync, "changes": changes}, indent=2))
     else:
-        print(format_plan(profile.name, plan))
+        print(format_plan(args.profile, plan))
     return 0 if plan.in_sync else 1

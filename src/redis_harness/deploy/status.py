@@ -15,6 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from redis_harness import paths
 from redis_harness.deploy import generations
 from redis_harness.deploy.containers import container_facts, project_containers
 from redis_harness.deploy.running import published_port
@@ -115,6 +116,7 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
     problems = _problems(profile, facts, nodes) if facts else ["not deployed"]
     return {
         "profile": profile.name,
+        "profile_argument": paths.profile_argument(profile.name, profile.source),
         "project": profile.project,
         "endpoint": (
             {"host": profile.network.host, "port": profile.network.port}
@@ -144,7 +146,7 @@ def format_status(status: dict[str, Any]) -> str:
     endpoint = status["endpoint"]
     lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}" if endpoint else "endpoint   none (not published)")
     if not status["containers"]:
-        lines.append("containers none: not deployed (run `redis-harness up " + status["profile"] + "`)")
+        lines.append("containers none: not deployed (run `redis-harness up " + status["profile_argument"] + "`)")
         lines.append("healthy    no: not deployed")
         return "\n".join(lines)
     for c in status["containers"]:

@@ -89,7 +89,7 @@ def require_deployment(profile: Profile, secrets: Secrets) -> None:
         host, port = profile.network.host, profile.network.port
         raise BadInput(
             f"deployment: {profile.project} not reachable at {host}:{port} ({exc}); "
-            f"run `redis-harness up {profile.name}`"
+            f"run `redis-harness up {paths.profile_argument(profile.name, profile.source)}`"
         ) from None
 
 
