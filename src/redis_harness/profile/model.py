@@ -112,6 +112,13 @@ class ServiceUser:
 class Security:
     services: tuple[ServiceUser, ...]
     min_password_length: int
+    # What a client that sends only a password (the `default` user) may do: nothing
+    # ("off") or exactly the rights of one service, never more.
+    default_user: str = "off"
+
+    @property
+    def default_service(self) -> ServiceUser | None:
+        return next((s for s in self.services if s.name == self.default_user), None)
 
 
 @dataclass(frozen=True)
@@ -268,7 +275,7 @@ def _network(raw: Any) -> Network:
 
 
 def _security(raw: Any) -> Security:
-    s = section(raw, "security", ("services", "min_password_length"))
+    s = section(raw, "security", ("services", "min_password_length", "default_user"))
     services_raw = s.get("services", DEFAULT_SERVICES)
     if not isinstance(services_raw, dict) or not services_raw:
         raise BadInput("security.services: expected a mapping of service name to {password_env: VAR}")
@@ -283,7 +290,12 @@ def _security(raw: Any) -> Security:
             raise BadInput(f"{field}.password_env: {env!r} is not an environment variable name")
         services.append(ServiceUser(name=str(name), password_env=str(env)))
     min_len = number("security.min_password_length", s.get("min_password_length", 16), lo=8, hi=1024, integer=True)
-    return Security(services=tuple(services), min_password_length=min_len)
+    names = [service.name for service in services]
+    raw_default = s.get("default_user", "off")
+    # YAML 1.1 reads a bare `off` as false.
+    raw_default = "off" if raw_default is False else raw_default
+    default_user = choice("security.default_user", raw_default, ("off", *names))
+    return Security(services=tuple(services), min_password_length=min_len, default_user=default_user)
 
 
 def _server(raw: Any) -> Server:

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from redis_harness import paths
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
-from redis_harness.render.acl import acl_users
+from redis_harness.render.acl import SENTINEL_PEER_USER, acl_users, sentinel_acl_users
 from redis_harness.render.secret_files import secret_names, secret_path
 
 CONFIG_DIR = "/etc/redis-harness"  # where the container sees redis.conf and users.acl
@@ -55,6 +55,8 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "profile": profile,
         "sentinel": profile.topology.sentinel,
         "acl_users": acl_users(profile, secrets),
+        "sentinel_acl_users": sentinel_acl_users(secrets),
+        "sentinel_peer_user": SENTINEL_PEER_USER,
         "config_dir": CONFIG_DIR,
         "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
         "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf")],
