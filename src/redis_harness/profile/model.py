@@ -9,6 +9,7 @@ the field and the fix.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,12 +71,31 @@ class Resources:
     pids: int
 
 
+# What the container holds besides the data set and client buffers: the server's own
+# allocator and binary, and the healthcheck's sh + redis-cli, which run in the same cgroup.
+PROCESS_RESERVE_BYTES = 8 * 1024**2
+MIN_CLIENT_BUFFER_BYTES = 1024**2  # Redis's floor for client-query-buffer-limit and a 1 MiB reply
+
+
 @dataclass(frozen=True)
 class Memory:
     maxmemory_ratio: float
     maxmemory_bytes: int  # derived: ratio x container memory limit
     policy: str
     samples: int
+    # derived: maxmemory-clients, the most all clients' query and output buffers may hold
+    # together; a quarter of what maxmemory leaves of the container, so data + buffers +
+    # the process's own memory stay below the limit whatever clients send or do not read.
+    clients_bytes: int = 0
+
+    @property
+    def client_output_hard_bytes(self) -> int:
+        """One normal or Pub/Sub client's output buffer: half the clients' budget."""
+        return max(MIN_CLIENT_BUFFER_BYTES, self.clients_bytes // 2)
+
+    @property
+    def client_output_soft_bytes(self) -> int:
+        return self.client_output_hard_bytes // 2
 
 
 @dataclass(frozen=True)
@@ -233,11 +253,23 @@ def _memory(raw: Any, resources: Resources) -> Memory:
         )
     policy = choice("memory.policy", s.get("policy", "volatile-lru"), EVICTION_POLICIES)
     samples = number("memory.samples", s.get("samples", 5), lo=1, hi=64, integer=True)
+    maxmemory = int(resources.memory_bytes * ratio)
+    headroom = resources.memory_bytes - maxmemory
+    clients = max(MIN_CLIENT_BUFFER_BYTES, headroom // 4)
+    if headroom - clients < PROCESS_RESERVE_BYTES:
+        # headroom - max(1 MiB, headroom / 4) >= reserve  <=>  headroom >= max(reserve + 1 MiB, reserve * 4/3)
+        needed = max(PROCESS_RESERVE_BYTES + MIN_CLIENT_BUFFER_BYTES, PROCESS_RESERVE_BYTES * 4 / 3) / (1 - ratio)
+        raise BadInput(
+            f"resources.memory: {resources.memory_bytes} bytes leaves {headroom} beside maxmemory for client "
+            f"buffers ({clients}), the server process and its healthcheck ({PROCESS_RESERVE_BYTES}); "
+            f"give at least {math.ceil(needed / 1024**2)}mb or lower memory.maxmemory_ratio"
+        )
     return Memory(
         maxmemory_ratio=float(ratio),
-        maxmemory_bytes=int(resources.memory_bytes * ratio),
+        maxmemory_bytes=maxmemory,
         policy=policy,
         samples=samples,
+        clients_bytes=clients,
     )
 
 
@@ -303,7 +335,7 @@ def _server(raw: Any) -> Server:
     return Server(
         tcp_backlog=number("server.tcp_backlog", s.get("tcp_backlog", 511), lo=1, hi=65535, integer=True),
         maxclients=number("server.maxclients", s.get("maxclients", 1000), lo=1, hi=100000, integer=True),
-        timeout_s=number("server.timeout", s.get("timeout", 0), lo=0, hi=86400, integer=True),
+        timeout_s=number("server.timeout", s.get("timeout", 10), lo=0, hi=86400, integer=True),
         slowlog_max_len=number("server.slowlog_max_len", s.get("slowlog_max_len", 128), lo=1, hi=100000, integer=True),
     )
 

@@ -123,7 +123,7 @@ SENTINEL_RULES = (
 # On the Sentinels themselves:
 # clients (the `default` user, REDIS_PASSWORD) only ask where the primary and replicas are;
 SENTINEL_CLIENT_RULES = (
-    "resetkeys resetchannels -@all +ping +hello +echo +client|setname +client|getname +client|id "
+    "resetkeys resetchannels -@all +ping +hello +client|setname +client|getname +client|id "
     "+sentinel|get-master-addr-by-name +sentinel|master +sentinel|masters +sentinel|replicas "
     "+sentinel|slaves +sentinel|sentinels +sentinel|myid"
 )
