@@ -98,3 +98,21 @@ def test_host_clients_refuse_an_address_outside_the_deployment() -> None:
     with pytest.raises(UnmappedAddress, match="203.0.113.9:6379 is not a node of this deployment"):
         remap(("203.0.113.9", 6379))
     assert _remapper(RedisSettings())(("10.0.0.5", 6379)) == ("10.0.0.5", 6379)  # no map: no deployment to hold to
+
+
+@pytest.mark.parametrize(
+    ("memory", "ratio", "floor"), [("16mb", 0.7, "36mb"), ("35mb", 0.7, "36mb"), ("64mb", 0.9, "107mb")]
+)
+def test_memory_too_small_for_buffers_and_the_process_is_refused(
+    tmp_path: Path, memory: str, ratio: float, floor: str
+) -> None:
+    with pytest.raises(BadInput, match=rf"^resources.memory: .* give at least {floor} or lower memory.maxmemory_ratio"):
+        variant_profile("ci", tmp_path, "small", resources={"memory": memory}, memory={"maxmemory_ratio": ratio})
+
+
+def test_client_buffers_fit_beside_maxmemory() -> None:
+    for name in ("dev", "ci", "prod", "ha"):
+        memory = load_profile(name).memory
+        limit = load_profile(name).resources.memory_bytes
+        assert memory.maxmemory_bytes + memory.clients_bytes + 8 * 1024**2 <= limit
+        assert 1024**2 <= memory.client_output_hard_bytes <= memory.clients_bytes
