@@ -37,9 +37,8 @@ def run_init(args: argparse.Namespace) -> int:
     generated = create_dotenv(paths.ROOT / ".env.example", paths.DOTENV_PATH, settings)
     if generated:
         where = f"{settings['REDIS_HOST']}:{settings['REDIS_PORT']}"
-        print(
-            f"created .env (mode 0600) for {args.profile} at {where} with generated passwords for {', '.join(generated)}"
-        )
+        names = ", ".join(generated)
+        print(f"created .env (mode 0600) for {args.profile} at {where} with generated passwords for {names}")
     else:
         print(".env exists; left as it is")
     return 0
