@@ -178,3 +178,18 @@ def test_firewall_rules_are_idempotent(secnet: Deployment) -> None:
     listed = sh("iptables", "-S", "DOCKER-USER").stdout
     assert listed.count(f"-j {firewall.FORWARD_CHAIN}") == 1
     assert firewall.missing_rules() == []
+
+
+def test_verify_names_missing_firewall_rules(secnet: Deployment, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """verify's host_firewall_closes_the_bridges fails with the rules taken out and passes with them."""
+    from .test_verify import verify_outcomes
+
+    tmp = tmp_path_factory.mktemp("fwverify")
+    firewall.remove_rules()
+    try:
+        weakened = verify_outcomes(secnet.profile, secnet.env, tmp, "-k", "firewall")
+    finally:
+        firewall.ensure_rules()
+    guarded = verify_outcomes(secnet.profile, secnet.env, tmp, "-k", "firewall")
+    assert weakened == {"host_firewall_closes_the_bridges": "fail"}
+    assert guarded == {"host_firewall_closes_the_bridges": "pass"}

@@ -790,6 +790,7 @@ def test_verify_names_each_broken_server_setting(
         "no_user_has_nopass",
         "default_user_at_most_one_service",
         "service_users_cannot_run_denied_commands",
+        "only_sentinel_user_publishes_hello",
         "service_user_confined_to_prefix[price]",
         "healthcheck_defined",
         "healthcheck_healthy",
