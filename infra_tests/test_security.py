@@ -17,6 +17,7 @@ from redis_harness.deploy.connect import connect_node, endpoint
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
+from redis_harness.render.acl import SERVICE_DENIED
 from redis_harness.verify import parsers, runner
 from redis_harness.verify.check import Check
 
@@ -122,20 +123,72 @@ def test_no_user_has_nopass(live_acl: dict[str, parsers.AclEntry], check: Check)
     check.that(not nopass, "every user needs a password", " ".join(nopass) + " without" if nopass else "none")
 
 
-def test_default_user_cannot_run_dangerous_commands(
-    admin: redis.Redis, units: dict[str, parsers.CommandUnit], check: Check
-) -> None:
-    """Every @dangerous command, asked through ACL DRYRUN: checked, never executed."""
-    dangerous = sorted(name for name, unit in units.items() if "@dangerous" in unit.categories)
+def _dryrun_refusals(
+    admin: redis.Redis, user: str, names: list[str], units: dict[str, parsers.CommandUnit], key: str
+) -> list[str]:
+    """The commands of `names` that ACL DRYRUN lets `user` run: checked, never executed."""
     pipe = admin.pipeline(transaction=False)
-    for name in dangerous:
-        pipe.execute_command("ACL", "DRYRUN", "default", *parsers.dryrun_argv(name, units[name].arity))
+    for name in names:
+        pipe.execute_command("ACL", "DRYRUN", user, *parsers.dryrun_argv(name, units[name].arity, key))
     replies = pipe.execute(raise_on_error=False)
-    allowed = [name for name, reply in zip(dangerous, replies, strict=True) if reply == "OK"]
+    return [name for name, reply in zip(names, replies, strict=True) if reply == "OK"]
+
+
+def test_default_user_at_most_one_service(
+    profile: Profile, live_acl: dict[str, parsers.AclEntry], units: dict[str, parsers.CommandUnit], check: Check
+) -> None:
+    """`default` (a password-only login) is off, or has no more than the one service the profile names."""
+    found = live_acl.get("default")
+    service = profile.security.default_service
+    if found is None or not found.enabled:
+        check.that(service is None, f"default {profile.security.default_user}", "default off")
+        return
+    if service is None:
+        check.that(False, "default off", f"default on: {found.summary(units)}")
+        return
+    own = live_acl.get(service.name)
+    problems = []
+    if own is None:
+        problems.append(f"no user {service.name} to compare with")
+    else:
+        if not found.key_patterns <= own.key_patterns:
+            problems.append("keys " + " ".join(sorted(found.key_patterns - own.key_patterns)))
+        if not found.channel_patterns <= own.channel_patterns:
+            problems.append("channels " + " ".join(sorted(found.channel_patterns - own.channel_patterns)))
+        extra = parsers.allowed_commands(found.command_rules, units) - parsers.allowed_commands(
+            own.command_rules, units
+        )
+        if extra:
+            problems.append("also " + parsers.some_names(extra))
+        if found.selectors:
+            problems.append("selectors " + " ".join(found.selectors))
+    check.that(not problems, f"default no more than {service.name}", "; ".join(problems) or "same rights or fewer")
+
+
+def test_service_users_cannot_run_denied_commands(
+    profile: Profile,
+    admin: redis.Redis,
+    live_acl: dict[str, parsers.AclEntry],
+    units: dict[str, parsers.CommandUnit],
+    check: Check,
+) -> None:
+    """Every service user (and `default`): none of the listing, cross-database, script/function
+    administration or server commands, and no @dangerous or @admin command but INFO."""
+    forbidden = {name for name in SERVICE_DENIED if name in units}
+    forbidden |= {n for n, u in units.items() if {"@dangerous", "@admin"} & u.categories and n != "info"}
+    names = sorted(forbidden)
+    users = [s.name for s in profile.security.services]
+    if live_acl.get("default") is not None and live_acl["default"].enabled:
+        users.append("default")
+    allowed = {}
+    for user in users:
+        prefix = next((s.key_pattern for s in profile.security.services if s.name == user), "x:*")
+        if leaked := _dryrun_refusals(admin, user, names, units, prefix.replace("*", "probe")):
+            allowed[user] = leaked
     check.that(
-        not allowed and bool(dangerous),
-        f"default denied all {len(dangerous)} @dangerous commands",
-        f"default may run {parsers.some_names(allowed)}" if allowed else "all denied",
+        not allowed,
+        f"{len(users)} users denied {len(names)} commands (SCAN, FUNCTION FLUSH, SELECT, …)",
+        "; ".join(f"{u} may run {parsers.some_names(c)}" for u, c in allowed.items()) or "all denied",
     )
 
 

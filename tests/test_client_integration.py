@@ -13,7 +13,7 @@ from redis_harness.client.cache import LockNotAcquired, ServiceCache
 from redis_harness.client.codec import Codec
 from redis_harness.client.connection import ResilientRedis
 from redis_harness.client.warming import CacheWarmer
-from redis_harness.deploy.connect import service_cache
+from redis_harness.deploy.connect import service_cache, settings_for
 from redis_harness.origin.store import ENTITIES, OriginError, OriginStore, Quote
 
 from .conftest import Deployment, emit
@@ -208,7 +208,9 @@ def test_concurrent_single_flight_readers_agree(cache: ServiceCache, capsys: pyt
     emit(capsys, "single_flight", {"readers": 8, "origin_reads": cache.stats.counts["origin_reads"] - before})
 
 
-def test_version_bump_makes_old_entries_unreachable_and_purges_them(cache: ServiceCache) -> None:
+def test_version_bump_makes_old_entries_unreachable_and_purges_them(
+    cache: ServiceCache, deployment: Deployment
+) -> None:
     symbols = cache.origin.hottest(20)
     cache.bulk_refresh("price", symbols)
     old_version = cache.refresh_version()
@@ -218,7 +220,14 @@ def test_version_bump_makes_old_entries_unreachable_and_purges_them(cache: Servi
     misses = cache.stats.counts["misses"]
     cache.get("price", symbols[0])
     assert cache.stats.counts["misses"] == misses + 1  # the old entry is not reachable any more
-    report = cache.versions.purge_older(batch=7)  # small batches: many SCAN calls, never KEYS
+    admin = ResilientRedis(settings_for(deployment.profile, "admin", deployment.secrets.admin.password))
+    try:
+        # Services may not SCAN (it lists every prefix): the purge runs as admin.
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            cache.client.call(lambda r: r.scan(0))
+        report = cache.versions.purge_older(admin, batch=7)  # small batches: many SCAN calls, never KEYS
+    finally:
+        admin.close()
     assert report.complete and report.deleted >= len(old_keys) and report.current == new_version
     assert cache.client.call(lambda r: r.exists(*old_keys)) == 0
     assert raw_get(cache, cache.key("price", symbols[0])) is not None  # the current version stays

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets, read_environment
@@ -84,3 +87,24 @@ def test_env_init_generates_strong_passwords_and_never_overwrites(tmp_path: Path
     before = target.read_text()
     assert create_dotenv(example, target) == []
     assert target.read_text() == before
+
+
+def _env_init(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_HARNESS_ENV_FILE": str(tmp_path / ".env")}
+    return subprocess.run(
+        [sys.executable, "-m", "redis_harness.cli", "env", "init", *args], capture_output=True, text=True, env=env
+    )
+
+
+@pytest.mark.parametrize(("profile", "port"), [("ci", "6381"), ("ha", "6400"), ("prod", "6379")])
+def test_env_init_writes_the_profiles_host_and_port(tmp_path: Path, profile: str, port: str) -> None:
+    result = _env_init(tmp_path, profile)
+    assert result.returncode == 0, result.stderr
+    values = dotenv_values(tmp_path / ".env", interpolate=False)
+    assert (values["REDIS_HOST"], values["REDIS_PORT"], values["REDIS_DB"]) == ("127.0.0.1", port, "0")
+
+
+def test_env_init_refuses_an_unknown_profile_and_writes_nothing(tmp_path: Path) -> None:
+    result = _env_init(tmp_path, "nosuch")
+    assert result.returncode == 2 and result.stderr.startswith("redis-harness: profile: 'nosuch' not found")
+    assert "Traceback" not in result.stderr and not (tmp_path / ".env").exists()

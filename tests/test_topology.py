@@ -9,11 +9,11 @@ import yaml
 
 from redis_harness.deploy.connect import settings_for
 from redis_harness.errors import BadInput
-from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.credentials import load_secrets, sha256_hex
 from redis_harness.profile.model import load_profile, profile_from_mapping
 from redis_harness.render.acl import acl_users
 from redis_harness.render.files import render_files
-from redis_harness.render.secret_files import conf_quote, secret_files
+from redis_harness.render.secret_files import secret_files
 
 from .conftest import AWKWARD, REPO, generated_env
 
@@ -105,13 +105,22 @@ def test_ha_renders_sentinels_replication_and_their_users_without_secrets() -> N
     assert not [p for p in secrets.all_passwords() if p in text]
 
 
-def test_secret_files_quote_an_awkward_password_for_redis_config() -> None:
+def test_sentinel_secret_file_holds_only_derived_passwords_and_users_carry_hashes() -> None:
     profile = load_profile("ha")
     secrets = load_secrets(profile, env=generated_env())
     sentinel = next(f for f in secret_files(profile, secrets) if f.name == "sentinel.conf")
-    assert f"requirepass {conf_quote(secrets.default.password)}" in sentinel.content
-    assert conf_quote('a"b\\c é') == '"a\\"b\\\\c \\xc3\\xa9"'
+    assert sentinel.content == (
+        f"sentinel auth-pass primary {secrets.derived('sentinel')}\n"
+        f"sentinel sentinel-pass {secrets.derived('sentinel-peer')}\n"
+    )
+    rendered = render_files(profile, secrets)["sentinel.conf"]
+    users = {line.split()[1]: line for line in rendered.splitlines() if line.startswith("user ")}
+    assert sorted(users) == ["admin", "default", "healthcheck", "sentinel-peer"]
+    assert f"#{sha256_hex(secrets.default.password)}" in users["default"]  # any character works: it is hashed
     assert AWKWARD in secrets.default.password
+    assert "+sentinel|get-master-addr-by-name" in users["default"] and "failover" not in users["default"]
+    assert "&__sentinel__:hello" in users["sentinel-peer"] and "+@all" not in users["sentinel-peer"]
+    assert "sentinel sentinel-user sentinel-peer" in rendered
 
 
 def test_host_clients_map_announced_names_to_loopback_ports() -> None:

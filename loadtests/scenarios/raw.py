@@ -17,8 +17,11 @@ VALUE = b"xxx"
 
 
 class RawGetSet(RedisUser):
+    # A service user on its own prefix: `default` may be off, and no user may touch every key.
+    acl_user = "price"
+
     @task
     def set_then_get(self) -> None:
-        # redis-benchmark's key shape: key:__rand_int__ zero-padded to 12 digits
-        self.call("SET raw", self.redis.set, f"key:{random.randrange(KEYSPACE):012d}", VALUE)
-        self.call("GET raw", self.redis.get, f"key:{random.randrange(KEYSPACE):012d}")
+        # redis-benchmark's key shape (key:__rand_int__ zero-padded to 12 digits) under price's prefix
+        self.call("SET raw", self.redis.set, f"price:raw:key:{random.randrange(KEYSPACE):012d}", VALUE)
+        self.call("GET raw", self.redis.get, f"price:raw:key:{random.randrange(KEYSPACE):012d}")

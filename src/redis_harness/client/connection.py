@@ -109,11 +109,25 @@ class RemappedSentinel(Sentinel):
         return [self._remap(address) for address in super().discover_slaves(service_name)]
 
 
+class UnmappedAddress(redis.ConnectionError):
+    """Sentinel or Cluster named an address that is not a node of the deployment.
+
+    Refused rather than followed: whoever can make a Sentinel report another
+    host (SENTINEL MONITOR, a forged hello message) would otherwise receive
+    this client's AUTH with its username and password."""
+
+
 def _remapper(settings: RedisSettings) -> Callable[[tuple[str, int]], tuple[str, int]]:
+    """Announced address -> reachable one; with a map, an address outside it is refused."""
     table = {announced: reachable for announced, reachable in settings.address_map}
 
     def remap(address: tuple[str, int]) -> tuple[str, int]:
-        return table.get((address[0], int(address[1])), address)
+        key = (str(address[0]), int(address[1]))
+        if not table:
+            return key
+        if key not in table:
+            raise UnmappedAddress(f"{key[0]}:{key[1]} is not a node of this deployment; not connecting to it")
+        return table[key]
 
     return remap
 

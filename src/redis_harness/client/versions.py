@@ -2,8 +2,9 @@
 
 The current version lives in `<service>:meta:version` (absent = 1). Every data
 key carries the version it was written under, so bumping it makes all older
-entries unreachable at once; `purge_older` then removes them with SCAN (never
-KEYS, which blocks the server for the whole keyspace) in bounded batches.
+entries unreachable at once; they expire by their TTL, and `purge_older` (as admin)
+removes them sooner with SCAN (never KEYS, which blocks the server for the whole
+keyspace) in bounded batches.
 """
 
 from __future__ import annotations
@@ -45,18 +46,21 @@ class SchemaVersions:
 
         return int(self.client.pipeline(fill, transaction=True)[-1])
 
-    def purge_older(self, *, batch: int = 500, max_scan_calls: int = 10_000) -> PurgeReport:
-        """UNLINK the service's data keys written under any version older than the current one."""
+    def purge_older(self, admin: ResilientRedis, *, batch: int = 500, max_scan_calls: int = 10_000) -> PurgeReport:
+        """UNLINK the service's data keys written under any version older than the current one.
+
+        Runs as `admin`: SCAN is not filtered by key pattern, so a service user may not
+        run it (it would list every service's keys). Old entries also expire by their TTL."""
         current = self.current()
         pattern = service_pattern(self.service)
         cursor, scanned, deleted, calls = 0, 0, 0, 0
         while calls < max_scan_calls:
-            cursor, keys = self.client.call(lambda r, c=cursor: r.scan(cursor=c, match=pattern, count=batch))
+            cursor, keys = admin.call(lambda r, c=cursor: r.scan(cursor=c, match=pattern, count=batch))
             calls += 1
             scanned += len(keys)
             stale = [k for k in keys if _version_of(k) < current]
             if stale:
-                deleted += self.client.call(lambda r, s=stale: r.unlink(*s))
+                deleted += admin.call(lambda r, s=stale: r.unlink(*s))
             if cursor == 0:
                 return PurgeReport(current, scanned, deleted, complete=True)
         return PurgeReport(current, scanned, deleted, complete=False)

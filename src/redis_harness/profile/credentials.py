@@ -73,7 +73,8 @@ class Secrets:
 
     def all_passwords(self) -> list[str]:
         users = [self.default, self.admin, *self.services]
-        return [u.password for u in users] + [self.derived(p) for p in ("healthcheck", "replication", "sentinel")]
+        internal = ("healthcheck", "replication", "sentinel", "sentinel-peer")
+        return [u.password for u in users] + [self.derived(p) for p in internal]
 
 
 def sha256_hex(password: str) -> str:

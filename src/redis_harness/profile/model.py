@@ -10,6 +10,7 @@ raises BadInput with one line naming the field and the fix.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -115,6 +116,12 @@ class Resources(Section):
         return memory
 
 
+# What the container holds besides the data set and client buffers: the server's own
+# allocator and binary, and the healthcheck's sh + redis-cli, which run in the same cgroup.
+PROCESS_RESERVE_BYTES = 8 * 1024**2
+MIN_CLIENT_BUFFER_BYTES = 1024**2  # Redis's floor for client-query-buffer-limit and a 1 MiB reply
+
+
 class Memory(Section):
     """Redis's own memory limit and what it evicts."""
 
@@ -161,6 +168,27 @@ class Memory(Section):
     def maxmemory_bytes(self) -> int:
         """ratio x the container memory limit."""
         return int(self._limit_bytes * self.maxmemory_ratio)
+
+    @property
+    def headroom_bytes(self) -> int:
+        """What maxmemory leaves of the container."""
+        return self._limit_bytes - self.maxmemory_bytes
+
+    @property
+    def clients_bytes(self) -> int:
+        """maxmemory-clients: the most all clients' query and output buffers may hold together; a quarter
+        of the headroom, so data + buffers + the process's own memory stay below the container limit
+        whatever clients send or leave unread."""
+        return max(MIN_CLIENT_BUFFER_BYTES, self.headroom_bytes // 4)
+
+    @property
+    def client_output_hard_bytes(self) -> int:
+        """One normal or Pub/Sub client's output buffer: half the clients' budget."""
+        return max(MIN_CLIENT_BUFFER_BYTES, self.clients_bytes // 2)
+
+    @property
+    def client_output_soft_bytes(self) -> int:
+        return self.client_output_hard_bytes // 2
 
 
 RdbRules = Annotated[
@@ -276,6 +304,27 @@ class Security(Section):
     min_password_length: int = Field(
         16, ge=8, le=1024, description="Shortest password accepted (a prod profile needs at least 32)"
     )
+    default_user: str = Field(
+        "off",
+        description="What a client that sends only a password (the `default` user, REDIS_PASSWORD) may do: "
+        "`off` (nothing) or exactly the rights of one service, never more",
+    )
+
+    @field_validator("default_user", mode="before")
+    @classmethod
+    def _bare_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
+    @model_validator(mode="after")
+    def _default_is_off_or_a_service(self) -> Security:
+        allowed = ("off", *self.service_specs)
+        if self.default_user not in allowed:
+            raise refuse(f"{self.default_user!r} is not valid; use one of {', '.join(allowed)}", "default_user")
+        return self
+
+    @property
+    def default_service(self) -> ServiceUser | None:
+        return next((s for s in self.services if s.name == self.default_user), None)
 
     @field_validator("service_specs")
     @classmethod
@@ -301,7 +350,12 @@ class Server(Section):
     )
     maxclients: int = Field(1000, ge=1, le=100000, description="Maximum client connections")
     timeout_s: int = Field(
-        0, ge=0, le=86400, alias="timeout", description="Close idle clients after this many seconds (0 = never)"
+        10,
+        ge=0,
+        le=86400,
+        alias="timeout",
+        description="Close idle clients after this many seconds (0 = never); keeps idle strangers from "
+        "holding every maxclients slot",
     )
     slowlog_max_len: int = Field(128, ge=1, le=100000, description="Entries kept in SLOWLOG")
 
@@ -413,6 +467,7 @@ class Profile(Section):
             self._source = Path(info.context["source"])
         self._topology = resolve_topology(self.topology_kind, self.replication, self.sentinel, self.cluster)
         self.memory._limit_bytes = self.resources.memory_bytes
+        self._check_memory_floor()
         persistence = self.persistence
         if self._topology.has_replicas and not persistence.aof and not persistence.rdb_save and self.restart != "no":
             raise refuse(
@@ -424,6 +479,20 @@ class Profile(Section):
         if last_port > 65535:
             raise refuse(f"{self.network.port} leaves no room for {len(self.data_nodes)} nodes", "network.port")
         return self
+
+    def _check_memory_floor(self) -> None:
+        memory, limit = self.memory, self.resources.memory_bytes
+        if memory.headroom_bytes - memory.clients_bytes >= PROCESS_RESERVE_BYTES:
+            return
+        # headroom - max(1 MiB, headroom / 4) >= reserve  <=>  headroom >= max(reserve + 1 MiB, reserve * 4/3)
+        needed = max(PROCESS_RESERVE_BYTES + MIN_CLIENT_BUFFER_BYTES, PROCESS_RESERVE_BYTES * 4 / 3)
+        needed /= 1 - memory.maxmemory_ratio
+        raise refuse(
+            f"{limit} bytes leaves {memory.headroom_bytes} beside maxmemory for client buffers "
+            f"({memory.clients_bytes}), the server process and its healthcheck ({PROCESS_RESERVE_BYTES}); "
+            f"give at least {math.ceil(needed / 1024**2)}mb or lower memory.maxmemory_ratio",
+            "resources.memory",
+        )
 
     @property
     def source(self) -> Path:

@@ -1,7 +1,25 @@
-"""The ACL users of a deployment: who may run what on which keys.
+"""The ACL users of a deployment: who may run what on which keys and channels.
 
-One place for the rules, so users.acl and the checks of the running server
-(ACL LIST) read the same list.
+Each role gets the commands its job needs, named one by one, never a broad
+category minus exceptions: a category grows with every Redis release, a list
+does not. One place for the rules, so users.acl, sentinel.conf and the checks
+of the running servers (ACL LIST, ACL DRYRUN) read the same lists.
+
+What a service may not have, and why:
+- SCAN, KEYS, RANDOMKEY, DBSIZE, PUBSUB CHANNELS/NUMSUB/…, CLUSTER GETKEYSINSLOT:
+  Redis does not filter them by key or channel pattern, so they list or count
+  other services' names (acquisition keys embed API key ids).
+- SELECT, MOVE, COPY (its DB option), SWAPDB: other databases are outside any
+  key pattern.
+- SORT/SORT_RO: BY and GET read keys named by patterns, not by arguments.
+- FUNCTION and SCRIPT administration (FLUSH, DELETE, LOAD of a function, KILL):
+  functions and the script cache are shared by every user, so one service could
+  wipe or plant code that another runs with its own rights. SCRIPT LOAD and
+  SCRIPT EXISTS stay: a script is addressed by the SHA1 of its own text, so
+  loading one changes nothing another service runs (redis-py's Lock needs them).
+- CLIENT LIST/KILL/NO-EVICT/PAUSE, MONITOR, SLOWLOG, CONFIG, DEBUG: other
+  connections' commands and the server's settings.
+INFO stays (ioredis waits for `loading:0` with it; it shows counts, no names).
 """
 
 from __future__ import annotations
@@ -9,22 +27,113 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis_harness.profile.credentials import Secrets, sha256_hex
-from redis_harness.profile.model import Profile
+from redis_harness.profile.model import Profile, ServiceUser
 
-# Clients that send only a password log in as `default`: full data access,
-# no FLUSHALL/FLUSHDB/CONFIG/DEBUG/KEYS/SHUTDOWN/ACL/MONITOR (all in @dangerous).
-DEFAULT_RULES = "~* &* +@all -@dangerous"
-ADMIN_RULES = "~* &* +@all"
-# A service works on its own prefix only, with data commands only.
-SERVICE_COMMANDS = "-@all +@read +@write +@keyspace +@connection +@transaction +@scripting +@pubsub -@dangerous"
+# The hello channel Sentinels announce themselves and the primary on: whoever
+# may publish there can make every Sentinel follow another "primary".
+SENTINEL_HELLO = "__sentinel__:hello"
+
+# --------------------------------------------------------------------------- service commands
+
+_STRINGS = (
+    "get set setnx setex psetex getset getdel getex mget mset msetnx append strlen getrange setrange substr "
+    "incr incrby incrbyfloat decr decrby lcs"
+)
+_KEYS = (
+    "del unlink exists type ttl pttl expire pexpire expireat pexpireat expiretime pexpiretime persist touch "
+    "rename renamenx"
+)
+_HASHES = (
+    "hget hset hsetnx hmset hmget hgetall hdel hexists hincrby hincrbyfloat hkeys hvals hlen hstrlen hscan hrandfield"
+)
+_LISTS = (
+    "lpush rpush lpushx rpushx lpop rpop lrange llen lindex lset linsert lrem ltrim lpos lmove lmpop rpoplpush "
+    "blpop brpop blmove blmpop brpoplpush"
+)
+_SETS = (
+    "sadd srem smembers sismember smismember scard spop srandmember smove sinter sintercard sinterstore sunion "
+    "sunionstore sdiff sdiffstore sscan"
+)
+_SORTED_SETS = (
+    "zadd zrem zcard zcount zlexcount zscore zmscore zincrby zrank zrevrank zrange zrangestore zrangebyscore "
+    "zrevrangebyscore zrangebylex zrevrangebylex zrevrange zremrangebyrank zremrangebyscore zremrangebylex "
+    "zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop zrandmember zscan zunion zunionstore zinter zinterstore "
+    "zintercard zdiff zdiffstore"
+)
+_BITS_HLL_GEO = (
+    "setbit getbit bitcount bitpos bitop bitfield bitfield_ro pfadd pfcount pfmerge "
+    "geoadd geodist geohash geopos geosearch geosearchstore"
+)
+_STREAMS = (
+    "xadd xrange xrevrange xlen xdel xtrim xread xreadgroup xack xpending xclaim xautoclaim "
+    "xgroup|create xgroup|createconsumer xgroup|delconsumer xgroup|destroy xgroup|setid "
+    "xinfo|stream xinfo|groups xinfo|consumers"
+)
+_PUBSUB = "publish subscribe unsubscribe psubscribe punsubscribe spublish ssubscribe sunsubscribe"
+_TRANSACTIONS = "multi exec discard watch unwatch"
+# Scripts run with the caller's rights: every redis.call inside is checked against its key patterns.
+_SCRIPTING = "eval evalsha eval_ro evalsha_ro fcall fcall_ro script|load script|exists"
+# The connection itself and what clients ask about the server: ioredis's ready check (INFO),
+# server time for rate limiters and locks (TIME, also inside Lua), names for CLIENT LIST.
+_CONNECTION = (
+    "auth hello ping echo quit reset wait info time command client|setname client|getname client|id client|info"
+)
+# Cluster clients learn the slot map and may read from replicas (READONLY).
+_CLUSTER_CLIENT = (
+    "cluster|slots cluster|shards cluster|nodes cluster|info cluster|myid cluster|keyslot readonly readwrite asking"
+)
+
+SERVICE_COMMANDS: tuple[str, ...] = tuple(
+    " ".join(
+        (_STRINGS, _KEYS, _HASHES, _LISTS, _SETS, _SORTED_SETS, _BITS_HLL_GEO, _STREAMS, _PUBSUB)
+        + (_TRANSACTIONS, _SCRIPTING, _CONNECTION)
+    ).split()
+)
+CLUSTER_CLIENT_COMMANDS: tuple[str, ...] = tuple(_CLUSTER_CLIENT.split())
+
+# Commands a service must never have, named so the checks can try each one.
+_DENIED = (
+    "scan keys randomkey dbsize select move copy swapdb sort sort_ro flushall flushdb "
+    "pubsub|channels pubsub|numsub pubsub|numpat pubsub|shardchannels pubsub|shardnumsub "
+    "function|load function|delete function|flush function|restore function|kill function|list function|dump "
+    "script|flush script|kill script|debug "
+    "client|list client|kill client|no-evict client|pause client|tracking monitor slowlog|get config|get config|set "
+    "acl|list acl|setuser debug shutdown replicaof slaveof cluster|getkeysinslot cluster|countkeysinslot"
+)
+SERVICE_DENIED: tuple[str, ...] = tuple(_DENIED.split())
+
+
+def _allow(commands: tuple[str, ...] | list[str]) -> str:
+    return " ".join(f"+{c}" for c in commands)
+
+
+# --------------------------------------------------------------------------- internal roles
+
+ADMIN_RULES = "~* resetchannels +@all"  # everything, but publishes nowhere: the hello channel is Sentinel's
 HEALTHCHECK_RULES = "resetkeys resetchannels -@all +ping"
 # What a replica needs on its primary (Redis's ACL docs).
 REPLICATION_RULES = "resetkeys resetchannels -@all +psync +replconf +ping"
-# What a Sentinel needs on the data nodes (Redis's Sentinel docs).
+# What a Sentinel does on the data nodes (Redis's Sentinel docs): watch (INFO, ROLE, PING),
+# announce itself on the hello channel and nowhere else, and reconfigure on failover.
 SENTINEL_RULES = (
-    "resetkeys allchannels -@all +multi +slaveof +ping +exec +subscribe +config|rewrite +role +publish +info "
-    "+client|setname +client|kill +script|kill"
+    f"resetkeys resetchannels &{SENTINEL_HELLO} -@all +ping +info +role +subscribe +publish "
+    "+multi +exec +slaveof +replicaof +config|rewrite +client|setname +client|kill +script|kill"
 )
+
+# On the Sentinels themselves:
+# clients (the `default` user, REDIS_PASSWORD) only ask where the primary and replicas are;
+SENTINEL_CLIENT_RULES = (
+    "resetkeys resetchannels -@all +ping +hello +client|setname +client|getname +client|id "
+    "+sentinel|get-master-addr-by-name +sentinel|master +sentinel|masters +sentinel|replicas "
+    "+sentinel|slaves +sentinel|sentinels +sentinel|myid"
+)
+# Sentinels talk to each other: PING, hello on the hello channel, votes on a failover.
+SENTINEL_PEER_USER = "sentinel-peer"
+SENTINEL_PEER_RULES = (
+    f"resetkeys resetchannels &{SENTINEL_HELLO} -@all +ping +hello +publish +client|setname "
+    "+sentinel|is-master-down-by-addr"
+)
+SENTINEL_ADMIN_RULES = "resetkeys resetchannels +@all"
 
 
 @dataclass(frozen=True)
@@ -32,24 +141,39 @@ class AclUser:
     name: str
     password_hash: str
     rules: str
+    enabled: bool = True
 
     @property
     def line(self) -> str:
-        return f"user {self.name} on #{self.password_hash} {self.rules}"
+        state = "on" if self.enabled else "off"
+        secret = f" #{self.password_hash}" if self.password_hash else ""
+        return f"user {self.name} {state}{secret} {self.rules}"
 
 
-# Cluster clients learn the slot map and may read from replicas.
-CLUSTER_CLIENT_COMMANDS = "+cluster|slots +cluster|shards +cluster|nodes +cluster|info +readonly +readwrite +asking"
+def service_rules(service: ServiceUser, cluster: bool = False) -> str:
+    """Keys and channels of the service's own prefix, the service commands and nothing else."""
+    commands = SERVICE_COMMANDS + (CLUSTER_CLIENT_COMMANDS if cluster else ())
+    pattern = service.key_pattern
+    return f"resetkeys resetchannels ~{pattern} &{pattern} -@all {_allow(commands)}"
 
 
-def service_rules(prefix_pattern: str, cluster: bool = False) -> str:
-    rules = f"~{prefix_pattern} &{prefix_pattern} {SERVICE_COMMANDS}"
-    return f"{rules} {CLUSTER_CLIENT_COMMANDS}" if cluster else rules
+# `default` switched off: a password-only client is refused (AUTH fails), whatever it sends.
+DEFAULT_OFF_RULES = "resetpass resetkeys resetchannels -@all"
+
+
+def default_user(profile: Profile, secrets: Secrets) -> AclUser:
+    """The password-only login: off, or exactly one service's rights (security.default_user)."""
+    service = profile.security.default_service
+    if service is None:
+        return AclUser("default", "", DEFAULT_OFF_RULES, enabled=False)
+    rules = service_rules(service, cluster=profile.topology.cluster is not None)
+    return AclUser("default", secrets.default.acl_hash, rules)
 
 
 def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
+    """The users of every data node (users.acl)."""
     users = [
-        AclUser("default", secrets.default.acl_hash, DEFAULT_RULES),
+        default_user(profile, secrets),
         AclUser("admin", secrets.admin.acl_hash, ADMIN_RULES),
         AclUser("healthcheck", secrets.healthcheck_hash, HEALTHCHECK_RULES),
     ]
@@ -58,6 +182,16 @@ def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
     if profile.topology.sentinel is not None:
         users.append(AclUser("sentinel", sha256_hex(secrets.derived("sentinel")), SENTINEL_RULES))
     for service in profile.security.services:
-        rules = service_rules(service.key_pattern, cluster=profile.topology.cluster is not None)
+        rules = service_rules(service, cluster=profile.topology.cluster is not None)
         users.append(AclUser(service.name, secrets.service(service.name).acl_hash, rules))
     return users
+
+
+def sentinel_acl_users(secrets: Secrets) -> list[AclUser]:
+    """The users of every Sentinel (sentinel.conf): admin to control, `default` to ask, peers to vote."""
+    return [
+        AclUser("default", secrets.default.acl_hash, SENTINEL_CLIENT_RULES),
+        AclUser("admin", secrets.admin.acl_hash, SENTINEL_ADMIN_RULES),
+        AclUser(SENTINEL_PEER_USER, sha256_hex(secrets.derived(SENTINEL_PEER_USER)), SENTINEL_PEER_RULES),
+        AclUser("healthcheck", secrets.healthcheck_hash, HEALTHCHECK_RULES),
+    ]

@@ -18,7 +18,8 @@ from redis_harness import paths
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
-from redis_harness.render.acl import acl_users
+from redis_harness.render.acl import SENTINEL_PEER_USER, acl_users, sentinel_acl_users
+from redis_harness.render.networks import bridge_names
 from redis_harness.render.secret_files import secret_names, secret_path
 
 # The profile file a deployment folder was rendered from (see check_claim).
@@ -58,7 +59,10 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "profile": profile,
         "sentinel": profile.topology.sentinel,
         "acl_users": acl_users(profile, secrets),
+        "sentinel_acl_users": sentinel_acl_users(secrets),
+        "sentinel_peer_user": SENTINEL_PEER_USER,
         "config_dir": CONFIG_DIR,
+        "bridge_names": bridge_names(profile),
         "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
         "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf")],
     }

@@ -6,7 +6,7 @@ environment or in `docker inspect`:
 
 - healthcheck          the ping-only user's password (every node)
 - replication.conf     masteruser/masterauth, `include`d by every data node's redis.conf
-- sentinel.conf        the Sentinels' own password and how they log in to the data nodes
+- sentinel.conf        how Sentinels log in to the data nodes and to each other
 - cluster-admin        the admin password, for the one-shot cluster-create container only
 """
 
@@ -20,26 +20,13 @@ from redis_harness import paths
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import MASTER_NAME
+from redis_harness.render.acl import SENTINEL_PEER_USER
 
 
 @dataclass(frozen=True)
 class SecretFile:
     name: str
     content: str
-
-
-def conf_quote(value: str) -> str:
-    """A Redis config string in double quotes; quote and backslash escaped, other bytes as \\xHH."""
-    out = []
-    for byte in value.encode("utf-8"):
-        char = chr(byte)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif 0x20 <= byte < 0x7F:
-            out.append(char)
-        else:
-            out.append(f"\\x{byte:02x}")
-    return '"' + "".join(out) + '"'
 
 
 def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
@@ -53,8 +40,7 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
             SecretFile(
                 "sentinel.conf",
                 f"sentinel auth-pass {MASTER_NAME} {secrets.derived('sentinel')}\n"
-                f"requirepass {conf_quote(secrets.default.password)}\n"
-                f"user healthcheck on #{secrets.healthcheck_hash} -@all +ping\n",
+                f"sentinel sentinel-pass {secrets.derived(SENTINEL_PEER_USER)}\n",
             )
         )
     if profile.topology.cluster is not None:
