@@ -96,7 +96,13 @@ def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: B
     replaced += [(s, "restart") for s in _container_order(desired, plan.restart - plan.recreate)]
     for service, how in replaced:
         _fail_over_from(desired, secrets, service)
-        if how == "recreate":
+        if how == "recreate" and desired.services.get(service, {}).get("depends_on"):
+            # `up --no-deps` would label the container with a config hash that leaves out its
+            # dependencies, so remove it and create it with the full definition instead.
+            progress.note(f"{service}: new container")
+            compose(profile, "rm", "--stop", "--force", service)
+            compose(profile, "up", "--detach", "--no-recreate", service)
+        elif how == "recreate":
             progress.note(f"{service}: new container (data volume kept)")
             compose(profile, "up", "--detach", "--no-deps", "--force-recreate", service)
         else:
