@@ -1,0 +1,73 @@
+"""A planned change of primary under Sentinel that loses no acknowledged write.
+
+Sentinel's own failover promotes a replica without waiting for it: writes the
+old primary acknowledges in the last moment before it is demoted are thrown
+away when it resyncs. So, as Redis's FAILOVER command does on its own:
+writes on the old primary are paused (clients wait, nothing is refused), the
+replicas catch up to its offset, Sentinel fails over, and once the old primary
+is a replica the pause ends, so the waiting writes get READONLY and the
+clients retry them on the new primary.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from redis_harness import progress
+from redis_harness.deploy import running
+from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy.readiness import current_primary, wait_for_new_primary
+from redis_harness.errors import HarnessError
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.model import Profile
+
+PAUSE_MS = 20_000  # the longest writes wait; the pause ends as soon as the switch is done
+CATCH_UP_S = 5.0
+FAILOVER_TIMEOUT_S = 15.0
+
+
+def _replicas_caught_up(info: dict[str, Any]) -> bool:
+    offset = int(info.get("master_repl_offset", 0))
+    replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+    return bool(replicas) and all(int(r.get("offset", -1)) >= offset for r in replicas)
+
+
+def _wait(condition: Any, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise HarnessError(f"up: switchover: {what} not within {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
+def switch_primary_away(profile: Profile, secrets: Secrets, service: str, container: Any) -> str:
+    """Make another node the primary before `service` (the primary now) is replaced; returns it."""
+    spec = profile.topology.sentinel
+    assert spec is not None
+    old = running.node_client(container, profile.network.container_port, profile.network.host, secrets.admin.password)
+    sentinel = connect_node(profile, profile.sentinel_nodes[0], None, secrets.default.password)
+    try:
+        progress.note(f"{service}: pausing writes until the replicas have every one")
+        old.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
+        try:
+            _wait(lambda: _replicas_caught_up(old.info("replication")), CATCH_UP_S, "replicas catching up")
+            progress.note(f"{service}: SENTINEL FAILOVER")
+            sentinel.execute_command("SENTINEL", "FAILOVER", spec.master_name)
+            new, waited = wait_for_new_primary(profile, secrets, service, timeout_s=FAILOVER_TIMEOUT_S)
+            _wait(lambda: old.info("replication").get("role") == "slave", FAILOVER_TIMEOUT_S, "old primary demoted")
+        finally:
+            old.execute_command("CLIENT", "UNPAUSE")
+    except redis.RedisError as exc:
+        raise HarnessError(f"up: switchover away from {service} failed: {exc}") from None
+    finally:
+        old.close()
+        sentinel.close()
+    progress.note(f"{new} is the primary ({waited:.1f} s); replacing {service}")
+    return new
+
+
+def needs_switch(profile: Profile, secrets: Secrets, service: str) -> bool:
+    return profile.topology.sentinel is not None and current_primary(profile, secrets) == service
