@@ -225,7 +225,9 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
             plan.add(Change(service, "container", "absent", "created", "create"))
             continue
         server = None
-        if service in data_services and container.status == "running":
+        # An unpublished deployment's servers are out of the host's reach: only its
+        # containers are compared (a changed file then reaches Redis at the next restart).
+        if service in data_services and container.status == "running" and profile.published:
             server = running.read_node(profile, container, secrets.admin.password)
             plan.servers[service] = server
         rows = _container_rows(service, container, spec, desired)
