@@ -88,11 +88,6 @@ class Plan:
     def in_sync(self) -> bool:
         return not self.changes
 
-    @property
-    def keys_before(self) -> int | None:
-        counts = [s.keys for s in self.servers.values() if s.keys is not None]
-        return max(counts) if counts else None
-
     def add(self, change: Change) -> None:
         self.changes.append(change)
 
