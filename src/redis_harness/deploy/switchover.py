@@ -1,12 +1,12 @@
-"""A planned change of primary under Sentinel that loses no acknowledged write.
+"""A planned change of primary under Sentinel, before the primary's container is replaced.
 
-Sentinel's own failover promotes a replica without waiting for it: writes the
-old primary acknowledges in the last moment before it is demoted are thrown
-away when it resyncs. So, as Redis's FAILOVER command does on its own:
-writes on the old primary are paused (clients wait, nothing is refused), the
-replicas catch up to its offset, Sentinel fails over, and once the old primary
-is a replica the pause ends, so the waiting writes get READONLY and the
-clients retry them on the new primary.
+Writes on the old primary are paused until the replicas have caught up with
+it, then Sentinel fails over. The pause has to end once a new primary is
+chosen: while it lasts, the old primary does not take Sentinel's demotion
+either (found on Redis 7.0). Writes that clients sent during the pause then
+run on the old primary before it is demoted and are lost with its resync: a
+known gap (the ha rolling test reports the count); Redis's own FAILOVER
+command, coordinated with Sentinel, is the way to close it.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
             progress.note(f"{service}: SENTINEL FAILOVER")
             sentinel.execute_command("SENTINEL", "FAILOVER", spec.master_name)
             new, waited = wait_for_new_primary(profile, secrets, service, timeout_s=FAILOVER_TIMEOUT_S)
-            _wait(lambda: old.info("replication").get("role") == "slave", FAILOVER_TIMEOUT_S, "old primary demoted")
         finally:
             old.execute_command("CLIENT", "UNPAUSE")
+        _wait(lambda: old.info("replication").get("role") == "slave", FAILOVER_TIMEOUT_S, "old primary demoted")
     except redis.RedisError as exc:
         raise HarnessError(f"up: switchover away from {service} failed: {exc}") from None
     finally:
