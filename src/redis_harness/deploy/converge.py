@@ -19,18 +19,17 @@ import redis
 from redis_harness import paths, progress
 from redis_harness.deploy import generations, running
 from redis_harness.deploy.compose_cmd import compose
-from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired, conf_directives, with_files
 from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.plan import Plan, make_plan
-from redis_harness.deploy.readiness import current_primary, wait_for_new_primary, wait_until_settled
+from redis_harness.deploy.readiness import wait_until_settled
+from redis_harness.deploy.switchover import needs_switch, switch_primary_away
 from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import Secrets
 from redis_harness.render.files import write_deployment
 from redis_harness.render.secret_files import read_secret_files, write_secret_contents
 
 WAIT_TIMEOUT_S = 90.0
-FAILOVER_TIMEOUT_S = 30.0
 POLL_S = 0.5
 
 
@@ -72,22 +71,11 @@ def _container_order(desired: Desired, services: set[str]) -> list[str]:
 
 
 def _fail_over_from(desired: Desired, secrets: Secrets, service: str) -> None:
-    """With Sentinel, the primary is replaced last and only after a failover, so writers move to
-    a replica that has every acknowledged write before the old primary stops."""
-    profile = desired.profile
-    spec = profile.topology.sentinel
-    if spec is None or current_primary(profile, secrets) != service:
-        return
-    progress.note(f"{service}: SENTINEL FAILOVER before replacing the primary")
-    sentinel = connect_node(profile, profile.sentinel_nodes[0], None, secrets.default.password)
-    try:
-        sentinel.execute_command("SENTINEL", "FAILOVER", spec.master_name)
-    except redis.RedisError as exc:
-        raise HarnessError(f"up: failover away from {service} refused: {exc}") from None
-    finally:
-        sentinel.close()
-    new, waited = wait_for_new_primary(profile, secrets, service, timeout_s=FAILOVER_TIMEOUT_S)
-    progress.note(f"{new} is the primary ({waited:.1f} s); replacing {service}")
+    """With Sentinel, the primary is replaced last and only after a switchover, so writers move
+    to a replica that has every acknowledged write before the old primary stops."""
+    if needs_switch(desired.profile, secrets, service):
+        container = running.running_containers(desired.profile)[service]
+        switch_primary_away(desired.profile, secrets, service, container)
 
 
 def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: Baseline) -> None:
@@ -96,7 +84,13 @@ def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: B
     replaced += [(s, "restart") for s in _container_order(desired, plan.restart - plan.recreate)]
     for service, how in replaced:
         _fail_over_from(desired, secrets, service)
-        if how == "recreate":
+        if how == "recreate" and desired.services.get(service, {}).get("depends_on"):
+            # `up --no-deps` would label the container with a config hash that leaves out its
+            # dependencies, so remove it and create it with the full definition instead.
+            progress.note(f"{service}: new container")
+            compose(profile, "rm", "--stop", "--force", service)
+            compose(profile, "up", "--detach", "--no-recreate", service)
+        elif how == "recreate":
             progress.note(f"{service}: new container (data volume kept)")
             compose(profile, "up", "--detach", "--no-deps", "--force-recreate", service)
         else:
@@ -172,6 +166,8 @@ def wait_healthy(
 def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     """The fast checks after a change: admin login, the settings, every password, the data."""
     profile = desired.profile
+    if not profile.published:
+        return  # the host cannot reach the servers; health (the containers' own PING) must do
     wanted = conf_directives(desired.files["redis.conf"])
     containers = running.running_containers(profile)
     for node in profile.data_nodes:

@@ -88,11 +88,6 @@ class Plan:
     def in_sync(self) -> bool:
         return not self.changes
 
-    @property
-    def keys_before(self) -> int | None:
-        counts = [s.keys for s in self.servers.values() if s.keys is not None]
-        return max(counts) if counts else None
-
     def add(self, change: Change) -> None:
         self.changes.append(change)
 
@@ -225,7 +220,9 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
             plan.add(Change(service, "container", "absent", "created", "create"))
             continue
         server = None
-        if service in data_services and container.status == "running":
+        # An unpublished deployment's servers are out of the host's reach: only its
+        # containers are compared (a changed file then reaches Redis at the next restart).
+        if service in data_services and container.status == "running" and profile.published:
             server = running.read_node(profile, container, secrets.admin.password)
             plan.servers[service] = server
         rows = _container_rows(service, container, spec, desired)

@@ -69,7 +69,10 @@ def node_client(container: Any, container_port: int, host: str, password: str, t
 
 
 def read_server(container: Any, container_port: int, host: str, admin_password: str) -> Server:
-    client = node_client(container, container_port, host, admin_password)
+    try:
+        client = node_client(container, container_port, host, admin_password)
+    except redis.ConnectionError as exc:
+        return Server(error=str(exc))
     try:
         config = client.config_get("*")
         acl = client.acl_list()
