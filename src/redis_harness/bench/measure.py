@@ -207,6 +207,8 @@ def _harness_figures(report: dict[str, Any], run_dir: Path, users: int, workers:
         "duration_s": report["duration_s"],
         "latency": harness_latency(report),
         "gates_passed": report["passed"],
+        "generator": report.get("generator"),
+        "calibration": report.get("calibration"),
         "run_dir": str(run_dir),
     }
 
@@ -265,6 +267,13 @@ def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float
         )
         for key, figures in harness.items()
     }
+    ratios["one_connection_get_p50_vs_redis_benchmark"] = ratio(
+        harness["one_connection"]["latency"].get("GET", {}).get("p50_us"),
+        redis_benchmark["one_connection"]["tests"].get("GET", {}).get("p50_us"),
+    )
+    ratios["best_closed_loop_vs_redis_benchmark"] = max(
+        (v for k, v in ratios.items() if k.startswith("closed_loop") and v is not None), default=None
+    )
     return {
         "profile": profile.name,
         "endpoint": f"{profile.network.host}:{profile.network.port}",
@@ -302,6 +311,17 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(
         f"{'harness / redis-benchmark':<36}{_fmt_ratio(result['ratios']['one_connection_vs_redis_benchmark']):>10}"
     )
+    get_ratio = ratio(hs["one_connection"]["latency"].get("GET", {}).get("p50_us"), rb_lat.get("GET", {}).get("p50_us"))
+    lines.append(f"{'GET p50, harness / redis-benchmark':<36}{_fmt_ratio(get_ratio):>10}")
+    lines += ["", "generator CPU (% of one core: p50 / max / share of the run above 90 %)"]
+    for key, figures in hs.items():
+        for process in (figures.get("generator") or {}).get("processes", []):
+            lines.append(
+                f"  {key:<28} {process['role'][:24]:<24} {process['cpu_p50']!s:>6} / {process['cpu_max']!s:>6} / "
+                f"{process['cpu_over_90_share']!s:>5}"
+            )
+        if (figures.get("generator") or {}).get("saturated"):
+            lines.append(f"  {key}: generator saturated; its latency figures are the generator's")
     return "\n".join(lines)
 
 

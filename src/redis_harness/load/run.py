@@ -23,10 +23,11 @@ from typing import Any
 
 import redis
 
-from redis_harness import paths
+from redis_harness import paths, progress
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import data_containers
 from redis_harness.errors import BadInput, HarnessError
+from redis_harness.load.calibrate import calibrate
 from redis_harness.load.scenarios import Scenario
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
@@ -121,6 +122,14 @@ def _container_facts(profile: Profile) -> dict[str, Any]:
     }
 
 
+def _add_to_raw(run_dir: Path, figures: dict[str, Any]) -> None:
+    """Figures measured by this process (not by Locust) into the run's raw.json."""
+    path = run_dir / RAW_FILE
+    raw = json.loads(path.read_text())
+    raw.update(figures)
+    path.write_text(json.dumps(raw, default=str))
+
+
 def run_folder(profile: Profile, scenario: Scenario, options: LoadOptions) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return options.report_dir or REPORTS_DIR / f"{stamp}-{profile.name}-{scenario.name}"
@@ -157,6 +166,8 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RUN_FILE).write_text(json.dumps(_snapshot(profile, scenario, options, users, duration), indent=2))
     restarts_before = _container_facts(profile)["restart_count"] or 0
+    progress.note("calibrating: one connection, PING and GET at a low rate")
+    calibration = calibrate(profile, secrets)
 
     cmd = [sys.executable, "-m", "locust", "-f", scenario.locustfile, "--users", str(users),
            "--spawn-rate", str(spawn_rate), "--stop-timeout", str(STOP_TIMEOUT_S), "--loglevel", "WARNING",
@@ -185,6 +196,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if not (run_dir / RAW_FILE).is_file():
         tail = (result.stderr or "").strip().splitlines()[-5:] if not options.verbose else []
         raise HarnessError("load: the run saved no data; locust said: " + " | ".join(tail))
+    _add_to_raw(run_dir, {"calibration": calibration})
     facts = _container_facts(profile)
     facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
     (run_dir / POST_FILE).write_text(json.dumps(facts))

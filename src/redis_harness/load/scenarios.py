@@ -37,7 +37,7 @@ SCENARIOS = {
             users=10,
             spawn_rate=10,
             duration_s=10,
-            gates=("error_rate", "slow_updates", "memory", "no_oom_kill"),
+            gates=("error_rate", "slow_updates", "memory", "no_oom_kill", "generator_headroom"),
         ),
         Scenario(
             "raw",
@@ -45,7 +45,7 @@ SCENARIOS = {
             users=50,
             spawn_rate=50,
             duration_s=30,
-            gates=("error_rate", "slow_updates", "no_oom_kill"),
+            gates=("error_rate", "slow_updates", "no_oom_kill", "generator_headroom"),
         ),
         Scenario(
             "cache-latency",
@@ -53,7 +53,15 @@ SCENARIOS = {
             users=20,
             spawn_rate=20,
             duration_s=30,
-            gates=("error_rate", "slow_updates", "miss_ratio", "memory", "eviction_rate", "no_oom_kill"),
+            gates=(
+                "error_rate",
+                "slow_updates",
+                "miss_ratio",
+                "memory",
+                "eviction_rate",
+                "no_oom_kill",
+                "generator_headroom",
+            ),
         ),
         Scenario(
             "eviction",
@@ -68,6 +76,7 @@ SCENARIOS = {
                 "persistent_keys_survive",
                 "evictions_seen",
                 "oom_refusals_seen",
+                "generator_headroom",
             ),
         ),
         Scenario(
@@ -76,7 +85,7 @@ SCENARIOS = {
             users=10,
             spawn_rate=10,
             duration_s=40,
-            gates=("recovery_window", "acked_writes_kept", "slow_updates", "no_oom_kill"),
+            gates=("recovery_window", "acked_writes_kept", "slow_updates", "no_oom_kill", "generator_headroom"),
         ),
         Scenario(
             "failover",
@@ -85,7 +94,7 @@ SCENARIOS = {
             spawn_rate=10,
             duration_s=40,
             # Acknowledged writes may be lost on failover: measured and reported, not gated.
-            gates=("recovery_window", "new_primary_elected", "no_oom_kill"),
+            gates=("recovery_window", "new_primary_elected", "no_oom_kill", "generator_headroom"),
         ),
     )
 }
