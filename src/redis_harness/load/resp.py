@@ -38,9 +38,17 @@ class RespConnection:
     """One TCP connection speaking RESP2; connects (and authenticates) on first use and after a failure."""
 
     def __init__(
-        self, host: str, port: int, username: str | None, password: str | None, timeout_s: float = 1.0
+        self,
+        host: str,
+        port: int,
+        username: str | None,
+        password: str | None,
+        timeout_s: float = 1.0,
+        socket_class: type[socket.socket] | None = None,
     ) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
+        # None: the socket module's class at connect time (gevent's cooperative one inside Locust).
+        self.socket_class = socket_class
         self._auth = (
             encode("AUTH", username, password)
             if username and password
@@ -52,7 +60,13 @@ class RespConnection:
         self.connects = 0
 
     def _connect(self) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
+        sock = (self.socket_class or socket.socket)(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout_s)
+        try:
+            sock.connect((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._reader = hiredis.Reader()
