@@ -65,8 +65,8 @@ class RunState:
         # last report, and (master/local) every process's samples by role.
         self.cpu: CpuSampler | None = None
         self.cpu_greenlet: gevent.Greenlet | None = None
-        self.cpu_samples: list[float] = []
-        self.generator: dict[str, list[float]] = {}
+        self.cpu_samples: list[tuple[float, float]] = []  # (cpu %, busy %)
+        self.generator: dict[str, list[tuple[float, float]]] = {}
         self.ended: float | None = None
 
     def absorb(self, data: dict[str, Any]) -> None:
@@ -94,7 +94,7 @@ def redis_client(acl_user: str | None) -> redis.Redis:
     password = run.secrets.password_for(acl_user)
     if run.profile.topology.sentinel is None and run.profile.topology.cluster is None:
         host, port = endpoint(run.profile)
-        return redis.Redis(
+        client = redis.Redis(
             host=host,
             port=port,
             username=acl_user,
@@ -102,9 +102,14 @@ def redis_client(acl_user: str | None) -> redis.Redis:
             socket_connect_timeout=CALL_TIMEOUT_S,
             socket_timeout=CALL_TIMEOUT_S,
             retry=Retry(NoBackoff(), 0),
-            single_connection_client=True,
             decode_responses=False,
         )
+        # One connection per user, made but not opened: redis-py's single_connection_client
+        # connects (and authenticates) in the constructor, where a refused connection or a
+        # wrong password would stop the user from spawning and silently drop its workload.
+        # Opened by the first call instead, its failures are that call's errors.
+        client.connection = client.connection_pool.make_connection()
+        return client
     # Sentinel: the current primary, found again after a failover; Cluster: every
     # shard, found from the slot map. Both through the one client factory, retries off.
     settings = settings_for(
@@ -278,7 +283,7 @@ def _cpu_sampler(environment: Any) -> None:
         _store_cpu(environment, run, run.cpu.sample())
 
 
-def _store_cpu(environment: Any, run: RunState, value: float) -> None:
+def _store_cpu(environment: Any, run: RunState, value: tuple[float, float]) -> None:
     if _is_worker(environment):
         run.cpu_samples.append(value)
     else:
@@ -332,6 +337,15 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     if _is_worker(environment):
         return
     run.ended = time.time()
+    options = environment.parsed_options
+    if environment.web_ui is not None and not getattr(options, "autostart", False):
+        # Stop in the web UI ends the run: Locust quits, and quitting saves the data for the report.
+        gevent.spawn_later(1.0, _quit_web, environment)
+
+
+def _quit_web(environment: Any) -> None:
+    environment.runner.quit()
+    environment.web_ui.stop()
 
 
 @events.quitting.add_listener

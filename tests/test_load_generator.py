@@ -6,7 +6,7 @@ from redis_harness.load.generator import CpuSampler, saturated, summarize
 
 
 def test_summary_of_a_busy_process() -> None:
-    samples = [99.0] * 5 + [40.0] * 5
+    samples = [(99.0, 99.0)] * 5 + [(40.0, 40.0)] * 5
     summary = summarize("worker a", samples)
     assert summary == {
         "role": "worker a",
@@ -19,10 +19,17 @@ def test_summary_of_a_busy_process() -> None:
 
 
 def test_a_light_process_is_not_saturated_and_exactly_ten_percent_is_allowed() -> None:
-    light = summarize("local", [20.0, 30.0, 95.0] + [25.0] * 7)
+    light = summarize("local", [(20.0, 20.0), (30.0, 30.0), (95.0, 95.0)] + [(25.0, 25.0)] * 7)
     assert light["cpu_over_90_share"] == 0.1
     assert not saturated([light])
-    assert saturated([light, summarize("master", [95.0, 96.0, 10.0])])
+    assert saturated([light, summarize("master", [(95.0, 95.0), (96.0, 96.0), (10.0, 10.0)])])
+
+
+def test_waiting_for_a_core_counts_as_busy() -> None:
+    """On a shared machine: 60 % CPU plus 35 % in the run queue is a saturated process."""
+    starved = summarize("worker a", [(60.0, 95.0)] * 4)
+    assert starved["cpu_p50"] == 60.0 and starved["cpu_over_90_share"] == 1.0
+    assert saturated([starved])
 
 
 def test_no_samples_gives_no_figures() -> None:
@@ -35,4 +42,5 @@ def test_the_sampler_sees_this_process_work() -> None:
     total = 0
     for n in range(3_000_000):
         total += n
-    assert sampler.sample() > 0
+    cpu, busy = sampler.sample()
+    assert 0 < cpu <= busy

@@ -78,4 +78,7 @@ def run(args: argparse.Namespace) -> int:
     finished = load_run.run(profile, secrets, scenario, options)
     report = build(finished.run_dir)
     print(summary(report, finished.run_dir))
+    if finished.exit_code is not None:
+        print(f"interrupted ({report.get('interrupted_by', 'signal')}): the report covers the run up to the stop")
+        return finished.exit_code
     return 0 if report["passed"] else 1

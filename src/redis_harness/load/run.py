@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import data_containers
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load.calibrate import calibrate
+from redis_harness.load.process import run_locust
 from redis_harness.load.scenarios import Scenario
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
@@ -38,8 +39,16 @@ WEB_PORT = 8089
 # Users get this long to finish on_stop: the sequence writers wait for a failed-over
 # deployment to settle (up to 40 s) before counting what was lost.
 STOP_TIMEOUT_S = 60
-RUN_FILE, RAW_FILE, POST_FILE = "run.json", "raw.json", "post.json"
+RUN_FILE, RAW_FILE, POST_FILE, LOG_FILE = "run.json", "raw.json", "post.json", "locust.log"
 FAULTS = ("kill", "restart", "pause", "disconnect", "partition")
+
+
+class Interrupted(HarnessError):
+    """Ctrl-C or SIGTERM before the run had any data to report: exit 128 + the signal."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,12 @@ class Run:
 
     run_dir: Path
     scenario: Scenario
+    interrupted_by: int | None = None  # the signal that cut the run short (its report is still written)
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal (130 Ctrl-C, 143 SIGTERM) for an interrupted run, else None (the gates decide)."""
+        return None if self.interrupted_by is None else 128 + self.interrupted_by
 
 
 def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) -> None:
@@ -76,7 +91,21 @@ def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) ->
         )
     if options.fault == "partition" and scenario.name != "failover":
         raise BadInput("--fault: partition is a failover fault; use it with --scenario failover")
-    if options.report_dir is not None and (options.report_dir / RAW_FILE).exists():
+    if options.users is not None and options.users < 1:
+        raise BadInput(f"--users: {options.users} simulated users; give 1 or more")
+    if options.duration_s is not None and options.duration_s < 1:
+        raise BadInput(
+            f"--duration: {options.duration_s:g} s is too short; give at least 1s (Locust counts whole seconds)"
+        )
+    if options.rate < 0:
+        raise BadInput(f"--rate: {options.rate:g} ops/s is negative; give a positive rate, or 0 for closed loop")
+    if options.spawn_rate is not None and options.spawn_rate <= 0:
+        raise BadInput(f"--spawn-rate: {options.spawn_rate:g} users/s; give a positive rate")
+    if options.workers < 0:
+        raise BadInput(f"--workers: {options.workers} is negative; give 0 (one process) or more")
+    if options.report_dir is not None and any(
+        (options.report_dir / name).exists() for name in (RUN_FILE, RAW_FILE, "report.json")
+    ):
         raise BadInput(f"--report: {options.report_dir} already holds a run; give a new folder")
 
 
@@ -159,9 +188,9 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     """Run `scenario` against the deployment; return once Locust has saved the run's data."""
     check_options(profile, scenario, options)
     require_deployment(profile, secrets)
-    users = options.users or scenario.users
-    spawn_rate = options.spawn_rate or max(users, scenario.spawn_rate)
-    duration = options.duration_s or scenario.duration_s
+    users = options.users if options.users is not None else scenario.users
+    spawn_rate = options.spawn_rate if options.spawn_rate is not None else max(users, scenario.spawn_rate)
+    duration = options.duration_s if options.duration_s is not None else scenario.duration_s
     run_dir = run_folder(profile, scenario, options)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RUN_FILE).write_text(json.dumps(_snapshot(profile, scenario, options, users, duration), indent=2))
@@ -177,10 +206,10 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if options.web:
         cmd += ["--web-host", "127.0.0.1", "--web-port", str(options.web_port)]
         if options.autostart:
-            cmd += ["--autostart", "--run-time", f"{duration:.0f}s", "--autoquit", "2"]
+            cmd += ["--autostart", "--run-time", f"{round(duration)}s", "--autoquit", "2"]
         print(f"Locust web UI: http://127.0.0.1:{options.web_port}  (Ctrl-C to stop; the report is written on exit)")
     else:
-        cmd += ["--headless", "--run-time", f"{duration:.0f}s", "--only-summary"]
+        cmd += ["--headless", "--run-time", f"{round(duration)}s", "--only-summary"]
     env = _child_env(profile, secrets, scenario.name, run_dir, options.rate)
     # One seeded origin database per run, made before any Locust process opens it.
     origin_path = run_dir / "origin.sqlite"
@@ -189,15 +218,18 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if options.fault:
         env["REDIS_HARNESS_FAULT"] = options.fault
     timeout = None if options.web and not options.autostart else duration + 180
-    try:
-        result = subprocess.run(cmd, env=env, timeout=timeout, capture_output=not options.verbose, text=True)
-    except subprocess.TimeoutExpired:
-        raise HarnessError(f"load: locust did not finish within {timeout:.0f} s") from None
+    log_path = None if options.verbose else run_dir / LOG_FILE
+    finished = run_locust(cmd, env, log_path, timeout)
     if not (run_dir / RAW_FILE).is_file():
-        tail = (result.stderr or "").strip().splitlines()[-5:] if not options.verbose else []
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path else []
+        if finished.interrupted_by is not None:
+            raise Interrupted(finished.interrupted_by, "load: interrupted before Locust saved any data")
         raise HarnessError("load: the run saved no data; locust said: " + " | ".join(tail))
-    _add_to_raw(run_dir, {"calibration": calibration})
+    figures: dict[str, Any] = {"calibration": calibration, "interrupted": finished.interrupted_by is not None}
+    if finished.interrupted_by is not None:
+        figures["interrupted_by"] = signal.Signals(finished.interrupted_by).name
+    _add_to_raw(run_dir, figures)
     facts = _container_facts(profile)
     facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
     (run_dir / POST_FILE).write_text(json.dumps(facts))
-    return Run(run_dir=run_dir, scenario=scenario)
+    return Run(run_dir=run_dir, scenario=scenario, interrupted_by=finished.interrupted_by)

@@ -151,6 +151,8 @@ def build(run_dir: Path) -> dict[str, Any]:
         # Generator CPU per process and the latency floor: what limited the figures, and where they start.
         "generator": {**generator, "saturated": saturated(generator["processes"])},
         "calibration": raw.get("calibration"),
+        "interrupted": bool(raw.get("interrupted")),
+        **({"interrupted_by": raw["interrupted_by"]} if raw.get("interrupted_by") else {}),
     }
     if "persistent_written" in events:
         report["eviction"] = {
