@@ -142,9 +142,13 @@ class Pacer:
     def __init__(self, rate: float, environment: Any) -> None:
         self.interval = 0.0
         self._next: float | None = None
+        options = environment.parsed_options
+        # From the master's options where present: a remote worker knows neither the total
+        # users nor the rate from its own command line.
+        rate = float(getattr(options, "redis_rate", 0) or rate or 0)
         if rate > 0:
-            users = max(1, getattr(environment.parsed_options, "num_users", 1) or 1)
-            self.interval = users / rate
+            users = getattr(options, "redis_users", 0) or getattr(options, "num_users", 1) or 1
+            self.interval = max(1, int(users)) / rate
 
     def wait(self, ops: int = 1) -> float | None:
         """Sleep until the next operation's intended start and return it (perf_counter); None in closed loop."""
@@ -243,6 +247,13 @@ def _is_worker(environment: Any) -> bool:
 
 def _is_master(environment: Any) -> bool:
     return isinstance(environment.runner, MasterRunner)
+
+
+@events.init_command_line_parser.add_listener
+def _on_parser(parser: Any) -> None:
+    # Set by `redis-harness load`; Locust passes them on to every worker, remote ones included.
+    parser.add_argument("--redis-users", type=int, default=0, help="redis-harness: users in all (open-loop pacing)")
+    parser.add_argument("--redis-rate", type=float, default=0.0, help="redis-harness: Redis operations/s in all")
 
 
 @events.init.add_listener

@@ -155,3 +155,46 @@ def test_generator_headroom_fails_on_a_saturated_generator_and_passes_on_a_light
     assert _gate(light, "generator_headroom")["passed"]
     (local,) = light["generator"]["processes"]
     assert local["role"] == "local" and local["samples"] >= 5
+
+
+def test_a_master_and_two_workers_started_separately_make_one_report(lgload: Deployment, tmp_path: Path) -> None:
+    """Locust's distributed mode over TCP, each side its own `redis-harness` command, as on separate hosts."""
+    run_dir = tmp_path / "run"
+    profile = str(lgload.profile.source)
+    master = subprocess.Popen(
+        _command(lgload, run_dir, "--scenario", "raw", "--users", "10", "--rate", "3000", "--duration", "8s")
+        + ["--master", "--expect-workers", "2", "--master-bind-host", "127.0.0.1", "--master-port", "6540"],
+        env=_env(lgload),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    worker_cmd = [sys.executable, "-m", "redis_harness.cli", "worker", profile, "--master-host", "127.0.0.1"]
+    workers = [
+        subprocess.Popen(
+            [*worker_cmd, "--master-port", "6540"],
+            env=_env(lgload),
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    out, err = master.communicate(timeout=240)
+    print(out[-3000:], err[-2000:])
+    worker_results = [w.communicate(timeout=60) for w in workers]
+    assert master.returncode == 0, err
+    assert [w.returncode for w in workers] == [0, 0], worker_results
+    raw = json.loads((run_dir / "raw.json").read_text())
+    report = _report(run_dir)
+    assert raw["settings"]["workers"] == 2
+    roles = sorted(p["role"].split()[0] for p in report["generator"]["processes"])
+    assert roles == ["master", "worker", "worker"]
+    assert all(p["samples"] > 0 for p in report["generator"]["processes"])
+    # Both workers' histograms merged: the µs figures count every request Locust counted.
+    total = sum(c["count"] for c in report["commands"].values())
+    assert total == raw["locust"]["num_requests"] > 0
+    # The rate came from the master: 3,000 operations/s across both workers, not per worker.
+    assert 2_700 <= report["throughput_ops_s"] <= 3_300, report["throughput_ops_s"]

@@ -27,6 +27,7 @@ def register(sub: Any) -> None:
             "redis-harness load ci --scenario eviction --report reports/eviction",
             "redis-harness load dev --scenario cache-latency --web   # the Locust web UI on 127.0.0.1:8089",
             "redis-harness load dev --scenario recovery --fault pause",
+            "redis-harness load dev --scenario raw --master --expect-workers 2 --master-bind-host 0.0.0.0",
         ],
         "Exit 0 when every gate passed, 1 when one failed, 2 on bad input. The run's folder "
         "(reports/<time>-<profile>-<scenario>/) holds report.html, report.json and gates.xml.",
@@ -51,6 +52,23 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--autostart", action="store_true", help="with --web: start at once and stop after --duration")
     p.add_argument("--verbose", action="store_true", help="show Locust's own output")
+    p.add_argument(
+        "--master", action="store_true", help="be the master of workers started with `redis-harness worker` elsewhere"
+    )
+    p.add_argument("--expect-workers", type=int, default=0, metavar="N", help="with --master: workers to wait for")
+    p.add_argument(
+        "--master-bind-host",
+        default="127.0.0.1",
+        metavar="H",
+        help="with --master: address the workers connect to (default 127.0.0.1; 0.0.0.0 for other machines)",
+    )
+    p.add_argument(
+        "--master-port",
+        type=int,
+        default=load_run.MASTER_PORT,
+        metavar="P",
+        help=f"with --master: port (default {load_run.MASTER_PORT})",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,6 +85,10 @@ def options_from(args: argparse.Namespace) -> load_run.LoadOptions:
         web_port=args.web_port,
         autostart=args.autostart,
         verbose=args.verbose,
+        master=args.master,
+        expect_workers=args.expect_workers,
+        master_bind_host=args.master_bind_host,
+        master_port=args.master_port,
     )
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ from redis_harness.profile.model import Profile
 
 REPORTS_DIR = paths.ROOT / "reports"
 WEB_PORT = 8089
+MASTER_PORT = 5557  # Locust's own default
+# A master waits this long for its workers to connect before giving up.
+EXPECT_WORKERS_MAX_WAIT_S = 120
 # Users get this long to finish on_stop: the sequence writers wait for a failed-over
 # deployment to settle (up to 40 s) before counting what was lost.
 STOP_TIMEOUT_S = 60
@@ -66,6 +70,12 @@ class LoadOptions:
     web_port: int = WEB_PORT
     autostart: bool = False
     verbose: bool = False
+    # Locust's distributed mode across machines: this process is the master and waits
+    # for `expect_workers` `redis-harness worker` processes to connect.
+    master: bool = False
+    expect_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_port: int = MASTER_PORT
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,14 @@ def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) ->
         raise BadInput(f"--spawn-rate: {options.spawn_rate:g} users/s; give a positive rate")
     if options.workers < 0:
         raise BadInput(f"--workers: {options.workers} is negative; give 0 (one process) or more")
+    if options.master and options.expect_workers < 1:
+        raise BadInput("--expect-workers: a --master run needs 1 or more workers to wait for")
+    if options.expect_workers and not options.master:
+        raise BadInput("--expect-workers: only with --master")
+    if options.master and options.workers:
+        raise BadInput("--workers: local worker processes and --master are exclusive; start `redis-harness worker`s")
+    if not 0 < options.master_port < 65536:
+        raise BadInput(f"--master-port: {options.master_port} is not a TCP port")
     if options.report_dir is not None and any(
         (options.report_dir / name).exists() for name in (RUN_FILE, RAW_FILE, "report.json")
     ):
@@ -179,6 +197,7 @@ def _snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users:
             "duration_s": duration_s,
             "rate": options.rate,
             "workers": options.workers,
+            "expect_workers": options.expect_workers,
             "fault": options.fault,
         },
     }
@@ -201,8 +220,17 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     cmd = [sys.executable, "-m", "locust", "-f", scenario.locustfile, "--users", str(users),
            "--spawn-rate", str(spawn_rate), "--stop-timeout", str(STOP_TIMEOUT_S), "--loglevel", "WARNING",
            "--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]  # fmt: skip
+    # The total users and rate, for the open-loop pacing of every worker, local or remote
+    # (Locust sends its parsed custom options to workers with each spawn message).
+    cmd += ["--redis-users", str(users), "--redis-rate", str(options.rate or 0)]
     if options.workers:
         cmd += ["--processes", str(options.workers)]
+    if options.master:
+        bind = (options.master_bind_host, str(options.master_port))
+        cmd += ["--master", "--expect-workers", str(options.expect_workers),
+                "--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S),
+                "--master-bind-host", bind[0], "--master-bind-port", bind[1]]  # fmt: skip
+        progress.note(f"waiting for {options.expect_workers} workers on {':'.join(bind)}")
     if options.web:
         cmd += ["--web-host", "127.0.0.1", "--web-port", str(options.web_port)]
         if options.autostart:
@@ -218,6 +246,8 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if options.fault:
         env["REDIS_HARNESS_FAULT"] = options.fault
     timeout = None if options.web and not options.autostart else duration + 180
+    if options.master:
+        timeout = timeout + EXPECT_WORKERS_MAX_WAIT_S if timeout else None
     log_path = None if options.verbose else run_dir / LOG_FILE
     finished = run_locust(cmd, env, log_path, timeout)
     if not (run_dir / RAW_FILE).is_file():
@@ -233,3 +263,28 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
     (run_dir / POST_FILE).write_text(json.dumps(facts))
     return Run(run_dir=run_dir, scenario=scenario, interrupted_by=finished.interrupted_by)
+
+
+def run_worker(profile: Profile, secrets: Secrets, master_host: str, master_port: int, verbose: bool = False) -> int:
+    """A Locust worker for a master on another host: the scenario and settings come from the master.
+
+    The locustfile itself is fetched from the master (`-f -`); the profile and
+    secrets are this host's own (its environment or .env). Returns Locust's exit code.
+    """
+    require_deployment(profile, secrets)
+    with tempfile.TemporaryDirectory(prefix="redis-harness-worker-") as scratch:
+        work_dir = Path(scratch)
+        env = _child_env(profile, secrets, "worker", work_dir, 0)
+        origin_path = work_dir / "origin.sqlite"
+        OriginStore.open_seeded(origin_path).close()
+        env["REDIS_HARNESS_ORIGIN"] = str(origin_path)
+        cmd = [sys.executable, "-m", "locust", "-f", "-", "--worker", "--master-host", master_host,
+               "--master-port", str(master_port), "--loglevel", "WARNING"]  # fmt: skip
+        progress.note(f"worker: connecting to the master at {master_host}:{master_port}")
+        finished = run_locust(cmd, env, None if verbose else work_dir / LOG_FILE, None)
+        if finished.interrupted_by is not None:
+            return 128 + finished.interrupted_by
+        if finished.returncode != 0 and not verbose:
+            tail = (work_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()[-5:]
+            raise HarnessError(f"worker: locust exited {finished.returncode}: " + " | ".join(tail))
+        return finished.returncode
