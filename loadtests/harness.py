@@ -311,15 +311,45 @@ def _latency_point(run: RunState) -> None:
         run.latency_series.append(point)
 
 
+PROGRESS_FILE = "progress.json"
+PROGRESS_WINDOW = 5  # ticks: ops/s over the last few seconds (workers report every 3 s)
+
+
+def _write_progress(run: RunState, history: list[tuple[float, int]]) -> None:
+    """Live figures for the command's progress line: elapsed, ops/s, errors, p99 (µs) of the latest second."""
+    now = time.time()
+    count = sum(h.get_total_count() for h in run.total.service.values())
+    history.append((now, count))
+    del history[:-PROGRESS_WINDOW]
+    (t0, c0), (t1, c1) = history[0], history[-1]
+    latest = run.latency_series[-1] if run.latency_series else {}
+    p99 = max((v["p99_us"] for k, v in latest.items() if k != "t"), default=None)
+    figures = {
+        "elapsed_s": round(now - (run.started or now), 1),
+        "ops_s": round((c1 - c0) / (t1 - t0), 1) if t1 > t0 else 0.0,
+        "errors": sum(run.total.errors.values.values()),
+        "p99_us": p99,
+    }
+    path = run.run_dir / PROGRESS_FILE
+    try:
+        path.with_suffix(".tmp").write_text(json.dumps(figures))
+        path.with_suffix(".tmp").replace(path)
+    except OSError:
+        pass  # progress is a nicety; the run's data are what matter
+
+
 def _ticker(environment: Any) -> None:
-    """Master/local: once a second, take this process's own figures, a latency point and a server sample."""
+    """Master/local: once a second, take this process's own figures, a latency point, a server sample
+    and the progress figures."""
     run = state()
+    history: list[tuple[float, int]] = []
     while True:
         if not _is_master(environment):
             run.absorb(run.recorder.export())
         _latency_point(run)
         if run.sampler is not None:
             run.sampler.sample()
+        _write_progress(run, history)
         gevent.sleep(SAMPLE_INTERVAL_S)
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from redis_harness import progress
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load import run as load_run
 from redis_harness.load.run import LoadOptions
@@ -172,7 +173,9 @@ def sized_redis_benchmark(
     binary: str, profile: Profile, secrets: Secrets, clients: int, duration_s: float
 ) -> tuple[int, dict[str, BenchmarkLine]]:
     """redis-benchmark takes a request count, not a time: a short probe (also a warm-up) sizes the real run."""
+    progress.note(f"redis-benchmark -c {clients}: sizing probe")
     probe = run_redis_benchmark(binary, profile, secrets, clients, PROBE_REQUESTS[clients], timeout_s=60)
+    progress.note(f"redis-benchmark -c {clients}: measuring")
     requests = requests_for(mix_throughput(probe), duration_s)
     # Generous bound: the real run is sized to take duration_s; a slower machine gets 4x that.
     return requests, run_redis_benchmark(binary, profile, secrets, clients, requests, timeout_s=60 + 4 * duration_s)
@@ -257,6 +260,7 @@ def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float
     for key, users, workers in HARNESS_RUNS:
         sub_dir = run_dir / f"harness-{key.replace('_', '-')}"
         sub_dir.mkdir(parents=True, exist_ok=True)
+        progress.note(f"harness raw, {users} users, {workers or 1} process{'es' if workers else ''}")
         report = run_harness(profile, secrets, sub_dir, users, workers, duration_s)
         harness[key] = _harness_figures(report, sub_dir, users, workers)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.progress import shown
 from redis_harness.load import run as load_run
 from redis_harness.load.scenarios import SCENARIOS, get_scenario
 from redis_harness.profile.credentials import load_secrets
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
-    finished = load_run.run(profile, secrets, scenario, options)
+    with shown("load"):
+        finished = load_run.run(profile, secrets, scenario, options)
     report = build(finished.run_dir)
     print(summary(report, finished.run_dir))
     if finished.exit_code is not None:

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -36,8 +37,17 @@ def _signal_group(pid: int, signum: int) -> None:
         os.killpg(pid, signum)
 
 
-def run_locust(cmd: list[str], env: dict[str, str], log_path: Path | None, timeout_s: float | None) -> Finished:
-    """Run Locust to its end (or to a stop request); output to log_path (None: this terminal)."""
+def run_locust(
+    cmd: list[str],
+    env: dict[str, str],
+    log_path: Path | None,
+    timeout_s: float | None,
+    on_tick: Callable[[], None] | None = None,
+) -> Finished:
+    """Run Locust to its end (or to a stop request); output to log_path (None: this terminal).
+
+    `on_tick` is called about once a second while Locust runs (the progress line).
+    """
     log = open(log_path, "w") if log_path is not None else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True)
     caught: list[int] = []
@@ -56,8 +66,12 @@ def run_locust(cmd: list[str], env: dict[str, str], log_path: Path | None, timeo
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     timed_out = False
+    next_tick = time.monotonic()
     try:
         while proc.poll() is None:
+            if on_tick is not None and time.monotonic() >= next_tick:
+                on_tick()
+                next_tick = time.monotonic() + 1.0
             if deadline is not None and time.monotonic() > deadline:
                 timed_out = not caught
                 _signal_group(proc.pid, signal.SIGTERM if not timed_out else signal.SIGKILL)

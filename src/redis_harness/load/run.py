@@ -169,6 +169,19 @@ def _container_facts(profile: Profile) -> dict[str, Any]:
     }
 
 
+def _note_progress(run_dir: Path, duration_s: float) -> None:
+    """The Locust side's live figures (progress.json, once a second) as a progress note."""
+    try:
+        live = json.loads((run_dir / "progress.json").read_text())
+    except (OSError, ValueError):
+        return
+    p99 = live.get("p99_us")
+    progress.note(
+        f"{live['elapsed_s']:.0f}/{duration_s:.0f} s, {live['ops_s']:,.0f} ops/s, {live['errors']:,} errors, "
+        f"p99 {'-' if p99 is None else f'{p99:,.0f} µs'}"
+    )
+
+
 def _add_to_raw(run_dir: Path, figures: dict[str, Any]) -> None:
     """Figures measured by this process (not by Locust) into the run's raw.json."""
     path = run_dir / RAW_FILE
@@ -249,7 +262,8 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if options.master:
         timeout = timeout + EXPECT_WORKERS_MAX_WAIT_S if timeout else None
     log_path = None if options.verbose else run_dir / LOG_FILE
-    finished = run_locust(cmd, env, log_path, timeout)
+    progress.note(f"{scenario.name}: starting Locust ({users} users)")
+    finished = run_locust(cmd, env, log_path, timeout, on_tick=lambda: _note_progress(run_dir, duration))
     if not (run_dir / RAW_FILE).is_file():
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path else []
         if finished.interrupted_by is not None:
