@@ -40,7 +40,10 @@ def register(sub: Any) -> None:
     p.add_argument("--spawn-rate", type=float, help="users started per second (default: all at once)")
     p.add_argument("--duration", help="run time, e.g. 60s or 2m (default: the scenario's)")
     p.add_argument(
-        "--rate", type=float, default=0, help="open loop: operations per second in all (default: closed loop)"
+        "--rate",
+        type=float,
+        help="open loop: Redis operations per second in all users and workers; 0 = closed loop "
+        "(default: the scenario's; smoke 2000, others closed loop)",
     )
     p.add_argument("--workers", type=int, default=0, help="Locust worker processes on this host (distributed mode)")
     p.add_argument("--report", metavar="DIR", help="run folder (default reports/<time>-<profile>-<scenario>)")

@@ -62,7 +62,7 @@ class LoadOptions:
     users: int | None = None
     spawn_rate: float | None = None
     duration_s: float | None = None
-    rate: float = 0.0  # open loop: operations per second in all; 0 = closed loop
+    rate: float | None = None  # open loop: operations per second in all; 0 = closed loop; None = the scenario's
     workers: int = 0
     report_dir: Path | None = None
     fault: str | None = None
@@ -107,7 +107,7 @@ def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) ->
         raise BadInput(
             f"--duration: {options.duration_s:g} s is too short; give at least 1s (Locust counts whole seconds)"
         )
-    if options.rate < 0:
+    if options.rate is not None and options.rate < 0:
         raise BadInput(f"--rate: {options.rate:g} ops/s is negative; give a positive rate, or 0 for closed loop")
     if options.spawn_rate is not None and options.spawn_rate <= 0:
         raise BadInput(f"--spawn-rate: {options.spawn_rate:g} users/s; give a positive rate")
@@ -195,7 +195,9 @@ def run_folder(profile: Profile, scenario: Scenario, options: LoadOptions) -> Pa
     return options.report_dir or REPORTS_DIR / f"{stamp}-{profile.name}-{scenario.name}"
 
 
-def _snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users: int, duration_s: float) -> dict:
+def _snapshot(
+    profile: Profile, scenario: Scenario, options: LoadOptions, users: int, duration_s: float, rate: float
+) -> dict:
     """What judges this run, frozen at its start: editing the profile later changes no verdict."""
     return {
         "scenario": scenario.name,
@@ -208,7 +210,7 @@ def _snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users:
         "options": {
             "users": users,
             "duration_s": duration_s,
-            "rate": options.rate,
+            "rate": rate,
             "workers": options.workers,
             "expect_workers": options.expect_workers,
             "fault": options.fault,
@@ -223,9 +225,10 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     users = options.users if options.users is not None else scenario.users
     spawn_rate = options.spawn_rate if options.spawn_rate is not None else max(users, scenario.spawn_rate)
     duration = options.duration_s if options.duration_s is not None else scenario.duration_s
+    rate = options.rate if options.rate is not None else scenario.rate
     run_dir = run_folder(profile, scenario, options)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(_snapshot(profile, scenario, options, users, duration), indent=2))
+    (run_dir / RUN_FILE).write_text(json.dumps(_snapshot(profile, scenario, options, users, duration, rate), indent=2))
     restarts_before = _container_facts(profile)["restart_count"] or 0
     progress.note("calibrating: one connection, PING and GET at a low rate")
     calibration = calibrate(profile, secrets)
@@ -235,7 +238,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
            "--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]  # fmt: skip
     # The total users and rate, for the open-loop pacing of every worker, local or remote
     # (Locust sends its parsed custom options to workers with each spawn message).
-    cmd += ["--redis-users", str(users), "--redis-rate", str(options.rate or 0)]
+    cmd += ["--redis-users", str(users), "--redis-rate", str(rate)]
     if options.workers:
         cmd += ["--processes", str(options.workers)]
     if options.master:
@@ -251,7 +254,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
         print(f"Locust web UI: http://127.0.0.1:{options.web_port}  (Ctrl-C to stop; the report is written on exit)")
     else:
         cmd += ["--headless", "--run-time", f"{round(duration)}s", "--only-summary"]
-    env = _child_env(profile, secrets, scenario.name, run_dir, options.rate)
+    env = _child_env(profile, secrets, scenario.name, run_dir, rate)
     # One seeded origin database per run, made before any Locust process opens it.
     origin_path = run_dir / "origin.sqlite"
     OriginStore.open_seeded(origin_path).close()
