@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,8 @@ from redis.retry import Retry
 
 from redis_harness.client.connection import make_redis
 from redis_harness.deploy.connect import endpoint, settings_for
+from redis_harness.load.generator import CpuSampler
+from redis_harness.load.generator import summarize as summarize_cpu
 from redis_harness.load.recorder import Recorder
 from redis_harness.load.sampler import ServerSampler
 from redis_harness.profile.credentials import Secrets, load_secrets
@@ -58,6 +61,12 @@ class RunState:
         self.extra: dict[str, Any] = {}  # scenario findings (eviction counts …)
         self.started: float | None = None
         self.workers = 0  # worker processes connected when the test started
+        # Generator CPU (% of one core, once a second): this process's samples since its
+        # last report, and (master/local) every process's samples by role.
+        self.cpu: CpuSampler | None = None
+        self.cpu_greenlet: gevent.Greenlet | None = None
+        self.cpu_samples: list[tuple[float, float]] = []  # (cpu %, busy %)
+        self.generator: dict[str, list[tuple[float, float]]] = {}
         self.ended: float | None = None
 
     def absorb(self, data: dict[str, Any]) -> None:
@@ -85,7 +94,7 @@ def redis_client(acl_user: str | None) -> redis.Redis:
     password = run.secrets.password_for(acl_user)
     if run.profile.topology.sentinel is None and run.profile.topology.cluster is None:
         host, port = endpoint(run.profile)
-        return redis.Redis(
+        client = redis.Redis(
             host=host,
             port=port,
             username=acl_user,
@@ -93,9 +102,14 @@ def redis_client(acl_user: str | None) -> redis.Redis:
             socket_connect_timeout=CALL_TIMEOUT_S,
             socket_timeout=CALL_TIMEOUT_S,
             retry=Retry(NoBackoff(), 0),
-            single_connection_client=True,
             decode_responses=False,
         )
+        # One connection per user, made but not opened: redis-py's single_connection_client
+        # connects (and authenticates) in the constructor, where a refused connection or a
+        # wrong password would stop the user from spawning and silently drop its workload.
+        # Opened by the first call instead, its failures are that call's errors.
+        client.connection = client.connection_pool.make_connection()
+        return client
     # Sentinel: the current primary, found again after a failover; Cluster: every
     # shard, found from the slot map. Both through the one client factory, retries off.
     settings = settings_for(
@@ -111,12 +125,54 @@ def redis_client(acl_user: str | None) -> redis.Redis:
     return make_redis(settings)
 
 
-class RedisUser(User):
-    """A simulated client: times each call in µs, fires Locust request events.
+class Pacer:
+    """Open loop: when each Redis operation of one simulated user is meant to start.
 
-    Closed loop by default (next call when the last one returns). With a rate
-    (`--rate`), open loop: each call has an intended start; latency is measured
-    from it, so a stall is not hidden by the generator waiting (coordinated omission).
+    `--rate` is Redis operations per second across all users and workers, so
+    each user issues rate / users operations per second, whatever its tasks
+    look like (a task with two commands waits twice; a pipeline of n waits n
+    slots). Latency is then measured from the intended start, so a stall is not
+    hidden by the generator waiting (coordinated omission). Without a rate it
+    does nothing (closed loop: next call when the last one returns).
+    """
+
+    # Far behind (after a fault): start afresh rather than burst to catch up.
+    MAX_LAG_S = 5.0
+
+    def __init__(self, rate: float, environment: Any) -> None:
+        self.interval = 0.0
+        self._next: float | None = None
+        options = environment.parsed_options
+        # From the master's options where present: a remote worker knows neither the total
+        # users nor the rate from its own command line.
+        rate = float(getattr(options, "redis_rate", 0) or rate or 0)
+        if rate > 0:
+            users = getattr(options, "redis_users", 0) or getattr(options, "num_users", 1) or 1
+            self.interval = max(1, int(users)) / rate
+
+    def wait(self, ops: int = 1) -> float | None:
+        """Sleep until the next operation's intended start and return it (perf_counter); None in closed loop."""
+        if not self.interval:
+            return None
+        now = time.perf_counter()
+        if self._next is None:
+            # Users spread over one interval, so they do not all send at the same instant.
+            self._next = now + random.random() * self.interval
+        elif self._next < now - self.MAX_LAG_S:
+            self._next = now
+        intended = self._next
+        self._next = intended + self.interval * ops
+        if intended > now:
+            gevent.sleep(intended - now)
+        return intended
+
+
+class RedisUser(User):
+    """A simulated client on redis-py: times each call in µs, fires Locust request events.
+
+    Closed loop by default; open loop with a rate (see Pacer). Scenarios that
+    need Cluster/Sentinel routing or the resilient client use this user; plain
+    high-rate calls use loadtests.lean.LeanRedisUser.
     """
 
     abstract = True
@@ -131,11 +187,7 @@ class RedisUser(User):
         if connection is not None:
             connection.register_connect_callback(self._on_connect)
         self.last_error: Exception | None = None  # of the latest call(), for callers that branch on it
-        self._intended: float | None = None
-        self._interval = 0.0
-        if self.state.rate > 0:
-            users = max(1, getattr(environment.parsed_options, "num_users", 1) or 1)
-            self._interval = users / self.state.rate
+        self.pacer = Pacer(self.state.rate, environment)
 
     def _on_connect(self, connection: Any) -> None:
         if self._connected_once:
@@ -146,18 +198,12 @@ class RedisUser(User):
         self._connected_once = True
 
     def wait_time(self) -> float:
-        if not self._interval:
-            return 0.0
-        now = time.perf_counter()
-        self._intended = (self._intended or now) + self._interval
-        if self._intended < now - 5:  # far behind (e.g. after a fault): do not burst forever
-            self._intended = now
-        return max(0.0, self._intended - now)
+        return 0.0  # pacing is per operation, in call()
 
-    def call(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run one Redis call; errors are recorded and returned as None, never raised."""
+    def call(self, name: str, fn: Callable[..., Any], *args: Any, ops: int = 1, **kwargs: Any) -> Any:
+        """Run one Redis call (`ops` commands for a pipeline); errors are recorded and returned as None."""
+        intended = self.pacer.wait(ops)
         start = time.perf_counter()
-        intended = self._intended if self._intended is not None else start  # the first call starts on time
         exception: Exception | None = None
         result = None
         try:
@@ -167,7 +213,7 @@ class RedisUser(User):
         end = time.perf_counter()
         self.last_error = exception
         service_us = (end - start) * 1e6
-        intended_us = (end - intended) * 1e6 if intended is not None and self._interval else None
+        intended_us = (end - intended) * 1e6 if intended is not None else None
         self.state.recorder.record(name, service_us, exception is None, intended_us)
         if isinstance(exception, redis.exceptions.OutOfMemoryError):
             self.state.recorder.events.add("oom_errors")
@@ -203,6 +249,13 @@ def _is_master(environment: Any) -> bool:
     return isinstance(environment.runner, MasterRunner)
 
 
+@events.init_command_line_parser.add_listener
+def _on_parser(parser: Any) -> None:
+    # Set by `redis-harness load`; Locust passes them on to every worker, remote ones included.
+    parser.add_argument("--redis-users", type=int, default=0, help="redis-harness: users in all (open-loop pacing)")
+    parser.add_argument("--redis-rate", type=float, default=0.0, help="redis-harness: Redis operations/s in all")
+
+
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     run = state()
@@ -214,13 +267,38 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    data["redis_harness"] = state().recorder.export()
+    run = state()
+    data["redis_harness"] = run.recorder.export()
+    data["redis_harness_cpu"], run.cpu_samples = run.cpu_samples, []
 
 
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    run = state()
     if "redis_harness" in data:
-        state().absorb(data["redis_harness"])
+        run.absorb(data["redis_harness"])
+    if data.get("redis_harness_cpu"):
+        run.generator.setdefault(f"worker {client_id}", []).extend(data["redis_harness_cpu"])
+
+
+def _role(environment: Any) -> str:
+    return "master" if _is_master(environment) else "worker" if _is_worker(environment) else "local"
+
+
+def _cpu_sampler(environment: Any) -> None:
+    """Every process: its own CPU once a second (workers ship theirs with each report)."""
+    run = state()
+    run.cpu = run.cpu or CpuSampler()
+    while True:
+        gevent.sleep(SAMPLE_INTERVAL_S)
+        _store_cpu(environment, run, run.cpu.sample())
+
+
+def _store_cpu(environment: Any, run: RunState, value: tuple[float, float]) -> None:
+    if _is_worker(environment):
+        run.cpu_samples.append(value)
+    else:
+        run.generator.setdefault(_role(environment), []).append(value)
 
 
 def _latency_point(run: RunState) -> None:
@@ -233,23 +311,54 @@ def _latency_point(run: RunState) -> None:
         run.latency_series.append(point)
 
 
+PROGRESS_FILE = "progress.json"
+PROGRESS_WINDOW = 5  # ticks: ops/s over the last few seconds (workers report every 3 s)
+
+
+def _write_progress(run: RunState, history: list[tuple[float, int]]) -> None:
+    """Live figures for the command's progress line: elapsed, ops/s, errors, p99 (µs) of the latest second."""
+    now = time.time()
+    count = sum(h.get_total_count() for h in run.total.service.values())
+    history.append((now, count))
+    del history[:-PROGRESS_WINDOW]
+    (t0, c0), (t1, c1) = history[0], history[-1]
+    latest = run.latency_series[-1] if run.latency_series else {}
+    p99 = max((v["p99_us"] for k, v in latest.items() if k != "t"), default=None)
+    figures = {
+        "elapsed_s": round(now - (run.started or now), 1),
+        "ops_s": round((c1 - c0) / (t1 - t0), 1) if t1 > t0 else 0.0,
+        "errors": sum(run.total.errors.values.values()),
+        "p99_us": p99,
+    }
+    path = run.run_dir / PROGRESS_FILE
+    try:
+        path.with_suffix(".tmp").write_text(json.dumps(figures))
+        path.with_suffix(".tmp").replace(path)
+    except OSError:
+        pass  # progress is a nicety; the run's data are what matter
+
+
 def _ticker(environment: Any) -> None:
-    """Master/local: once a second, take this process's own figures, a latency point and a server sample."""
+    """Master/local: once a second, take this process's own figures, a latency point, a server sample
+    and the progress figures."""
     run = state()
+    history: list[tuple[float, int]] = []
     while True:
         if not _is_master(environment):
             run.absorb(run.recorder.export())
         _latency_point(run)
         if run.sampler is not None:
             run.sampler.sample()
+        _write_progress(run, history)
         gevent.sleep(SAMPLE_INTERVAL_S)
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
+    run = state()
+    run.cpu_greenlet = gevent.spawn(_cpu_sampler, environment)
     if _is_worker(environment):
         return
-    run = state()
     run.started = time.time()
     run.workers = environment.runner.worker_count if _is_master(environment) else 0
     run.sampler = ServerSampler(run.profile, run.secrets)
@@ -259,10 +368,25 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
+    run = state()
+    # Sampling stops with the users (an idle process afterwards would dilute its busy
+    # share), after one last sample so even a short run has one.
+    if run.cpu_greenlet is not None and run.cpu is not None:
+        _store_cpu(environment, run, run.cpu.sample())
+        run.cpu_greenlet.kill(block=False)
+        run.cpu_greenlet = None
     if _is_worker(environment):
         return
-    run = state()
     run.ended = time.time()
+    options = environment.parsed_options
+    if environment.web_ui is not None and not getattr(options, "autostart", False):
+        # Stop in the web UI ends the run: Locust quits, and quitting saves the data for the report.
+        gevent.spawn_later(1.0, _quit_web, environment)
+
+
+def _quit_web(environment: Any) -> None:
+    environment.runner.quit()
+    environment.web_ui.stop()
 
 
 @events.quitting.add_listener
@@ -307,6 +431,7 @@ def save_raw(environment: Any, run: RunState) -> Path:
         "faults": run.faults,
         "marks": run.marks,
         "findings": {k: v for k, v in run.extra.items() if k != "greenlets"},
+        "generator": {"processes": [summarize_cpu(role, samples) for role, samples in sorted(run.generator.items())]},
         "locust": {"num_requests": stats.num_requests, "num_failures": stats.num_failures},
     }
     run.run_dir.mkdir(parents=True, exist_ok=True)

@@ -6,14 +6,18 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
+import redis
 
 from redis_harness.bench import measure as bench
 from redis_harness.errors import HarnessError
 
-from .conftest import REPO, Deployment
+from .conftest import REPO, Deployment, deployed, variant_profile
 
 # What redis-benchmark 7.0.15 printed for `-t get,set -r 10000 -d 3 -c 1 --csv` as the default
 # user: the warning comes first because that user may not run CONFIG GET.
@@ -97,5 +101,82 @@ def test_bench_measures_both_sides(ci_deployment: Deployment, tmp_path: Path) ->
         assert all(t["rps"] > 0 and 0 < t["p50_us"] <= t["p99_us"] for t in side["tests"].values())
     for run in figures["harness"].values():
         assert run["ops_s"] > 0
+        # every generator process sampled its CPU; the latency floor was measured before the load
+        assert run["generator"]["processes"] and all(p["samples"] > 0 for p in run["generator"]["processes"])
+        assert 0 < run["calibration"]["ping_p50_us"] <= run["calibration"]["ping_p99_us"]
         assert all(0 < c["p50_us"] <= c["p99_us"] and c["count"] > 0 for c in run["latency"].values())
+    roles = {p["role"].split()[0] for p in figures["harness"]["closed_loop_2_workers"]["generator"]["processes"]}
+    assert roles == {"master", "worker"}
     assert all(value > 0 for value in figures["ratios"].values())
+
+
+def test_bench_user_rules_open_only_its_keys_and_three_commands() -> None:
+    rules = bench.bench_user_rules("s3cret-s3cret-s3cret")
+    assert "s3cret-s3cret-s3cret" not in " ".join(rules)  # only its hash goes to Redis
+    assert rules[:2] == ["reset", "on"] and rules[2].startswith("#") and len(rules[2]) == 65
+    assert rules[3:] == ["~key:*", "resetchannels", "-@all", "+get", "+set", "+ping"]
+
+
+@pytest.fixture(scope="module")
+def lgbench(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
+    profile = variant_profile("ci", tmp_path_factory.mktemp("lgbench"), "lgbench", network={"port": 6532})
+    with deployed(profile, secret_env) as deployment:
+        yield deployment
+
+
+def _benchmark_cmdlines() -> list[list[str]]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        # runs, not `redis-benchmark --version`
+        if process.info["name"] == "redis-benchmark" and "-t" in (process.info["cmdline"] or []):
+            found.append(process.info["cmdline"])
+    return found
+
+
+@pytest.mark.integration
+def test_bench_runs_redis_benchmark_as_a_temporary_user(
+    lgbench: Deployment, secret_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No long-lived password on any redis-benchmark command line; the one there opens key:* only, for one run."""
+    cmd = [sys.executable, "-m", "redis_harness.cli", "bench", str(lgbench.profile.source), "--duration", "1s"]
+    proc = subprocess.Popen(
+        [*cmd, "--report", str(tmp_path)],
+        env={**lgbench.env, "REDIS_HARNESS_ENV_FILE": "/nonexistent/.env"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[list[str]] = []
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen += [c for c in _benchmark_cmdlines() if c not in seen]
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert seen, "no redis-benchmark process was seen"
+    for cmdline in seen:
+        joined = " ".join(cmdline)
+        for name, value in secret_env.items():
+            assert value not in joined, f"{name} on a redis-benchmark command line"
+        user = cmdline[cmdline.index("--user") + 1]
+        assert user.startswith("bench-")
+    cmdline = seen[0]
+    user, password = cmdline[cmdline.index("--user") + 1], cmdline[cmdline.index("-a") + 1]
+    host, port = lgbench.profile.network.host, lgbench.profile.network.port
+    admin = redis.Redis(host, port, username="admin", password=lgbench.secrets.admin.password)
+    # Gone after the run: the password read from the command line opens nothing any more.
+    assert not [u for u in admin.acl_users() if str(u).startswith("bench-")]
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host, port, username=user, password=password).ping()
+    # While it lived, it could do no more than its rules say: recreate it and try.
+    admin.execute_command("ACL", "SETUSER", user, *bench.bench_user_rules(password))
+    try:
+        probe = redis.Redis(host, port, username=user, password=password)
+        probe.set("key:000000000001", "xxx")
+        for forbidden in (lambda: probe.get("price:v1:price:{BTC-USDT}"), lambda: probe.config_get("masterauth")):
+            with pytest.raises(redis.exceptions.NoPermissionError):
+                forbidden()
+    finally:
+        admin.acl_deluser(user)
+        admin.close()

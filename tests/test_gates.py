@@ -40,6 +40,9 @@ def healthy_report() -> dict:
             }
         ],
         "eviction": {"persistent_written": 100, "persistent_present": 100},
+        "generator": {
+            "processes": [{"role": "local", "cpu_p50": 60.0, "cpu_max": 95.0, "cpu_over_90_share": 0.05}],
+        },
     }
 
 
@@ -58,6 +61,7 @@ BREAKERS = {
     "recovery_window": lambda r: r["faults"][0].update(error_window_s=ALERTS.recovery_s + 1),
     "acked_writes_kept": lambda r: r["client"]["events"].update(acked_writes_lost=1),
     "new_primary_elected": lambda r: r["faults"][0].update(new_primary=None),
+    "generator_headroom": lambda r: r["generator"]["processes"][0].update(cpu_over_90_share=0.5),
 }
 
 

@@ -38,6 +38,7 @@ def write_run(run_dir: Path, profile_path: Path) -> None:
         "ended": time.time(),
         "settings": {"users": 10},
         "recorder": {**exported, "service": {k: v.decode() for k, v in exported["service"].items()}},
+        "generator": {"processes": [{"role": "local", "cpu_p50": 20.0, "cpu_max": 40.0, "cpu_over_90_share": 0.0}]},
         "server_series": [
             {"t": time.time() - 5, "up": True, "used_memory": 1_000_000, "maxmemory": profile.memory.maxmemory_bytes}
         ],

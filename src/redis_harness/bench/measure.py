@@ -15,15 +15,21 @@ Figures, not asserts: the command exits 0 whatever the numbers are.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import ipaddress
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from secrets import token_hex, token_urlsafe
 from typing import Any
 
+from redis_harness import progress
+from redis_harness.deploy.connect import connect
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load import run as load_run
 from redis_harness.load.run import LoadOptions
@@ -34,6 +40,8 @@ from redis_harness.report.analysis import build
 from redis_harness.report.text import summary
 
 KEYSPACE = 10_000  # -r: the raw scenario's keyspace
+BENCH_KEY_PREFIX = "key:"  # redis-benchmark's own key names: key:__rand_int__
+BENCH_USER_PREFIX = "bench-"
 VALUE_SIZE = 3  # -d: the raw scenario's value length
 CLOSED_LOOP_CLIENTS = 50
 WORKERS = 2
@@ -145,15 +153,53 @@ def _redis_benchmark_version(binary: str) -> str:
     return result.stdout.strip()
 
 
+@dataclass(frozen=True)
+class BenchUser:
+    """A temporary ACL user for redis-benchmark: its own key prefix, GET/SET/PING only, deleted after the run."""
+
+    name: str
+    password: str
+
+
+def bench_user_rules(password: str) -> list[str]:
+    """ACL SETUSER arguments: redis-benchmark's keys (key:__rand_int__) and its three commands, nothing else.
+
+    The password goes in as its SHA-256 hash, so not even the ACL command carries it in clear.
+    """
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    return ["reset", "on", f"#{digest}", f"~{BENCH_KEY_PREFIX}*", "resetchannels", "-@all", "+get", "+set", "+ping"]
+
+
+@contextmanager
+def temporary_user(profile: Profile, secrets: Secrets) -> Iterator[BenchUser]:
+    """Create the benchmark's user (as admin), yield it, delete it; users left by a killed bench go first.
+
+    redis-benchmark 7.0 takes a password only on its command line (-a; it ignores
+    REDISCLI_AUTH), where every local user can read it: so the password it gets
+    belongs to this user, lives for one `bench`, and opens only its own keys.
+    """
+    admin = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
+    try:
+        for stale in admin.acl_users():
+            name = stale.decode() if isinstance(stale, bytes) else stale
+            if name.startswith(BENCH_USER_PREFIX):
+                admin.acl_deluser(name)
+        user = BenchUser(f"{BENCH_USER_PREFIX}{token_hex(4)}", token_urlsafe(24))
+        admin.execute_command("ACL", "SETUSER", user.name, *bench_user_rules(user.password))
+        try:
+            yield user
+        finally:
+            admin.acl_deluser(user.name)
+    finally:
+        admin.close()
+
+
 def run_redis_benchmark(
-    binary: str, profile: Profile, secrets: Secrets, clients: int, requests: int, timeout_s: float
+    binary: str, profile: Profile, user: BenchUser, clients: int, requests: int, timeout_s: float
 ) -> dict[str, BenchmarkLine]:
     """One `-t get,set -r 10000 -d 3` run; bounded by timeout_s (it retries forever when the port is closed)."""
     host, port = profile.network.host, profile.network.port
-    # redis-benchmark 7.0 reads its password only from -a (it ignores REDISCLI_AUTH, unlike
-    # redis-cli), so the default user's password is on its command line, visible in `ps` for
-    # the few seconds of the run. Loopback-only, and never logged or echoed by this module.
-    cmd = [binary, "-h", host, "-p", str(port), "--user", secrets.default.user, "-a", secrets.default.password,
+    cmd = [binary, "-h", host, "-p", str(port), "--user", user.name, "-a", user.password,
            "-t", "get,set", "-r", str(KEYSPACE), "-d", str(VALUE_SIZE), "-c", str(clients), "-n", str(requests),
            "--csv"]  # fmt: skip
     try:
@@ -169,13 +215,15 @@ def run_redis_benchmark(
 
 
 def sized_redis_benchmark(
-    binary: str, profile: Profile, secrets: Secrets, clients: int, duration_s: float
+    binary: str, profile: Profile, user: BenchUser, clients: int, duration_s: float
 ) -> tuple[int, dict[str, BenchmarkLine]]:
     """redis-benchmark takes a request count, not a time: a short probe (also a warm-up) sizes the real run."""
-    probe = run_redis_benchmark(binary, profile, secrets, clients, PROBE_REQUESTS[clients], timeout_s=60)
+    progress.note(f"redis-benchmark -c {clients}: sizing probe")
+    probe = run_redis_benchmark(binary, profile, user, clients, PROBE_REQUESTS[clients], timeout_s=60)
+    progress.note(f"redis-benchmark -c {clients}: measuring")
     requests = requests_for(mix_throughput(probe), duration_s)
     # Generous bound: the real run is sized to take duration_s; a slower machine gets 4x that.
-    return requests, run_redis_benchmark(binary, profile, secrets, clients, requests, timeout_s=60 + 4 * duration_s)
+    return requests, run_redis_benchmark(binary, profile, user, clients, requests, timeout_s=60 + 4 * duration_s)
 
 
 # ----------------------------------------------------------------------------- the harness side
@@ -207,6 +255,8 @@ def _harness_figures(report: dict[str, Any], run_dir: Path, users: int, workers:
         "duration_s": report["duration_s"],
         "latency": harness_latency(report),
         "gates_passed": report["passed"],
+        "generator": report.get("generator"),
+        "calibration": report.get("calibration"),
         "run_dir": str(run_dir),
     }
 
@@ -245,8 +295,9 @@ def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float
     binary = check_ready(profile, secrets)
     started = time.time()
 
-    closed_n, closed = sized_redis_benchmark(binary, profile, secrets, CLOSED_LOOP_CLIENTS, duration_s)
-    one_n, one = sized_redis_benchmark(binary, profile, secrets, 1, duration_s)
+    with temporary_user(profile, secrets) as user:
+        closed_n, closed = sized_redis_benchmark(binary, profile, user, CLOSED_LOOP_CLIENTS, duration_s)
+        one_n, one = sized_redis_benchmark(binary, profile, user, 1, duration_s)
     redis_benchmark = {
         "closed_loop": _benchmark_figures(CLOSED_LOOP_CLIENTS, closed_n, closed),
         "one_connection": _benchmark_figures(1, one_n, one),
@@ -255,6 +306,7 @@ def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float
     for key, users, workers in HARNESS_RUNS:
         sub_dir = run_dir / f"harness-{key.replace('_', '-')}"
         sub_dir.mkdir(parents=True, exist_ok=True)
+        progress.note(f"harness raw, {users} users, {workers or 1} process{'es' if workers else ''}")
         report = run_harness(profile, secrets, sub_dir, users, workers, duration_s)
         harness[key] = _harness_figures(report, sub_dir, users, workers)
 
@@ -265,6 +317,13 @@ def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float
         )
         for key, figures in harness.items()
     }
+    ratios["one_connection_get_p50_vs_redis_benchmark"] = ratio(
+        harness["one_connection"]["latency"].get("GET", {}).get("p50_us"),
+        redis_benchmark["one_connection"]["tests"].get("GET", {}).get("p50_us"),
+    )
+    ratios["best_closed_loop_vs_redis_benchmark"] = max(
+        (v for k, v in ratios.items() if k.startswith("closed_loop") and v is not None), default=None
+    )
     return {
         "profile": profile.name,
         "endpoint": f"{profile.network.host}:{profile.network.port}",
@@ -302,6 +361,17 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(
         f"{'harness / redis-benchmark':<36}{_fmt_ratio(result['ratios']['one_connection_vs_redis_benchmark']):>10}"
     )
+    get_ratio = ratio(hs["one_connection"]["latency"].get("GET", {}).get("p50_us"), rb_lat.get("GET", {}).get("p50_us"))
+    lines.append(f"{'GET p50, harness / redis-benchmark':<36}{_fmt_ratio(get_ratio):>10}")
+    lines += ["", "generator CPU (% of one core: p50 / max / share of the run above 90 %)"]
+    for key, figures in hs.items():
+        for process in (figures.get("generator") or {}).get("processes", []):
+            lines.append(
+                f"  {key:<28} {process['role'][:24]:<24} {process['cpu_p50']!s:>6} / {process['cpu_max']!s:>6} / "
+                f"{process['cpu_over_90_share']!s:>5}"
+            )
+        if (figures.get("generator") or {}).get("saturated"):
+            lines.append(f"  {key}: generator saturated; its latency figures are the generator's")
     return "\n".join(lines)
 
 

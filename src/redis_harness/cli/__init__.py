@@ -27,11 +27,29 @@ from redis_harness.cli import (
     status,
     up,
     verify,
+    worker,
 )
 from redis_harness.cli.common import Parser
 from redis_harness.cli.failures import handle
 
-COMMANDS = (render, up, plan, down, rollback, status, verify, load, report, compare, bench, fault, image, env, profile)
+COMMANDS = (
+    render,
+    up,
+    plan,
+    down,
+    rollback,
+    status,
+    verify,
+    load,
+    worker,
+    report,
+    compare,
+    bench,
+    fault,
+    image,
+    env,
+    profile,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from typing import Any
 
 from redis_harness.bench.measure import DEFAULT_DURATION, check_ready, format_table, measure
 from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.progress import shown
 from redis_harness.load.run import REPORTS_DIR
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.report) if args.report else REPORTS_DIR / f"{stamp}-{profile.name}-bench"
     run_dir.mkdir(parents=True, exist_ok=True)
-    result = measure(profile, secrets, run_dir, duration_s)
+    with shown("bench"):
+        result = measure(profile, secrets, run_dir, duration_s)
     (run_dir / "bench.json").write_text(json.dumps(result, indent=2))
     print(format_table(result))
     print(f"\nbench.json: {run_dir / 'bench.json'}")

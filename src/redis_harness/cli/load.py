@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.progress import shown
 from redis_harness.load import run as load_run
 from redis_harness.load.scenarios import SCENARIOS, get_scenario
 from redis_harness.profile.credentials import load_secrets
@@ -27,6 +28,7 @@ def register(sub: Any) -> None:
             "redis-harness load ci --scenario eviction --report reports/eviction",
             "redis-harness load dev --scenario cache-latency --web   # the Locust web UI on 127.0.0.1:8089",
             "redis-harness load dev --scenario recovery --fault pause",
+            "redis-harness load dev --scenario raw --master --expect-workers 2 --master-bind-host 0.0.0.0",
         ],
         "Exit 0 when every gate passed, 1 when one failed, 2 on bad input. The run's folder "
         "(reports/<time>-<profile>-<scenario>/) holds report.html, report.json and gates.xml.",
@@ -38,7 +40,10 @@ def register(sub: Any) -> None:
     p.add_argument("--spawn-rate", type=float, help="users started per second (default: all at once)")
     p.add_argument("--duration", help="run time, e.g. 60s or 2m (default: the scenario's)")
     p.add_argument(
-        "--rate", type=float, default=0, help="open loop: operations per second in all (default: closed loop)"
+        "--rate",
+        type=float,
+        help="open loop: Redis operations per second in all users and workers; 0 = closed loop "
+        "(default: the scenario's; smoke 2000, others closed loop)",
     )
     p.add_argument("--workers", type=int, default=0, help="Locust worker processes on this host (distributed mode)")
     p.add_argument("--report", metavar="DIR", help="run folder (default reports/<time>-<profile>-<scenario>)")
@@ -51,6 +56,23 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--autostart", action="store_true", help="with --web: start at once and stop after --duration")
     p.add_argument("--verbose", action="store_true", help="show Locust's own output")
+    p.add_argument(
+        "--master", action="store_true", help="be the master of workers started with `redis-harness worker` elsewhere"
+    )
+    p.add_argument("--expect-workers", type=int, default=0, metavar="N", help="with --master: workers to wait for")
+    p.add_argument(
+        "--master-bind-host",
+        default="127.0.0.1",
+        metavar="H",
+        help="with --master: address the workers connect to (default 127.0.0.1; 0.0.0.0 for other machines)",
+    )
+    p.add_argument(
+        "--master-port",
+        type=int,
+        default=load_run.MASTER_PORT,
+        metavar="P",
+        help=f"with --master: port (default {load_run.MASTER_PORT})",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,6 +89,10 @@ def options_from(args: argparse.Namespace) -> load_run.LoadOptions:
         web_port=args.web_port,
         autostart=args.autostart,
         verbose=args.verbose,
+        master=args.master,
+        expect_workers=args.expect_workers,
+        master_bind_host=args.master_bind_host,
+        master_port=args.master_port,
     )
 
 
@@ -75,7 +101,11 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
-    finished = load_run.run(profile, secrets, scenario, options)
+    with shown("load"):
+        finished = load_run.run(profile, secrets, scenario, options)
     report = build(finished.run_dir)
     print(summary(report, finished.run_dir))
+    if finished.exit_code is not None:
+        print(f"interrupted ({report.get('interrupted_by', 'signal')}): the report covers the run up to the stop")
+        return finished.exit_code
     return 0 if report["passed"] else 1

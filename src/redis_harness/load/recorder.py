@@ -51,10 +51,18 @@ class Counters:
 
 @dataclass
 class Recorder:
-    """One process's figures since its last report (workers) or since the start (master/local)."""
+    """One process's figures since its last report (workers) or since the start (master/local).
 
-    service: dict[str, HdrHistogram] = field(default_factory=dict)
-    intended: dict[str, HdrHistogram] = field(default_factory=dict)
+    `record` runs once per Redis call on the generator's hot path, so it only
+    counts whole microseconds in a dict; the HdrHistograms are filled from
+    those counts when someone reads `service`/`intended` or exports.
+    """
+
+    _service: dict[str, HdrHistogram] = field(default_factory=dict)
+    _intended: dict[str, HdrHistogram] = field(default_factory=dict)
+    # name -> {µs: count}, not yet in the histograms
+    _pending_service: dict[str, dict[int, int]] = field(default_factory=dict)
+    _pending_intended: dict[str, dict[int, int]] = field(default_factory=dict)
     errors: Counters = field(default_factory=Counters)
     # "<datatype>:hit" / "<datatype>:miss" for cache reads, client side
     cache: Counters = field(default_factory=Counters)
@@ -68,15 +76,40 @@ class Recorder:
         self, name: str, service_us: float, ok: bool, intended_us: float | None = None, redis_call: bool = True
     ) -> None:
         """One call's figures; `redis_call=False` (origin reads, fallbacks) stays out of the error windows."""
-        histogram = self.service.get(name) or self.service.setdefault(name, new_histogram())
-        histogram.record_value(max(LOWEST_US, min(HIGHEST_US, int(service_us))))
+        tally = self._pending_service.get(name)
+        if tally is None:
+            tally = self._pending_service[name] = {}
+        value = int(service_us)
+        tally[value] = tally.get(value, 0) + 1
         if intended_us is not None:
-            corrected = self.intended.get(name) or self.intended.setdefault(name, new_histogram())
-            corrected.record_value(max(LOWEST_US, min(HIGHEST_US, int(intended_us))))
+            tally = self._pending_intended.get(name)
+            if tally is None:
+                tally = self._pending_intended[name] = {}
+            value = int(intended_us)
+            tally[value] = tally.get(value, 0) + 1
         if not ok:
             self.errors.add(name)
         if redis_call:
             self.outcomes.add((round(time.time(), 1), ok))
+
+    @staticmethod
+    def _flush(pending: dict[str, dict[int, int]], target: dict[str, HdrHistogram]) -> dict[str, HdrHistogram]:
+        for name, tally in pending.items():
+            histogram = target.get(name) or target.setdefault(name, new_histogram())
+            for value, count in tally.items():
+                histogram.record_value(max(LOWEST_US, min(HIGHEST_US, value)), count)
+        pending.clear()
+        return target
+
+    @property
+    def service(self) -> dict[str, HdrHistogram]:
+        """Service time (from the actual send) per request name."""
+        return self._flush(self._pending_service, self._service)
+
+    @property
+    def intended(self) -> dict[str, HdrHistogram]:
+        """Open loop: latency from each call's intended start, per request name."""
+        return self._flush(self._pending_intended, self._intended)
 
     def cache_read(self, datatype: str, hit: bool) -> None:
         self.cache.add(f"{datatype}:{'hit' if hit else 'miss'}")
@@ -93,8 +126,8 @@ class Recorder:
             "events": dict(self.events.values),
             "outcomes": sorted(self.outcomes),
         }
-        self.service.clear()
-        self.intended.clear()
+        self._service.clear()
+        self._intended.clear()
         self.errors = Counters()
         self.cache = Counters()
         self.events = Counters()

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +23,13 @@ from typing import Any
 
 import redis
 
-from redis_harness import paths
+from redis_harness import paths, progress
 from redis_harness.deploy import lock
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import data_containers
 from redis_harness.errors import BadInput, HarnessError
+from redis_harness.load.calibrate import calibrate
+from redis_harness.load.process import run_locust
 from redis_harness.load.scenarios import Scenario
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
@@ -34,11 +37,22 @@ from redis_harness.profile.model import Profile
 
 REPORTS_DIR = paths.ROOT / "reports"
 WEB_PORT = 8089
+MASTER_PORT = 5557  # Locust's own default
+# A master waits this long for its workers to connect before giving up.
+EXPECT_WORKERS_MAX_WAIT_S = 120
 # Users get this long to finish on_stop: the sequence writers wait for a failed-over
 # deployment to settle (up to 40 s) before counting what was lost.
 STOP_TIMEOUT_S = 60
-RUN_FILE, RAW_FILE, POST_FILE = "run.json", "raw.json", "post.json"
+RUN_FILE, RAW_FILE, POST_FILE, LOG_FILE = "run.json", "raw.json", "post.json", "locust.log"
 FAULTS = ("kill", "restart", "pause", "disconnect", "partition")
+
+
+class Interrupted(HarnessError):
+    """Ctrl-C or SIGTERM before the run had any data to report: exit 128 + the signal."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class LoadOptions:
     users: int | None = None
     spawn_rate: float | None = None
     duration_s: float | None = None
-    rate: float = 0.0  # open loop: operations per second in all; 0 = closed loop
+    rate: float | None = None  # open loop: operations per second in all; 0 = closed loop; None = the scenario's
     workers: int = 0
     report_dir: Path | None = None
     fault: str | None = None
@@ -56,6 +70,12 @@ class LoadOptions:
     web_port: int = WEB_PORT
     autostart: bool = False
     verbose: bool = False
+    # Locust's distributed mode across machines: this process is the master and waits
+    # for `expect_workers` `redis-harness worker` processes to connect.
+    master: bool = False
+    expect_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_port: int = MASTER_PORT
 
 
 @dataclass(frozen=True)
@@ -64,6 +84,12 @@ class Run:
 
     run_dir: Path
     scenario: Scenario
+    interrupted_by: int | None = None  # the signal that cut the run short (its report is still written)
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal (130 Ctrl-C, 143 SIGTERM) for an interrupted run, else None (the gates decide)."""
+        return None if self.interrupted_by is None else 128 + self.interrupted_by
 
 
 def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) -> None:
@@ -75,7 +101,29 @@ def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) ->
         )
     if options.fault == "partition" and scenario.name != "failover":
         raise BadInput("--fault: partition is a failover fault; use it with --scenario failover")
-    if options.report_dir is not None and (options.report_dir / RAW_FILE).exists():
+    if options.users is not None and options.users < 1:
+        raise BadInput(f"--users: {options.users} simulated users; give 1 or more")
+    if options.duration_s is not None and options.duration_s < 1:
+        raise BadInput(
+            f"--duration: {options.duration_s:g} s is too short; give at least 1s (Locust counts whole seconds)"
+        )
+    if options.rate is not None and options.rate < 0:
+        raise BadInput(f"--rate: {options.rate:g} ops/s is negative; give a positive rate, or 0 for closed loop")
+    if options.spawn_rate is not None and options.spawn_rate <= 0:
+        raise BadInput(f"--spawn-rate: {options.spawn_rate:g} users/s; give a positive rate")
+    if options.workers < 0:
+        raise BadInput(f"--workers: {options.workers} is negative; give 0 (one process) or more")
+    if options.master and options.expect_workers < 1:
+        raise BadInput("--expect-workers: a --master run needs 1 or more workers to wait for")
+    if options.expect_workers and not options.master:
+        raise BadInput("--expect-workers: only with --master")
+    if options.master and options.workers:
+        raise BadInput("--workers: local worker processes and --master are exclusive; start `redis-harness worker`s")
+    if not 0 < options.master_port < 65536:
+        raise BadInput(f"--master-port: {options.master_port} is not a TCP port")
+    if options.report_dir is not None and any(
+        (options.report_dir / name).exists() for name in (RUN_FILE, RAW_FILE, "report.json")
+    ):
         raise BadInput(f"--report: {options.report_dir} already holds a run; give a new folder")
 
 
@@ -121,12 +169,35 @@ def _container_facts(profile: Profile) -> dict[str, Any]:
     }
 
 
+def _note_progress(run_dir: Path, duration_s: float) -> None:
+    """The Locust side's live figures (progress.json, once a second) as a progress note."""
+    try:
+        live = json.loads((run_dir / "progress.json").read_text())
+    except (OSError, ValueError):
+        return
+    p99 = live.get("p99_us")
+    progress.note(
+        f"{live['elapsed_s']:.0f}/{duration_s:.0f} s, {live['ops_s']:,.0f} ops/s, {live['errors']:,} errors, "
+        f"p99 {'-' if p99 is None else f'{p99:,.0f} µs'}"
+    )
+
+
+def _add_to_raw(run_dir: Path, figures: dict[str, Any]) -> None:
+    """Figures measured by this process (not by Locust) into the run's raw.json."""
+    path = run_dir / RAW_FILE
+    raw = json.loads(path.read_text())
+    raw.update(figures)
+    path.write_text(json.dumps(raw, default=str))
+
+
 def run_folder(profile: Profile, scenario: Scenario, options: LoadOptions) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return options.report_dir or REPORTS_DIR / f"{stamp}-{profile.name}-{scenario.name}"
 
 
-def snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users: int, duration_s: float) -> dict:
+def snapshot(
+    profile: Profile, scenario: Scenario, options: LoadOptions, users: int, duration_s: float, rate: float = 0.0
+) -> dict:
     """What judges this run, frozen at its start: editing the profile later changes no verdict."""
     return {
         "scenario": scenario.name,
@@ -139,8 +210,9 @@ def snapshot(profile: Profile, scenario: Scenario, options: LoadOptions, users: 
         "options": {
             "users": users,
             "duration_s": duration_s,
-            "rate": options.rate,
+            "rate": rate,
             "workers": options.workers,
+            "expect_workers": options.expect_workers,
             "fault": options.fault,
         },
     }
@@ -152,27 +224,39 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     # Set-up waits for an `up`, `rollback` or fault in progress on the deployment to finish.
     with lock.held(profile, f"load {scenario.name} (set-up)"):
         require_deployment(profile, secrets)
-    users = options.users or scenario.users
-    spawn_rate = options.spawn_rate or max(users, scenario.spawn_rate)
-    duration = options.duration_s or scenario.duration_s
+    users = options.users if options.users is not None else scenario.users
+    spawn_rate = options.spawn_rate if options.spawn_rate is not None else max(users, scenario.spawn_rate)
+    duration = options.duration_s if options.duration_s is not None else scenario.duration_s
+    rate = options.rate if options.rate is not None else scenario.rate
     run_dir = run_folder(profile, scenario, options)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(snapshot(profile, scenario, options, users, duration), indent=2))
+    (run_dir / RUN_FILE).write_text(json.dumps(snapshot(profile, scenario, options, users, duration, rate), indent=2))
     restarts_before = _container_facts(profile)["restart_count"] or 0
+    progress.note("calibrating: one connection, PING and GET at a low rate")
+    calibration = calibrate(profile, secrets)
 
     cmd = [sys.executable, "-m", "locust", "-f", scenario.locustfile, "--users", str(users),
            "--spawn-rate", str(spawn_rate), "--stop-timeout", str(STOP_TIMEOUT_S), "--loglevel", "WARNING",
            "--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]  # fmt: skip
+    # The total users and rate, for the open-loop pacing of every worker, local or remote
+    # (Locust sends its parsed custom options to workers with each spawn message).
+    cmd += ["--redis-users", str(users), "--redis-rate", str(rate)]
     if options.workers:
         cmd += ["--processes", str(options.workers)]
+    if options.master:
+        bind = (options.master_bind_host, str(options.master_port))
+        cmd += ["--master", "--expect-workers", str(options.expect_workers),
+                "--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S),
+                "--master-bind-host", bind[0], "--master-bind-port", bind[1]]  # fmt: skip
+        progress.note(f"waiting for {options.expect_workers} workers on {':'.join(bind)}")
     if options.web:
         cmd += ["--web-host", "127.0.0.1", "--web-port", str(options.web_port)]
         if options.autostart:
-            cmd += ["--autostart", "--run-time", f"{duration:.0f}s", "--autoquit", "2"]
+            cmd += ["--autostart", "--run-time", f"{round(duration)}s", "--autoquit", "2"]
         print(f"Locust web UI: http://127.0.0.1:{options.web_port}  (Ctrl-C to stop; the report is written on exit)")
     else:
-        cmd += ["--headless", "--run-time", f"{duration:.0f}s", "--only-summary"]
-    env = _child_env(profile, secrets, scenario.name, run_dir, options.rate)
+        cmd += ["--headless", "--run-time", f"{round(duration)}s", "--only-summary"]
+    env = _child_env(profile, secrets, scenario.name, run_dir, rate)
     # One seeded origin database per run, made before any Locust process opens it.
     origin_path = run_dir / "origin.sqlite"
     OriginStore.open_seeded(origin_path).close()
@@ -180,14 +264,46 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if options.fault:
         env["REDIS_HARNESS_FAULT"] = options.fault
     timeout = None if options.web and not options.autostart else duration + 180
-    try:
-        result = subprocess.run(cmd, env=env, timeout=timeout, capture_output=not options.verbose, text=True)
-    except subprocess.TimeoutExpired:
-        raise HarnessError(f"load: locust did not finish within {timeout:.0f} s") from None
+    if options.master:
+        timeout = timeout + EXPECT_WORKERS_MAX_WAIT_S if timeout else None
+    log_path = None if options.verbose else run_dir / LOG_FILE
+    progress.note(f"{scenario.name}: starting Locust ({users} users)")
+    finished = run_locust(cmd, env, log_path, timeout, on_tick=lambda: _note_progress(run_dir, duration))
     if not (run_dir / RAW_FILE).is_file():
-        tail = (result.stderr or "").strip().splitlines()[-5:] if not options.verbose else []
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path else []
+        if finished.interrupted_by is not None:
+            raise Interrupted(finished.interrupted_by, "load: interrupted before Locust saved any data")
         raise HarnessError("load: the run saved no data; locust said: " + " | ".join(tail))
+    figures: dict[str, Any] = {"calibration": calibration, "interrupted": finished.interrupted_by is not None}
+    if finished.interrupted_by is not None:
+        figures["interrupted_by"] = signal.Signals(finished.interrupted_by).name
+    _add_to_raw(run_dir, figures)
     facts = _container_facts(profile)
     facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
     (run_dir / POST_FILE).write_text(json.dumps(facts))
-    return Run(run_dir=run_dir, scenario=scenario)
+    return Run(run_dir=run_dir, scenario=scenario, interrupted_by=finished.interrupted_by)
+
+
+def run_worker(profile: Profile, secrets: Secrets, master_host: str, master_port: int, verbose: bool = False) -> int:
+    """A Locust worker for a master on another host: the scenario and settings come from the master.
+
+    The locustfile itself is fetched from the master (`-f -`); the profile and
+    secrets are this host's own (its environment or .env). Returns Locust's exit code.
+    """
+    require_deployment(profile, secrets)
+    with tempfile.TemporaryDirectory(prefix="redis-harness-worker-") as scratch:
+        work_dir = Path(scratch)
+        env = _child_env(profile, secrets, "worker", work_dir, 0)
+        origin_path = work_dir / "origin.sqlite"
+        OriginStore.open_seeded(origin_path).close()
+        env["REDIS_HARNESS_ORIGIN"] = str(origin_path)
+        cmd = [sys.executable, "-m", "locust", "-f", "-", "--worker", "--master-host", master_host,
+               "--master-port", str(master_port), "--loglevel", "WARNING"]  # fmt: skip
+        progress.note(f"worker: connecting to the master at {master_host}:{master_port}")
+        finished = run_locust(cmd, env, None if verbose else work_dir / LOG_FILE, None)
+        if finished.interrupted_by is not None:
+            return 128 + finished.interrupted_by
+        if finished.returncode != 0 and not verbose:
+            tail = (work_dir / LOG_FILE).read_text(errors="replace").strip().splitlines()[-5:]
+            raise HarnessError(f"worker: locust exited {finished.returncode}: " + " | ".join(tail))
+        return finished.returncode

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness.errors import BadInput
+from redis_harness.load.generator import saturated
 from redis_harness.load.recorder import Recorder, error_windows
 from redis_harness.load.run import POST_FILE, RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import with_rates
@@ -201,6 +202,7 @@ def build(run_dir: Path) -> dict[str, Any]:
     total_calls = sum(c["count"] for c in commands.values())
     server = _server_summary(raw.get("server_series", []), post)
     events = dict(recorder.events.values)
+    generator = raw.get("generator") or {"processes": []}
     report: dict[str, Any] = {
         "scenario": raw["scenario"],
         "profile": raw["profile_name"],
@@ -219,6 +221,11 @@ def build(run_dir: Path) -> dict[str, Any]:
         "client_series": client_series(run_dir),
         "error_types": error_types(run_dir),
         "findings": raw.get("findings", {}),
+        # Generator CPU per process and the latency floor: what limited the figures, and where they start.
+        "generator": {**generator, "saturated": saturated(generator["processes"])},
+        "calibration": raw.get("calibration"),
+        "interrupted": bool(raw.get("interrupted")),
+        **({"interrupted_by": raw["interrupted_by"]} if raw.get("interrupted_by") else {}),
     }
     if "persistent_written" in events:
         report["eviction"] = {

@@ -74,6 +74,10 @@ GATE_FORMATS: dict[str, GateFormat] = {
     "new_primary_elected": GateFormat(
         "s", look_at="Faults in report.html; Sentinel's down_after or Cluster's node_timeout set the pace"
     ),
+    "generator_headroom": GateFormat(
+        "percent",
+        look_at="Load generator in report.html; fewer users per process, more --workers, or --rate",
+    ),
 }
 
 _SCALE = {"percent": 100.0, "ms": 1000.0, "s": 1.0, "per_s": 1.0, "count": 1.0}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from redis_harness.load.generator import BUSY_PERCENT, SATURATED_SHARE
 from redis_harness.profile.model import Alerts
 
 # Request names start with the Redis command, or with the client library's call (`cache.<method>`);
@@ -153,6 +154,23 @@ def _new_primary_elected(report: dict, alerts: Alerts) -> Gate:
     return Gate("new_primary_elected", passed, seconds, limit, f"{names} (s from the kill)")
 
 
+def _generator_headroom(report: dict, alerts: Alerts) -> Gate:
+    """Fails when a Locust process was busier than BUSY_PERCENT of a core for over SATURATED_SHARE of the run."""
+    processes = report.get("generator", {}).get("processes", [])
+    if not processes:
+        return Gate("generator_headroom", False, None, SATURATED_SHARE, "the generator's CPU was not sampled")
+    worst = max(processes, key=lambda p: p.get("cpu_over_90_share") or 0)
+    share = worst.get("cpu_over_90_share") or 0.0
+    if share > SATURATED_SHARE:
+        detail = (
+            f"{worst['role']} above {BUSY_PERCENT:.0f} % CPU for {share:.0%} of the run: the latency figures are "
+            "the generator's, not Redis's; use fewer users per process, more --workers, or more machines"
+        )
+    else:
+        detail = f"busiest generator process: {worst['role']}, p50 {worst['cpu_p50']} % / max {worst['cpu_max']} % CPU"
+    return Gate("generator_headroom", share <= SATURATED_SHARE, share, SATURATED_SHARE, detail)
+
+
 GATES: dict[str, Callable[[dict, Alerts], Gate]] = {
     "error_rate": _error_rate,
     "error_rate_except_oom": _error_rate_except_oom,
@@ -168,6 +186,7 @@ GATES: dict[str, Callable[[dict, Alerts], Gate]] = {
     "recovery_window": _recovery_window,
     "acked_writes_kept": _acked_writes_kept,
     "new_primary_elected": _new_primary_elected,
+    "generator_headroom": _generator_headroom,
 }
 
 
