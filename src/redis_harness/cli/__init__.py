@@ -11,10 +11,10 @@ import argparse
 import sys
 
 from redis_harness import __version__
-from redis_harness.cli import bench, down, env, fault, image, load, render, report, status, up, verify
+from redis_harness.cli import bench, down, env, fault, image, load, monitor, render, report, status, up, verify
 from redis_harness.errors import HarnessError
 
-COMMANDS = (render, up, down, status, verify, load, report, bench, fault, image, env)
+COMMANDS = (render, up, down, status, monitor, verify, load, report, bench, fault, image, env)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -130,6 +130,7 @@ class Alerts:
     evictions_per_s: float
     error_ratio: float
     recovery_s: float
+    keys_without_ttl_ratio: float = 0.5  # with a volatile-* policy: share of keys Redis may never evict
 
     @property
     def slowlog_threshold_us(self) -> int:
@@ -304,7 +305,17 @@ def _ttl(raw: Any) -> Mapping[str, float]:
 
 def _alerts(raw: Any) -> Alerts:
     s = section(
-        raw, "alerts", ("miss_ratio", "memory_ratio", "slow_update", "evictions_per_s", "error_ratio", "recovery")
+        raw,
+        "alerts",
+        (
+            "miss_ratio",
+            "memory_ratio",
+            "slow_update",
+            "evictions_per_s",
+            "error_ratio",
+            "recovery",
+            "keys_without_ttl_ratio",
+        ),
     )
     return Alerts(
         miss_ratio=number("alerts.miss_ratio", s.get("miss_ratio", 0.20), lo=0, hi=1),
@@ -313,6 +324,9 @@ def _alerts(raw: Any) -> Alerts:
         evictions_per_s=number("alerts.evictions_per_s", s.get("evictions_per_s", 100), lo=0, hi=1e9),
         error_ratio=number("alerts.error_ratio", s.get("error_ratio", 0.01), lo=0, hi=1),
         recovery_s=parse_duration("alerts.recovery", s.get("recovery", "30s")),
+        keys_without_ttl_ratio=number(
+            "alerts.keys_without_ttl_ratio", s.get("keys_without_ttl_ratio", 0.5), lo=0, hi=1
+        ),
     )
 
 
