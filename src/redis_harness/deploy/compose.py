@@ -83,6 +83,8 @@ def up(profile: Profile, secrets: Secrets) -> UpResult:
     docker_client()
     target = render(profile, secrets)
     image_source = image.ensure(profile.image)
+    if profile.monitoring.enabled:
+        image.ensure_monitoring(profile.monitoring.image)
     check_port_free(profile)
     write_secret_files(profile, secrets)
     try:

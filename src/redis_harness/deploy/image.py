@@ -22,6 +22,9 @@ from redis_harness.profile.model import Image
 OFFLINE_PACKAGES = ("redis-server", "redis-tools", "procps", "iproute2")
 DEFAULT_SUITE = "bookworm"
 DOCKERFILE_DIR = paths.ROOT / "image"
+# Prometheus, Alertmanager and redis_exporter in one image (monitoring.enabled); promtool comes with prometheus.
+MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-redis-exporter")
+MONITORING_DOCKERFILE_DIR = DOCKERFILE_DIR / "monitoring"
 
 
 def is_present(ref: str) -> bool:
@@ -32,7 +35,7 @@ def is_present(ref: str) -> bool:
     return True
 
 
-def _bootstrap_rootfs(suite: str, out: Path) -> None:
+def _bootstrap_rootfs(suite: str, out: Path, packages: tuple[str, ...] = OFFLINE_PACKAGES) -> None:
     if shutil.which("mmdebstrap") is None:
         raise BadInput(
             "image: mmdebstrap is missing for the offline build; install it with `sudo scripts/bootstrap-host`"
@@ -41,7 +44,7 @@ def _bootstrap_rootfs(suite: str, out: Path) -> None:
         "mmdebstrap",
         "--quiet",
         "--variant=minbase",
-        f"--include={','.join(OFFLINE_PACKAGES)}",
+        f"--include={','.join(packages)}",
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -54,20 +57,26 @@ def _bootstrap_rootfs(suite: str, out: Path) -> None:
         raise HarnessError(f"image: mmdebstrap failed for suite {suite}: {tail}")
 
 
-def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
+def build_offline(
+    ref: str,
+    suite: str = DEFAULT_SUITE,
+    packages: tuple[str, ...] = OFFLINE_PACKAGES,
+    dockerfile_dir: Path = DOCKERFILE_DIR,
+    base_name: str = "debian-redis-base",
+) -> str:
     """Build `ref` from Debian `suite` packages; returns the image id."""
     if not ref.startswith("redis-harness/"):
         raise BadInput(f"image build: tag {ref!r} must start with redis-harness/ so it is never taken for upstream")
     client = docker_client()
-    base_ref = f"redis-harness/debian-redis-base:{suite}"
+    base_ref = f"redis-harness/{base_name}:{suite}"
     with tempfile.TemporaryDirectory(prefix="redis-harness-image-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
-        _bootstrap_rootfs(suite, rootfs)
+        _bootstrap_rootfs(suite, rootfs, packages)
         repository, tag = base_ref.rsplit(":", 1)
         client.api.import_image(src=str(rootfs), repository=repository, tag=tag)
     try:
         image, _ = client.images.build(
-            path=str(DOCKERFILE_DIR), tag=ref, buildargs={"BASE": base_ref}, rm=True, forcerm=True
+            path=str(dockerfile_dir), tag=ref, buildargs={"BASE": base_ref}, rm=True, forcerm=True
         )
     except (BuildError, APIError) as exc:
         raise HarnessError(f"image: docker build of {ref} failed: {exc}") from None
@@ -90,3 +99,16 @@ def ensure(image: Image) -> str:
             "set image.ref: redis-harness/redis:7.0-bookworm to build it offline"
         ) from None
     return "pulled"
+
+
+def ensure_monitoring(ref: str) -> str:
+    """The monitoring image (Prometheus, Alertmanager, redis_exporter): present, or built offline."""
+    if is_present(ref):
+        return "present"
+    build_offline(
+        ref,
+        packages=MONITORING_PACKAGES,
+        dockerfile_dir=MONITORING_DOCKERFILE_DIR,
+        base_name="debian-monitoring-base",
+    )
+    return "built offline"

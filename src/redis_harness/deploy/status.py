@@ -55,6 +55,14 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
         "maxmemory": live.get("maxmemory", profile.memory.maxmemory_bytes),
         "policy": live.get("policy", profile.memory.policy),
         "redis": live,
+        "monitoring": (
+            {
+                "prometheus_url": f"http://{profile.network.host}:{profile.monitoring.prometheus_port}",
+                "alertmanager_url": f"http://{profile.network.host}:{profile.monitoring.alertmanager_port}",
+            }
+            if profile.monitoring.enabled
+            else None
+        ),
         "healthy": bool(containers)
         and all(c["state"] == "running" and c["health"] in ("healthy", "none") for c in containers),
     }

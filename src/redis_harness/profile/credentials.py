@@ -70,7 +70,9 @@ class Secrets:
 
     def all_passwords(self) -> list[str]:
         users = [self.default, self.admin, *self.services]
-        return [u.password for u in users] + [self.derived(p) for p in ("healthcheck", "replication", "sentinel")]
+        return [u.password for u in users] + [
+            self.derived(p) for p in ("healthcheck", "replication", "sentinel", "exporter")
+        ]
 
 
 def sha256_hex(password: str) -> str:

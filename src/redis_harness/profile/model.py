@@ -142,6 +142,21 @@ class Alerts:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """Prometheus, Alertmanager and one redis_exporter per data node, beside the deployment."""
+
+    enabled: bool = False
+    prometheus_port: int = 9090  # published on network.host (loopback) only
+    alertmanager_port: int = 9093
+    scrape_interval_s: float = 5.0
+    alert_for_s: float = 30.0  # how long a condition must hold before its alert fires
+    image: str = "redis-harness/monitoring:bookworm"
+    memory_bytes: int = 256 * 1024**2  # per monitoring container
+    cpus: float = 0.5
+    pids: int = 256
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     source: Path
@@ -157,6 +172,7 @@ class Profile:
     restart: str
     ttl: Mapping[str, float]
     alerts: Alerts
+    monitoring: Monitoring = Monitoring()
 
     @property
     def project(self) -> str:
@@ -330,6 +346,28 @@ def _alerts(raw: Any) -> Alerts:
     )
 
 
+def _monitoring(raw: Any, network: Network) -> Monitoring:
+    s = section(raw, "monitoring", ("enabled", "prometheus_port", "alertmanager_port", "scrape_interval", "alert_for"))
+    monitoring = Monitoring(
+        enabled=boolean("monitoring.enabled", s.get("enabled", False)),
+        prometheus_port=number(
+            "monitoring.prometheus_port", s.get("prometheus_port", 9090), lo=1024, hi=65535, integer=True
+        ),
+        alertmanager_port=number(
+            "monitoring.alertmanager_port", s.get("alertmanager_port", 9093), lo=1024, hi=65535, integer=True
+        ),
+        scrape_interval_s=parse_duration("monitoring.scrape_interval", s.get("scrape_interval", "5s")),
+        alert_for_s=parse_duration("monitoring.alert_for", s.get("alert_for", "30s")),
+    )
+    if monitoring.enabled and network.publish != "loopback":
+        raise BadInput("monitoring.enabled: needs network.publish: loopback, where its ports are published")
+    if monitoring.prometheus_port == monitoring.alertmanager_port:
+        raise BadInput("monitoring.alertmanager_port: the same port as monitoring.prometheus_port; pick another")
+    if not 1 <= monitoring.scrape_interval_s <= 300:
+        raise BadInput("monitoring.scrape_interval: must be between 1s and 300s, e.g. 5s")
+    return monitoring
+
+
 # --------------------------------------------------------------------------- entry points
 
 TOP_LEVEL = (
@@ -349,6 +387,7 @@ TOP_LEVEL = (
     "replication",
     "sentinel",
     "cluster",
+    "monitoring",
 )
 
 
@@ -375,6 +414,7 @@ def profile_from_mapping(raw: Any, source: Path) -> Profile:
         restart=choice("restart", top.get("restart", "unless-stopped"), RESTART_POLICIES),
         ttl=_ttl(top.get("ttl")),
         alerts=_alerts(top.get("alerts")),
+        monitoring=_monitoring(top.get("monitoring"), _network(top.get("network"))),
     )
     _check_across_sections(profile)
     return profile
@@ -387,6 +427,14 @@ def _check_across_sections(profile: Profile) -> None:
             "persistence: a primary with replicas has neither AOF nor RDB but restarts automatically; it would "
             "come back empty and its replicas would copy the empty data set; turn on persistence.aof or set restart: no"
         )
+    if profile.monitoring.enabled:
+        taken = {n.host_port for n in profile.nodes}
+        for field, port in (
+            ("prometheus_port", profile.monitoring.prometheus_port),
+            ("alertmanager_port", profile.monitoring.alertmanager_port),
+        ):
+            if port in taken:
+                raise BadInput(f"monitoring.{field}: {port} is a Redis or Sentinel node's port; pick another")
     last_port = profile.network.port + len(profile.data_nodes) - 1
     if last_port > 65535:
         raise BadInput(f"network.port: {profile.network.port} leaves no room for {len(profile.data_nodes)} nodes")

@@ -26,6 +26,13 @@ SENTINEL_RULES = (
     "+client|setname +client|kill +script|kill"
 )
 
+# What redis_exporter runs (monitoring.enabled): INFO and the slowlog, latency and config reads
+# behind its metrics, naming its connection; no key, no channel.
+EXPORTER_RULES = (
+    "resetkeys resetchannels -@all +ping +info +config|get +slowlog|get +slowlog|len +latency|latest "
+    "+latency|histogram +client|setname +cluster|info"
+)
+
 
 @dataclass(frozen=True)
 class AclUser:
@@ -57,6 +64,8 @@ def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
         users.append(AclUser("replication", sha256_hex(secrets.derived("replication")), REPLICATION_RULES))
     if profile.topology.sentinel is not None:
         users.append(AclUser("sentinel", sha256_hex(secrets.derived("sentinel")), SENTINEL_RULES))
+    if profile.monitoring.enabled:
+        users.append(AclUser("exporter", sha256_hex(secrets.derived("exporter")), EXPORTER_RULES))
     for service in profile.security.services:
         rules = service_rules(service.key_pattern, cluster=profile.topology.cluster is not None)
         users.append(AclUser(service.name, secrets.service(service.name).acl_hash, rules))

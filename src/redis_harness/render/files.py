@@ -18,6 +18,13 @@ from redis_harness import paths
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.acl import acl_users
+from redis_harness.render.monitoring import (
+    ALERTMANAGER_PORT,
+    EXPORTER_PORT,
+    PROMETHEUS_PORT,
+    alert_rules,
+    exporter_service,
+)
 from redis_harness.render.secret_files import secret_names, secret_path
 
 CONFIG_DIR = "/etc/redis-harness"  # where the container sees redis.conf and users.acl
@@ -33,6 +40,11 @@ def rendered_files(profile: Profile) -> dict[str, str]:
     files = dict(RENDERED_FILES)
     if profile.topology.sentinel is not None:
         files["sentinel.conf"] = "sentinel.conf.j2"
+    if profile.monitoring.enabled:
+        files["monitoring.yml"] = "monitoring/compose.yml.j2"
+        files["prometheus.yml"] = "monitoring/prometheus.yml.j2"
+        files["rules.yml"] = "monitoring/rules.yml.j2"
+        files["alertmanager.yml"] = "monitoring/alertmanager.yml.j2"
     return files
 
 
@@ -58,6 +70,11 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "config_dir": CONFIG_DIR,
         "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
         "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf")],
+        "alert_rules": alert_rules(profile),
+        "exporter_service": exporter_service,
+        "exporter_port": EXPORTER_PORT,
+        "prometheus_port": PROMETHEUS_PORT,
+        "alertmanager_port": ALERTMANAGER_PORT,
     }
     return {name: env.get_template(template).render(context) for name, template in rendered_files(profile).items()}
 

@@ -8,6 +8,7 @@ environment or in `docker inspect`:
 - replication.conf     masteruser/masterauth, `include`d by every data node's redis.conf
 - sentinel.conf        the Sentinels' own password and how they log in to the data nodes
 - cluster-admin        the admin password, for the one-shot cluster-create container only
+- exporter             the `exporter` ACL user's password, for the redis_exporters (monitoring.enabled)
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
         )
     if profile.topology.cluster is not None:
         files.append(SecretFile("cluster-admin", secrets.admin.password))
+    if profile.monitoring.enabled:
+        files.append(SecretFile("exporter", secrets.derived("exporter")))
     return files
 
 
@@ -75,6 +78,8 @@ def secret_names(profile: Profile) -> list[str]:
         names.append("sentinel.conf")
     if profile.topology.cluster is not None:
         names.append("cluster-admin")
+    if profile.monitoring.enabled:
+        names.append("exporter")
     return names
 
 
