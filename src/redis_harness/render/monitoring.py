@@ -32,6 +32,11 @@ def _number(value: float) -> str:
     return text or "0"
 
 
+def threshold_literal(rule: AlertRule) -> str:
+    """The comparison with the threshold inside the rule's query, as Prometheus prints it back."""
+    return "== 0" if rule.name == "RedisDown" else f"> {_number(rule.threshold)}"
+
+
 def rate_window_s(profile: Profile) -> int:
     """rate() needs at least two samples in its window; four scrapes and never less than a minute."""
     return max(60, int(4 * profile.monitoring.scrape_interval_s))
