@@ -190,6 +190,29 @@ def test_verify_fails_when_alertmanager_runs_with_a_writable_root(monstack: Depl
         compose(profile, "up", "--detach", "--wait", "alertmanager")
 
 
+def firing_now(profile: Profile) -> list[str]:
+    alerts = api(profile, "/api/v1/alerts")["data"]["alerts"]
+    return [a["labels"]["alertname"] for a in alerts if a["state"] == "firing"]
+
+
+def run_load(deployment: Deployment, run_dir: Path, *args: str) -> tuple[int, dict[str, Any], str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "redis_harness.cli", "load", str(deployment.profile.source), "--report", str(run_dir),
+         *args],
+        capture_output=True, text=True, env=deployment.env, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    report_path = run_dir / "report.json"
+    return result.returncode, json.loads(report_path.read_text()) if report_path.is_file() else {}, result.stdout
+
+
+def test_a_healthy_smoke_run_lists_no_prometheus_alert(monstack: Deployment, tmp_path: Path) -> None:
+    wait_for("no alert left from earlier tests", lambda: not firing_now(monstack.profile), 60)
+    code, report, stdout = run_load(monstack, tmp_path, "--scenario", "smoke", "--duration", "8s")
+    assert code == 0, stdout
+    assert report["prometheus_alerts"] == []
+    assert "prometheus alerts: none fired" in stdout
+
+
 def test_memory_past_the_threshold_fires_redis_memory_high(monstack: Deployment, capsys: Any) -> None:
     profile = monstack.profile
     client = redis.Redis(port=profile.network.port, username="admin", password=monstack.secrets.admin.password)
@@ -216,3 +239,11 @@ def test_memory_past_the_threshold_fires_redis_memory_high(monstack: Deployment,
         print(f"\n[monitoring] RedisMemoryHigh firing {took:.1f} s after used_memory passed 85 % (for {rule.for_s} s)")
     client.flushall()
     client.close()
+
+
+def test_the_eviction_run_lists_the_alerts_it_caused(monstack: Deployment, tmp_path: Path) -> None:
+    code, report, stdout = run_load(monstack, tmp_path, "--scenario", "eviction", "--duration", "25s")
+    fired = {a["name"] for a in report["prometheus_alerts"]}
+    assert {"RedisEvictionsFrequent", "RedisMemoryHigh"} <= fired, stdout
+    assert "prometheus alerts: " in stdout and "RedisEvictionsFrequent" in stdout
+    assert "Prometheus alerts during the run" in (tmp_path / "report.html").read_text()

@@ -27,6 +27,7 @@ from redis_harness import paths
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import data_containers
 from redis_harness.errors import BadInput, HarnessError
+from redis_harness.load.alerts import firing_during
 from redis_harness.load.scenarios import Scenario
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
@@ -178,6 +179,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if options.fault:
         env["REDIS_HARNESS_FAULT"] = options.fault
     timeout = None if options.web and not options.autostart else duration + 180
+    started = time.time()
     try:
         result = subprocess.run(cmd, env=env, timeout=timeout, capture_output=not options.verbose, text=True)
     except subprocess.TimeoutExpired:
@@ -187,5 +189,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
         raise HarnessError("load: the run saved no data; locust said: " + " | ".join(tail))
     facts = _container_facts(profile)
     facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
+    if profile.monitoring.enabled:
+        facts["prometheus_alerts"] = firing_during(profile, started, time.time())
     (run_dir / POST_FILE).write_text(json.dumps(facts))
     return Run(run_dir=run_dir, scenario=scenario)
