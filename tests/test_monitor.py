@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 
+from redis_harness.errors import BadInput
 from redis_harness.monitor.alerts import ALERT_NAMES, FiringSince, evaluate
 from redis_harness.monitor.figures import (
     Reading,
@@ -15,7 +17,12 @@ from redis_harness.monitor.figures import (
     keyspace_counts,
     slow_entries,
 )
+from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
+from redis_harness.render.files import render_files
+from redis_harness.render.monitoring import alert_rules
+
+from .conftest import generated_env, variant_profile
 
 ALERTS = load_profile("ci").alerts  # miss 0.20, memory 0.80, slow update 0.1 s, evictions 100/s, no TTL 0.5
 MAXMEMORY = 1_000_000
@@ -183,3 +190,56 @@ def test_firing_since_counts_from_the_first_firing_refresh() -> None:
     assert since.update(firing, 103.0)["memory"] == 3
     assert since.update(ok, 104.0)["memory"] is None
     assert since.update(firing, 110.0)["memory"] == 0
+
+
+# --------------------------------------------------------------------------- the rendered monitoring stack
+
+
+def rendered(tmp_path: Any, **monitoring: Any) -> dict[str, str]:
+    profile = variant_profile("ci", tmp_path, "monrender", monitoring=monitoring) if monitoring else load_profile("ci")
+    return render_files(profile, load_secrets(profile, env=generated_env()))
+
+
+def test_monitoring_is_off_unless_enabled(tmp_path: Any) -> None:
+    files = rendered(tmp_path)
+    assert set(files) == {"docker-compose.yml", "redis.conf", "users.acl"}
+    assert "include:" not in files["docker-compose.yml"] and "user exporter" not in files["users.acl"]
+
+
+def test_enabled_monitoring_renders_the_stack_hardened_and_loopback_only(tmp_path: Any) -> None:
+    files = rendered(tmp_path, enabled=True, prometheus_port=6590, alertmanager_port=6591)
+    assert yaml.safe_load(files["docker-compose.yml"])["include"] == ["monitoring.yml"]
+    stack = yaml.safe_load(files["monitoring.yml"])
+    assert set(stack["services"]) == {"exporter-redis", "prometheus", "alertmanager"}
+    for service in stack["services"].values():
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"] and service["user"] == "990:990"
+        assert service["mem_limit"] and service["pids_limit"] and service["cpus"]
+        assert all(port.startswith("127.0.0.1:") for port in service.get("ports", []))
+    assert "ports" not in stack["services"]["exporter-redis"]
+    assert stack["services"]["exporter-redis"]["networks"] == ["internal"]
+    assert stack["networks"]["internal"] == {"internal": True}
+    exporter = next(line for line in files["users.acl"].splitlines() if line.startswith("user exporter "))
+    assert "~" not in exporter and "&" not in exporter and "+@all" not in exporter
+    rules = yaml.safe_load(files["rules.yml"])["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == [
+        "RedisDown",
+        "RedisMissRatioHigh",
+        "RedisMemoryHigh",
+        "RedisSlowUpdates",
+        "RedisEvictionsFrequent",
+        "RedisKeysWithoutTtl",
+    ]
+
+
+def test_keys_without_ttl_rule_only_under_a_volatile_policy(tmp_path: Any) -> None:
+    allkeys = variant_profile(
+        "ci", tmp_path, "monallkeys", memory={"policy": "allkeys-lru"}, monitoring={"enabled": True}
+    )
+    assert "RedisKeysWithoutTtl" not in [r.name for r in alert_rules(allkeys)]
+
+
+def test_monitoring_ports_must_not_clash(tmp_path: Any) -> None:
+    with pytest.raises(BadInput, match="monitoring.prometheus_port"):
+        variant_profile("ci", tmp_path, "monclash", monitoring={"enabled": True, "prometheus_port": 6381})
+    with pytest.raises(BadInput, match="monitoring.alertmanager_port"):
+        variant_profile("ci", tmp_path, "monclash2", monitoring={"prometheus_port": 9100, "alertmanager_port": 9100})

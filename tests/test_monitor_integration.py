@@ -125,3 +125,17 @@ def test_a_deployment_that_is_not_up_exits_2(tmp_path: Path, cli_env: dict[str, 
         "redis-harness: deployment: redis-harness-monabsent is not running; run `redis-harness up monabsent` first"
     ]
     assert result.stdout == ""
+
+
+def test_the_live_view_refreshes_and_stops_after_count(mon: Deployment) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "redis_harness.cli", "monitor", str(mon.profile.source), "--count", "2"],
+        capture_output=True,
+        text=True,
+        env=mon.env,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    for table in ("alerts (profile thresholds)", "data nodes", "clients per ACL user"):
+        assert table in result.stdout
