@@ -95,4 +95,7 @@ def format_status(status: dict[str, Any]) -> str:
         )
     elif live.get("reachable") is False:
         lines.append(f"redis      NOT REACHABLE: {live['error']}")
+    if status["monitoring"]:
+        urls = status["monitoring"]
+        lines.append(f"monitoring Prometheus {urls['prometheus_url']}, Alertmanager {urls['alertmanager_url']}")
     return "\n".join(lines)
