@@ -23,6 +23,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from redis_harness.client.breaker import CircuitBreaker, Listener
+from redis_harness.client.pool import instrument, pool_status, pools_of
 
 T = TypeVar("T")
 
@@ -64,6 +65,9 @@ class RedisSettings:
     # Nodes announce their service names (redis-1:6379), which only resolve inside the
     # deployment's networks: announced address -> the address published on the loopback.
     address_map: tuple[tuple[tuple[str, int], tuple[str, int]], ...] = ()
+    # Connections per pool (per node on a Cluster); None keeps redis-py's default. Beyond it a
+    # checkout fails with MaxConnectionsError, counted in pool_status()["errors"].
+    max_connections: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> RedisSettings:
@@ -148,6 +152,8 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
         "client_name": settings.client_name,
         "decode_responses": settings.decode_responses,
     }
+    if settings.max_connections is not None:
+        common["max_connections"] = settings.max_connections
     if settings.cluster:
         # Every published node is a way in: the cluster stays reachable with any one of them down.
         reachable = [reachable for _, reachable in settings.address_map] or [(settings.host, settings.port)]
@@ -200,6 +206,8 @@ class ResilientRedis:
     ) -> None:
         self.settings = settings
         self.redis = make_redis(settings)
+        for pool in pools_of(self.redis):
+            instrument(pool)  # waits and errors count from the first command on
         self.breaker = CircuitBreaker(
             name or f"{settings.username or 'default'}@{settings.host}:{settings.port}",
             fail_max=fail_max,
@@ -224,6 +232,10 @@ class ResilientRedis:
                 return pipe.execute()
 
         return self.call(run)
+
+    def pool_status(self) -> dict[str, int | None]:
+        """Connections in use, idle, the maximum, waits and errors of this client's pool(s)."""
+        return pool_status(self.redis)
 
     def close(self) -> None:
         self.redis.close()

@@ -83,6 +83,8 @@ def preflight(profile: Profile, secrets: Secrets) -> tuple[Desired, str]:
     desired = desired_state(profile, secrets)
     progress.note(f"image {profile.image.ref}")
     image_source = image.ensure(profile.image)
+    if profile.monitoring.enabled:
+        image.ensure_monitoring(profile.monitoring.image)
     check_port_free(profile)
     return desired, image_source
 

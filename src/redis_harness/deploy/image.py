@@ -19,13 +19,16 @@ from redis_harness import paths, progress
 from redis_harness.deploy import apt_sources
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
-from redis_harness.profile.model import DEFAULT_IMAGE, Image
+from redis_harness.profile.model import DEFAULT_IMAGE, Image, Monitoring
 
 OFFLINE_PACKAGES = ("redis-server", "redis-tools", "procps", "iproute2")
 DEFAULT_SUITE = "bookworm"
 DOCKERFILE_DIR = paths.ROOT / "image"
 # The tags `up` may build when they are missing: the project's own default.
 BUILDABLE_TAGS = (DEFAULT_IMAGE,)
+# Prometheus, Alertmanager and redis_exporter in one image (monitoring.enabled); promtool comes with prometheus.
+MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-redis-exporter")
+MONITORING_DOCKERFILE_DIR = DOCKERFILE_DIR / "monitoring"
 
 
 def is_present(ref: str) -> bool:
@@ -36,7 +39,7 @@ def is_present(ref: str) -> bool:
     return True
 
 
-def _bootstrap_rootfs(suite: str, out: Path) -> None:
+def _bootstrap_rootfs(suite: str, out: Path, packages: tuple[str, ...] = OFFLINE_PACKAGES) -> None:
     if shutil.which("mmdebstrap") is None:
         raise BadInput(
             "image: mmdebstrap is missing for the offline build; install it with `sudo scripts/bootstrap-host`"
@@ -45,7 +48,7 @@ def _bootstrap_rootfs(suite: str, out: Path) -> None:
         "mmdebstrap",
         "--quiet",
         "--variant=minbase",
-        f"--include={','.join(OFFLINE_PACKAGES)}",
+        f"--include={','.join(packages)}",
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -61,25 +64,32 @@ def _bootstrap_rootfs(suite: str, out: Path) -> None:
         raise HarnessError(f"image: mmdebstrap failed for suite {suite}: {tail}")
 
 
-def build_offline(ref: str, suite: str = DEFAULT_SUITE) -> str:
+def build_offline(
+    ref: str,
+    suite: str = DEFAULT_SUITE,
+    packages: tuple[str, ...] = OFFLINE_PACKAGES,
+    dockerfile_dir: Path = DOCKERFILE_DIR,
+    base_name: str = "debian-redis-base",
+) -> str:
     """Build `ref` from Debian `suite` packages; returns the image id."""
     if not ref.startswith("redis-harness/"):
         raise BadInput(f"image build: tag {ref!r} must start with redis-harness/ so it is never taken for upstream")
     client = docker_client()
     # The default tag's base is shared; any other tag gets its own, so a test build
     # never re-tags the base everybody else builds on.
-    suffix = "" if ref == DEFAULT_IMAGE else "-" + re.sub(r"[^A-Za-z0-9_.-]", "-", ref.rsplit(":", 1)[-1])
-    base_ref = f"redis-harness/debian-redis-base:{suite}{suffix}"
+    own = ref in (DEFAULT_IMAGE, Monitoring.image)
+    suffix = "" if own else "-" + re.sub(r"[^A-Za-z0-9_.-]", "-", ref.rsplit(":", 1)[-1])
+    base_ref = f"redis-harness/{base_name}:{suite}{suffix}"
     with tempfile.TemporaryDirectory(prefix="redis-harness-image-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
-        _bootstrap_rootfs(suite, rootfs)
+        _bootstrap_rootfs(suite, rootfs, packages)
         repository, tag = base_ref.rsplit(":", 1)
         progress.note(f"docker import: the root as {base_ref}")
         client.api.import_image(src=str(rootfs), repository=repository, tag=tag)
     progress.note(f"docker build: {ref} from {DOCKERFILE_DIR.name}/Dockerfile on {base_ref}")
     try:
         image, _ = client.images.build(
-            path=str(DOCKERFILE_DIR), tag=ref, buildargs={"BASE": base_ref}, rm=True, forcerm=True
+            path=str(dockerfile_dir), tag=ref, buildargs={"BASE": base_ref}, rm=True, forcerm=True
         )
     except (BuildError, APIError) as exc:
         raise HarnessError(f"image: docker build of {ref} failed: {exc}") from None
@@ -112,3 +122,16 @@ def ensure(image: Image) -> str:
             "set image.ref: redis-harness/redis:7.0-bookworm to build it offline"
         ) from None
     return "pulled"
+
+
+def ensure_monitoring(ref: str) -> str:
+    """The monitoring image (Prometheus, Alertmanager, redis_exporter): present, or built offline."""
+    if is_present(ref):
+        return "present"
+    build_offline(
+        ref,
+        packages=MONITORING_PACKAGES,
+        dockerfile_dir=MONITORING_DOCKERFILE_DIR,
+        base_name="debian-monitoring-base",
+    )
+    return "built offline"

@@ -134,6 +134,14 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
         "nodes": nodes,
         "healthy": not problems,
         "problems": problems,
+        "monitoring": (
+            {
+                "prometheus_url": f"http://{profile.network.host}:{profile.monitoring.prometheus_port}",
+                "alertmanager_url": f"http://{profile.network.host}:{profile.monitoring.alertmanager_port}",
+            }
+            if profile.monitoring.enabled
+            else None
+        ),
     }
 
 
@@ -165,4 +173,7 @@ def format_status(status: dict[str, Any]) -> str:
             f"hits {live['keyspace_hits']}, misses {live['keyspace_misses']}"
         )
     lines.append("healthy    yes" if status["healthy"] else "healthy    NO: " + "; ".join(status["problems"]))
+    if status.get("monitoring"):
+        urls = status["monitoring"]
+        lines.append(f"monitoring Prometheus {urls['prometheus_url']}, Alertmanager {urls['alertmanager_url']}")
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from redis_harness.deploy import lock
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import data_containers
 from redis_harness.errors import BadInput, HarnessError
+from redis_harness.load.alerts import firing_during
 from redis_harness.load.calibrate import calibrate
 from redis_harness.load.process import run_locust
 from redis_harness.load.scenarios import Scenario
@@ -264,6 +265,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     if options.fault:
         env["REDIS_HARNESS_FAULT"] = options.fault
     timeout = None if options.web and not options.autostart else duration + 180
+    started = time.time()
     if options.master:
         timeout = timeout + EXPECT_WORKERS_MAX_WAIT_S if timeout else None
     log_path = None if options.verbose else run_dir / LOG_FILE
@@ -280,6 +282,8 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     _add_to_raw(run_dir, figures)
     facts = _container_facts(profile)
     facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
+    if profile.monitoring.enabled:
+        facts["prometheus_alerts"] = firing_during(profile, started, time.time())
     (run_dir / POST_FILE).write_text(json.dumps(facts))
     return Run(run_dir=run_dir, scenario=scenario, interrupted_by=finished.interrupted_by)
 

@@ -73,7 +73,7 @@ class Secrets:
 
     def all_passwords(self) -> list[str]:
         users = [self.default, self.admin, *self.services]
-        internal = ("healthcheck", "replication", "sentinel", "sentinel-peer")
+        internal = ("healthcheck", "replication", "sentinel", "sentinel-peer", "exporter")
         return [u.password for u in users] + [self.derived(p) for p in internal]
 
 

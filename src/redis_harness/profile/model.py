@@ -395,6 +395,13 @@ class Alerts(Section):
     recovery_s: Duration = Field(
         "30s", alias="recovery", description="Longest acceptable error window after a fault (recovery scenario)"
     )
+    keys_without_ttl_ratio: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="With a volatile-* policy: alert when more than this share of keys has no TTL "
+        "(Redis may evict none of them, and refuses writes with -OOM once memory is full)",
+    )
 
     @field_validator("slow_update_s")
     @classmethod
@@ -413,6 +420,42 @@ class Alerts(Section):
     @property
     def latency_monitor_threshold_ms(self) -> int:
         return max(1, int(round(self.slow_update_s * 1000)))
+
+
+class Monitoring(Section):
+    """Prometheus, Alertmanager and one redis_exporter per data node, beside the deployment."""
+
+    enabled: bool = Field(False, description="Run the monitoring stack with the deployment")
+    prometheus_port: int = Field(
+        9090, ge=1024, le=65535, description="Prometheus's port, published on network.host (loopback) only"
+    )
+    alertmanager_port: int = Field(
+        9093, ge=1024, le=65535, description="Alertmanager's port, published on network.host (loopback) only"
+    )
+    scrape_interval_s: Duration = Field(
+        "5s", alias="scrape_interval", description="How often Prometheus reads the exporters (1s to 300s)"
+    )
+    alert_for_s: Duration = Field(
+        "30s", alias="alert_for", description="How long a condition must hold before its alert fires"
+    )
+    # The monitoring containers' own image and limits: fixed, not profile settings.
+    image: ClassVar[str] = "redis-harness/monitoring:bookworm"
+    memory_bytes: ClassVar[int] = 256 * 1024**2
+    cpus: ClassVar[float] = 0.5
+    pids: ClassVar[int] = 256
+
+    @field_validator("scrape_interval_s")
+    @classmethod
+    def _sane_interval(cls, seconds: float) -> float:
+        if not 1 <= seconds <= 300:
+            raise refuse("must be between 1s and 300s, e.g. 5s")
+        return seconds
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> Monitoring:
+        if self.prometheus_port == self.alertmanager_port:
+            raise refuse("the same port as monitoring.prometheus_port; pick another", "alertmanager_port")
+        return self
 
 
 class Profile(Section):
@@ -447,6 +490,9 @@ class Profile(Section):
         default_factory=Ttl, alias="ttl", description="Cache TTL per data type (read by clients and load scenarios)"
     )
     alerts: Alerts = Field(default_factory=Alerts, description="Alert and gate thresholds")
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring, description="Prometheus, Alertmanager and redis_exporter (off by default)"
+    )
     replication: Replication | None = Field(None, description="Replicas (replication, sentinel, cluster)")
     sentinel: Sentinel | None = Field(None, description="Sentinels (sentinel topology)")
     cluster: Cluster | None = Field(None, description="Cluster shards (cluster topology)")
@@ -468,6 +514,7 @@ class Profile(Section):
         self._topology = resolve_topology(self.topology_kind, self.replication, self.sentinel, self.cluster)
         self.memory._limit_bytes = self.resources.memory_bytes
         self._check_memory_floor()
+        self._check_monitoring()
         persistence = self.persistence
         if self._topology.has_replicas and not persistence.aof and not persistence.rdb_save and self.restart != "no":
             raise refuse(
@@ -479,6 +526,20 @@ class Profile(Section):
         if last_port > 65535:
             raise refuse(f"{self.network.port} leaves no room for {len(self.data_nodes)} nodes", "network.port")
         return self
+
+    def _check_monitoring(self) -> None:
+        monitoring = self.monitoring
+        if not monitoring.enabled:
+            return
+        if self.network.publish != "loopback":
+            raise refuse("needs network.publish: loopback, where its ports are published", "monitoring.enabled")
+        taken = {n.host_port for n in self.nodes}
+        for field, port in (
+            ("prometheus_port", monitoring.prometheus_port),
+            ("alertmanager_port", monitoring.alertmanager_port),
+        ):
+            if port in taken:
+                raise refuse(f"{port} is a Redis or Sentinel node's port; pick another", f"monitoring.{field}")
 
     def _check_memory_floor(self) -> None:
         memory, limit = self.memory, self.resources.memory_bytes

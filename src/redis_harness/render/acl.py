@@ -134,6 +134,12 @@ SENTINEL_PEER_RULES = (
     "+sentinel|is-master-down-by-addr"
 )
 SENTINEL_ADMIN_RULES = "resetkeys resetchannels +@all"
+# What redis_exporter runs (monitoring.enabled): INFO and the slowlog, latency and config reads
+# behind its metrics, naming its connection; no key, no channel.
+EXPORTER_RULES = (
+    "resetkeys resetchannels -@all +ping +info +config|get +slowlog|get +slowlog|len +latency|latest "
+    "+latency|histogram +client|setname +cluster|info"
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,8 @@ def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
         users.append(AclUser("replication", sha256_hex(secrets.derived("replication")), REPLICATION_RULES))
     if profile.topology.sentinel is not None:
         users.append(AclUser("sentinel", sha256_hex(secrets.derived("sentinel")), SENTINEL_RULES))
+    if profile.monitoring.enabled:
+        users.append(AclUser("exporter", sha256_hex(secrets.derived("exporter")), EXPORTER_RULES))
     for service in profile.security.services:
         rules = service_rules(service, cluster=profile.topology.cluster is not None)
         users.append(AclUser(service.name, secrets.service(service.name).acl_hash, rules))

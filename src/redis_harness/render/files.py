@@ -19,6 +19,13 @@ from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.acl import SENTINEL_PEER_USER, acl_users, sentinel_acl_users
+from redis_harness.render.monitoring import (
+    ALERTMANAGER_PORT,
+    EXPORTER_PORT,
+    PROMETHEUS_PORT,
+    alert_rules,
+    exporter_service,
+)
 from redis_harness.render.networks import bridge_names
 from redis_harness.render.secret_files import secret_names, secret_path
 
@@ -37,6 +44,11 @@ def rendered_files(profile: Profile) -> dict[str, str]:
     files = dict(RENDERED_FILES)
     if profile.topology.sentinel is not None:
         files["sentinel.conf"] = "sentinel.conf.j2"
+    if profile.monitoring.enabled:
+        files["monitoring.yml"] = "monitoring/compose.yml.j2"
+        files["prometheus.yml"] = "monitoring/prometheus.yml.j2"
+        files["rules.yml"] = "monitoring/rules.yml.j2"
+        files["alertmanager.yml"] = "monitoring/alertmanager.yml.j2"
     return files
 
 
@@ -65,6 +77,11 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "bridge_names": bridge_names(profile),
         "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
         "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf")],
+        "alert_rules": alert_rules(profile),
+        "exporter_service": exporter_service,
+        "exporter_port": EXPORTER_PORT,
+        "prometheus_port": PROMETHEUS_PORT,
+        "alertmanager_port": ALERTMANAGER_PORT,
     }
     return {name: env.get_template(template).render(context) for name, template in rendered_files(profile).items()}
 

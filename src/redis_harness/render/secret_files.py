@@ -8,6 +8,7 @@ environment or in `docker inspect`:
 - replication.conf     masteruser/masterauth, `include`d by every data node's redis.conf
 - sentinel.conf        how Sentinels log in to the data nodes and to each other
 - cluster-admin        the admin password, for the one-shot cluster-create container only
+- exporter             the `exporter` ACL user's password, for the redis_exporters (monitoring.enabled)
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
         )
     if profile.topology.cluster is not None:
         files.append(SecretFile("cluster-admin", secrets.admin.password))
+    if profile.monitoring.enabled:
+        files.append(SecretFile("exporter", secrets.derived("exporter")))
     return files
 
 
@@ -61,6 +64,8 @@ def secret_names(profile: Profile) -> list[str]:
         names.append("sentinel.conf")
     if profile.topology.cluster is not None:
         names.append("cluster-admin")
+    if profile.monitoring.enabled:
+        names.append("exporter")
     return names
 
 

@@ -233,6 +233,8 @@ def build(run_dir: Path) -> dict[str, Any]:
             for key in ("persistent_written", "persistent_present", "volatile_written", "volatile_present")
         }
         report["eviction"]["oom_errors"] = events.get("oom_errors", 0)
+    if "prometheus_alerts" in post:  # monitoring.enabled: what Prometheus's own rules said meanwhile
+        report["prometheus_alerts"] = post["prometheus_alerts"]
     gates = evaluate(report, Alerts(**snapshot["thresholds"]), tuple(snapshot["gates"]))
     report["gates"] = [g.as_dict() for g in gates]
     report["passed"] = all(g.passed for g in gates)

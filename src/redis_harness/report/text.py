@@ -55,5 +55,19 @@ def summary(report: dict[str, Any], run_dir: Path) -> str:
         )
     for gate in report["gates"]:
         lines.extend(gate_lines(gate))
+    if "prometheus_alerts" in report:
+        fired = report["prometheus_alerts"]
+        lines.append(
+            "prometheus alerts: could not ask Prometheus"
+            if fired is None
+            else "prometheus alerts: "
+            + (
+                ", ".join(
+                    f"{a['name']}{' on ' + a['node'] if a['node'] else ''} ({a['first_s']}-{a['last_s']} s)"
+                    for a in fired
+                )
+                or "none fired"
+            )
+        )
     lines.append(f"report: {run_dir / 'report.html'}")
     return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Watching a running deployment: live figures per data node, the profile's alert conditions, Prometheus rules."""

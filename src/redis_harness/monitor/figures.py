@@ -1,0 +1,348 @@
+"""What each data node says about itself now, read as admin: INFO, CLIENT LIST, SLOWLOG, LATENCY, a key sample.
+
+A Reading is one moment of one node; rates (ops/s, evictions/s, hit ratio
+over the last interval) come from two readings of the same node, so
+`monitor --once` takes two a second apart and the live view keeps the
+previous one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy.containers import container_facts, data_containers
+from redis_harness.errors import BadInput
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.model import Profile
+from redis_harness.profile.topology import Node
+
+# Keys sampled per primary for the share of memory held by keys without a TTL.
+TTL_SAMPLE_KEYS = 200
+# A slow update is a slow command of Redis's own @write category (COMMAND LIST FILTERBY ACLCAT write),
+# or a transaction or script, which carry writes inside.
+WRAPPERS = frozenset({"exec", "eval", "evalsha", "fcall"})
+# How far back a slowlog entry still counts as recent.
+RECENT_S = 60.0
+COUNTERS = (
+    "total_commands_processed",
+    "keyspace_hits",
+    "keyspace_misses",
+    "evicted_keys",
+    "expired_keys",
+    "rejected_connections",
+)
+
+
+@dataclass
+class TtlSample:
+    """The keys-without-TTL picture of one primary: key counts from INFO keyspace (exact), memory from a sample."""
+
+    keys: int
+    keys_without_ttl: int
+    sampled: int
+    sampled_bytes: int
+    sampled_bytes_without_ttl: int
+
+    @property
+    def keys_ratio(self) -> float | None:
+        return self.keys_without_ttl / self.keys if self.keys else None
+
+    @property
+    def memory_ratio(self) -> float | None:
+        return self.sampled_bytes_without_ttl / self.sampled_bytes if self.sampled_bytes else None
+
+
+@dataclass
+class Reading:
+    """One node at one moment. `up` False means the node did not answer (then most fields are empty)."""
+
+    service: str
+    port: int | None
+    t: float
+    up: bool
+    error: str | None = None
+    container: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    clients: dict[str, dict[str, int]] = field(default_factory=dict)  # ACL user -> connected, blocked
+    slowlog: list[dict[str, Any]] = field(default_factory=list)
+    latency: list[dict[str, Any]] = field(default_factory=list)
+    ttl: TtlSample | None = None
+    cluster: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def role(self) -> str | None:
+        return self.info.get("role")
+
+    def counter(self, name: str) -> int | None:
+        value = self.info.get(name)
+        return int(value) if value is not None else None
+
+
+def clients_per_user(client_list: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """CLIENT LIST -> per ACL user the connections and how many of them are blocked (flag b: BLPOP, WAIT …)."""
+    connected: Counter[str] = Counter()
+    blocked: Counter[str] = Counter()
+    for client in client_list:
+        user = client.get("user") or "?"
+        connected[user] += 1
+        if "b" in (client.get("flags") or ""):
+            blocked[user] += 1
+    return {user: {"connected": connected[user], "blocked": blocked[user]} for user in sorted(connected)}
+
+
+def slow_entries(raw: list[dict[str, Any]], writes: frozenset[str]) -> list[dict[str, Any]]:
+    """SLOWLOG GET -> entries with the command name, seconds taken, when, and whether it changed data
+    (`writes`: the server's write commands, lower case)."""
+    entries = []
+    for entry in raw:
+        command = entry.get("command") or b""
+        if isinstance(command, bytes):
+            command = command.decode(errors="replace")
+        name = str(command).split(" ", 1)[0].lower()
+        entries.append(
+            {
+                "command": str(command)[:60],
+                "name": name,
+                "duration_s": entry["duration"] / 1e6,
+                "start_time": entry["start_time"],
+                "update": name in writes or name in WRAPPERS,
+                "client": entry.get("client_name") or entry.get("client_address") or "",
+            }
+        )
+    return sorted(entries, key=lambda e: -e["duration_s"])
+
+
+def keyspace_counts(info: dict[str, Any]) -> tuple[int, int]:
+    """(keys, keys with a TTL) over every database in INFO keyspace."""
+    keys = expires = 0
+    for name, value in info.items():
+        if name.startswith("db") and isinstance(value, dict):
+            keys += int(value.get("keys", 0))
+            expires += int(value.get("expires", 0))
+    return keys, expires
+
+
+def sample_ttls(client: redis.Redis, info: dict[str, Any], count: int = TTL_SAMPLE_KEYS) -> TtlSample:
+    """Estimate the share of memory held by keys without a TTL from `count` random keys.
+
+    RANDOMKEY picks uniformly among keys (with replacement); each pick's TTL
+    (-1: none) and MEMORY USAGE weigh in. Key counts are exact from INFO
+    keyspace, so only the memory share is an estimate; its error shrinks
+    like 1/sqrt(count)."""
+    keys, expires = keyspace_counts(info)
+    if keys == 0:
+        return TtlSample(0, 0, 0, 0, 0)
+    pipe = client.pipeline(transaction=False)
+    for _ in range(count):
+        pipe.randomkey()
+    picked = [k for k in pipe.execute() if k is not None]
+    pipe = client.pipeline(transaction=False)
+    for key in picked:
+        pipe.ttl(key)
+        pipe.memory_usage(key, samples=0)
+    answers = pipe.execute(raise_on_error=False)
+    total = without = sampled = 0
+    for i in range(len(picked)):
+        ttl, size = answers[2 * i], answers[2 * i + 1]
+        if isinstance(ttl, Exception) or isinstance(size, Exception) or size is None or ttl == -2:
+            continue  # expired or evicted between the two round trips
+        sampled += 1
+        total += int(size)
+        if ttl == -1:
+            without += int(size)
+    return TtlSample(keys, keys - expires, sampled, total, without)
+
+
+def read_node(profile: Profile, node: Node, secrets: Secrets, container: Any | None, *, sample_ttl: bool) -> Reading:
+    """One node's figures; a node that does not answer is a Reading with up=False, never an exception."""
+    facts = container_facts(container) if container is not None else {"state": "missing"}
+    reading = Reading(service=node.service, port=node.host_port, t=time.time(), up=False, container=facts)
+    if facts.get("state") != "running":
+        reading.error = f"container {facts.get('state')}"
+        return reading
+    client = connect_node(profile, node, "admin", secrets.admin.password, timeout_s=1.0)
+    try:
+        reading.info = client.info("all")
+        reading.t = time.time()
+        reading.clients = clients_per_user(client.client_list())
+        writes = frozenset(str(c).lower() for c in client.execute_command("COMMAND LIST FILTERBY ACLCAT write"))
+        reading.slowlog = slow_entries(client.slowlog_get(16), writes)
+        reading.latency = [
+            {"event": e[0], "when": e[1], "latest_ms": e[2], "max_ms": e[3]}
+            for e in client.execute_command("LATENCY LATEST")
+        ]
+        if sample_ttl and reading.role == "master":
+            reading.ttl = sample_ttls(client, reading.info)
+        if profile.topology.cluster is not None:
+            reading.cluster = client.cluster("info")
+        reading.up = True
+    except redis.RedisError as exc:
+        reading.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+    return reading
+
+
+def read_deployment(profile: Profile, secrets: Secrets) -> list[Reading]:
+    """Every data node's Reading; BadInput (exit 2) when the deployment is not up at all."""
+    containers = {c.labels.get("com.docker.compose.service"): c for c in data_containers(profile)}
+    if not any(c.status == "running" for c in containers.values()):
+        raise BadInput(f"deployment: {profile.project} is not running; run `redis-harness up {profile.name}` first")
+    sample_ttl = profile.memory.policy.startswith("volatile-")
+    readings = [
+        read_node(profile, node, secrets, containers.get(node.service), sample_ttl=sample_ttl)
+        for node in profile.data_nodes
+    ]
+    if not any(r.up for r in readings):
+        reasons = "; ".join(f"{r.service}: {r.error}" for r in readings)
+        raise BadInput(
+            f"deployment: no data node of {profile.project} answers ({reasons}); "
+            f"check `redis-harness status {profile.name}`"
+        )
+    return readings
+
+
+# --------------------------------------------------------------------------- figures from readings
+
+
+def _rate(now: Reading, before: Reading | None, counter: str) -> float | None:
+    if before is None or not (now.up and before.up):
+        return None
+    a, b = before.counter(counter), now.counter(counter)
+    if a is None or b is None:
+        return None
+    return max(0.0, (b - a) / max(1e-3, now.t - before.t))
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    return part / whole if part is not None and whole else None
+
+
+def node_figures(now: Reading, before: Reading | None) -> dict[str, Any]:
+    """One node's figures over the interval since `before` (rates None on the first reading)."""
+    hits, misses = _rate(now, before, "keyspace_hits"), _rate(now, before, "keyspace_misses")
+    lookups = (hits or 0) + (misses or 0)
+    info = now.info
+    used, maxmemory = info.get("used_memory"), info.get("maxmemory") or None
+    recent = [e for e in now.slowlog if e["start_time"] >= now.t - RECENT_S]
+    figures: dict[str, Any] = {
+        "service": now.service,
+        "port": now.port,
+        "up": now.up,
+        "error": now.error,
+        "role": now.role,
+        "ops_per_s": _rate(now, before, "total_commands_processed"),
+        "hit_ratio": hits / lookups if lookups else None,
+        "miss_ratio": misses / lookups if lookups else None,
+        "used_memory": used,
+        "maxmemory": maxmemory,
+        "memory_limit": now.container.get("memory_limit"),
+        "container_memory": now.container.get("memory_used"),
+        "memory_ratio": _ratio(used, maxmemory),
+        "evictions_per_s": _rate(now, before, "evicted_keys"),
+        "expirations_per_s": _rate(now, before, "expired_keys"),
+        "connected_clients": info.get("connected_clients"),
+        "blocked_clients": info.get("blocked_clients"),
+        "clients": now.clients,
+        "rejected_connections": info.get("rejected_connections"),
+        "rejected_per_s": _rate(now, before, "rejected_connections"),
+        "slowest": now.slowlog[:5],
+        "slowest_recent_update_s": max((e["duration_s"] for e in recent if e["update"]), default=None),
+        "latency": now.latency,
+        "policy": info.get("maxmemory_policy"),
+    }
+    if now.ttl is not None:
+        figures.update(
+            keys=now.ttl.keys,
+            keys_without_ttl=now.ttl.keys_without_ttl,
+            keys_without_ttl_ratio=now.ttl.keys_ratio,
+            memory_without_ttl_ratio=now.ttl.memory_ratio,
+            ttl_sampled_keys=now.ttl.sampled,
+        )
+    if now.role == "slave":
+        figures["replication"] = {
+            "primary": f"{info.get('master_host')}:{info.get('master_port')}",
+            "link": info.get("master_link_status"),
+            "last_io_s": info.get("master_last_io_seconds_ago"),
+            "offset": info.get("slave_repl_offset"),
+        }
+    elif now.role == "master" and info.get("connected_slaves"):
+        offset = info.get("master_repl_offset", 0)
+        replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+        figures["replication"] = {
+            "replicas": len(replicas),
+            "lag_bytes": {f"{r.get('ip')}:{r.get('port')}": offset - int(r.get("offset", 0)) for r in replicas},
+            "lag_s": {f"{r.get('ip')}:{r.get('port')}": r.get("lag") for r in replicas},
+        }
+    if now.cluster:
+        figures["cluster"] = {
+            "state": now.cluster.get("cluster_state"),
+            "slots_ok": now.cluster.get("cluster_slots_ok"),
+            "known_nodes": now.cluster.get("cluster_known_nodes"),
+        }
+    return figures
+
+
+def _total(nodes: list[dict[str, Any]], key: str) -> float | None:
+    values = [n[key] for n in nodes if n.get(key) is not None]
+    return sum(values) if values else None
+
+
+def deployment_figures(readings: list[Reading], before: list[Reading] | None) -> dict[str, Any]:
+    """The deployment's figures: per node, and across nodes (rates summed, memory of the fullest node)."""
+    previous = {r.service: r for r in before or []}
+    nodes = [node_figures(r, previous.get(r.service)) for r in readings]
+    up = [n for n in nodes if n["up"]]
+    hits = sum((_rate(r, previous.get(r.service), "keyspace_hits") or 0) for r in readings)
+    misses = sum((_rate(r, previous.get(r.service), "keyspace_misses") or 0) for r in readings)
+    fullest = max(up, key=lambda n: n["memory_ratio"] or 0, default=None)
+    clients: dict[str, dict[str, int]] = {}
+    for n in up:
+        for user, counts in n["clients"].items():
+            mine = clients.setdefault(user, {"connected": 0, "blocked": 0})
+            mine["connected"] += counts["connected"]
+            mine["blocked"] += counts["blocked"]
+    sampled = [r.ttl for r in readings if r.ttl is not None]
+    keys = sum(t.keys for t in sampled)
+    sampled_bytes = sum(t.sampled_bytes for t in sampled)
+    primaries = [n["service"] for n in up if n["role"] == "master"]
+    slowest = sorted((dict(e, node=n["service"]) for n in up for e in n["slowest"]), key=lambda e: -e["duration_s"])
+    recent_updates = [n["slowest_recent_update_s"] for n in up if n["slowest_recent_update_s"] is not None]
+    interval = [r.t - previous[r.service].t for r in readings if r.service in previous]
+    return {
+        "nodes": nodes,
+        "interval_s": round(max(interval), 3) if interval else None,
+        "nodes_down": [n["service"] for n in nodes if not n["up"]],
+        "ops_per_s": _total(up, "ops_per_s"),
+        "hit_ratio": hits / (hits + misses) if hits + misses else None,
+        "miss_ratio": misses / (hits + misses) if hits + misses else None,
+        "memory": {
+            "used": fullest["used_memory"] if fullest else None,
+            "maxmemory": fullest["maxmemory"] if fullest else None,
+            "limit": fullest["memory_limit"] if fullest else None,
+            "container_used": fullest["container_memory"] if fullest else None,
+            "ratio": fullest["memory_ratio"] if fullest else None,
+            "node": fullest["service"] if fullest else None,
+        },
+        "evictions_per_s": _total(up, "evictions_per_s"),
+        "expirations_per_s": _total(up, "expirations_per_s"),
+        "connected_clients": _total(up, "connected_clients"),
+        "blocked_clients": _total(up, "blocked_clients"),
+        "clients": clients,
+        "rejected_connections": _total(up, "rejected_connections"),
+        "policy": next((n["policy"] for n in up if n["policy"]), None),
+        "keys_without_ttl_ratio": sum(t.keys_without_ttl for t in sampled) / keys if keys else None,
+        "memory_without_ttl_ratio": (
+            sum(t.sampled_bytes_without_ttl for t in sampled) / sampled_bytes if sampled_bytes else None
+        ),
+        "ttl_sampled_keys": sum(t.sampled for t in sampled) if sampled else None,
+        "slowest": slowest[:5],
+        "slowest_recent_update_s": max(recent_updates, default=None),
+        "primaries": primaries,
+    }

@@ -1,0 +1,245 @@
+"""The monitor's arithmetic and alert conditions on readings built by hand (no containers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from redis_harness.errors import BadInput
+from redis_harness.monitor.alerts import ALERT_NAMES, FiringSince, evaluate
+from redis_harness.monitor.figures import (
+    Reading,
+    TtlSample,
+    clients_per_user,
+    deployment_figures,
+    keyspace_counts,
+    slow_entries,
+)
+from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.model import load_profile
+from redis_harness.render.files import render_files
+from redis_harness.render.monitoring import alert_rules
+
+from .conftest import generated_env, variant_profile
+
+ALERTS = load_profile("ci").alerts  # miss 0.20, memory 0.80, slow update 0.1 s, evictions 100/s, no TTL 0.5
+MAXMEMORY = 1_000_000
+
+
+def reading(t: float, service: str = "redis", **info: Any) -> Reading:
+    base = {
+        "role": "master",
+        "maxmemory": MAXMEMORY,
+        "used_memory": 0,
+        "maxmemory_policy": "volatile-lru",
+        "total_commands_processed": 0,
+        "keyspace_hits": 0,
+        "keyspace_misses": 0,
+        "evicted_keys": 0,
+        "expired_keys": 0,
+        "rejected_connections": 0,
+        "connected_clients": 1,
+        "blocked_clients": 0,
+    }
+    return Reading(service=service, port=6570, t=t, up=True, info=base | info)
+
+
+def figures_between(before: dict[str, Any], after: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """Figures over a 1 s interval between two readings of one node."""
+    now = reading(11.0, **after)
+    for name, value in extra.items():
+        setattr(now, name, value)
+    return deployment_figures([now], [reading(10.0, **before)])
+
+
+def state(figures: dict[str, Any], name: str) -> Any:
+    return next(s for s in evaluate(figures, ALERTS) if s.name == name)
+
+
+def test_every_alert_is_judged() -> None:
+    assert [s.name for s in evaluate(figures_between({}, {}), ALERTS)] == list(ALERT_NAMES)
+    assert not any(s.firing for s in evaluate(figures_between({}, {}), ALERTS))
+
+
+@pytest.mark.parametrize(("misses", "firing"), [(20, False), (21, True), (0, False)])
+def test_miss_ratio_fires_only_above_its_threshold(misses: int, firing: bool) -> None:
+    figures = figures_between({}, {"keyspace_hits": 100 - misses, "keyspace_misses": misses})
+    assert figures["miss_ratio"] == pytest.approx(misses / 100)
+    assert state(figures, "miss_ratio").firing is firing
+
+
+def test_miss_ratio_is_not_judged_without_lookups() -> None:
+    figures = figures_between({"keyspace_hits": 5}, {"keyspace_hits": 5})
+    assert figures["miss_ratio"] is None
+    assert state(figures, "miss_ratio").firing is False
+
+
+def test_miss_ratio_counts_only_the_last_interval() -> None:
+    # 1,000 misses long ago, 100 hits in the interval: the interval's miss ratio is 0.
+    figures = figures_between({"keyspace_misses": 1000}, {"keyspace_hits": 100, "keyspace_misses": 1000})
+    assert figures["miss_ratio"] == 0
+    assert not state(figures, "miss_ratio").firing
+
+
+@pytest.mark.parametrize(("used", "firing"), [(800_000, False), (800_001, True)])
+def test_memory_fires_only_above_its_share_of_maxmemory(used: int, firing: bool) -> None:
+    figures = figures_between({}, {"used_memory": used})
+    assert state(figures, "memory").firing is firing
+    assert state(figures, "memory").value == pytest.approx(used / MAXMEMORY)
+
+
+def test_memory_judges_the_fullest_node() -> None:
+    nodes = [reading(11.0, "redis-0", used_memory=100), reading(11.0, "redis-1", used_memory=900_000, role="slave")]
+    figures = deployment_figures(nodes, [reading(10.0, "redis-0"), reading(10.0, "redis-1")])
+    assert figures["memory"]["node"] == "redis-1"
+    assert state(figures, "memory").firing
+
+
+@pytest.mark.parametrize(("evicted", "firing"), [(100, False), (101, True)])
+def test_evictions_fire_above_the_rate(evicted: int, firing: bool) -> None:
+    figures = figures_between({"evicted_keys": 50}, {"evicted_keys": 50 + evicted})
+    assert figures["evictions_per_s"] == pytest.approx(evicted)
+    assert state(figures, "evictions").firing is firing
+
+
+def test_evictions_add_up_across_nodes() -> None:
+    before = [reading(10.0, "redis-0"), reading(10.0, "redis-1")]
+    now = [reading(11.0, "redis-0", evicted_keys=60), reading(11.0, "redis-1", evicted_keys=60)]
+    assert state(deployment_figures(now, before), "evictions").firing
+
+
+def slow(duration_us: int, command: str, start: float) -> dict[str, Any]:
+    return {"duration": duration_us, "command": command.encode(), "start_time": start}
+
+
+WRITES = frozenset({"set", "hset"})
+
+
+@pytest.mark.parametrize(("duration_us", "firing"), [(100_000, False), (100_001, True)])
+def test_slow_updates_fire_above_the_threshold(duration_us: int, firing: bool) -> None:
+    entries = slow_entries([slow(duration_us, "SET k v", 10.5)], WRITES)
+    figures = figures_between({}, {}, slowlog=entries)
+    assert state(figures, "slow_updates").firing is firing
+
+
+def test_slow_reads_and_old_updates_are_not_slow_updates() -> None:
+    entries = slow_entries([slow(900_000, "GET k", 10.5), slow(900_000, "HSET h f v", 11.0 - 61)], WRITES)
+    figures = figures_between({}, {}, slowlog=entries)
+    assert figures["slowest"][0]["duration_s"] == 0.9  # still shown
+    assert not state(figures, "slow_updates").firing
+    transaction = slow_entries([slow(200_000, "EXEC", 10.9)], WRITES)
+    assert state(figures_between({}, {}, slowlog=transaction), "slow_updates").firing
+
+
+def ttl(keys: int, without: int) -> TtlSample:
+    return TtlSample(keys=keys, keys_without_ttl=without, sampled=10, sampled_bytes=1000, sampled_bytes_without_ttl=0)
+
+
+@pytest.mark.parametrize(("without", "firing"), [(50, False), (51, True)])
+def test_keys_without_ttl_fire_above_their_share_under_volatile(without: int, firing: bool) -> None:
+    figures = figures_between({}, {}, ttl=ttl(100, without))
+    assert figures["keys_without_ttl_ratio"] == pytest.approx(without / 100)
+    assert state(figures, "keys_without_ttl").firing is firing
+
+
+def test_keys_without_ttl_are_no_trap_when_every_key_may_be_evicted() -> None:
+    figures = figures_between({}, {"maxmemory_policy": "allkeys-lru"}, ttl=ttl(100, 100))
+    assert state(figures, "keys_without_ttl").value is None
+    assert not state(figures, "keys_without_ttl").firing
+
+
+def test_down_fires_when_a_node_does_not_answer() -> None:
+    up = [reading(11.0, "redis-0"), reading(11.0, "redis-1")]
+    assert not state(deployment_figures(up, None), "down").firing
+    down = [up[0], Reading(service="redis-1", port=6571, t=11.0, up=False, error="container exited")]
+    figures = deployment_figures(down, None)
+    assert figures["nodes_down"] == ["redis-1"]
+    assert state(figures, "down").firing and state(figures, "down").value == 1
+
+
+def test_first_reading_has_no_rates_and_fires_nothing_on_them() -> None:
+    figures = deployment_figures([reading(10.0, evicted_keys=10**6, keyspace_misses=10**6)], None)
+    assert figures["evictions_per_s"] is None and figures["miss_ratio"] is None
+    assert not any(s.firing for s in evaluate(figures, ALERTS))
+
+
+def test_clients_are_counted_per_acl_user_with_blocked_ones() -> None:
+    listing = [
+        {"user": "price", "flags": "N"},
+        {"user": "price", "flags": "b"},
+        {"user": "admin", "flags": "N"},
+    ]
+    assert clients_per_user(listing) == {
+        "admin": {"connected": 1, "blocked": 0},
+        "price": {"connected": 2, "blocked": 1},
+    }
+
+
+def test_keyspace_counts_add_every_database() -> None:
+    info = {"db0": {"keys": 10, "expires": 4}, "db3": {"keys": 5, "expires": 5}, "dbsize_note": 1}
+    assert keyspace_counts(info) == (15, 9)
+
+
+def test_firing_since_counts_from_the_first_firing_refresh() -> None:
+    since = FiringSince()
+    firing = evaluate(figures_between({}, {"used_memory": 900_000}), ALERTS)
+    ok = evaluate(figures_between({}, {}), ALERTS)
+    assert since.update(firing, 100.0)["memory"] == 0
+    assert since.update(firing, 103.0)["memory"] == 3
+    assert since.update(ok, 104.0)["memory"] is None
+    assert since.update(firing, 110.0)["memory"] == 0
+
+
+# --------------------------------------------------------------------------- the rendered monitoring stack
+
+
+def rendered(tmp_path: Any, **monitoring: Any) -> dict[str, str]:
+    profile = variant_profile("ci", tmp_path, "monrender", monitoring=monitoring) if monitoring else load_profile("ci")
+    return render_files(profile, load_secrets(profile, env=generated_env()))
+
+
+def test_monitoring_is_off_unless_enabled(tmp_path: Any) -> None:
+    files = rendered(tmp_path)
+    assert set(files) == {"docker-compose.yml", "redis.conf", "users.acl"}
+    assert "include:" not in files["docker-compose.yml"] and "user exporter" not in files["users.acl"]
+
+
+def test_enabled_monitoring_renders_the_stack_hardened_and_loopback_only(tmp_path: Any) -> None:
+    files = rendered(tmp_path, enabled=True, prometheus_port=6590, alertmanager_port=6591)
+    assert yaml.safe_load(files["docker-compose.yml"])["include"] == ["monitoring.yml"]
+    stack = yaml.safe_load(files["monitoring.yml"])
+    assert set(stack["services"]) == {"exporter-redis", "prometheus", "alertmanager"}
+    for service in stack["services"].values():
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"] and service["user"] == "990:990"
+        assert service["mem_limit"] and service["pids_limit"] and service["cpus"]
+        assert all(port.startswith("127.0.0.1:") for port in service.get("ports", []))
+    assert "ports" not in stack["services"]["exporter-redis"]
+    assert stack["services"]["exporter-redis"]["networks"] == ["internal"]
+    assert stack["networks"]["internal"] == {"internal": True}
+    exporter = next(line for line in files["users.acl"].splitlines() if line.startswith("user exporter "))
+    assert "~" not in exporter and "&" not in exporter and "+@all" not in exporter
+    rules = yaml.safe_load(files["rules.yml"])["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == [
+        "RedisDown",
+        "RedisMissRatioHigh",
+        "RedisMemoryHigh",
+        "RedisSlowUpdates",
+        "RedisEvictionsFrequent",
+        "RedisKeysWithoutTtl",
+    ]
+
+
+def test_keys_without_ttl_rule_only_under_a_volatile_policy(tmp_path: Any) -> None:
+    allkeys = variant_profile(
+        "ci", tmp_path, "monallkeys", memory={"policy": "allkeys-lru"}, monitoring={"enabled": True}
+    )
+    assert "RedisKeysWithoutTtl" not in [r.name for r in alert_rules(allkeys)]
+
+
+def test_monitoring_ports_must_not_clash(tmp_path: Any) -> None:
+    with pytest.raises(BadInput, match="monitoring.prometheus_port"):
+        variant_profile("ci", tmp_path, "monclash", monitoring={"enabled": True, "prometheus_port": 6381})
+    with pytest.raises(BadInput, match="monitoring.alertmanager_port"):
+        variant_profile("ci", tmp_path, "monclash2", monitoring={"prometheus_port": 9100, "alertmanager_port": 9100})
