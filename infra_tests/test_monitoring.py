@@ -65,7 +65,7 @@ def test_loaded_rules_are_the_profiles(profile: Profile, check: Check) -> None:
     """Names, `for`, the threshold annotation, and the threshold in the query Prometheus runs."""
     rules = {r.name: r for r in alert_rules(profile)}
     expected = {
-        r.name: {"for_s": r.for_s, "threshold": str(r.threshold), "query": threshold_literal(r)} for r in rules.values()
+        r.name: {"for_s": r.for_s, "threshold": r.threshold_text, "query": threshold_literal(r)} for r in rules.values()
     }
     found = {}
     for name, rule in loaded_rules(profile).items():
