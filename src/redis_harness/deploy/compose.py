@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 from redis_harness import paths, progress
-from redis_harness.deploy import generations, image, lock
+from redis_harness.deploy import firewall, generations, image, lock
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.containers import PROJECT_LABEL
 from redis_harness.deploy.converge import Outcome, apply, check, converge, record
@@ -93,6 +93,10 @@ def up(profile: Profile, secrets: Secrets) -> UpResult:
     """Make the running deployment what the profile says (see deploy.converge), under its lock."""
     with lock.held(profile, "up"):
         desired, image_source = preflight(profile, secrets)
+        # Host packet filter for the harness's bridges (idempotent): published ports stay loopback-only
+        # for neighbours that route to the bridge, and containers cannot open connections out.
+        progress.note("host firewall rules for the deployment's bridges")
+        firewall.ensure_rules()
         previous = generations.latest(profile)
         progress.note("comparing the running deployment with the profile")
         planned = make_plan(desired, secrets, previous)
