@@ -6,7 +6,8 @@
 //
 //   node client.mjs <ioredis|node-redis> patterns   the service patterns, results and counts
 //   node client.mjs <ioredis|node-redis> probe KEY  one GET of KEY (another service's key)
-//   node client.mjs ioredis writer LIST MS          RPUSH 1, 2, 3, ... to LIST for MS
+//   node client.mjs <ioredis|node-redis> writer LIST MS
+//                                                  RPUSH 1, 2, 3, ... to LIST for MS
 //                                                  milliseconds, one at a time; each ack and
 //                                                  error with its wall-clock time
 //
@@ -231,9 +232,20 @@ function errorCode(err) {
 
 // Sequential writes of 1, 2, 3, ... for `ms` milliseconds; the writer never gives up on its
 // own, so what the client library does during a restart is what gets measured.
-async function writer(list, ms) {
-  const r = ioredisClient();
-  await r.connect();
+async function writer(lib, list, ms) {
+  let push;
+  let close;
+  if (lib === "ioredis") {
+    const r = ioredisClient();
+    await r.connect();
+    push = (v) => r.rpush(list, v);
+    close = () => r.quit();
+  } else {
+    const c = nodeRedisClient();
+    await c.connect();
+    push = (v) => c.rPush(list, v);
+    close = () => c.quit();
+  }
   const acked = [];
   const errors = [];
   const deadline = Date.now() + ms;
@@ -241,13 +253,13 @@ async function writer(list, ms) {
   while (Date.now() < deadline) {
     value += 1;
     try {
-      await r.rpush(list, String(value));
+      await push(String(value));
       acked.push([value, Date.now() / 1000]);
     } catch (err) {
       errors.push({ value, at: Date.now() / 1000, code: errorCode(err), message: String(err.message).slice(0, 200) });
     }
   }
-  await r.quit();
+  await close();
   return { acked, errors };
 }
 
@@ -267,8 +279,8 @@ async function main() {
       result.error = String(err.message);
     }
     await ops.close();
-  } else if (mode === "writer" && lib === "ioredis") {
-    Object.assign(result, await writer(args[0], Number(args[1])));
+  } else if (mode === "writer" && (lib === "ioredis" || lib === "node-redis")) {
+    Object.assign(result, await writer(lib, args[0], Number(args[1])));
   } else {
     throw new Error(`unknown mode '${mode}' for ${lib}`);
   }
