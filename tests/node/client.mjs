@@ -1,0 +1,296 @@
+// A Node service's view of a redis-harness deployment.
+//
+// It connects exactly as a Node service would (REDIS_HOST, REDIS_PORT, REDIS_PASSWORD,
+// REDIS_DB from the environment, REDIS_USERNAME for a service's ACL user; no username means
+// the password-only `default` user), with ioredis or node-redis, and prints ONE JSON line.
+//
+//   node client.mjs <ioredis|node-redis> patterns   the service patterns, results and counts
+//   node client.mjs <ioredis|node-redis> probe KEY  one GET of KEY (another service's key)
+//   node client.mjs <ioredis|node-redis> writer LIST MS
+//                                                  RPUSH 1, 2, 3, ... to LIST for MS
+//                                                  milliseconds, one at a time; each ack and
+//                                                  error with its wall-clock time
+//
+// Keys live under the service's prefix, REDIS_SERVICE (default: REDIS_USERNAME, else price):
+// `<service>:v1:<entity>:<id>`. Warnings the client library prints (ioredis's "Skipping the
+// ready check" when INFO is refused) are captured into the output as well as shown.
+
+import { randomBytes } from "node:crypto";
+import Redis from "ioredis";
+import { createClient } from "redis";
+
+const warnings = [];
+const originalWarn = console.warn;
+console.warn = (...args) => {
+  warnings.push(args.map(String).join(" "));
+  originalWarn(...args);
+};
+
+const env = process.env;
+const host = env.REDIS_HOST ?? "127.0.0.1";
+const port = Number(env.REDIS_PORT ?? 6379);
+const db = Number(env.REDIS_DB ?? 0);
+const username = env.REDIS_USERNAME || undefined;
+const password = env.REDIS_PASSWORD || undefined;
+const service = env.REDIS_SERVICE || username || "price";
+const run = randomBytes(4).toString("hex");
+const key = (entity, id) => `${service}:v1:${entity}:${id}`;
+
+// The options this deployment calls for (README, "Node services"): the ACL user, bounded
+// connect and command times, retries while Redis restarts, and the ready check left on so a
+// reconnect waits until Redis has loaded its data.
+function ioredisClient(extra = {}) {
+  return new Redis({
+    host,
+    port,
+    db,
+    username,
+    password,
+    connectTimeout: 2000,
+    commandTimeout: 5000,
+    maxRetriesPerRequest: 30,
+    enableOfflineQueue: true,
+    // REDIS_READY_CHECK=0 only for the test that shows what the check prevents.
+    enableReadyCheck: env.REDIS_READY_CHECK !== "0",
+    retryStrategy: (times) => Math.min(times * 100, 1000),
+    lazyConnect: true,
+    ...extra,
+  });
+}
+
+function nodeRedisClient() {
+  const client = createClient({
+    socket: {
+      host,
+      port,
+      connectTimeout: 2000,
+      reconnectStrategy: (retries) => Math.min(retries * 100, 1000),
+    },
+    username,
+    password,
+    database: db,
+  });
+  client.on("error", () => {}); // reconnects are counted by the calls that fail, not logged
+  return client;
+}
+
+// One interface over both libraries for the patterns; each returns plain values.
+function ioredisOps(r) {
+  return {
+    get: (k) => r.get(k),
+    setEx: (k, s, v) => r.set(k, v, "EX", s),
+    ttl: (k) => r.ttl(k),
+    del: (...ks) => r.del(...ks),
+    setNxPx: (k, v, ms) => r.set(k, v, "PX", ms, "NX"),
+    eval: (script, keys, args) => r.eval(script, keys.length, ...keys, ...args),
+    pipeline: async (count) => {
+      const p = r.pipeline();
+      for (let i = 0; i < count; i++) p.set(key("pipe", `${run}:${i}`), String(i), "EX", 60);
+      for (let i = 0; i < count; i++) p.get(key("pipe", `${run}:${i}`));
+      const replies = await p.exec();
+      return replies.map(([err, value]) => (err ? { error: err.message } : value));
+    },
+    multi: async (k) => {
+      const replies = await r.multi().incr(k).incr(k).expire(k, 60).exec();
+      return replies.map(([err, value]) => (err ? { error: err.message } : value));
+    },
+    info: () => r.info("server"),
+    close: () => r.quit(),
+  };
+}
+
+function nodeRedisOps(c) {
+  return {
+    get: (k) => c.get(k),
+    setEx: (k, s, v) => c.set(k, v, { EX: s }),
+    ttl: (k) => c.ttl(k),
+    del: (...ks) => c.del(ks),
+    setNxPx: (k, v, ms) => c.set(k, v, { PX: ms, NX: true }),
+    eval: (script, keys, args) => c.eval(script, { keys, arguments: args.map(String) }),
+    pipeline: async (count) => {
+      const p = c.multi();
+      for (let i = 0; i < count; i++) p.set(key("pipe", `${run}:${i}`), String(i), { EX: 60 });
+      for (let i = 0; i < count; i++) p.get(key("pipe", `${run}:${i}`));
+      const replies = await p.execAsPipeline();
+      return replies.map((v) => (v instanceof Error ? { error: v.message } : v));
+    },
+    multi: async (k) => {
+      const replies = await c.multi().incr(k).incr(k).expire(k, 60).exec();
+      // node-redis turns EXPIRE's 1/0 into true/false; report Redis's own reply.
+      return replies.map((v) => (typeof v === "boolean" ? Number(v) : v));
+    },
+    info: () => c.info("server"),
+    close: () => c.quit(),
+  };
+}
+
+// Sliding-window rate limiter: server time from TIME, so every app instance agrees on the
+// window whatever its own clock says.
+const RATE_LIMIT = `
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window_us = tonumber(ARGV[1]) * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, now_us - window_us)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now_us, now_us .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1`;
+
+// Release the lock only while it is still ours.
+const UNLOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+async function patterns(ops) {
+  const out = {};
+  // Cache-aside: miss, load from the origin, cache with the data type's TTL, then hit.
+  const cacheKey = key("price", `BTC-USD:${run}`);
+  let origin_loads = 0;
+  const cached = async () => {
+    const hit = await ops.get(cacheKey);
+    if (hit !== null) return { value: hit, hit: true };
+    origin_loads += 1;
+    const value = JSON.stringify({ symbol: "BTC-USD", price: 64000.5 });
+    await ops.setEx(cacheKey, 30, value);
+    return { value, hit: false };
+  };
+  const first = await cached();
+  const second = await cached();
+  out.cache_aside = {
+    first_hit: first.hit,
+    second_hit: second.hit,
+    origin_loads,
+    same_value: first.value === second.value,
+    ttl_s: await ops.ttl(cacheKey),
+  };
+
+  // Pipeline: 50 SET EX then 50 GET in one round trip.
+  const count = 50;
+  const replies = await ops.pipeline(count);
+  const gets = replies.slice(count);
+  out.pipeline = {
+    commands: replies.length,
+    errors: replies.filter((v) => v && typeof v === "object" && "error" in v).length,
+    values_match: gets.every((v, i) => v === String(i)),
+  };
+
+  // MULTI/EXEC: INCR, INCR, EXPIRE applied together.
+  out.multi = { replies: await ops.multi(key("counter", run)) };
+
+  // Rate limiter: 5 per 10 s window; 8 calls, so 5 allowed and 3 denied.
+  const limitKey = key("ratelimit", run);
+  let allowed = 0;
+  let denied = 0;
+  for (let i = 0; i < 8; i++) {
+    const ok = Number(await ops.eval(RATE_LIMIT, [limitKey], [10000, 5, `${run}-${i}`]));
+    if (ok === 1) allowed += 1;
+    else denied += 1;
+  }
+  out.rate_limiter = { allowed, denied };
+
+  // Lock: SET NX PX, a second taker is refused, the owner releases it, then it is free.
+  const lockKey = key("lock", run);
+  const token = randomBytes(8).toString("hex");
+  const acquired = await ops.setNxPx(lockKey, token, 5000);
+  const contended = await ops.setNxPx(lockKey, "someone-else", 5000);
+  const wrongRelease = Number(await ops.eval(UNLOCK, [lockKey], ["not-the-token"]));
+  const released = Number(await ops.eval(UNLOCK, [lockKey], [token]));
+  const reacquired = await ops.setNxPx(lockKey, token, 5000);
+  await ops.eval(UNLOCK, [lockKey], [token]);
+  out.lock = { acquired, contended, wrong_release: wrongRelease, released, reacquired };
+
+  // INFO works for this user (the ready check needs it; so do dashboards).
+  try {
+    out.info_ok = /redis_version:/.test(await ops.info());
+  } catch (err) {
+    out.info_ok = false;
+    out.info_error = String(err.message);
+  }
+
+  const pipeKeys = Array.from({ length: count }, (_, i) => key("pipe", `${run}:${i}`));
+  await ops.del(cacheKey, key("counter", run), limitKey, ...pipeKeys);
+  return out;
+}
+
+async function connected(lib) {
+  if (lib === "ioredis") {
+    const r = ioredisClient();
+    await r.connect();
+    return ioredisOps(r);
+  }
+  if (lib === "node-redis") {
+    const c = nodeRedisClient();
+    await c.connect();
+    return nodeRedisOps(c);
+  }
+  throw new Error(`unknown library '${lib}': ioredis or node-redis`);
+}
+
+function errorCode(err) {
+  return String(err?.message ?? err).split(" ")[0];
+}
+
+// Sequential writes of 1, 2, 3, ... for `ms` milliseconds; the writer never gives up on its
+// own, so what the client library does during a restart is what gets measured.
+async function writer(lib, list, ms) {
+  let push;
+  let close;
+  if (lib === "ioredis") {
+    const r = ioredisClient();
+    await r.connect();
+    push = (v) => r.rpush(list, v);
+    close = () => r.quit();
+  } else {
+    const c = nodeRedisClient();
+    await c.connect();
+    push = (v) => c.rPush(list, v);
+    close = () => c.quit();
+  }
+  const acked = [];
+  const errors = [];
+  const deadline = Date.now() + ms;
+  let value = 0;
+  while (Date.now() < deadline) {
+    value += 1;
+    try {
+      await push(String(value));
+      acked.push([value, Date.now() / 1000]);
+    } catch (err) {
+      errors.push({ value, at: Date.now() / 1000, code: errorCode(err), message: String(err.message).slice(0, 200) });
+    }
+  }
+  await close();
+  return { acked, errors };
+}
+
+async function main() {
+  const [lib, mode, ...args] = process.argv.slice(2);
+  const result = { library: lib, mode, user: username ?? "default", service };
+  if (mode === "patterns") {
+    const ops = await connected(lib);
+    result.patterns = await patterns(ops);
+    await ops.close();
+  } else if (mode === "probe") {
+    const ops = await connected(lib);
+    try {
+      result.value = await ops.get(args[0]);
+      result.error = null;
+    } catch (err) {
+      result.error = String(err.message);
+    }
+    await ops.close();
+  } else if (mode === "writer" && (lib === "ioredis" || lib === "node-redis")) {
+    Object.assign(result, await writer(lib, args[0], Number(args[1])));
+  } else {
+    throw new Error(`unknown mode '${mode}' for ${lib}`);
+  }
+  result.warnings = warnings;
+  return result;
+}
+
+// Exit only once the line is written: a pipe takes a large line in several writes.
+const emit = (result, code) => process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(code));
+main().then(
+  (result) => emit(result, 0),
+  (err) => emit({ fatal: String(err?.message ?? err), warnings }, 1),
+);

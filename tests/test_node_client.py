@@ -1,0 +1,249 @@
+"""The Node client a service would use (ioredis 5, node-redis 4), against a real deployment.
+
+tests/node/client.mjs connects exactly as a Node service does (REDIS_HOST, REDIS_PORT,
+REDIS_PASSWORD, REDIS_DB, REDIS_USERNAME from the environment), as `default` and as each
+service user, and runs the service patterns. Across a `fault kill` with a data set that takes
+about a second to load, an ioredis writer must see no `LOADING` error and lose no acknowledged
+write: ioredis's ready check (INFO) holds its queue until Redis has loaded. Figures go to
+reports/client/node_kill.json; what is asserted is what the client and Redis promise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets as pysecrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from redis_harness.deploy.connect import connect
+from redis_harness.deploy.containers import service_container
+from redis_harness.faults import inject as faults
+
+from .conftest import Deployment, deployed, emit, variant_profile
+
+pytestmark = pytest.mark.integration
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+PROGRAM = NODE_DIR / "client.mjs"
+READY_CHECK_WARNING = "Skipping the ready check"
+SERVICES = ("price", "processing", "acquisition")
+LIBRARIES = ("ioredis", "node-redis")
+# Small string keys: ~900k of them take Redis about a second to load from its AOF.
+DATASET_KEYS = 900_000
+WRITER_MS = 8_000
+
+
+@pytest.fixture(scope="module")
+def node_deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
+    if shutil.which("node") is None or not (NODE_DIR / "node_modules" / "ioredis").is_dir():
+        pytest.fail("Node or tests/node/node_modules missing: scripts/test installs them (npm ci in tests/node)")
+    # Memory for the data set that makes loading take a second; ci otherwise.
+    profile = variant_profile(
+        "ci", tmp_path_factory.mktemp("nodeci"), "nodeci", network={"port": 6600}, resources={"memory": "512mb"}
+    )
+    with deployed(profile, secret_env) as deployment:
+        yield deployment
+
+
+def node_env(deployment: Deployment, user: str | None, password: str, **extra: str) -> dict[str, str]:
+    """What a Node service's container gets: its .env names, nothing of the harness's."""
+    profile = deployment.profile
+    env = {
+        "PATH": os.environ["PATH"],
+        "REDIS_HOST": profile.network.host,
+        "REDIS_PORT": str(profile.network.port),
+        "REDIS_DB": "0",
+        "REDIS_PASSWORD": password,
+        **extra,
+    }
+    if user is not None:
+        env["REDIS_USERNAME"] = user
+    return env
+
+
+def run_node(env: dict[str, str], *args: str, timeout_s: float = 60) -> tuple[dict[str, Any], str]:
+    done = subprocess.run(
+        ["node", str(PROGRAM), *args], env=env, cwd=NODE_DIR, capture_output=True, text=True, timeout=timeout_s
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, f"no output from client.mjs {args}: {done.stderr[-2000:]}"
+    result = json.loads(lines[-1])
+    assert "fatal" not in result, f"client.mjs {args} failed: {result['fatal']} / {done.stderr[-2000:]}"
+    assert done.returncode == 0, done.stderr[-2000:]
+    return result, done.stderr
+
+
+def as_user(deployment: Deployment, user: str) -> dict[str, str]:
+    """`default` logs in with REDIS_PASSWORD only and has the rights of security.default_user."""
+    if user == "default":
+        service = deployment.profile.security.default_service
+        assert service is not None, "this profile switches default off"
+        return node_env(deployment, None, deployment.secrets.default.password, REDIS_SERVICE=service.name)
+    return node_env(deployment, user, deployment.secrets.service(user).password)
+
+
+def assert_patterns(result: dict[str, Any], stderr: str) -> None:
+    p = result["patterns"]
+    assert p["cache_aside"] == {
+        "first_hit": False,
+        "second_hit": True,
+        "origin_loads": 1,
+        "same_value": True,
+        "ttl_s": p["cache_aside"]["ttl_s"],
+    }
+    assert 0 < p["cache_aside"]["ttl_s"] <= 30
+    assert p["pipeline"] == {"commands": 100, "errors": 0, "values_match": True}
+    assert p["multi"]["replies"] == [1, 2, 1]
+    assert p["rate_limiter"] == {"allowed": 5, "denied": 3}
+    assert p["lock"] == {"acquired": "OK", "contended": None, "wrong_release": 0, "released": 1, "reacquired": "OK"}
+    assert p["info_ok"] is True
+    assert result["warnings"] == [] and READY_CHECK_WARNING not in stderr
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("user", ("default", *SERVICES))
+def test_service_patterns(node_deployment: Deployment, user: str, library: str) -> None:
+    result, stderr = run_node(as_user(node_deployment, user), library, "patterns")
+    assert result["user"] == user
+    assert_patterns(result, stderr)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("user", SERVICES)
+def test_service_user_cannot_read_another_services_key(node_deployment: Deployment, user: str, library: str) -> None:
+    admin = connect(node_deployment.profile, "admin", node_deployment.secrets.admin.password)
+    others = [s for s in SERVICES if s != user]
+    own, foreign = f"{user}:v1:probe:1", f"{others[0]}:v1:probe:1"
+    admin.set(own, "mine", ex=60)
+    admin.set(foreign, "theirs", ex=60)
+    mine, _ = run_node(as_user(node_deployment, user), library, "probe", own)
+    assert mine["error"] is None and mine["value"] == "mine"  # the probe itself reads
+    theirs, _ = run_node(as_user(node_deployment, user), library, "probe", foreign)
+    assert theirs["error"] is not None and "NOPERM" in theirs["error"]
+    assert "value" not in theirs or theirs.get("value") is None
+
+
+def test_warning_is_seen_when_info_is_refused(node_deployment: Deployment) -> None:
+    """The warning check can fail: a user without INFO makes ioredis print it, and it is caught."""
+    admin = connect(node_deployment.profile, "admin", node_deployment.secrets.admin.password)
+    password = pysecrets.token_hex(16)
+    admin.execute_command("ACL", "SETUSER", "nodeci-noinfo", "on", f">{password}", "~price:*", "+@all", "-info")
+    try:
+        env = node_env(node_deployment, "nodeci-noinfo", password, REDIS_SERVICE="price")
+        result, stderr = run_node(env, "ioredis", "patterns")
+    finally:
+        admin.execute_command("ACL", "DELUSER", "nodeci-noinfo")
+    assert any(READY_CHECK_WARNING in w for w in result["warnings"]) and READY_CHECK_WARNING in stderr
+    with pytest.raises(AssertionError):
+        assert_patterns(result, stderr)
+
+
+def load_dataset(deployment: Deployment) -> None:
+    """Several hundred thousand small keys, written as admin in pipelines, under a prefix no test uses."""
+    admin = connect(deployment.profile, "admin", deployment.secrets.admin.password, timeout_s=30)
+    if admin.dbsize() >= DATASET_KEYS:
+        return
+    batch = 10_000
+    for start in range(0, DATASET_KEYS, batch):
+        pipe = admin.pipeline(transaction=False)
+        for i in range(start, start + batch):
+            pipe.set(f"bulk:v1:row:{i}", i)
+        pipe.execute()
+
+
+def loaded_in_s(deployment: Deployment, since: float) -> float | None:
+    """Redis's own figure for its last load (container log), after the kill."""
+    logs = service_container(deployment.profile).logs(since=int(since)).decode(errors="replace")
+    found = re.findall(r"DB loaded from (?:append only file|disk): ([\d.]+) seconds", logs)
+    return float(found[-1]) if found else None
+
+
+def writer_across_kill(deployment: Deployment, extra_env: dict[str, str], library: str = "ioredis") -> dict[str, Any]:
+    """A writer as `price` pushes 1, 2, 3, ... one at a time; Redis is SIGKILLed once it is going."""
+    list_key = f"price:v1:sequence:kill-{pysecrets.token_hex(4)}"
+    env = {**as_user(deployment, "price"), **extra_env}
+    admin = connect(deployment.profile, "admin", deployment.secrets.admin.password, timeout_s=10)
+    proc = subprocess.Popen(
+        ["node", str(PROGRAM), library, "writer", list_key, str(WRITER_MS)],
+        env=env,
+        cwd=NODE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while admin.llen(list_key) < 200:
+            assert time.monotonic() < deadline and proc.poll() is None, "the writer never got going"
+            time.sleep(0.05)
+        time.sleep(1.5)
+        record = faults.kill(deployment.profile)
+        faults.wait_running(deployment.profile, timeout_s=60)
+        stdout, stderr = proc.communicate(timeout=WRITER_MS / 1000 + 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(stdout.strip().splitlines()[-1])
+    assert "fatal" not in result, f"{result['fatal']} / {stderr[-2000:]}"
+    admin = connect(deployment.profile, "admin", deployment.secrets.admin.password, timeout_s=10)
+    stored = {int(v) for v in admin.lrange(list_key, 0, -1)}
+    acked = [(int(v), float(at)) for v, at in result["acked"]]
+    errors = result["errors"]
+    after_kill = [e for e in errors if e["at"] >= record.requested_at]
+    ack_times = [at for _, at in acked]
+    gaps = [b - a for a, b in zip(ack_times, ack_times[1:], strict=False) if b >= record.requested_at]
+    return {
+        "dataset_keys": admin.dbsize(),
+        "load_s": loaded_in_s(deployment, record.requested_at - 1),
+        "acked_writes": len(acked),
+        "lost_acked_writes": len([v for v, _ in acked if v not in stored]),
+        "loading_errors": sum(1 for e in errors if e["code"] == "LOADING"),
+        "other_errors": sum(1 for e in errors if e["code"] != "LOADING"),
+        "error_codes": sorted({e["code"] for e in errors}),
+        "error_window_after_kill_s": (max(e["at"] for e in after_kill) - record.requested_at) if after_kill else 0.0,
+        "longest_ack_gap_s": max(gaps) if gaps else None,
+        "warnings": result["warnings"],
+        "ready_check_warning_in_stderr": READY_CHECK_WARNING in stderr,
+    }
+
+
+def test_ioredis_writer_across_kill(node_deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    """0 LOADING errors and no acknowledged write lost across a SIGKILL with a second-long load."""
+    profile = node_deployment.profile
+    assert profile.persistence.aof and profile.restart in ("always", "unless-stopped", "on-failure")
+    try:
+        admin = connect(profile, "admin", node_deployment.secrets.admin.password, timeout_s=30)
+    except redis.RedisError as exc:  # pragma: no cover - a deployment that is not up fails here plainly
+        pytest.fail(f"nodeci not reachable: {exc}")
+    load_dataset(node_deployment)
+    admin.close()
+    figures = writer_across_kill(node_deployment, {})
+    emit(capsys, "node_kill", figures)
+    assert figures["dataset_keys"] >= DATASET_KEYS
+    assert figures["loading_errors"] == 0
+    assert figures["lost_acked_writes"] == 0
+    assert figures["acked_writes"] > 0
+    assert figures["warnings"] == [] and not figures["ready_check_warning_in_stderr"]
+    # The same writer without the ready check: the LOADING errors it would have had are counted.
+    unchecked = writer_across_kill(node_deployment, {"REDIS_READY_CHECK": "0"})
+    emit(capsys, "node_kill_without_ready_check", unchecked)
+    assert unchecked["loading_errors"] > 0
+
+
+def test_node_redis_writer_across_kill(node_deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    """node-redis 4 has no ready check: its LOADING errors are reported, not asserted; what Redis
+    promises (no acknowledged write lost to a process kill) is."""
+    load_dataset(node_deployment)
+    figures = writer_across_kill(node_deployment, {}, library="node-redis")
+    emit(capsys, "node_kill_node_redis", figures)
+    assert figures["acked_writes"] > 0
+    assert figures["lost_acked_writes"] == 0
