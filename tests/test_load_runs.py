@@ -109,7 +109,7 @@ def test_a_signal_ends_the_run_with_a_report_and_no_locust_left(
     assert _processes_of(run_dir) == []
 
 
-@pytest.mark.parametrize(("scenario", "wrong"), [("raw", "REDIS_PASSWORD"), ("smoke", "REDIS_PRICE_PASSWORD")])
+@pytest.mark.parametrize(("scenario", "wrong"), [("raw", "REDIS_PRICE_PASSWORD"), ("smoke", "REDIS_PRICE_PASSWORD")])
 def test_a_wrong_password_fails_the_error_gate(lgload: Deployment, tmp_path: Path, scenario: str, wrong: str) -> None:
     result = _load(
         lgload, tmp_path, "--scenario", scenario, "--duration", "3s", **{wrong: "not-the-password-0123456789"}

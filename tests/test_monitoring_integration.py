@@ -107,14 +107,15 @@ def test_prometheus_loaded_the_six_rules_with_the_profiles_thresholds(monstack: 
     groups = api(monstack.profile, "/api/v1/rules?type=alert")["data"]["groups"]
     loaded = {r["name"]: r["annotations"]["threshold"] for g in groups for r in g["rules"]}
     alerts = monstack.profile.alerts
-    assert loaded == {
-        "RedisDown": "0",
-        "RedisMissRatioHigh": str(alerts.miss_ratio),
-        "RedisMemoryHigh": str(alerts.memory_ratio),
-        "RedisSlowUpdates": str(alerts.slow_update_s),
-        "RedisEvictionsFrequent": str(alerts.evictions_per_s),
-        "RedisKeysWithoutTtl": str(alerts.keys_without_ttl_ratio),
+    expected = {
+        "RedisDown": 0,
+        "RedisMissRatioHigh": alerts.miss_ratio,
+        "RedisMemoryHigh": alerts.memory_ratio,
+        "RedisSlowUpdates": alerts.slow_update_s,
+        "RedisEvictionsFrequent": alerts.evictions_per_s,
+        "RedisKeysWithoutTtl": alerts.keys_without_ttl_ratio,
     }
+    assert {name: float(value) for name, value in loaded.items()} == expected
 
 
 def test_verify_passes_with_monitoring(monstack: Deployment, tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ def _answers(profile: Profile) -> bool:
 
 def test_verify_fails_when_alertmanager_runs_with_a_writable_root(monstack: Deployment, tmp_path: Path) -> None:
     profile = monstack.profile
-    document = paths.deployment_dir(profile.name) / "monitoring.yml"
+    document = paths.deployment_dir(profile.name) / "docker-compose.yml"  # the monitoring services are merged in
     original = document.read_text()
     broken = yaml.safe_load(original)
     broken["services"]["alertmanager"]["read_only"] = False

@@ -180,6 +180,7 @@ def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
         if drift:
             raise HarnessError(f"up: {node.service}: settings not in effect: {', '.join(sorted(drift))}")
         port = running.published_port(container, profile.network.container_port)
+        default_on = profile.security.default_user != "off"
         for user in ("default", *[s.user for s in secrets.services]):
             client = redis.Redis(
                 host=profile.network.host,
@@ -191,6 +192,11 @@ def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
             )
             try:
                 client.ping()
+                if user == "default" and not default_on:
+                    raise HarnessError(f"up: {node.service}: user default logs in, but the profile turns it off")
+            except redis.AuthenticationError as exc:
+                if user != "default" or default_on:
+                    raise HarnessError(f"up: {node.service}: user {user} cannot log in: {exc}") from None
             except redis.RedisError as exc:
                 raise HarnessError(f"up: {node.service}: user {user} cannot log in: {exc}") from None
             finally:

@@ -42,7 +42,9 @@ SCENARIOS = {
             spawn_rate=10,
             duration_s=10,
             gates=("error_rate", "slow_updates", "memory", "no_oom_kill", "generator_headroom"),
-            rate=2_000,
+            # The service workloads run the client library (a few hundred µs of Python a call):
+            # one generator process drives about 4,000 ops/s flat out on 2 cores.
+            rate=600,
         ),
         Scenario(
             "raw",
@@ -67,6 +69,7 @@ SCENARIOS = {
                 "no_oom_kill",
                 "generator_headroom",
             ),
+            rate=800,
         ),
         Scenario(
             "eviction",
@@ -81,7 +84,8 @@ SCENARIOS = {
                 "persistent_keys_survive",
                 "evictions_seen",
                 "oom_refusals_seen",
-                "generator_headroom",
+                # No latency gate here: writing as fast as the generator can is the point, so its
+                # saturation is reported (report.json `generator`) but not judged.
             ),
         ),
         Scenario(
@@ -91,6 +95,7 @@ SCENARIOS = {
             spawn_rate=10,
             duration_s=40,
             gates=("recovery_window", "acked_writes_kept", "slow_updates", "no_oom_kill", "generator_headroom"),
+            rate=600,
         ),
         Scenario(
             "failover",
@@ -99,7 +104,8 @@ SCENARIOS = {
             spawn_rate=10,
             duration_s=40,
             # Acknowledged writes may be lost on failover: measured and reported, not gated.
-            gates=("recovery_window", "new_primary_elected", "no_oom_kill", "generator_headroom"),
+            # No latency gate: the generator's saturation is reported, not judged.
+            gates=("recovery_window", "new_primary_elected", "no_oom_kill"),
         ),
     )
 }

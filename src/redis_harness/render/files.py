@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from redis_harness import paths
@@ -32,6 +33,7 @@ from redis_harness.render.secret_files import secret_names, secret_path
 # The profile file a deployment folder was rendered from (see check_claim).
 SOURCE_MARKER = ".profile-source"
 CONFIG_DIR = "/etc/redis-harness"  # where the container sees redis.conf and users.acl
+MONITORING_COMPOSE = "monitoring.yml"  # merged into docker-compose.yml, never written on its own
 RENDERED_FILES = {
     "docker-compose.yml": "docker-compose.yml.j2",
     "redis.conf": "redis.conf.j2",
@@ -45,7 +47,7 @@ def rendered_files(profile: Profile) -> dict[str, str]:
     if profile.topology.sentinel is not None:
         files["sentinel.conf"] = "sentinel.conf.j2"
     if profile.monitoring.enabled:
-        files["monitoring.yml"] = "monitoring/compose.yml.j2"
+        files[MONITORING_COMPOSE] = "monitoring/compose.yml.j2"
         files["prometheus.yml"] = "monitoring/prometheus.yml.j2"
         files["rules.yml"] = "monitoring/rules.yml.j2"
         files["alertmanager.yml"] = "monitoring/alertmanager.yml.j2"
@@ -83,7 +85,22 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "prometheus_port": PROMETHEUS_PORT,
         "alertmanager_port": ALERTMANAGER_PORT,
     }
-    return {name: env.get_template(template).render(context) for name, template in rendered_files(profile).items()}
+    files = {name: env.get_template(template).render(context) for name, template in rendered_files(profile).items()}
+    if MONITORING_COMPOSE in files:
+        files["docker-compose.yml"] = _with_monitoring(files["docker-compose.yml"], files.pop(MONITORING_COMPOSE))
+    return files
+
+
+def _with_monitoring(compose_text: str, monitoring_text: str) -> str:
+    """The monitoring services merged into the one compose file. One self-contained file, not a compose
+    `include`: `up` hashes the desired services from the rendered text before anything is written, and an
+    include would point at a file that is not there yet."""
+    compose, monitoring = yaml.safe_load(compose_text), yaml.safe_load(monitoring_text)
+    for section, entries in monitoring.items():
+        if isinstance(entries, dict):
+            compose.setdefault(section, {}).update({k: v for k, v in entries.items() if k not in compose[section]})
+    header = "".join(line for line in compose_text.splitlines(keepends=True) if line.startswith("#"))
+    return header + yaml.safe_dump(compose, sort_keys=False, default_flow_style=False, width=1000)
 
 
 def write_deployment(files: dict[str, str], target: Path) -> Path:
