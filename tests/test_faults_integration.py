@@ -203,7 +203,7 @@ def test_network_disconnect_and_reconnect(
 def test_stop_is_not_undone_by_the_restart_policy_and_start_recovers(healthy: Deployment) -> None:
     profile = healthy.profile
     client = ResilientRedis(settings_for(profile, None, healthy.secrets.default.password, **FAST))
-    key = build_key("acquisition", 1, "marker", "stop")
+    key = build_key("price", 1, "marker", "stop")  # the default user has price's rights (profiles/ci.yaml)
     assert client.call(lambda r: r.set(key, b"kept"))
     faults.stop(profile)  # SIGTERM: Redis flushes its AOF and exits
     time.sleep(1.5)

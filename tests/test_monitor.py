@@ -208,16 +208,19 @@ def test_monitoring_is_off_unless_enabled(tmp_path: Any) -> None:
 
 def test_enabled_monitoring_renders_the_stack_hardened_and_loopback_only(tmp_path: Any) -> None:
     files = rendered(tmp_path, enabled=True, prometheus_port=6590, alertmanager_port=6591)
-    assert yaml.safe_load(files["docker-compose.yml"])["include"] == ["monitoring.yml"]
-    stack = yaml.safe_load(files["monitoring.yml"])
-    assert set(stack["services"]) == {"exporter-redis", "prometheus", "alertmanager"}
-    for service in stack["services"].values():
+    # One self-contained compose file: the monitoring services are merged into it.
+    assert "monitoring.yml" not in files
+    stack = yaml.safe_load(files["docker-compose.yml"])
+    assert "include" not in stack
+    monitoring = {k: v for k, v in stack["services"].items() if k != "redis"}
+    assert set(monitoring) == {"exporter-redis", "prometheus", "alertmanager"}
+    for service in monitoring.values():
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"] and service["user"] == "990:990"
         assert service["mem_limit"] and service["pids_limit"] and service["cpus"]
         assert all(port.startswith("127.0.0.1:") for port in service.get("ports", []))
     assert "ports" not in stack["services"]["exporter-redis"]
     assert stack["services"]["exporter-redis"]["networks"] == ["internal"]
-    assert stack["networks"]["internal"] == {"internal": True}
+    assert stack["networks"]["internal"]["internal"] is True
     exporter = next(line for line in files["users.acl"].splitlines() if line.startswith("user exporter "))
     assert "~" not in exporter and "&" not in exporter and "+@all" not in exporter
     rules = yaml.safe_load(files["rules.yml"])["groups"][0]["rules"]

@@ -50,7 +50,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 
 def test_memory_below_the_data_rolls_back_automatically(big: Live) -> None:
-    big.raw["resources"]["memory"] = "32mb"
+    big.raw["resources"]["memory"] = "40mb"
     big.write()
     plan = big.run("plan")
     assert plan.returncode == 1 and "memory limit" in plan.stdout and "yes:" in plan.stdout, plan.stdout
