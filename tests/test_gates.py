@@ -91,3 +91,14 @@ def test_no_work_is_no_pass() -> None:
 def test_every_scenario_names_known_gates() -> None:
     for scenario in SCENARIOS.values():
         assert set(scenario.gates) <= set(GATES), scenario.name
+
+
+def test_error_rate_fails_when_one_request_never_succeeded_however_few_its_calls() -> None:
+    """A workload whose every call failed (a wrong service password) fails the gate even when the
+    other workloads' volume keeps the overall ratio under the threshold."""
+    report = healthy_report()
+    name = next(iter(report["commands"]))
+    report["commands"]["cache.get price"] = {**report["commands"][name], "count": 3, "errors": 3}
+    (gate,) = evaluate(report, ALERTS, ("error_rate",))
+    assert gate.value is not None and gate.value <= ALERTS.error_ratio
+    assert not gate.passed and "every call failed: cache.get price" in gate.detail
