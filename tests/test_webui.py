@@ -170,7 +170,8 @@ def web_run(ci_deployment: Deployment, tmp_path: Path) -> Iterator[tuple[str, su
     run_dir = tmp_path / "run"
     # 10 users rather than the scenario's 50: on 2 cores the browser needs CPU too.
     cmd = [sys.executable, "-m", "redis_harness.cli", "load", str(ci_deployment.profile.source), "--scenario", "raw",
-           "--users", "10", "--rate", "500", "--web", "--autostart", "--duration", f"{RUN_SECONDS}s", "--web-port", str(port),
+           "--users", "10", "--rate", "500", "--web", "--autostart", "--duration", f"{RUN_SECONDS}s",
+           "--web-port", str(port),
            "--report", str(run_dir)]  # fmt: skip
     out = (tmp_path / "load.log").open("w")
     env = {**ci_deployment.env, "REDIS_HARNESS_ENV_FILE": "/nonexistent/.env"}
