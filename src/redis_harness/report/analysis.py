@@ -44,6 +44,16 @@ def split_parts(
     return requests, {call: {"total": requests[call], **p} for call, p in parts.items() if call in requests}
 
 
+def json_file(path: Path, command: str) -> Any:
+    """A run folder's JSON file; BadInput naming the command and the file when it is damaged."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(
+            f"{command}: {path} is not valid JSON ({exc.__class__.__name__}); the run's data are damaged"
+        ) from None
+
+
 def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """run.json, raw.json and post.json of a run folder; BadInput naming the problem when one is unusable."""
     files = []
@@ -54,12 +64,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, A
                 files.append({})  # the run was cut short before the post-run facts were read
                 continue
             raise BadInput(f"report: {run_dir} has no {name}; give a folder made by `redis-harness load`")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadInput(
-                f"report: {path} is not valid JSON ({exc.__class__.__name__}); the run's data are damaged"
-            ) from None
+        data = json_file(path, "report")
         if not isinstance(data, dict):
             raise BadInput(
                 f"report: {path} holds a {type(data).__name__}, not a run's data; the run's data are damaged"

@@ -6,11 +6,11 @@ runs of different days, profiles or branches compare as they were judged.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from redis_harness.errors import BadInput
+from redis_harness.report.analysis import json_file
 
 PERCENTILES = (("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us"))
 
@@ -24,12 +24,7 @@ def read_report(run_dir: Path) -> dict[str, Any]:
             else ("give a folder made by `redis-harness load`")
         )
         raise BadInput(f"compare: {run_dir} has no report.json; {hint}")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(
-            f"compare: {path} is not valid JSON ({exc.__class__.__name__}); the run's data are damaged"
-        ) from None
+    report = json_file(path, "compare")
     missing = [
         k
         for k in ("scenario", "throughput_ops_s", "commands", "gates")
