@@ -32,6 +32,8 @@ class Writer(threading.Thread):
         self.client = client
         self.acked: list[int] = []
         self.failed_at: list[float] = []
+        self.acked_at: list[float] = []
+        self.errors: list[str] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -41,17 +43,34 @@ class Writer(threading.Thread):
             try:
                 self.client.set(f"price:v1:seq:{i}", i)
                 self.acked.append(i)
-            except redis.RedisError:
+                self.acked_at.append(time.monotonic())
+            except redis.RedisError as exc:
                 self.failed_at.append(time.monotonic())
+                self.errors.append(f"{type(exc).__name__}: {str(exc)[:80]}")
                 time.sleep(0.05)
             time.sleep(0.005)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open: after the rolling change `plan` still lists a change on ha (seen once the converge, "
-    "security and profile branches met); reported on issue 10",
-)
+def bursts(writer: Writer) -> list[dict[str, object]]:
+    """Failed writes grouped where they are under 0.5 s apart: start, length, count, errors."""
+    groups: list[list[tuple[float, str]]] = []
+    for failure in zip(writer.failed_at, writer.errors, strict=True):
+        if groups and failure[0] - groups[-1][-1][0] < 0.5:
+            groups[-1].append(failure)
+        else:
+            groups.append([failure])
+    t0 = writer.acked_at[0] if writer.acked_at else 0.0
+    return [
+        {
+            "at_s": round(group[0][0] - t0, 2),
+            "length_s": round(group[-1][0] - group[0][0], 2),
+            "count": len(group),
+            "errors": sorted({error for _, error in group}),
+        }
+        for group in groups
+    ]
+
+
 def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = yaml.safe_load((REPO / "profiles" / "ha.yaml").read_text())
     raw["name"] = "cvha"
@@ -86,6 +105,9 @@ def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.Ca
         stored = check.mget([f"price:v1:seq:{i}" for i in writer.acked])
         lost = [i for i, v in zip(writer.acked, stored, strict=True) if v is None]
         window = (writer.failed_at[-1] - writer.failed_at[0]) if writer.failed_at else 0.0
+        # The longest time the writer went without an acknowledged write while `up` ran.
+        acks = writer.acked_at
+        unserved = max(b - a for a, b in zip(acks, acks[1:], strict=False))
         assert {c.attrs["HostConfig"]["Memory"] for c in data_containers(live.profile)} == {144 * 1024 * 1024}
         emit(
             capsys,
@@ -96,11 +118,16 @@ def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.Ca
                 "acknowledged_writes_lost": len(lost),
                 "failed_writes": len(writer.failed_at),
                 "error_window_s": round(window, 2),
+                "longest_without_ack_s": round(unserved, 2),
+                "bursts": bursts(writer),
                 "failover_down_after_s": raw["sentinel"]["down_after"],
             },
         )
-        # Acknowledged writes lost in the switchover are reported, not asserted: a known gap
-        # (see deploy/switchover.py).
+        # Every acknowledged write is kept, and the writer waits less than Sentinel's own
+        # detection of a dead primary (down_after) would take alone: clients keep being served.
+        assert lost == [], f"{len(lost)} acknowledged writes lost"
+        down_after_s = profile.topology.sentinel.down_after_ms / 1000  # type: ignore[union-attr]
+        assert unserved < down_after_s, f"{unserved:.1f} s without an acknowledged write"
         plan_after = live.run("plan")
         assert plan_after.returncode == 0, plan_after.stdout
     finally:

@@ -1,13 +1,13 @@
 """A planned change of primary under Sentinel, before the primary's container is replaced.
 
 Writes on the old primary are paused until the replicas have caught up with
-it, then Sentinel fails over. The pause has to end once a new primary is
-chosen: while it lasts, the old primary does not take Sentinel's demotion
-either (found on Redis 7.0). Writes that clients sent during the pause may
-then run on the old primary before it is demoted and be lost with its
-resync: not ruled out (the ha rolling test reports the count; 0 of 6,515 in
-the one run measured, 184 of 6,687 without the pause); Redis's own FAILOVER
-command, coordinated with Sentinel, would close it.
+it, then Sentinel fails over. Once the Sentinels name the new primary, the
+old one is made its replica by the harness, still paused: Sentinel itself
+would demote it only about 10 s later, and meanwhile it answers every write
+of the clients still connected to it with NOREPLICAS (its replicas follow the
+new primary). The paused writes then run on a replica and get READONLY, which
+sends redis-py's and ioredis's Sentinel clients to the new primary: no write
+is acknowledged by a node that is about to throw it away.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
     spec = profile.topology.sentinel
     assert spec is not None
     old = running.node_client(container, profile.network.container_port, profile.network.host, secrets.admin.password)
-    sentinel = connect_node(profile, profile.sentinel_nodes[0], None, secrets.default.password)
+    # SENTINEL FAILOVER is the admin user's; `default` may only ask where the primary is.
+    sentinel = connect_node(profile, profile.sentinel_nodes[0], "admin", secrets.admin.password)
     try:
         progress.note(f"{service}: pausing writes until the replicas have every one")
         old.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
@@ -58,6 +59,8 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
             progress.note(f"{service}: SENTINEL FAILOVER")
             sentinel.execute_command("SENTINEL", "FAILOVER", spec.master_name)
             new, waited = wait_for_new_primary(profile, secrets, service, timeout_s=FAILOVER_TIMEOUT_S)
+            progress.note(f"{service}: REPLICAOF {new}, as the Sentinels now have it")
+            old.execute_command("REPLICAOF", new, profile.network.container_port)
         finally:
             old.execute_command("CLIENT", "UNPAUSE")
         _wait(lambda: old.info("replication").get("role") == "slave", FAILOVER_TIMEOUT_S, "old primary demoted")
