@@ -26,6 +26,7 @@ from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.profile.topology import Node
 from redis_harness.render.acl import acl_users
+from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import render_files
 from redis_harness.verify import parsers, runner
 from redis_harness.verify.check import Check
@@ -83,7 +84,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     if "directive" in metafunc.fixturenames:
         rendered = render_files(session_profile(config), session_secrets(config))
-        metafunc.parametrize("directive", sorted(parsers.config_directives(rendered["redis.conf"])))
+        metafunc.parametrize("directive", sorted(config_directives(rendered["redis.conf"])))
     if "acl_user" in metafunc.fixturenames:
         names = [u.name for u in acl_users(session_profile(config), session_secrets(config))]
         metafunc.parametrize("acl_user", names)
@@ -118,7 +119,7 @@ def rendered(profile: Profile, secrets: Secrets) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def expected_directives(rendered: dict[str, str]) -> dict[str, str]:
-    return parsers.config_directives(rendered["redis.conf"])
+    return config_directives(rendered["redis.conf"])
 
 
 @pytest.fixture(scope="session")

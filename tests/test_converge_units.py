@@ -8,10 +8,11 @@ import pytest
 
 from redis_harness import paths
 from redis_harness.deploy import apt_sources, generations, image
-from redis_harness.deploy.desired import conf_directives, secrets_fingerprint
+from redis_harness.deploy.desired import secrets_fingerprint
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import Image
+from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import render, render_files
 
 from .conftest import generated_env, variant_profile
@@ -62,7 +63,7 @@ def test_render_rewrites_files_in_the_same_directory(tmp_path: Path) -> None:
 
 
 def test_conf_directives_read_like_config_get() -> None:
-    assert conf_directives('save "3600 1"\nsave "60 10"\nappenddirname "aof"\n# x\n') == {
+    assert config_directives('save "3600 1"\nsave "60 10"\nappenddirname "aof"\n# x\n') == {
         "save": "3600 1 60 10",
         "appenddirname": "aof",
     }

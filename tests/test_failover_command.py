@@ -45,17 +45,7 @@ def fault(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize(
     "how",
-    [
-        "pause",
-        pytest.param(
-            "kill",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known open: with the old primary killed and kept down, the Sentinels elected no new "
-                "primary within 60 s once the Sentinel ACL users landed; reported on issue 11",
-            ),
-        ),
-    ],
+    ["pause", "kill"],
 )
 def test_failover_command_promotes_another_node(rpha: Deployment, cli_env: dict[str, str], how: str) -> None:
     profile = rpha.profile

@@ -4,6 +4,8 @@
   (played by a network namespace joined to the host by a veth pair, routing
   the deployment's subnets via the host) must not reach Redis.
 - Containers must not open connections to the host or to anything outside.
+- A name Docker does not know (a stopped node's) must fail fast inside a container:
+  Sentinels and replicas look up a dead primary's name on their event loop.
 
 Each is shown working with the rules taken out (the weakened variant), then
 refused with them in. Only addresses on this machine; one connection attempt each.
@@ -16,6 +18,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,6 +174,27 @@ def test_containers_cannot_connect_to_the_host_or_outside(secnet: Deployment) ->
         listener.close()
     assert weakened, "without the rules a container should reach a host listener"
     assert guarded == [], f"containers connected to the host from {guarded}"
+
+
+def _lookup_s(container: Any) -> float:
+    """Seconds a lookup of a name no container has takes in `container` (capped at 4 s)."""
+    started = time.monotonic()
+    container.exec_run(["timeout", "4", "getent", "hosts", "redis-node-that-is-gone"])
+    return time.monotonic() - started
+
+
+def test_an_absent_nodes_name_fails_fast(secnet: Deployment) -> None:
+    """With DNS to the host's resolvers blocked, the lookup hangs (Sentinel went into TILT and
+    never failed over); with the rules as shipped it is answered at once."""
+    container = next(c for c in project_containers(secnet.profile) if "redis" in c.name)
+    firewall.ensure_rules(resolvers=[])
+    try:
+        blocked = _lookup_s(container)
+    finally:
+        firewall.ensure_rules()
+    shipped = _lookup_s(container)
+    assert blocked > 3.5, f"the blocked variant answered in {blocked:.1f} s: the test shows nothing"
+    assert shipped < 1.0, f"a gone node's name took {shipped:.1f} s to fail (resolvers {firewall.docker_resolvers()})"
 
 
 def test_firewall_rules_are_idempotent(secnet: Deployment) -> None:

@@ -1,18 +1,22 @@
-"""A change that needs new containers on the Sentinel deployment goes one node at a time:
-replicas first, then a failover, then the old primary; a writer keeps going meanwhile."""
+"""Changes to a running Sentinel deployment: one that needs new containers goes one node at
+a time (replicas first, then a failover, then the old primary) while a writer keeps going;
+Sentinel's own settings go in live by SENTINEL SET."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import redis
 import yaml
 
-from redis_harness.deploy.connect import connect
-from redis_harness.deploy.containers import data_containers
+from redis_harness.deploy.connect import connect, connect_node
+from redis_harness.deploy.containers import data_containers, project_containers
 from redis_harness.deploy.readiness import current_primary
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import profile_from_mapping
@@ -71,16 +75,26 @@ def bursts(writer: Writer) -> list[dict[str, object]]:
     ]
 
 
-def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@contextmanager
+def ha_deployment(tmp_path: Path, name: str, port: int) -> Iterator[Live]:
+    """profiles/ha.yaml as `name` on `port` (Sentinels from port + 3), up; down with its volumes after."""
     raw = yaml.safe_load((REPO / "profiles" / "ha.yaml").read_text())
-    raw["name"] = "cvha"
-    raw["network"]["port"] = 6500
-    raw["sentinel"]["port"] = 6503
-    live = Live(path=tmp_path / "cvha.yaml", raw=raw, env=fresh_env())
+    raw["name"] = name
+    raw["network"]["port"] = port
+    raw["sentinel"]["port"] = port + 3
+    live = Live(path=tmp_path / f"{name}.yaml", raw=raw, env=fresh_env())
     live.write()
     live.run("down", "--volumes")
     try:
         assert live.run("up").returncode == 0
+        yield live
+    finally:
+        live.run("down", "--volumes")
+
+
+def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with ha_deployment(tmp_path, "cvha", 6500) as live:
+        raw = live.raw
         profile = live.profile
         secrets = load_secrets(profile, env=live.env)
         first_primary = current_primary(profile, secrets)
@@ -130,5 +144,46 @@ def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.Ca
         assert unserved < down_after_s, f"{unserved:.1f} s without an acknowledged write"
         plan_after = live.run("plan")
         assert plan_after.returncode == 0, plan_after.stdout
-    finally:
-        live.run("down", "--volumes")
+
+
+def test_sentinel_settings_go_in_live_and_drift_is_seen(tmp_path: Path) -> None:
+    """down_after and quorum reach every Sentinel by SENTINEL SET (same containers); a value
+    changed by hand on one Sentinel shows in `plan` and the next `up` puts it back."""
+    with ha_deployment(tmp_path, "cvsen", 6540) as live:
+        profile = live.profile
+        secrets = load_secrets(profile, env=live.env)
+        sentinels = {n.service: n for n in profile.sentinel_nodes}
+
+        def sentinel_figures() -> dict[str, tuple[int, int]]:
+            out = {}
+            for service, node in sentinels.items():
+                client = connect_node(profile, node, "admin", secrets.admin.password)
+                master = client.sentinel_master(profile.topology.sentinel.master_name)  # type: ignore[union-attr]
+                client.close()
+                out[service] = (master["down-after-milliseconds"], master["quorum"])
+            return out
+
+        def started() -> dict[str, str]:
+            return {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(profile)}
+
+        before = started()
+        live.raw["sentinel"]["down_after"] = "4s"
+        live.raw["sentinel"]["quorum"] = 3
+        live.write()
+        plan = live.run("plan", "--json")
+        assert plan.returncode == 1, plan.stdout
+        rows = {(c["node"], c["setting"], c["how"]) for c in json.loads(plan.stdout)["changes"]}
+        assert rows == {(s, f"sentinel {o}", "live") for s in sentinels for o in ("down-after-milliseconds", "quorum")}
+        assert live.run("up").returncode == 0
+        assert sentinel_figures() == {s: (4000, 3) for s in sentinels}
+        assert started() == before, "a Sentinel or data node was restarted for a live setting"
+        assert live.run("plan").returncode == 0
+        # Drift: one Sentinel changed by hand is seen by plan and put back by up.
+        client = connect_node(profile, sentinels["sentinel-1"], "admin", secrets.admin.password)
+        master_name = profile.topology.sentinel.master_name  # type: ignore[union-attr]
+        client.execute_command("SENTINEL", "SET", master_name, "down-after-milliseconds", "5000")
+        client.close()
+        drift = live.run("plan")
+        assert drift.returncode == 1 and "sentinel-1" in drift.stdout and "5000" in drift.stdout, drift.stdout
+        assert live.run("up").returncode == 0
+        assert sentinel_figures()["sentinel-1"] == (4000, 3)

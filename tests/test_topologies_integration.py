@@ -86,11 +86,6 @@ def test_ha_failover_names_a_new_primary(ha: Deployment, cli_env: dict[str, str]
     assert current_primary(ha.profile, ha.secrets) == fault["new_primary"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known open: failed in the final full run after the converge, security and load branches met "
-    "(the failover scenario with --fault partition on ha); reported on issue 10",
-)
 def test_ha_partition_counts_the_writes_the_old_primary_threw_away(
     ha: Deployment, cli_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -33,6 +33,7 @@ from redis_harness.deploy.engine import docker_client
 from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.render.acl import acl_users
+from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import render, render_files
 from redis_harness.render.secret_files import secret_path, write_secret_files
 from redis_harness.verify import parsers, runner
@@ -49,7 +50,7 @@ ZERO_CAPS = "0000000000000000"
 def test_config_directives_reads_the_rendered_conf_like_config_get() -> None:
     profile = load_profile("ci")
     conf = render_files(profile, load_secrets(profile, env=generated_env()))["redis.conf"]
-    directives = parsers.config_directives(conf)
+    directives = config_directives(conf)
     assert directives["maxmemory"] == str(profile.memory.maxmemory_bytes)
     assert directives["maxmemory-policy"] == profile.memory.policy
     assert directives["save"] == "3600 1 300 100 60 10000"  # quoted in the file, one value for CONFIG GET
@@ -59,7 +60,7 @@ def test_config_directives_reads_the_rendered_conf_like_config_get() -> None:
 
 def test_config_directives_accumulates_repeats_and_skips_what_config_get_cannot_report() -> None:
     text = "# comment\nsave 900 1\nsave 300 10\ninclude /x.conf\nuser bob on nopass\nBIND 127.0.0.1 ::1\n"
-    assert parsers.config_directives(text) == {"save": "900 1 300 10", "bind": "127.0.0.1 ::1"}
+    assert config_directives(text) == {"save": "900 1 300 10", "bind": "127.0.0.1 ::1"}
 
 
 def test_parse_acl_line_applies_rules_in_order() -> None:

@@ -19,13 +19,15 @@ import redis
 from redis_harness import paths, progress
 from redis_harness.deploy import generations, running
 from redis_harness.deploy.compose_cmd import compose
-from redis_harness.deploy.desired import Desired, conf_directives, with_files
+from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy.desired import Desired, with_files
 from redis_harness.deploy.generations import Generation
-from redis_harness.deploy.plan import Plan, make_plan
-from redis_harness.deploy.readiness import wait_until_settled
-from redis_harness.deploy.switchover import needs_switch, switch_primary_away
+from redis_harness.deploy.plan import Plan, make_plan, read_sentinel_settings, sentinel_settings
+from redis_harness.deploy.readiness import current_primary, wait_until_settled
+from redis_harness.deploy.switchover import follow_primary, needs_switch, switch_primary_away
 from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import Secrets
+from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import write_deployment
 from redis_harness.render.secret_files import read_secret_files, write_secret_contents
 
@@ -63,9 +65,32 @@ def _live_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
             client.close()
 
 
-def _container_order(desired: Desired, services: set[str]) -> list[str]:
-    """Sentinels and replicas before primaries, so the node clients write to is replaced last."""
+def _sentinel_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
+    spec = desired.profile.topology.sentinel
+    for service, settings in sorted(plan.sentinel_set.items()):
+        assert spec is not None
+        node = next(n for n in desired.profile.sentinel_nodes if n.service == service)
+        progress.note(f"{service}: SENTINEL SET {' '.join(sorted(settings))}")
+        client = connect_node(desired.profile, node, "admin", secrets.admin.password)
+        try:
+            pairs = [part for item in sorted(settings.items()) for part in item]
+            client.execute_command("SENTINEL", "SET", spec.master_name, *pairs)
+        except redis.RedisError as exc:
+            raise HarnessError(f"up: {service}: SENTINEL SET refused: {exc}") from None
+        finally:
+            client.close()
+
+
+def _container_order(desired: Desired, secrets: Secrets, services: set[str]) -> list[str]:
+    """Sentinels, then replicas, then the primary, so the node clients write to is replaced
+    last; with Sentinel the primary is whichever node the Sentinels name now (after an earlier
+    failover that is not the profile's first node)."""
     roles = {n.service: n.role for n in desired.profile.nodes}
+    if desired.profile.topology.sentinel is not None and (primary := current_primary(desired.profile, secrets)):
+        roles = {
+            s: ("primary" if s == primary else "replica") if r in ("primary", "replica") else r
+            for s, r in roles.items()
+        }
     rank = {"sentinel": 0, "replica": 1, "cluster": 2, "primary": 3}
     return sorted(services, key=lambda s: (rank.get(roles.get(s, ""), 2), s))
 
@@ -80,8 +105,8 @@ def _fail_over_from(desired: Desired, secrets: Secrets, service: str) -> None:
 
 def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: Baseline) -> None:
     profile = desired.profile
-    replaced = [(s, "recreate") for s in _container_order(desired, plan.recreate)]
-    replaced += [(s, "restart") for s in _container_order(desired, plan.restart - plan.recreate)]
+    replaced = [(s, "recreate") for s in _container_order(desired, secrets, plan.recreate)]
+    replaced += [(s, "restart") for s in _container_order(desired, secrets, plan.restart - plan.recreate)]
     for service, how in replaced:
         _fail_over_from(desired, secrets, service)
         if how == "recreate" and desired.services.get(service, {}).get("depends_on"):
@@ -96,6 +121,8 @@ def _container_steps(desired: Desired, secrets: Secrets, plan: Plan, baseline: B
         else:
             progress.note(f"{service}: restart to read the rewritten files")
             compose(profile, "restart", service)
+        if profile.topology.sentinel is not None and service in {n.service for n in profile.data_nodes}:
+            follow_primary(profile, secrets, service, running.running_containers(profile)[service])
         wait_healthy(desired, baseline, only={service})
         # The next node waits until this one is back in the topology (replica linked and
         # synced, Sentinels aware of it), so a failover never picks a replica that is behind.
@@ -163,12 +190,26 @@ def wait_healthy(
         time.sleep(POLL_S)
 
 
+def _check_sentinels(desired: Desired, secrets: Secrets) -> None:
+    if "sentinel.conf" not in desired.files:
+        return
+    wanted = sentinel_settings(desired.files["sentinel.conf"])
+    for node in desired.profile.sentinel_nodes:
+        now = read_sentinel_settings(desired, secrets, node.service)
+        if isinstance(now, str):
+            raise HarnessError(f"up: {node.service}: {now}")
+        drift = sorted(option for option, value in wanted.items() if now.get(option) != value)
+        if drift:
+            raise HarnessError(f"up: {node.service}: Sentinel settings not in effect: {', '.join(drift)}")
+
+
 def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     """The fast checks after a change: admin login, the settings, every password, the data."""
     profile = desired.profile
     if not profile.published:
         return  # the host cannot reach the servers; health (the containers' own PING) must do
-    wanted = conf_directives(desired.files["redis.conf"])
+    _check_sentinels(desired, secrets)
+    wanted = config_directives(desired.files["redis.conf"])
     containers = running.running_containers(profile)
     for node in profile.data_nodes:
         progress.note(f"{node.service}: checking settings, passwords and keys")
@@ -222,6 +263,7 @@ def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     write_deployment(desired.files, paths.deployment_dir(desired.profile.name))
     write_secret_contents(desired.profile, desired.secret_files)
     _live_steps(desired, secrets, plan)
+    _sentinel_steps(desired, secrets, plan)
     _container_steps(desired, secrets, plan, baseline)
     wait_healthy(desired, baseline)
 

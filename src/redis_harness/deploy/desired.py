@@ -7,7 +7,6 @@ file, so every check that can refuse runs before anything changes on disk.
 from __future__ import annotations
 
 import hashlib
-import shlex
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,9 +19,6 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.files import check_claim, deployment_files
 from redis_harness.render.secret_files import secret_files
-
-# Directives a running server does not report through CONFIG GET.
-NOT_GETTABLE = frozenset({"include", "rename-command", "user", "loadmodule"})
 
 
 @dataclass(frozen=True)
@@ -46,21 +42,6 @@ def secrets_fingerprint(secrets: Secrets) -> str:
     for password in secrets.all_passwords():
         digest.update(hashlib.sha256(password.encode("utf-8")).digest())
     return digest.hexdigest()
-
-
-def conf_directives(conf_text: str) -> dict[str, str]:
-    """Directive -> value as CONFIG GET reports it (quotes dropped, arguments joined by one space);
-    a repeated directive (`save`) accumulates."""
-    directives: dict[str, list[str]] = {}
-    for line in conf_text.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        name, *args = shlex.split(stripped, posix=True)
-        if name.lower() in NOT_GETTABLE:
-            continue
-        directives.setdefault(name.lower(), []).extend(args)
-    return {name: " ".join(args) for name, args in directives.items()}
 
 
 def service_hashes(profile: Profile, compose_text: str) -> dict[str, str]:

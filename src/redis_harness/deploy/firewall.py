@@ -9,22 +9,34 @@ rules cover all deployments, present and future:
 
 - FORWARD (through DOCKER-USER, which Docker evaluates first and never flushes):
   traffic within one harness bridge passes (replication, Sentinel, apps on
-  `internal`); anything routed into a harness bridge from elsewhere is dropped
-  (the neighbour), and anything leaving one for elsewhere is dropped (egress).
+  `internal`); DNS to the resolvers Docker forwards to passes, with its replies;
+  anything else routed into a harness bridge from elsewhere is dropped (the
+  neighbour), and anything else leaving one is rejected (egress, failing fast).
 - INPUT: a container may answer the host (the loopback-published port's replies
-  are ESTABLISHED) but not open a connection to it.
+  are ESTABLISHED) but not open a connection to it (rejected).
+
+Why DNS passes: Docker's embedded DNS asks the host's resolvers, from inside the
+container, about any name it does not know, and a stopped node's name is one.
+Blocked, that lookup hung 20-40 s and, with it, the event loop of every Sentinel
+and replica trying to reach the dead primary: Sentinel entered TILT and never
+failed over. What a container gains is name lookups through the host's resolvers.
 
 The loopback-published port never crosses FORWARD: the host's own connection is
 DNATed in OUTPUT and its replies come back through INPUT as ESTABLISHED.
-`ensure_rules` is idempotent (each rule is checked with -C before it is added).
+`ensure_rules` is idempotent: the harness's own chains are rewritten whole, in one
+iptables-restore, only when they are not exactly `rules()` (an older version's go).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis_harness.errors import HarnessError
 from redis_harness.render.networks import BRIDGE_PREFIX
@@ -44,43 +56,145 @@ class Rule:
         return f"{self.chain} {' '.join(self.args)}"
 
 
-RULES: tuple[Rule, ...] = (
-    Rule(FORWARD_CHAIN, ("-i", _BRIDGES, "-o", _BRIDGES, "-j", "RETURN")),
-    Rule(FORWARD_CHAIN, ("-o", _BRIDGES, "-j", "DROP")),
-    Rule(FORWARD_CHAIN, ("-i", _BRIDGES, "-j", "DROP")),
-    Rule("DOCKER-USER", ("-j", FORWARD_CHAIN), position=1),
-    Rule(INPUT_CHAIN, ("-i", _BRIDGES, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN")),
-    Rule(INPUT_CHAIN, ("-i", _BRIDGES, "-j", "DROP")),
-    Rule("INPUT", ("-j", INPUT_CHAIN), position=1),
-)
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+RESOLV_CONFS = (Path("/etc/resolv.conf"), Path("/run/systemd/resolve/resolv.conf"))
+
+
+def _nameservers(text: str) -> list[str]:
+    return [line.split()[1] for line in text.splitlines() if line.startswith("nameserver ") and len(line.split()) > 1]
+
+
+def docker_resolvers() -> list[str]:
+    """The IPv4 resolvers Docker's embedded DNS forwards to from a container: the daemon's
+    `dns`, else the host's resolv.conf (systemd-resolved's upstream list when the host's
+    is loopback only). A loopback resolver is asked from the host, so it needs no rule."""
+    listed: list[str] = []
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        listed = list(json.loads(DAEMON_JSON.read_text()).get("dns") or [])
+    for conf in RESOLV_CONFS:
+        if listed and not all(ipaddress.ip_address(a).is_loopback for a in listed):
+            break
+        try:
+            listed = _nameservers(conf.read_text())
+        except (OSError, ValueError):
+            continue
+    out = []
+    for address in listed:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        if ip.version == 4 and not ip.is_loopback and address not in out:
+            out.append(address)
+    return out
+
+
+def _dns_rules(resolvers: list[str]) -> list[Rule]:
+    rules = []
+    for resolver in resolvers:
+        for proto in ("udp", "tcp"):
+            rules.append(
+                Rule(FORWARD_CHAIN, ("-i", _BRIDGES, "-d", resolver, "-p", proto, "--dport", "53", "-j", "RETURN"))
+            )
+            rules.append(
+                Rule(
+                    FORWARD_CHAIN,
+                    (
+                        "-o",
+                        _BRIDGES,
+                        "-s",
+                        resolver,
+                        "-p",
+                        proto,
+                        "--sport",
+                        "53",
+                        "-m",
+                        "conntrack",
+                        "--ctstate",
+                        "ESTABLISHED",
+                        "-j",
+                        "RETURN",
+                    ),
+                )
+            )
+    return rules
+
+
+def rules(resolvers: list[str] | None = None) -> tuple[Rule, ...]:
+    """Every rule, in order, for this host's resolvers (or the ones given)."""
+    return (
+        Rule(FORWARD_CHAIN, ("-i", _BRIDGES, "-o", _BRIDGES, "-j", "RETURN")),
+        *_dns_rules(docker_resolvers() if resolvers is None else resolvers),
+        Rule(FORWARD_CHAIN, ("-o", _BRIDGES, "-j", "DROP")),
+        Rule(FORWARD_CHAIN, ("-i", _BRIDGES, "-j", "REJECT")),
+        Rule("DOCKER-USER", ("-j", FORWARD_CHAIN), position=1),
+        Rule(INPUT_CHAIN, ("-i", _BRIDGES, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN")),
+        Rule(INPUT_CHAIN, ("-i", _BRIDGES, "-j", "REJECT")),
+        Rule("INPUT", ("-j", INPUT_CHAIN), position=1),
+    )
+
+
+OWN_CHAINS = (FORWARD_CHAIN, INPUT_CHAIN)
+
+
+def _binary(name: str) -> str:
+    binary = shutil.which(name)
+    if binary is None:
+        raise HarnessError(f"firewall: {name} not found; install it (Debian: apt-get install iptables)")
+    return binary
 
 
 def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("iptables")
-    if binary is None:
-        raise HarnessError("firewall: iptables not found; install it (Debian: apt-get install iptables)")
-    return subprocess.run([binary, "-w", "5", *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run([_binary("iptables"), "-w", "5", *args], capture_output=True, text=True, timeout=30)
 
 
 def _present(rule: Rule) -> bool:
     return _iptables("-C", rule.chain, *rule.args).returncode == 0
 
 
+def _chain_exact(chain: str, wanted_rules: tuple[Rule, ...]) -> bool:
+    """Every rule meant for `chain` is there and nothing else (the harness writes the chain whole)."""
+    wanted = [rule for rule in wanted_rules if rule.chain == chain]
+    listed = [line for line in _iptables("-S", chain).stdout.splitlines() if line.startswith("-A ")]
+    return len(listed) == len(wanted) and all(_present(rule) for rule in wanted)
+
+
 def missing_rules() -> list[str]:
     """The rules not in place (as `CHAIN args`); [] when the host isolates every harness bridge."""
-    return [rule.describe() for rule in RULES if not _present(rule)]
+    return [rule.describe() for rule in rules() if not _present(rule)]
 
 
-def ensure_rules() -> list[str]:
-    """Create the chains and add whatever rule is missing; returns what was added."""
-    for chain in (FORWARD_CHAIN, INPUT_CHAIN, "DOCKER-USER"):
+def _rewrite(chain: str, wanted_rules: tuple[Rule, ...]) -> None:
+    """Replace the chain's rules with the wanted ones in one transaction: never a moment without them."""
+    lines = ["*filter", f"-F {chain}"]
+    lines += [f"-A {chain} {' '.join(rule.args)}" for rule in wanted_rules if rule.chain == chain]
+    done = subprocess.run(
+        [_binary("iptables-restore"), "--noflush", "-w", "5"],
+        input="\n".join([*lines, "COMMIT", ""]),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if done.returncode != 0:
+        raise HarnessError(f"firewall: cannot write chain {chain}: {done.stderr.strip()} (run as root)")
+
+
+def ensure_rules(resolvers: list[str] | None = None) -> list[str]:
+    """Create the chains, rewrite the harness's own ones that differ from `rules()`, add the
+    jumps; returns what was added. `resolvers` replaces this host's (tests: [] blocks DNS)."""
+    wanted_rules = rules(resolvers)
+    for chain in (*OWN_CHAINS, "DOCKER-USER"):
         if _iptables("-n", "-L", chain).returncode != 0:
             created = _iptables("-N", chain)
             if created.returncode != 0:
                 raise HarnessError(f"firewall: cannot create chain {chain}: {created.stderr.strip()}")
     added = []
-    for rule in RULES:
-        if _present(rule):
+    for chain in OWN_CHAINS:
+        if not _chain_exact(chain, wanted_rules):
+            _rewrite(chain, wanted_rules)
+            added += [rule.describe() for rule in wanted_rules if rule.chain == chain]
+    for rule in wanted_rules:
+        if rule.chain in OWN_CHAINS or _present(rule):
             continue
         where = ("-I", rule.chain, str(rule.position)) if rule.position else ("-A", rule.chain)
         done = _iptables(*where, *rule.args)
@@ -92,7 +206,7 @@ def ensure_rules() -> list[str]:
 
 def remove_rules() -> None:
     """Take the jumps out (tests use it to show an attack working without them)."""
-    for rule in RULES:
+    for rule in rules():
         if rule.position and _present(rule):
             _iptables("-D", rule.chain, *rule.args)
 

@@ -1,7 +1,8 @@
 """The difference between what runs and what the profile (with its secrets and image) says.
 
 Per node, each setting that differs, with how `up` will apply it:
-- live      CONFIG SET or ACL LOAD on the running server (same container, no key lost)
+- live      CONFIG SET or ACL LOAD on the running server, SENTINEL SET on a Sentinel
+            (same container, no key lost)
 - restart   the same container restarted: Redis reads the rewritten file at start
             (settings Redis takes only at start; the admin password, since the server
             knows only the old one and nothing else may load the ACL)
@@ -14,15 +15,20 @@ Per node, each setting that differs, with how `up` will apply it:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from redis_harness.deploy import running
-from redis_harness.deploy.desired import Desired, conf_directives
+from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.running import HASH_LABEL, Server
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.units import format_size
+from redis_harness.render.conf_text import config_directives
 from redis_harness.render.secret_files import secret_path
 
 # redis.conf directives Redis takes only at start (CONFIG SET refuses them, or
@@ -77,6 +83,7 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     live_config: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> directive -> value
     acl_load: set[str] = field(default_factory=set)
+    sentinel_set: dict[str, dict[str, str]] = field(default_factory=dict)  # Sentinel service -> option -> value
     restart: set[str] = field(default_factory=set)
     recreate: set[str] = field(default_factory=set)
     create: set[str] = field(default_factory=set)
@@ -129,7 +136,7 @@ def _container_rows(service: str, container: Any, spec: dict[str, Any], desired:
 
 
 def _risk_of_new_container(desired: Desired, server: Server | None, spec: dict[str, Any]) -> str:
-    persistence = conf_directives(desired.files["redis.conf"])
+    persistence = config_directives(desired.files["redis.conf"])
     if persistence.get("appendonly") != "yes" and not persistence.get("save"):
         return "yes: persistence is off, every key is lost"
     limit = int(spec.get("mem_limit", 0))
@@ -139,10 +146,10 @@ def _risk_of_new_container(desired: Desired, server: Server | None, spec: dict[s
 
 
 def _config_rows(plan: Plan, service: str, desired: Desired, server: Server) -> None:
-    wanted = conf_directives(desired.files["redis.conf"])
+    wanted = config_directives(desired.files["redis.conf"])
     for name in ("replication.conf",):
         if name in desired.secret_files:
-            wanted.update(conf_directives(desired.secret_files[name]))
+            wanted.update(config_directives(desired.secret_files[name]))
     for directive, value in sorted(wanted.items()):
         current = server.config.get(directive)
         if current is None or current == value:
@@ -254,7 +261,7 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
             _config_rows(plan, service, desired, server)
             _acl_rows(plan, service, desired, server, previous)
     _secret_file_rows(plan, desired, containers)
-    _sentinel_rows(plan, desired, previous, containers)
+    _sentinel_rows(plan, desired, secrets, previous, containers)
     if profile.topology.has_replicas:
         # One data node at a time, replicas first, the primary after a failover (Sentinel).
         plan.changes = [
@@ -266,6 +273,7 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
     # A node that gets a new container or a restart reads every file anew: its live steps are moot.
     for service in plan.recreate | plan.restart:
         plan.live_config.pop(service, None)
+        plan.sentinel_set.pop(service, None)
         plan.acl_load.discard(service)
     return plan
 
@@ -289,17 +297,78 @@ def _secret_file_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) 
             )
 
 
-def _sentinel_rows(plan: Plan, desired: Desired, previous: Generation | None, containers: dict[str, Any]) -> None:
-    """Sentinels copy their file at start: a changed sentinel.conf (or its secret part) means a restart."""
+# What SENTINEL SET changes on a running Sentinel (and SENTINEL MASTER reads back).
+SENTINEL_LIVE = ("quorum", "down-after-milliseconds", "failover-timeout", "parallel-syncs")
+_SENTINEL_LINE = re.compile(r"^sentinel (down-after-milliseconds|failover-timeout|parallel-syncs) \S+ (\d+)$")
+_MONITOR_LINE = re.compile(r"^(sentinel monitor \S+ \S+ \d+) (\d+)$")
+
+
+def sentinel_settings(conf_text: str) -> dict[str, str]:
+    """The SENTINEL SET options a rendered sentinel.conf asks for."""
+    found = {}
+    for line in conf_text.splitlines():
+        if match := _SENTINEL_LINE.match(line.strip()):
+            found[match[1]] = match[2]
+        elif match := _MONITOR_LINE.match(line.strip()):
+            found["quorum"] = match[2]
+    return found
+
+
+def _without_live_settings(conf_text: str) -> str:
+    """sentinel.conf with what SENTINEL SET can change taken out: what a restart is for."""
+    lines = []
+    for line in conf_text.splitlines():
+        if _SENTINEL_LINE.match(line.strip()):
+            continue
+        monitor = _MONITOR_LINE.match(line.strip())
+        lines.append(monitor[1] if monitor else line)
+    return "\n".join(lines)
+
+
+def read_sentinel_settings(desired: Desired, secrets: Secrets, service: str) -> dict[str, str] | str:
+    """A running Sentinel's SENTINEL MASTER figures for SENTINEL_LIVE, or why they could not be read."""
+    node = next(n for n in desired.profile.sentinel_nodes if n.service == service)
+    spec = desired.profile.topology.sentinel
+    assert spec is not None
+    client = connect_node(desired.profile, node, "admin", secrets.admin.password)
+    try:
+        master = client.sentinel_master(spec.master_name)
+    except redis.RedisError as exc:
+        return str(exc)
+    finally:
+        client.close()
+    return {option: str(master.get(option)) for option in SENTINEL_LIVE}
+
+
+def _sentinel_rows(
+    plan: Plan, desired: Desired, secrets: Secrets, previous: Generation | None, containers: dict[str, Any]
+) -> None:
+    """A Sentinel's SENTINEL SET options are compared with what it runs and set live; anything
+    else in sentinel.conf (or its secret part) is copied at start, so it means a restart."""
     if "sentinel.conf" not in desired.files:
         return
-    changed = previous is None or previous.files.get("sentinel.conf") != desired.files["sentinel.conf"]
-    changed = changed or "sentinel.conf" in plan.secret_files
-    if previous is None and "sentinel.conf" not in plan.secret_files:
-        changed = False  # no record of what the Sentinels started with; their own state is the truth
-    if not changed:
-        return
+    wanted_conf = desired.files["sentinel.conf"]
+    recorded = previous.files.get("sentinel.conf") if previous is not None else None
+    # No record of what the Sentinels started with: their own state is the truth.
+    restart = recorded is not None and _without_live_settings(recorded) != _without_live_settings(wanted_conf)
+    restart = restart or "sentinel.conf" in plan.secret_files
+    wanted = sentinel_settings(wanted_conf)
     for node in desired.profile.sentinel_nodes:
-        if node.service in containers and node.service not in plan.recreate:
+        container = containers.get(node.service)
+        if container is None or node.service in plan.recreate:
+            continue
+        if restart:
             plan.restart.add(node.service)
             plan.add(Change(node.service, "sentinel.conf", "as started", "rewritten", "restart"))
+            continue
+        if container.status != "running" or not desired.profile.published:
+            continue
+        now = read_sentinel_settings(desired, secrets, node.service)
+        if isinstance(now, str):
+            plan.restart.add(node.service)
+            plan.add(Change(node.service, "sentinel", f"unreadable: {now}", "answering", "restart"))
+            continue
+        for option, value in sorted(wanted.items()):
+            if now.get(option) != value:
+                plan.sentinel_set.setdefault(node.service, {})[option] = value
+                plan.add(Change(node.service, f"sentinel {option}", now.get(option, "?"), value, "live"))

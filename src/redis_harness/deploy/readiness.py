@@ -13,23 +13,37 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 
 POLL_S = 0.1
+IN_FAILOVER = "(failover in progress)"
 
 
-def _from_sentinels(profile: Profile, secrets: Secrets) -> str | None:
-    """The primary a majority of reachable Sentinels report (None while they disagree)."""
+def sentinel_answers(profile: Profile, secrets: Secrets) -> list[str]:
+    """The primary each reachable Sentinel names (one entry per Sentinel that answered).
+
+    Read from SENTINEL MASTERS, as redis-py's clients do: during a failover the leader's
+    GET-MASTER-ADDR-BY-NAME already names the promoted replica while its SENTINEL MASTERS
+    still names the old primary (flag failover_in_progress) until the failover ends; such
+    an answer counts as IN_FAILOVER."""
     assert profile.topology.sentinel is not None
     answers: list[str] = []
     for node in profile.sentinel_nodes:
         client = connect_node(profile, node, None, secrets.default.password, timeout_s=0.5)
         try:
-            address = client.sentinel_get_master_addr_by_name(profile.topology.sentinel.master_name)
-            if address:
-                answers.append(address[0])
+            state = client.sentinel_masters().get(profile.topology.sentinel.master_name)
+            if state:
+                in_failover = "failover_in_progress" in str(state.get("flags", ""))
+                answers.append(IN_FAILOVER if in_failover else str(state["ip"]))
         except redis.RedisError:
             pass
         finally:
             client.close()
-    for name in set(answers):
+    return answers
+
+
+def _from_sentinels(profile: Profile, secrets: Secrets) -> str | None:
+    """The primary a majority of reachable Sentinels report (None while they disagree)."""
+    assert profile.topology.sentinel is not None
+    answers = sentinel_answers(profile, secrets)
+    for name in set(answers) - {IN_FAILOVER}:
         if answers.count(name) >= profile.topology.sentinel.quorum:
             return name
     return None

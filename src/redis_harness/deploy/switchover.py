@@ -8,6 +8,14 @@ of the clients still connected to it with NOREPLICAS (its replicas follow the
 new primary). The paused writes then run on a replica and get READONLY, which
 sends redis-py's and ioredis's Sentinel clients to the new primary: no write
 is acknowledged by a node that is about to throw it away.
+
+The old primary is replaced only once every Sentinel names the new one. The
+Sentinel that ran the failover is the last to switch (after the other replicas
+are reconfigured); a client that asked it meanwhile was sent to the old
+primary's new container, which starts as a primary of its own until Sentinel
+demotes it ~10 s later, and answered NOREPLICAS all that time. For the same
+reason a data node that gets a new container while another is the primary is
+made that primary's replica as soon as it answers (`follow_primary`).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import redis
 from redis_harness import progress
 from redis_harness.deploy import running
 from redis_harness.deploy.connect import connect_node
-from redis_harness.deploy.readiness import current_primary, wait_for_new_primary
+from redis_harness.deploy.readiness import current_primary, sentinel_answers, wait_for_new_primary
 from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
@@ -64,6 +72,11 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
         finally:
             old.execute_command("CLIENT", "UNPAUSE")
         _wait(lambda: old.info("replication").get("role") == "slave", FAILOVER_TIMEOUT_S, "old primary demoted")
+        _wait(
+            lambda: (answers := sentinel_answers(profile, secrets)) != [] and set(answers) == {new},
+            FAILOVER_TIMEOUT_S,
+            f"every Sentinel naming {new}",
+        )
     except redis.RedisError as exc:
         raise HarnessError(f"up: switchover away from {service} failed: {exc}") from None
     finally:
@@ -71,6 +84,35 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
         sentinel.close()
     progress.note(f"{new} is the primary ({waited:.1f} s); replacing {service}")
     return new
+
+
+START_S = 60.0
+
+
+def follow_primary(profile: Profile, secrets: Secrets, service: str, container: Any) -> None:
+    """A data node just (re)started under Sentinel follows the current primary at once, not
+    the node its command line names (the profile's first), nor itself."""
+    primary = current_primary(profile, secrets)
+    if primary is None or primary == service:
+        return
+    node = running.node_client(container, profile.network.container_port, profile.network.host, secrets.admin.password)
+    try:
+
+        def answers() -> bool:
+            try:
+                return bool(node.ping())
+            except redis.RedisError:
+                return False
+
+        _wait(answers, START_S, f"{service} answering")
+        info = node.info("replication")
+        if info.get("role") != "slave" or info.get("master_host") != primary:
+            progress.note(f"{service}: REPLICAOF {primary}, the primary the Sentinels name")
+            node.execute_command("REPLICAOF", primary, profile.network.container_port)
+    except redis.RedisError as exc:
+        raise HarnessError(f"up: {service}: could not make it follow {primary}: {exc}") from None
+    finally:
+        node.close()
 
 
 def needs_switch(profile: Profile, secrets: Secrets, service: str) -> bool:
