@@ -167,6 +167,13 @@ class Pacer:
         return intended
 
 
+def report_request(name: str, response_ms: float, exception: Exception | None = None) -> None:
+    """One Redis call into Locust's statistics (its UI, CSV, locust.html), as request type `redis`."""
+    events.request.fire(
+        request_type="redis", name=name, response_time=response_ms, response_length=0, exception=exception, context={}
+    )
+
+
 class RedisUser(User):
     """A simulated client on redis-py: times each call in µs, fires Locust request events.
 
@@ -192,9 +199,7 @@ class RedisUser(User):
     def _on_connect(self, connection: Any) -> None:
         if self._connected_once:
             self.state.recorder.events.add("reconnects")
-            events.request.fire(
-                request_type="redis", name="reconnect", response_time=0.0, response_length=0, exception=None, context={}
-            )
+            report_request("reconnect", 0.0)
         self._connected_once = True
 
     def wait_time(self) -> float:
@@ -217,14 +222,7 @@ class RedisUser(User):
         self.state.recorder.record(name, service_us, exception is None, intended_us)
         if isinstance(exception, redis.exceptions.OutOfMemoryError):
             self.state.recorder.events.add("oom_errors")
-        events.request.fire(
-            request_type="redis",
-            name=name,
-            response_time=service_us / 1000.0,
-            response_length=0,
-            exception=exception,
-            context={},
-        )
+        report_request(name, service_us / 1000.0, exception)
         return result if exception is None else None
 
     def cache_read(self, name: str, datatype: str, fn: Callable[..., Any], *args: Any) -> Any:

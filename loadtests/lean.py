@@ -23,11 +23,11 @@ from collections import Counter
 from typing import Any
 
 from gevent import monkey
-from locust import User, events
+from locust import User
 from locust.runners import LocalRunner
 from locust.stats import StatsEntry, bucket_response_time
 
-from loadtests.harness import CALL_TIMEOUT_S, Pacer, state
+from loadtests.harness import CALL_TIMEOUT_S, Pacer, report_request, state
 from redis_harness.deploy.connect import endpoint
 from redis_harness.load.resp import OutOfMemoryReply, RedisReplyError, RespConnection, encode
 
@@ -89,14 +89,7 @@ class LeanRedisUser(User):
             if self._pending >= LOCUST_BATCH:
                 self.flush_locust_stats()
         else:
-            events.request.fire(
-                request_type="redis",
-                name=name,
-                response_time=service_us / 1000.0,
-                response_length=0,
-                exception=exception,
-                context={},
-            )
+            report_request(name, service_us / 1000.0, exception)
         return result
 
     def flush_locust_stats(self) -> None:

@@ -6,20 +6,37 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from pathlib import Path
 
 import pytest
-from docker.errors import ImageNotFound
+from docker.errors import APIError, ImageNotFound
 
 from redis_harness.deploy import image_check
 from redis_harness.deploy.engine import docker_client
+from redis_harness.profile.model import DEFAULT_IMAGE
 
-from .test_converge import cli
+from .test_converge import cli, new_live, plan_json
 
 pytestmark = pytest.mark.integration
 
 TEST_TAG = "redis-harness/redis:cv-updates"
 TEST_BASE = "redis-harness/debian-redis-base:bookworm-cv-updates"
 BEHIND_TAG = "redis-harness/redis:cv-behind"
+
+
+def make_behind(source: str, tag: str) -> str:
+    """`source` as `tag`, its dpkg database saying a package the security archive updates is
+    older than it is; returns that package."""
+    installed = image_check.installed_packages(source)
+    security = image_check.archive_versions("bookworm")
+    package = next(p for p in sorted(installed) if security.get(p, ("", ""))[1] == "bookworm-security")
+    dockerfile = (
+        f"FROM {source}\nUSER root\n"
+        f"RUN sed -i '/^Package: {package}$/,/^$/ s/^Version: .*/Version: 0.0-old/' /var/lib/dpkg/status\n"
+        "USER 999:999\n"
+    )
+    docker_client().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    return package
 
 
 def test_a_fresh_build_has_every_update_and_a_main_only_package_is_caught() -> None:
@@ -33,14 +50,7 @@ def test_a_fresh_build_has_every_update_and_a_main_only_package_is_caught() -> N
         assert "0 security update(s)" in fresh.stdout
         # A broken variant: the same image whose dpkg database records an older version of a
         # package the security archive carries. check must flag it and exit 1.
-        installed = image_check.installed_packages(TEST_TAG)
-        security = image_check.archive_versions("bookworm")
-        package = next(p for p in sorted(installed) if security.get(p, ("", ""))[1] == "bookworm-security")
-        dockerfile = (
-            f"FROM {TEST_TAG}\nUSER root\n"
-            f"RUN sed -i '/^Package: {package}$/,/^$/ s/^Version: .*/Version: 0.0-old/' /var/lib/dpkg/status\n"
-        )
-        docker_client().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=BEHIND_TAG, rm=True)
+        package = make_behind(TEST_TAG, BEHIND_TAG)
         behind = cli("image", "check", "--tag", BEHIND_TAG, env=env)
         assert behind.returncode == 1, behind.stdout + behind.stderr
         assert package in behind.stdout and "bookworm-security" in behind.stdout
@@ -53,3 +63,44 @@ def test_a_fresh_build_has_every_update_and_a_main_only_package_is_caught() -> N
 def test_image_check_refuses_a_missing_image() -> None:
     result = cli("image", "check", "--tag", "redis-harness/redis:cv-no-such", env=dict(os.environ))
     assert result.returncode == 2 and "not present" in result.stderr
+
+
+STALE_TAG = "redis-harness/redis:cv-stale"
+
+
+def test_newest_rebuilds_a_stale_image_rolls_the_containers_and_rolls_back(tmp_path: Path) -> None:
+    """image.updates: newest on a running deployment whose image is behind the security archive:
+    `plan` lists the rebuild, `up` rebuilds and replaces the container with every key kept,
+    `rollback` puts the image it ran before back under the tag and onto the container."""
+    client = docker_client()
+    package = make_behind(DEFAULT_IMAGE, STALE_TAG)
+    stale_id = client.images.get(STALE_TAG).id
+    live = new_live(tmp_path, "cvimg", 6556, image={"ref": STALE_TAG})
+    live.run("down", "--volumes")
+    try:
+        assert live.run("up").returncode == 0, "pinned: a stale image is run as it is"
+        assert plan_json(live) == (0, []), "pinned: no rebuild is ever pending"
+        live.keys = {f"price:v1:img:{i}": str(i) for i in range(200)}
+        live.admin().mset(live.keys)
+        live.raw["image"]["updates"] = "newest"
+        live.write()
+        rc, changes = plan_json(live)
+        assert rc == 1 and any(c["how"] == "rebuild" and package in c["running"] for c in changes), changes
+        assert any(c["node"] == "redis" and c["setting"] == "image" and c["how"] == "recreate" for c in changes)
+        up = live.run("up")
+        assert up.returncode == 0, up.stderr
+        rebuilt_id = client.images.get(STALE_TAG).id
+        assert rebuilt_id != stale_id and live.container().attrs["Image"] == rebuilt_id
+        assert plan_json(live) == (0, []), "the rebuilt image has every update: nothing pending"
+        live.assert_every_key_there()
+        back = live.run("rollback")
+        assert back.returncode == 0, back.stderr
+        assert client.images.get(STALE_TAG).id == stale_id and live.container().attrs["Image"] == stale_id
+        live.assert_every_key_there()
+        rc, changes = plan_json(live)
+        assert rc == 1 and any(c["how"] == "rebuild" for c in changes), "back on the stale image, the rebuild is due"
+    finally:
+        live.run("down", "--volumes")
+        for ref in (STALE_TAG, "redis-harness/debian-redis-base:bookworm-cv-stale", stale_id):
+            with contextlib.suppress(ImageNotFound, APIError):
+                client.images.remove(ref, force=True)

@@ -15,6 +15,7 @@ import pytest
 import redis
 import yaml
 
+from redis_harness import paths
 from redis_harness.deploy.connect import connect, connect_node
 from redis_harness.deploy.containers import data_containers, project_containers
 from redis_harness.deploy.readiness import current_primary
@@ -187,3 +188,28 @@ def test_sentinel_settings_go_in_live_and_drift_is_seen(tmp_path: Path) -> None:
         assert drift.returncode == 1 and "sentinel-1" in drift.stdout and "5000" in drift.stdout, drift.stdout
         assert live.run("up").returncode == 0
         assert sentinel_figures()["sentinel-1"] == (4000, 3)
+
+
+def test_admin_rotation_on_ha_is_refused_until_down_and_up(tmp_path: Path) -> None:
+    """A new admin password changes the replication and Sentinel passwords derived from it: `up`
+    refuses (one line, nothing changed) and names the way that works, which does."""
+    with ha_deployment(tmp_path, "cvrot", 6560) as live:
+        client = connect(live.profile, None, live.env["REDIS_PASSWORD"], sentinel_password=live.env["REDIS_PASSWORD"])
+        client.mset({f"price:v1:rot:{i}": i for i in range(100)})
+        folder = paths.deployment_dir("cvrot")
+        files_before = {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()}
+        started_before = {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)}
+        live.env["REDIS_ADMIN_PASSWORD"] = fresh_env()["REDIS_ADMIN_PASSWORD"]
+        plan = live.run("plan", "--json")
+        assert plan.returncode == 1 and json.loads(plan.stdout)["refusal"], plan.stdout
+        refused = live.run("up")
+        assert refused.returncode == 1, refused.stderr
+        assert refused.stderr.strip().splitlines()[-1].startswith("redis-harness: up: the admin password differs")
+        assert {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()} == files_before
+        assert {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)} == started_before
+        assert live.run("down").returncode == 0
+        assert live.run("up").returncode == 0
+        assert live.run("plan").returncode == 0
+        secrets = load_secrets(live.profile, env=live.env)
+        check = connect(live.profile, None, secrets.default.password, sentinel_password=secrets.default.password)
+        assert check.mget([f"price:v1:rot:{i}" for i in range(100)]) == [str(i) for i in range(100)]

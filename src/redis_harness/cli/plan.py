@@ -40,7 +40,11 @@ def format_plan(name: str, plan: Plan) -> str:
     widths = [min(max(len(str(r[i])) for r in rows), 48) for i in range(len(COLUMNS))]
     lines = ["  ".join(str(v)[:48].ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines[0] = lines[0].upper()
-    lines.append(f"{len(plan.changes)} changes pending; `redis-harness up {name}` applies them")
+    if plan.refusal:
+        reason = plan.refusal.removeprefix("up: ")
+        lines.append(f"{len(plan.changes)} changes pending; `up` would refuse them: {reason}")
+    else:
+        lines.append(f"{len(plan.changes)} changes pending; `redis-harness up {name}` applies them")
     return "\n".join(lines)
 
 
@@ -52,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     plan = make_plan(desired_state(profile, secrets), secrets, generations.latest(profile))
     if args.json:
         changes = [c.as_dict() for c in plan.sorted_changes()]
-        print(json.dumps({"profile": profile.name, "in_sync": plan.in_sync, "changes": changes}, indent=2))
+        refusal = plan.refusal or None
+        document = {"profile": profile.name, "in_sync": plan.in_sync, "changes": changes, "refusal": refusal}
+        print(json.dumps(document, indent=2))
     else:
         print(format_plan(args.profile, plan))
     return 0 if plan.in_sync else 1

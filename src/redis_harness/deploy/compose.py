@@ -13,13 +13,13 @@ from redis_harness import paths, progress
 from redis_harness.deploy import firewall, generations, image, lock
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.containers import PROJECT_LABEL
-from redis_harness.deploy.converge import Outcome, apply, check, converge, record
+from redis_harness.deploy.converge import Outcome, apply, check, converge, put_back_image, record
 from redis_harness.deploy.desired import Desired, desired_state, with_files
 from redis_harness.deploy.engine import docker_client, require_compose
 from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.plan import make_plan
 from redis_harness.deploy.running import running_containers
-from redis_harness.errors import BadInput
+from redis_harness.errors import BadInput, HarnessError
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.host import check_host_limits
 from redis_harness.profile.model import Profile
@@ -100,6 +100,8 @@ def up(profile: Profile, secrets: Secrets) -> UpResult:
         previous = generations.latest(profile)
         progress.note("comparing the running deployment with the profile")
         planned = make_plan(desired, secrets, previous)
+        if planned.refusal:
+            raise HarnessError(planned.refusal)
         outcome = converge(desired, secrets, planned, previous)
     return UpResult(deployment_dir=paths.deployment_dir(profile.name), image_source=image_source, outcome=outcome)
 
@@ -139,8 +141,10 @@ def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation
             )
         if not image.is_present(target.image_ref):
             raise BadInput(f"rollback: image {target.image_ref} of generation {target.number} is no longer present")
+        put_back_image(target)
         old = with_files(desired, target.files, desired.secret_files, target.image_ref)
         planned = make_plan(old, secrets, current)
+        planned.rebuild = False  # a rollback runs what the generation ran; it never builds anew
         apply(old, secrets, planned)
         check(old, secrets, planned)
         recorded = record(old, secrets, restored_from=target.number)

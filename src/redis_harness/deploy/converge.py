@@ -10,17 +10,20 @@ lost); otherwise the previous generation is restored the same way.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from docker.errors import DockerException
 
 from redis_harness import paths, progress
-from redis_harness.deploy import generations, running
+from redis_harness.deploy import generations, image, running
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired, with_files
+from redis_harness.deploy.engine import docker_client
 from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.plan import Plan, make_plan, read_sentinel_settings, sentinel_settings
 from redis_harness.deploy.readiness import current_primary, wait_until_settled
@@ -259,6 +262,9 @@ def _settle(desired: Desired, secrets: Secrets) -> None:
 def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     """Make `desired` true: files, live steps, containers, health."""
     baseline = baseline_of(desired)
+    if plan.rebuild:
+        progress.note(f"rebuilding {desired.image_ref} with Debian's security and point updates")
+        image.build_offline(desired.image_ref)
     progress.note("writing compose/" + desired.profile.name + "/ in place")
     write_deployment(desired.files, paths.deployment_dir(desired.profile.name))
     write_secret_contents(desired.profile, desired.secret_files)
@@ -318,11 +324,22 @@ def converge(desired: Desired, secrets: Secrets, plan: Plan, previous: Generatio
     return Outcome(plan, recorded)
 
 
+def put_back_image(target: Generation) -> None:
+    """The image generation `target` ran, tagged as its ref again if a rebuild moved the tag on."""
+    recorded_id = target.meta.get("image_id")
+    if recorded_id and running.image_id(target.image_ref) not in (None, recorded_id):
+        with contextlib.suppress(DockerException):
+            progress.note(f"tagging {str(recorded_id)[7:19]} as {target.image_ref} again")
+            docker_client().images.get(recorded_id).tag(target.image_ref)
+
+
 def restore(desired: Desired, secrets: Secrets, target: Generation, secret_files: dict[str, str]) -> None:
     """Put generation `target` back: its files, the given secret files, its containers."""
     progress.note(f"rolling back to generation {target.number}")
+    put_back_image(target)
     old = with_files(desired, target.files, secret_files or desired.secret_files, target.image_ref)
     plan = make_plan(old, secrets, target)
+    plan.rebuild = False  # a rollback runs what the generation ran; it never builds anew
     try:
         apply(old, secrets, plan)
     except HarnessError as exc:

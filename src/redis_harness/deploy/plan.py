@@ -10,6 +10,8 @@ Per node, each setting that differs, with how `up` will apply it:
 - rolling   restart or recreate of the data nodes of a replicated deployment, one at a
             time: replicas first, the primary last and (with Sentinel) after a failover
 - create    a container that does not exist yet; remove: one the profile no longer has
+- rebuild   the image (image.updates: newest) rebuilt from Debian's update archives
+            before its containers are replaced
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 
 import redis
 
-from redis_harness.deploy import running
+from redis_harness.deploy import image_check, running
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.generations import Generation
+from redis_harness.deploy.image import DEFAULT_SUITE
 from redis_harness.deploy.running import HASH_LABEL, Server
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.units import format_size
@@ -55,7 +58,7 @@ RESTART_ONLY = frozenset(
 )
 # Values that come from a secret file: compared, never printed.
 SECRET_DIRECTIVES = frozenset({"masterauth", "requirepass"})
-ORDER = {"create": 0, "remove": 1, "recreate": 2, "rolling": 3, "restart": 4, "live": 5}
+ORDER = {"refused": -1, "rebuild": 0, "create": 1, "remove": 2, "recreate": 3, "rolling": 4, "restart": 5, "live": 6}
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class Plan:
     create: set[str] = field(default_factory=set)
     remove: set[str] = field(default_factory=set)
     secret_files: set[str] = field(default_factory=set)
+    rebuild: bool = False  # the image is behind the update archives (image.updates: newest)
+    refusal: str = ""  # why `up` will not apply this plan (nothing is changed); empty when it will
     servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
 
     @property
@@ -251,7 +256,17 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
             plan.add(Change(service, "state", container.status, "running", "restart"))
         if server is None:
             continue
-        if server.auth_failed:
+        if server.auth_failed and (profile.topology.has_replicas or profile.topology.cluster is not None):
+            # Replication's, Sentinel's and the Cluster bus's passwords derive from admin's: nodes
+            # restarted one at a time with the new ones could not reach the others still on the old.
+            plan.refusal = (
+                f"up: the admin password differs from the one {profile.name} runs with, and its internal users' "
+                "passwords derive from it, so nodes restarted one at a time could not replicate; put the old "
+                f"REDIS_ADMIN_PASSWORD back, or apply the new one with `redis-harness down {profile.source}` then "
+                "`up` (data volumes kept, a short outage)"
+            )
+            plan.add(Change(service, "ACL user admin", "another password", "the profile's", "refused"))
+        elif server.auth_failed:
             plan.restart.add(service)
             plan.add(Change(service, "ACL user admin", "another password", "the profile's", "restart"))
         elif server.error:
@@ -262,6 +277,7 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
             _acl_rows(plan, service, desired, server, previous)
     _secret_file_rows(plan, desired, containers)
     _sentinel_rows(plan, desired, secrets, previous, containers)
+    _image_rows(plan, desired, containers)
     if profile.topology.has_replicas:
         # One data node at a time, replicas first, the primary after a failover (Sentinel).
         plan.changes = [
@@ -276,6 +292,24 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
         plan.sentinel_set.pop(service, None)
         plan.acl_load.discard(service)
     return plan
+
+
+def _image_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> None:
+    """With image.updates: newest, an image behind the -security or -updates archive is rebuilt
+    and every container running it replaced (one at a time, as for any new image)."""
+    if desired.profile.image.updates != "newest" or running.image_id(desired.image_ref) is None:
+        return  # pinned, or not built yet (up builds it from the archives anyway)
+    pending = image_check.pending_updates(desired.image_ref, DEFAULT_SUITE)
+    if not pending:
+        return
+    plan.rebuild = True
+    security = sum(1 for p in pending if p.security)
+    behind = f"{len(pending)} package(s) behind ({security} security): {', '.join(p.package for p in pending[:3])}"
+    plan.add(Change("(image)", desired.image_ref, behind, "rebuilt with the archives' newest", "rebuild"))
+    for service in sorted(containers):
+        if desired.services.get(service, {}).get("image") == desired.image_ref and service not in plan.recreate:
+            plan.recreate.add(service)
+            plan.add(Change(service, "image", "current build", "rebuilt", "recreate"))
 
 
 def _secret_file_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> None:

@@ -38,10 +38,11 @@ CATCH_UP_S = 5.0
 FAILOVER_TIMEOUT_S = 15.0
 
 
-def _replicas_caught_up(info: dict[str, Any]) -> bool:
-    offset = int(info.get("master_repl_offset", 0))
-    replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
-    return bool(replicas) and all(int(r.get("offset", -1)) >= offset for r in replicas)
+def _replicas_caught_up(old: redis.Redis, replicas: list[redis.Redis]) -> bool:
+    """Every replica has processed the paused primary's whole stream. Read from the replicas'
+    own INFO: the primary's view of their offsets is refreshed by an ACK once a second."""
+    offset = int(old.info("replication").get("master_repl_offset", 0))
+    return bool(replicas) and all(int(r.info("replication").get("slave_repl_offset", -1)) >= offset for r in replicas)
 
 
 def _wait(condition: Any, timeout_s: float, what: str) -> None:
@@ -56,14 +57,21 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
     """Make another node the primary before `service` (the primary now) is replaced; returns it."""
     spec = profile.topology.sentinel
     assert spec is not None
-    old = running.node_client(container, profile.network.container_port, profile.network.host, secrets.admin.password)
+    net = profile.network
+    old = running.node_client(container, net.container_port, net.host, secrets.admin.password)
+    containers = running.running_containers(profile)
+    replicas = [
+        running.node_client(containers[n.service], net.container_port, net.host, secrets.admin.password)
+        for n in profile.data_nodes
+        if n.service != service and n.service in containers and containers[n.service].status == "running"
+    ]
     # SENTINEL FAILOVER is the admin user's; `default` may only ask where the primary is.
     sentinel = connect_node(profile, profile.sentinel_nodes[0], "admin", secrets.admin.password)
     try:
         progress.note(f"{service}: pausing writes until the replicas have every one")
         old.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")
         try:
-            _wait(lambda: _replicas_caught_up(old.info("replication")), CATCH_UP_S, "replicas catching up")
+            _wait(lambda: _replicas_caught_up(old, replicas), CATCH_UP_S, "replicas catching up")
             progress.note(f"{service}: SENTINEL FAILOVER")
             sentinel.execute_command("SENTINEL", "FAILOVER", spec.master_name)
             new, waited = wait_for_new_primary(profile, secrets, service, timeout_s=FAILOVER_TIMEOUT_S)
@@ -80,8 +88,8 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
     except redis.RedisError as exc:
         raise HarnessError(f"up: switchover away from {service} failed: {exc}") from None
     finally:
-        old.close()
-        sentinel.close()
+        for client in (old, sentinel, *replicas):
+            client.close()
     progress.note(f"{new} is the primary ({waited:.1f} s); replacing {service}")
     return new
 

@@ -88,10 +88,27 @@ class Image(Section):
             )
         return ref
 
+    updates: Literal["pinned", "newest"] = Field(
+        "pinned",
+        description="newest: `plan` checks the image against Debian's -security and -updates archives and `up` "
+        "rebuilds it and rolls the containers onto it when a package is behind (redis-harness/... images only); "
+        "pinned: the image stays as built",
+    )
+
     @property
     def is_offline_build(self) -> bool:
         """Images in the harness's own namespace are built locally, never pulled."""
         return self.ref.startswith("redis-harness/")
+
+    @model_validator(mode="after")
+    def _newest_is_built_here(self) -> Image:
+        if self.updates == "newest" and not self.is_offline_build:
+            raise refuse(
+                f"newest needs an image built here from Debian's archives, and {self.ref} is pulled; "
+                "set image.updates: pinned, or image.ref: redis-harness/redis:7.0-bookworm",
+                "updates",
+            )
+        return self
 
 
 class Resources(Section):
