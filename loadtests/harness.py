@@ -31,7 +31,7 @@ from redis_harness.client.connection import make_redis
 from redis_harness.deploy.connect import endpoint, settings_for
 from redis_harness.load.generator import CpuSampler
 from redis_harness.load.generator import summarize as summarize_cpu
-from redis_harness.load.recorder import Recorder
+from redis_harness.load.recorder import Recorder, split_part
 from redis_harness.load.sampler import ServerSampler
 from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile
@@ -316,7 +316,7 @@ PROGRESS_WINDOW = 5  # ticks: ops/s over the last few seconds (workers report ev
 def _write_progress(run: RunState, history: list[tuple[float, int]]) -> None:
     """Live figures for the command's progress line: elapsed, ops/s, errors, p99 (µs) of the latest second."""
     now = time.time()
-    count = sum(h.get_total_count() for h in run.total.service.values())
+    count = sum(h.get_total_count() for name, h in run.total.service.items() if split_part(name)[1] is None)
     history.append((now, count))
     del history[:-PROGRESS_WINDOW]
     (t0, c0), (t1, c1) = history[0], history[-1]

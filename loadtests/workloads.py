@@ -38,6 +38,7 @@ from redis_harness.client.connection import ResilientRedis
 from redis_harness.client.keys import build_key, lock_key
 from redis_harness.client.warming import CacheWarmer, WarmReport
 from redis_harness.deploy.connect import service_cache
+from redis_harness.load.recorder import part_name
 from redis_harness.origin.store import ENTITIES, OriginStore, Quote
 
 T = TypeVar("T")
@@ -45,8 +46,6 @@ VERSION = 1
 API_KEYS = 200
 RATE_LIMIT = 100  # requests per window per API key
 BIG_MOVE_SHARE = 0.2  # one price event in five moves the market past the invalidation threshold
-# Request-name suffixes of the parts of a library call (the report groups them under the call).
-PART_REDIS, PART_ORIGIN, PART_LIBRARY = "[redis]", "[origin]", "[library]"
 WARM_BATCH = 500
 WARM_BUDGET_S = 20.0
 
@@ -210,11 +209,11 @@ class ServiceUser(RedisUser):
         recorder.record(name, total_us, error is None, intended_us, redis_call=False)
         if watch.redis_calls:
             # The round trips decide the error windows: a success here means Redis answered.
-            recorder.record(f"{name} {PART_REDIS}", watch.redis_s * 1e6, not watch.redis_failed)
+            recorder.record(part_name(name, "redis"), watch.redis_s * 1e6, not watch.redis_failed)
         if watch.origin_s:
-            recorder.record(f"{name} {PART_ORIGIN}", watch.origin_s * 1e6, True, redis_call=False)
+            recorder.record(part_name(name, "origin"), watch.origin_s * 1e6, True, redis_call=False)
         library_us = max(0.0, total_us - (watch.redis_s + watch.origin_s) * 1e6)
-        recorder.record(f"{name} {PART_LIBRARY}", library_us, True, redis_call=False)
+        recorder.record(part_name(name, "library"), library_us, True, redis_call=False)
         after = self.cache.stats.counts
         if datatype is not None:
             for outcome, hit in (("hits", True), ("misses", False)):

@@ -35,6 +35,24 @@ def summarize(histogram: HdrHistogram) -> dict[str, float]:
     return summary
 
 
+# A client library call is recorded whole and in parts, as "<call> [redis]" (its Redis round
+# trips), "<call> [origin]" and "<call> [library]" (what the library itself costs). Parts are
+# not requests of their own: counts, rates, error ratios and gates leave them out.
+PARTS = ("redis", "origin", "library")
+
+
+def part_name(call: str, part: str) -> str:
+    return f"{call} [{part}]"
+
+
+def split_part(name: str) -> tuple[str, str | None]:
+    """(call, part) for a part's name; (name, None) for a request."""
+    call, _, part = name.rpartition(" [")
+    if call and part.endswith("]") and part[:-1] in PARTS:
+        return call, part[:-1]
+    return name, None
+
+
 @dataclass
 class Counters:
     """Plain counts that merge by addition."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from redis_harness.errors import BadInput
 from redis_harness.load.generator import saturated
-from redis_harness.load.recorder import Recorder, error_windows
+from redis_harness.load.recorder import Recorder, error_windows, split_part
 from redis_harness.load.run import POST_FILE, RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import with_rates
 from redis_harness.profile.model import Alerts
@@ -23,9 +23,6 @@ from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
 
 P99_RECOVERY_TOLERANCE = 1.20  # "back within 20 % of its pre-fault value"
-# A client library call is recorded whole and in parts, as "<call> [redis]" (its Redis round
-# trips), "<call> [origin]" and "<call> [library]" (what the library itself costs).
-PARTS = ("redis", "origin", "library")
 
 
 def split_parts(
@@ -36,9 +33,9 @@ def split_parts(
     requests: dict[str, dict[str, Any]] = {}
     parts: dict[str, dict[str, dict[str, Any]]] = {}
     for name, summary in commands.items():
-        call, _, part = name.rpartition(" [")
-        if call and part.rstrip("]") in PARTS and part.endswith("]"):
-            parts.setdefault(call, {})[part.rstrip("]")] = summary
+        call, part = split_part(name)
+        if part is not None:
+            parts.setdefault(call, {})[part] = summary
         else:
             requests[name] = summary
     return requests, {call: {"total": requests[call], **p} for call, p in parts.items() if call in requests}
