@@ -166,6 +166,11 @@ class Pacer:
             gevent.sleep(intended - now)
         return intended
 
+    def advance(self, ops: int) -> None:
+        """Count `ops` more operations against the schedule (a call that turned out to make several)."""
+        if self.interval and self._next is not None and ops > 0:
+            self._next += self.interval * ops
+
 
 def report_request(name: str, response_ms: float, exception: Exception | None = None) -> None:
     """One Redis call into Locust's statistics (its UI, CSV, locust.html), as request type `redis`."""

@@ -193,7 +193,7 @@ class ServiceUser(RedisUser):
         recorder = self.state.recorder
         counts = dict(self.cache.stats.counts)
         self.watch.reset()
-        intended = self.intended_start()
+        intended = self.pacer.wait()  # open loop (--rate): when this call was meant to start
         started = time.perf_counter()
         result: T | None = None
         raised: Exception | None = None
@@ -203,6 +203,8 @@ class ServiceUser(RedisUser):
             raised = exc
         ended = time.perf_counter()
         watch = self.watch
+        # --rate counts Redis operations: a call that made several takes their slots too.
+        self.pacer.advance(watch.redis_calls - 1)
         error = raised or watch.error
         total_us = (ended - started) * 1e6
         intended_us = (ended - intended) * 1e6 if intended is not None else None
@@ -231,10 +233,6 @@ class ServiceUser(RedisUser):
             context={},
         )
         return result
-
-    def intended_start(self) -> float | None:
-        """In an open-loop run, when this call was meant to start (RedisUser's schedule)."""
-        return getattr(self, "_intended", None) if getattr(self, "_interval", 0) else None
 
     def on_stop(self) -> None:
         self.cache.close()

@@ -75,7 +75,7 @@ def test_newest_rebuilds_a_stale_image_rolls_the_containers_and_rolls_back(tmp_p
     client = docker_client()
     package = make_behind(DEFAULT_IMAGE, STALE_TAG)
     stale_id = client.images.get(STALE_TAG).id
-    live = new_live(tmp_path, "cvimg", 6556, image={"ref": STALE_TAG})
+    live = new_live(tmp_path, "cvimg", 6596, image={"ref": STALE_TAG})
     live.run("down", "--volumes")
     try:
         assert live.run("up").returncode == 0, "pinned: a stale image is run as it is"

@@ -138,6 +138,17 @@ def test_rate_counts_redis_operations_and_fills_latency_from_intended_start(lglo
         assert command["intended"]["p50_us"] >= command["p50_us"] * 0.9, name
 
 
+def test_rate_paces_the_service_scenarios_too(lgload: Deployment, tmp_path: Path) -> None:
+    """smoke runs the client library; --rate reaches its calls (it was silently closed loop):
+    at most 1,500 requests/s, each with an intended start, and the generator has headroom."""
+    _load(lgload, tmp_path, "--scenario", "smoke", "--rate", "1500", "--duration", "6s")
+    report = _report(tmp_path)
+    assert 300 <= report["throughput_ops_s"] <= 1_650, report["throughput_ops_s"]
+    for name, command in report["commands"].items():
+        assert command["intended"]["count"] == command["count"], name
+    assert report["generator"]["saturated"] is False, report["generator"]
+
+
 def test_generator_headroom_fails_on_a_saturated_generator_and_passes_on_a_light_run(
     lgload: Deployment, tmp_path: Path
 ) -> None:

@@ -150,7 +150,7 @@ def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.Ca
 def test_sentinel_settings_go_in_live_and_drift_is_seen(tmp_path: Path) -> None:
     """down_after and quorum reach every Sentinel by SENTINEL SET (same containers); a value
     changed by hand on one Sentinel shows in `plan` and the next `up` puts it back."""
-    with ha_deployment(tmp_path, "cvsen", 6540) as live:
+    with ha_deployment(tmp_path, "cvsen", 6610) as live:
         profile = live.profile
         secrets = load_secrets(profile, env=live.env)
         sentinels = {n.service: n for n in profile.sentinel_nodes}
@@ -193,7 +193,7 @@ def test_sentinel_settings_go_in_live_and_drift_is_seen(tmp_path: Path) -> None:
 def test_admin_rotation_on_ha_is_refused_until_down_and_up(tmp_path: Path) -> None:
     """A new admin password changes the replication and Sentinel passwords derived from it: `up`
     refuses (one line, nothing changed) and names the way that works, which does."""
-    with ha_deployment(tmp_path, "cvrot", 6560) as live:
+    with ha_deployment(tmp_path, "cvrot", 6620) as live:
         client = connect(live.profile, None, live.env["REDIS_PASSWORD"], sentinel_password=live.env["REDIS_PASSWORD"])
         client.mset({f"price:v1:rot:{i}": i for i in range(100)})
         folder = paths.deployment_dir("cvrot")

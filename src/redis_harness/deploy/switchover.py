@@ -97,6 +97,14 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
 START_S = 60.0
 
 
+def _answers(node: redis.Redis) -> bool:
+    """PONG from a node that has started and loaded its data."""
+    try:
+        return bool(node.ping())
+    except redis.RedisError:
+        return False
+
+
 def follow_primary(profile: Profile, secrets: Secrets, service: str, container: Any) -> None:
     """A data node just (re)started under Sentinel follows the current primary at once, not
     the node its command line names (the profile's first), nor itself."""
@@ -105,14 +113,7 @@ def follow_primary(profile: Profile, secrets: Secrets, service: str, container: 
         return
     node = running.node_client(container, profile.network.container_port, profile.network.host, secrets.admin.password)
     try:
-
-        def answers() -> bool:
-            try:
-                return bool(node.ping())
-            except redis.RedisError:
-                return False
-
-        _wait(answers, START_S, f"{service} answering")
+        _wait(lambda: _answers(node), START_S, f"{service} answering")
         info = node.info("replication")
         if info.get("role") != "slave" or info.get("master_host") != primary:
             progress.note(f"{service}: REPLICAOF {primary}, the primary the Sentinels name")

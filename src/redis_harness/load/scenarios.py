@@ -41,10 +41,11 @@ SCENARIOS = {
             users=10,
             spawn_rate=10,
             duration_s=10,
-            # The service workloads run the client library (a few hundred µs of Python a call) and
-            # are not paced by --rate yet: one generator process is flat out on 2 cores. Its
+            # The service workloads run the client library (a few hundred µs of Python a call). By
+            # default they run closed loop and one generator process is flat out on 2 cores: its
             # saturation is reported (report.json `generator`, a warning in report.html), judged
-            # by generator_headroom only where the lean, paced user runs (raw).
+            # by generator_headroom only where the lean user runs (raw). With --rate they are
+            # paced like raw (a library call takes a slot per Redis operation it made).
             gates=("error_rate", "slow_updates", "memory", "no_oom_kill"),
         ),
         Scenario(
