@@ -81,3 +81,14 @@ def test_secrets_fingerprint_tells_secrets_apart_and_shows_none(tmp_path: Path) 
 def test_a_missing_non_default_harness_tag_is_refused_not_built() -> None:
     with pytest.raises(BadInput, match="only redis-harness/redis:7.0-bookworm is built on demand"):
         image.ensure(Image(ref="redis-harness/redis:7.0-bookwrom"))
+
+
+def test_acl_list_order_of_single_commands_is_no_drift() -> None:
+    """Redis 7.0 lists single commands in hash-table order, new with every process (seen after a
+    `fault kill`): the same rules in another order are the same user; a rule less is not."""
+    from redis_harness.deploy.plan import _acl_tokens
+
+    before = "user price on #ab ~price:* resetchannels -@all +@string +get -select +ttl"
+    after = "user price on #ab ~price:* resetchannels -@all +@string +ttl +get -select"
+    assert _acl_tokens(before) == _acl_tokens(after)
+    assert _acl_tokens(before) != _acl_tokens(after.replace(" -select", ""))

@@ -5,6 +5,7 @@ Sentinel's own settings go in live by SENTINEL SET."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +19,12 @@ import yaml
 from redis_harness import paths
 from redis_harness.deploy.connect import connect, connect_node
 from redis_harness.deploy.containers import data_containers, project_containers
-from redis_harness.deploy.readiness import current_primary
+from redis_harness.deploy.readiness import current_primary, wait_until_settled
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import profile_from_mapping
 
 from .conftest import REPO, emit
-from .test_converge import Live, fresh_env
+from .test_converge import Live, cli, fresh_env
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +55,12 @@ class Writer(threading.Thread):
                 self.errors.append(f"{type(exc).__name__}: {str(exc)[:80]}")
                 time.sleep(0.05)
             time.sleep(0.005)
+
+
+def longest_without_ack(writer: Writer) -> float:
+    """The longest time the writer went without an acknowledged write."""
+    acks = writer.acked_at
+    return max((b - a for a, b in zip(acks, acks[1:], strict=False)), default=0.0)
 
 
 def bursts(writer: Writer) -> list[dict[str, object]]:
@@ -93,123 +100,139 @@ def ha_deployment(tmp_path: Path, name: str, port: int) -> Iterator[Live]:
         live.run("down", "--volumes")
 
 
-def test_memory_limit_on_ha_rolls_node_by_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with ha_deployment(tmp_path, "cvha", 6500) as live:
-        raw = live.raw
-        profile = live.profile
-        secrets = load_secrets(profile, env=live.env)
-        first_primary = current_primary(profile, secrets)
-        client = connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password)
-        client.mset({f"price:v1:before:{i}": i for i in range(500)})
-        live.raw["resources"]["memory"] = "144mb"
-        live.write()
-        plan = live.run("plan")
-        assert plan.returncode == 1 and plan.stdout.count("rolling") >= 3, plan.stdout
-        writer = Writer(connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password))
-        writer.start()
-        started = time.monotonic()
-        result = live.run("up")
-        took = time.monotonic() - started
-        writer.stop.set()
-        writer.join(timeout=30)
-        assert result.returncode == 0, result.stderr
-        new_primary = current_primary(profile_from_mapping(live.raw, live.path), secrets)
-        assert new_primary != first_primary, "the primary was replaced after a failover"
-        check = connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password)
-        assert check.mget([f"price:v1:before:{i}" for i in range(500)]) == [str(i) for i in range(500)]
-        stored = check.mget([f"price:v1:seq:{i}" for i in writer.acked])
-        lost = [i for i, v in zip(writer.acked, stored, strict=True) if v is None]
-        window = (writer.failed_at[-1] - writer.failed_at[0]) if writer.failed_at else 0.0
-        # The longest time the writer went without an acknowledged write while `up` ran.
-        acks = writer.acked_at
-        unserved = max(b - a for a, b in zip(acks, acks[1:], strict=False))
-        assert {c.attrs["HostConfig"]["Memory"] for c in data_containers(live.profile)} == {144 * 1024 * 1024}
-        emit(
-            capsys,
-            "rolling_ha_memory_limit",
-            {
-                "up_s": round(took, 1),
-                "writes_acknowledged": len(writer.acked),
-                "acknowledged_writes_lost": len(lost),
-                "failed_writes": len(writer.failed_at),
-                "error_window_s": round(window, 2),
-                "longest_without_ack_s": round(unserved, 2),
-                "bursts": bursts(writer),
-                "failover_down_after_s": raw["sentinel"]["down_after"],
-            },
-        )
-        # Every acknowledged write is kept, and the writer waits less than Sentinel's own
-        # detection of a dead primary (down_after) would take alone: clients keep being served.
-        assert lost == [], f"{len(lost)} acknowledged writes lost"
-        down_after_s = profile.topology.sentinel.down_after_ms / 1000  # type: ignore[union-attr]
-        assert unserved < down_after_s, f"{unserved:.1f} s without an acknowledged write"
-        plan_after = live.run("plan")
-        assert plan_after.returncode == 0, plan_after.stdout
+@pytest.fixture(scope="module")
+def ha(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One Sentinel deployment for the tests below, in order: each leaves it healthy and in sync."""
+    with ha_deployment(tmp_path_factory.mktemp("cvha"), "cvha", 6500) as live:
+        yield live
 
 
-def test_sentinel_settings_go_in_live_and_drift_is_seen(tmp_path: Path) -> None:
+def test_memory_limit_on_ha_rolls_node_by_node(ha: Live, capsys: pytest.CaptureFixture[str]) -> None:
+    live = ha
+    raw = live.raw
+    profile = live.profile
+    secrets = load_secrets(profile, env=live.env)
+    first_primary = current_primary(profile, secrets)
+    client = connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password)
+    client.mset({f"price:v1:before:{i}": i for i in range(500)})
+    live.raw["resources"]["memory"] = "144mb"
+    live.write()
+    plan = live.run("plan")
+    assert plan.returncode == 1 and plan.stdout.count("rolling") >= 3, plan.stdout
+    writer = Writer(connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password))
+    writer.start()
+    started = time.monotonic()
+    result = live.run("up")
+    took = time.monotonic() - started
+    writer.stop.set()
+    writer.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    new_primary = current_primary(profile_from_mapping(live.raw, live.path), secrets)
+    assert new_primary != first_primary, "the primary was replaced after a failover"
+    check = connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password)
+    assert check.mget([f"price:v1:before:{i}" for i in range(500)]) == [str(i) for i in range(500)]
+    stored = check.mget([f"price:v1:seq:{i}" for i in writer.acked])
+    lost = [i for i, v in zip(writer.acked, stored, strict=True) if v is None]
+    window = (writer.failed_at[-1] - writer.failed_at[0]) if writer.failed_at else 0.0
+    unserved = longest_without_ack(writer)
+    assert {c.attrs["HostConfig"]["Memory"] for c in data_containers(live.profile)} == {144 * 1024 * 1024}
+    plan_after = live.run("plan")
+    assert plan_after.returncode == 0, plan_after.stdout
+    # The reference, in the same run: the same writer across an unplanned failover (the
+    # primary killed and kept down until Sentinel promotes a replica, then given back).
+    reference = Writer(connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password))
+    reference.start()
+    killed = cli("fault", str(live.path), "failover", "--how", "kill", env={**os.environ, **live.env})
+    reference.stop.set()
+    reference.join(timeout=30)
+    assert killed.returncode == 0, killed.stderr
+    unplanned = longest_without_ack(reference)
+    wait_until_settled(profile, secrets, timeout_s=60)
+    emit(
+        capsys,
+        "rolling_ha_memory_limit",
+        {
+            "up_s": round(took, 1),
+            "writes_acknowledged": len(writer.acked),
+            "acknowledged_writes_lost": len(lost),
+            "failed_writes": len(writer.failed_at),
+            "error_window_s": round(window, 2),
+            "longest_without_ack_s": round(unserved, 2),
+            "bursts": bursts(writer),
+            "unplanned_failover_longest_without_ack_s": round(unplanned, 2),
+            "failover_down_after_s": raw["sentinel"]["down_after"],
+        },
+    )
+    # Every acknowledged write is kept, and the writer waits less than it does when the
+    # primary simply dies: clients keep being served through the change.
+    assert lost == [], f"{len(lost)} acknowledged writes lost"
+    assert unserved < unplanned, f"{unserved:.1f} s without an ack while rolling, {unplanned:.1f} s in a failover"
+
+
+def test_sentinel_settings_go_in_live_and_drift_is_seen(ha: Live) -> None:
     """down_after and quorum reach every Sentinel by SENTINEL SET (same containers); a value
     changed by hand on one Sentinel shows in `plan` and the next `up` puts it back."""
-    with ha_deployment(tmp_path, "cvsen", 6610) as live:
-        profile = live.profile
-        secrets = load_secrets(profile, env=live.env)
-        sentinels = {n.service: n for n in profile.sentinel_nodes}
+    live = ha
+    profile = live.profile
+    secrets = load_secrets(profile, env=live.env)
+    sentinels = {n.service: n for n in profile.sentinel_nodes}
 
-        def sentinel_figures() -> dict[str, tuple[int, int]]:
-            out = {}
-            for service, node in sentinels.items():
-                client = connect_node(profile, node, "admin", secrets.admin.password)
-                master = client.sentinel_master(profile.topology.sentinel.master_name)  # type: ignore[union-attr]
-                client.close()
-                out[service] = (master["down-after-milliseconds"], master["quorum"])
-            return out
+    def sentinel_figures() -> dict[str, tuple[int, int]]:
+        out = {}
+        for service, node in sentinels.items():
+            client = connect_node(profile, node, "admin", secrets.admin.password)
+            master = client.sentinel_master(profile.topology.sentinel.master_name)  # type: ignore[union-attr]
+            client.close()
+            out[service] = (master["down-after-milliseconds"], master["quorum"])
+        return out
 
-        def started() -> dict[str, str]:
-            return {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(profile)}
+    def started() -> dict[str, str]:
+        return {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(profile)}
 
-        before = started()
-        live.raw["sentinel"]["down_after"] = "4s"
-        live.raw["sentinel"]["quorum"] = 3
-        live.write()
-        plan = live.run("plan", "--json")
-        assert plan.returncode == 1, plan.stdout
-        rows = {(c["node"], c["setting"], c["how"]) for c in json.loads(plan.stdout)["changes"]}
-        assert rows == {(s, f"sentinel {o}", "live") for s in sentinels for o in ("down-after-milliseconds", "quorum")}
-        assert live.run("up").returncode == 0
-        assert sentinel_figures() == {s: (4000, 3) for s in sentinels}
-        assert started() == before, "a Sentinel or data node was restarted for a live setting"
-        assert live.run("plan").returncode == 0
-        # Drift: one Sentinel changed by hand is seen by plan and put back by up.
-        client = connect_node(profile, sentinels["sentinel-1"], "admin", secrets.admin.password)
-        master_name = profile.topology.sentinel.master_name  # type: ignore[union-attr]
-        client.execute_command("SENTINEL", "SET", master_name, "down-after-milliseconds", "5000")
-        client.close()
-        drift = live.run("plan")
-        assert drift.returncode == 1 and "sentinel-1" in drift.stdout and "5000" in drift.stdout, drift.stdout
-        assert live.run("up").returncode == 0
-        assert sentinel_figures()["sentinel-1"] == (4000, 3)
+    before = started()
+    live.raw["sentinel"]["down_after"] = "4s"
+    live.raw["sentinel"]["quorum"] = 3
+    live.write()
+    plan = live.run("plan", "--json")
+    assert plan.returncode == 1, plan.stdout
+    rows = {(c["node"], c["setting"], c["how"]) for c in json.loads(plan.stdout)["changes"]}
+    assert rows == {(s, f"sentinel {o}", "live") for s in sentinels for o in ("down-after-milliseconds", "quorum")}
+    assert live.run("up").returncode == 0
+    assert sentinel_figures() == {s: (4000, 3) for s in sentinels}
+    assert started() == before, "a Sentinel or data node was restarted for a live setting"
+    assert live.run("plan").returncode == 0
+    # Drift: one Sentinel changed by hand is seen by plan and put back by up.
+    client = connect_node(profile, sentinels["sentinel-1"], "admin", secrets.admin.password)
+    master_name = profile.topology.sentinel.master_name  # type: ignore[union-attr]
+    client.execute_command("SENTINEL", "SET", master_name, "down-after-milliseconds", "5000")
+    client.close()
+    drift = live.run("plan")
+    assert drift.returncode == 1 and "sentinel-1" in drift.stdout and "5000" in drift.stdout, drift.stdout
+    assert live.run("up").returncode == 0
+    assert sentinel_figures()["sentinel-1"] == (4000, 3)
 
 
-def test_admin_rotation_on_ha_is_refused_until_down_and_up(tmp_path: Path) -> None:
+def test_admin_rotation_on_ha_is_refused_until_down_and_up(ha: Live) -> None:
     """A new admin password changes the replication and Sentinel passwords derived from it: `up`
-    refuses (one line, nothing changed) and names the way that works, which does."""
-    with ha_deployment(tmp_path, "cvrot", 6620) as live:
-        client = connect(live.profile, None, live.env["REDIS_PASSWORD"], sentinel_password=live.env["REDIS_PASSWORD"])
-        client.mset({f"price:v1:rot:{i}": i for i in range(100)})
-        folder = paths.deployment_dir("cvrot")
-        files_before = {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()}
-        started_before = {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)}
-        live.env["REDIS_ADMIN_PASSWORD"] = fresh_env()["REDIS_ADMIN_PASSWORD"]
-        plan = live.run("plan", "--json")
-        assert plan.returncode == 1 and json.loads(plan.stdout)["refusal"], plan.stdout
-        refused = live.run("up")
-        assert refused.returncode == 1, refused.stderr
-        assert refused.stderr.strip().splitlines()[-1].startswith("redis-harness: up: the admin password differs")
-        assert {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()} == files_before
-        assert {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)} == started_before
-        assert live.run("down").returncode == 0
-        assert live.run("up").returncode == 0
-        assert live.run("plan").returncode == 0
-        secrets = load_secrets(live.profile, env=live.env)
-        check = connect(live.profile, None, secrets.default.password, sentinel_password=secrets.default.password)
-        assert check.mget([f"price:v1:rot:{i}" for i in range(100)]) == [str(i) for i in range(100)]
+    refuses (one line, nothing changed) and names the way that works, which does (last: it
+    takes the deployment down and up)."""
+    live = ha
+    client = connect(live.profile, None, live.env["REDIS_PASSWORD"], sentinel_password=live.env["REDIS_PASSWORD"])
+    client.mset({f"price:v1:rot:{i}": i for i in range(100)})
+    folder = paths.deployment_dir(live.profile.name)
+    files_before = {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()}
+    started_before = {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)}
+    live.env["REDIS_ADMIN_PASSWORD"] = fresh_env()["REDIS_ADMIN_PASSWORD"]
+    plan = live.run("plan", "--json")
+    assert plan.returncode == 1 and json.loads(plan.stdout)["refusal"], plan.stdout
+    refused = live.run("up")
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("redis-harness: up: the admin password differs")
+    assert {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()} == files_before
+    assert {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)} == started_before
+    assert live.run("down").returncode == 0
+    assert live.run("up").returncode == 0
+    assert live.run("plan").returncode == 0
+    secrets = load_secrets(live.profile, env=live.env)
+    check = connect(live.profile, None, secrets.default.password, sentinel_password=secrets.default.password)
+    assert check.mget([f"price:v1:rot:{i}" for i in range(100)]) == [str(i) for i in range(100)]

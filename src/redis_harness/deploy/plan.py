@@ -176,6 +176,12 @@ def _acl_user(line: str) -> str:
     return line.split()[1] if line.startswith("user ") and len(line.split()) > 1 else line
 
 
+def _acl_tokens(line: str | None) -> list[str]:
+    """An ACL LIST line as a sorted list of its rules: Redis 7.0 lists single commands in its
+    hash table's order, which changes with every process (a restarted node is no drift)."""
+    return sorted(line.split()) if line is not None else []
+
+
 def _acl_summary(line: str | None) -> str:
     if line is None:
         return "absent"
@@ -203,7 +209,7 @@ def _acl_rows(plan: Plan, service: str, desired: Desired, server: Server, previo
             changed.append(user)
         elif recorded_list is None or recorded_file is None:
             continue  # no record of what the rules looked like once applied: only passwords compared
-        elif applied.get(user) != wanted[user] or listed.get(user) != now[user]:
+        elif applied.get(user) != wanted[user] or _acl_tokens(listed.get(user)) != _acl_tokens(now[user]):
             changed.append(user)
     for user in changed:
         plan.acl_load.add(service)
