@@ -143,8 +143,7 @@ def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation
             raise BadInput(f"rollback: image {target.image_ref} of generation {target.number} is no longer present")
         put_back_image(target)
         old = with_files(desired, target.files, desired.secret_files, target.image_ref)
-        planned = make_plan(old, secrets, current)
-        planned.rebuild = False  # a rollback runs what the generation ran; it never builds anew
+        planned = make_plan(old, secrets, current, updates=False)
         apply(old, secrets, planned)
         check(old, secrets, planned)
         recorded = record(old, secrets, restored_from=target.number)

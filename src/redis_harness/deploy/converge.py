@@ -338,8 +338,7 @@ def restore(desired: Desired, secrets: Secrets, target: Generation, secret_files
     progress.note(f"rolling back to generation {target.number}")
     put_back_image(target)
     old = with_files(desired, target.files, secret_files or desired.secret_files, target.image_ref)
-    plan = make_plan(old, secrets, target)
-    plan.rebuild = False  # a rollback runs what the generation ran; it never builds anew
+    plan = make_plan(old, secrets, target, updates=False)
     try:
         apply(old, secrets, plan)
     except HarnessError as exc:

@@ -218,8 +218,9 @@ def _acl_rows(plan: Plan, service: str, desired: Desired, server: Server, previo
         )
 
 
-def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -> Plan:
-    """Read what runs and compare it with `desired`. Reads only; changes nothing."""
+def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *, updates: bool = True) -> Plan:
+    """Read what runs and compare it with `desired`. Reads only; changes nothing. `updates=False`
+    (a rollback, which runs what a generation ran and never builds) skips the archives check."""
     profile = desired.profile
     plan = Plan()
     containers = running.running_containers(profile)
@@ -283,7 +284,8 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None) -
             _acl_rows(plan, service, desired, server, previous)
     _secret_file_rows(plan, desired, containers)
     _sentinel_rows(plan, desired, secrets, previous, containers)
-    _image_rows(plan, desired, containers)
+    if updates:
+        _image_rows(plan, desired, containers)
     if profile.topology.has_replicas:
         # One data node at a time, replicas first, the primary after a failover (Sentinel).
         plan.changes = [
