@@ -28,7 +28,7 @@ from redis_harness.deploy import firewall
 from redis_harness.deploy.containers import project_containers
 from redis_harness.deploy.engine import docker_client
 
-from .conftest import Deployment, deployed, variant_profile
+from .conftest import REPO, Deployment, deployed, variant_profile
 
 pytestmark = pytest.mark.integration
 
@@ -112,6 +112,28 @@ def test_a_neighbour_routing_to_the_bridge_address_cannot_reach_redis(secnet: De
     assert weakened, "without the rules the neighbour should reach the edge address (Docker 20.10 forwards it)"
     reached = [t for t in targets if _reachable_from(neighbour, t, port)]
     assert reached == [], f"reached {reached} from a routed neighbour"
+
+
+def test_uninstalling_the_rules_leaves_the_weakened_host_and_setup_closes_it_again(
+    secnet: Deployment, neighbour: str
+) -> None:
+    """`python -m redis_harness.deploy.firewall --remove` (README, Uninstall) takes the jumps and the
+    chains out, so the neighbour gets through again; setup's run puts everything back."""
+    targets = _redis_addresses(secnet)
+    port = secnet.profile.network.container_port
+    remove = [".venv/bin/python", "-m", "redis_harness.deploy.firewall", "--remove"]
+    try:
+        removed = subprocess.run(remove, cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert removed.returncode == 0, removed.stderr
+        assert sh("iptables", "-n", "-L", firewall.FORWARD_CHAIN, check=False).returncode != 0
+        assert sh("iptables", "-n", "-L", firewall.INPUT_CHAIN, check=False).returncode != 0
+        assert len(firewall.missing_rules()) == len(firewall.rules())
+        assert any(_reachable_from(neighbour, t, port) for t in targets)
+    finally:
+        restored = subprocess.run(remove[:-1], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert restored.returncode == 0, restored.stderr
+    assert firewall.missing_rules() == []
+    assert not any(_reachable_from(neighbour, t, port) for t in targets)
 
 
 class Listener:

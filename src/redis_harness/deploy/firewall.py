@@ -211,9 +211,29 @@ def remove_rules() -> None:
             _iptables("-D", rule.chain, *rule.args)
 
 
+def uninstall_rules() -> list[str]:
+    """Take the jumps out and delete the harness's own chains: the host as before the harness
+    (uninstalling); returns the chains deleted. Docker's own DOCKER-USER chain stays."""
+    remove_rules()
+    deleted = []
+    for chain in OWN_CHAINS:
+        if _iptables("-n", "-L", chain).returncode == 0:
+            _iptables("-F", chain)
+            done = _iptables("-X", chain)
+            if done.returncode != 0:
+                raise HarnessError(f"firewall: cannot delete chain {chain}: {done.stderr.strip()} (run as root)")
+            deleted.append(chain)
+    return deleted
+
+
 def main(argv: list[str]) -> int:
-    """`python -m redis_harness.deploy.firewall [--check]` (scripts/bootstrap-host runs it)."""
+    """`python -m redis_harness.deploy.firewall [--check | --remove]` (scripts/setup runs it without
+    arguments; --remove is for uninstalling)."""
     try:
+        if argv[1:] == ["--remove"]:
+            for chain in uninstall_rules():
+                print(f"firewall: removed chain {chain} and its jump")
+            return 0
         if argv[1:] == ["--check"]:
             missing = missing_rules()
             for rule in missing:
