@@ -18,6 +18,7 @@ from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
 
 from .conftest import AWKWARD, Deployment, generated_env, variant_profile
+from .test_cli import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -150,6 +151,7 @@ def test_unpullable_image_is_refused(tmp_path: Path) -> None:
 
 
 def test_data_survives_down_and_up_and_down_volumes_removes_everything(tmp_path: Path) -> None:
+    """The README's Uninstall runs `redis-harness down PROFILE --volumes`: the command, as shown."""
     profile = variant_profile("ci", tmp_path, "persist", network={"port": 6388})
     secrets = load_secrets(profile, env=generated_env())
     deployment = Deployment(profile, secrets, {})
@@ -161,7 +163,9 @@ def test_data_survives_down_and_up_and_down_volumes_removes_everything(tmp_path:
         deploy.up(profile, secrets)
         assert as_user(deployment, "processing").get("processing:v1:calc:kept") == "written before down"
     finally:
-        deploy.down(profile, volumes=True)
+        removed = run_cli("down", str(profile.source), "--volumes")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == f"down {profile.project} (data volume removed)"
     label = {"label": f"com.docker.compose.project={profile.project}"}
     client = docker_client()
     assert client.containers.list(all=True, filters=label) == []
