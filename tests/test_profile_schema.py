@@ -1,4 +1,4 @@
-"""The published profile schema and the README's settings table: generated from the model,
+"""The published profile schema and the settings table in docs/profiles.md: generated from the model,
 checked for drift, and every shipped profile valid against the schema."""
 
 from __future__ import annotations
@@ -34,17 +34,19 @@ def test_schema_and_settings_table_are_up_to_date() -> None:
 
 
 def test_check_names_a_stale_schema_and_table_and_regenerating_fixes_them(tmp_path: Path) -> None:
+    page = tmp_path / schema.SETTINGS_PAGE
     (tmp_path / "profiles").mkdir()
-    shutil.copy(REPO / "README.md", tmp_path / "README.md")
+    page.parent.mkdir()
+    shutil.copy(REPO / schema.SETTINGS_PAGE, page)
     shutil.copy(REPO / "profiles" / schema.SCHEMA_NAME, tmp_path / "profiles" / schema.SCHEMA_NAME)
     assert schema.stale(tmp_path) == []
-    readme = (tmp_path / "README.md").read_text()
-    (tmp_path / "README.md").write_text(readme.replace("| `memory.policy` | `volatile-lru`", "| `memory.policy` | `x`"))
+    text = page.read_text()
+    page.write_text(text.replace("| `memory.policy` | `volatile-lru`", "| `memory.policy` | `x`"))
     (tmp_path / "profiles" / schema.SCHEMA_NAME).write_text("{}\n")
-    assert schema.stale(tmp_path) == [tmp_path / "profiles" / schema.SCHEMA_NAME, tmp_path / "README.md"]
+    assert schema.stale(tmp_path) == [tmp_path / "profiles" / schema.SCHEMA_NAME, page]
     assert len(schema.write(tmp_path)) == 2
     assert schema.stale(tmp_path) == []
-    assert (tmp_path / "README.md").read_text() == readme
+    assert page.read_text() == text
 
 
 def test_the_table_lists_every_setting_with_its_description() -> None:

@@ -3,7 +3,7 @@
 A profile is one YAML file; loading it yields an immutable Profile carrying
 every derived number (maxmemory in bytes, slowlog threshold in µs, …) so the
 templates only print values. The same model gives the JSON schema editors
-use (profiles/profile.schema.json) and the README's settings table. Bad input
+use (profiles/profile.schema.json) and the settings table in docs/profiles.md. Bad input
 raises BadInput with one line naming the field and the fix.
 """
 
