@@ -10,6 +10,8 @@ from markupsafe import Markup
 from redis_harness import paths
 from redis_harness.profile.units import format_size
 from redis_harness.report.charts import panel_names
+from redis_harness.report.gate_lines import verdicts
+from redis_harness.report.saturation import ADVICE, CONSEQUENCE, saturated_processes
 
 
 def _num(value: Any) -> str:
@@ -51,5 +53,10 @@ def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -
         chart=Markup(svg[svg.find("<svg") :]),
         settings=settings_line(report.get("settings") or {}),
         panels=panel_names(report),
+        # The gates and the generator in the terminal summary's words (report.gate_lines, report.saturation).
+        gates=verdicts(report),
+        saturation=saturated_processes(report),
+        consequence=CONSEQUENCE,
+        advice=ADVICE,
         has_locust_html=has_locust_html,
     )
