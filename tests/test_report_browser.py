@@ -8,8 +8,10 @@ no empty panels, error types with counts, locust.html linked, settings as a sent
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,11 @@ T0 = 1_800_000_000.0
 THRESHOLDS = {"miss_ratio": 0.2, "memory_ratio": 0.8, "slow_update_s": 0.1, "evictions_per_s": 100.0,
               "error_ratio": 0.01, "recovery_s": 30.0}  # fmt: skip
 GATES = ["recovery_window", "acked_writes_kept", "slow_updates", "error_rate", "memory", "no_oom_kill"]
+
+
+def visible(html: str) -> str:
+    """The text a reader sees: tags dropped, entities decoded, no-break spaces as spaces."""
+    return unescape(re.sub(r"<[^>]+>", "", html)).replace("\u00a0", " ")
 
 
 def make_run(folder: Path, *, evictions: bool = False) -> Path:
@@ -117,7 +124,7 @@ def test_report_html_shows_what_happened(tmp_path: Path) -> None:
     assert report["library_calls"]["cache.get price"]["library"]["p50_us"] == 40
     # The gates in the terminal's words, with the terminal's hint under the one that failed.
     assert ">10 % &gt; 1 %</td>" in html and ">2 s &lt;= 30 s</td>" in html
-    assert html.count("look at: ") == 1 and f"look at: {GATE_FORMATS['error_rate'].look_at}" in html
+    assert html.count("look at: ") == 1 and f"look at: {GATE_FORMATS['error_rate'].look_at}" in visible(html)
     assert 'id="generator-warning"' not in html  # this run's generator was not sampled: no claim either way
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (scripts/bootstrap-host installs it)")
@@ -155,8 +162,11 @@ def test_generator_and_calibration_are_shown_when_the_run_has_them(tmp_path: Pat
     assert 'id="generator-warning"' in html and "<td>local</td><td>97 %</td>" in html and "80.0%" in html
     # the banner says which process, how busy, for how much of the run, as the terminal does
     banner = html[html.index('id="generator-warning"') : html.index("</p>", html.index('id="generator-warning"'))]
-    assert "the Locust process busy above 90 % for 80 % of the run (CPU p50 97 %, max 100 %)" in banner
-    assert "--workers" in banner and html.index("generator-warning") < html.index('id="gates"')  # near the verdict
+    assert "the Locust process busy above 90 % for 80 % of the run (CPU p50 97 %, max 100 %)" in visible(banner)
+    assert "80\u00a0%" in banner  # a figure stays with its unit
+    assert "--workers" in visible(banner) and html.index("generator-warning") < html.index(
+        'id="gates"'
+    )  # near the verdict
 
 
 def test_a_generator_that_kept_up_gets_no_saturation_banner(tmp_path: Path) -> None:
@@ -183,8 +193,9 @@ def test_a_failed_latency_gate_on_a_saturated_generator_carries_the_note(tmp_pat
     }
     html = to_html(report, "<svg></svg>")
     assert ">250 ms &gt; 100 ms</td>" in html
-    assert f"look at: {GATE_FORMATS['slow_updates'].look_at}" in html
-    assert "note: " + LATENCY_NOTE.replace("'", "&#39;") in html
+    assert f"look at: {GATE_FORMATS['slow_updates'].look_at}" in visible(html)
+    assert "note: " + LATENCY_NOTE in visible(html)
+    assert '<code class="nowrap">--rate</code>' in html  # a browser does not break an option at its dashes
     report["generator"]["saturated"] = False  # the same failure, the generator kept up: the figure is Redis's
     report["generator"]["processes"][0]["cpu_over_90_share"] = 0.0
     assert "note: " not in to_html(report, "<svg></svg>")

@@ -14,22 +14,22 @@ from dataclasses import dataclass
 MAX_WIDTH = 100
 GAP = 2  # spaces between columns
 # A figure and its unit stay on one line ("101 %", not "101" and "%" on the next).
-_UNIT_SPACE = re.compile(r"(?<=\d) (?=(?:%|ms|µs|s|ops/s)(?![\w/]))")
-_GLUE = "\u00a0"  # textwrap breaks only at ASCII whitespace
+UNIT_SPACE = re.compile(r"(?<=\d) (?=(?:%|ms|µs|s|ops/s)(?![\w/]))")
+GLUE = "\u00a0"  # a no-break space: textwrap (and a browser) breaks only at the others
 
 
 def wrapped(text: str, indent: str, width: int = MAX_WIDTH, first: str = "") -> list[str]:
     """`first` + text in lines of at most `width`, continued under `indent`; words are never split
     (a path or a name longer than a line stays whole)."""
     lines = textwrap.wrap(
-        _UNIT_SPACE.sub(_GLUE, text),
+        UNIT_SPACE.sub(GLUE, text),
         width,
         initial_indent=first,
         subsequent_indent=indent,
         break_long_words=False,
         break_on_hyphens=False,
     )
-    return [line.replace(_GLUE, " ") for line in lines] or [first.rstrip()]
+    return [line.replace(GLUE, " ") for line in lines] or [first.rstrip()]
 
 
 @dataclass(frozen=True)
