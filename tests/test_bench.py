@@ -80,6 +80,59 @@ def test_harness_latency_keys_commands_like_redis_benchmark_tests() -> None:
     assert bench.harness_latency(report) == {"GET": {"p50_us": 30, "p99_us": 90, "count": 10, "errors": 0}}
 
 
+def _process(role: str, p50: float, share: float) -> dict:
+    return {"role": role, "cpu_p50": p50, "cpu_max": p50 + 9.0, "cpu_over_90_share": share, "samples": 5}
+
+
+def bench_result(*, saturated: bool) -> dict:
+    """bench.json as `bench verdict1` wrote it on this host (5 s per run), the generator busy or not."""
+    busy = 1.0 if saturated else 0.0
+
+    def side(ops: float, get_p50: float) -> dict:
+        tests = {name: {"p50_us": get_p50, "p99_us": get_p50 * 1.7} for name in ("GET", "SET")}
+        return {"ops_s": ops, "tests": tests}
+
+    def run(ops: float, p50: float, processes: list[dict]) -> dict:
+        latency = {name: {"p50_us": p50, "p99_us": p50 * 3, "count": 1, "errors": 0} for name in ("GET", "SET")}
+        busiest = max(p["cpu_over_90_share"] for p in processes)
+        return {"ops_s": ops, "latency": latency, "generator": {"processes": processes, "saturated": busiest > 0.1}}
+
+    workers = [_process(f"worker vm_{i}478b7d8524c4651a3332a22636cf6a1", 69.0, busy * 0.8) for i in (5, 6)]
+    return {
+        "profile": "verdict1", "endpoint": "127.0.0.1:6630", "mix": "GET+SET 1:1, 10,000 keys, 3-byte values",
+        "duration_s": 5.0,
+        "redis_benchmark": {"closed_loop": side(55_303.2, 471.0), "one_connection": side(10_086.8, 95.0)},
+        "harness": {
+            "closed_loop_1_process": run(18_815.0, 2_319, [_process("local", 94.8, busy)]),
+            "closed_loop_2_workers": run(29_540.3, 1_351, [_process("master", 1.0, 0.0), *workers]),
+            "one_connection": run(8_022.8, 106, [_process("local", 49.2, 0.0)]),
+        },
+        "ratios": {"one_connection_vs_redis_benchmark": 0.795},
+    }  # fmt: skip
+
+
+def test_bench_table_fits_100_columns_with_the_busy_share_in_percent() -> None:
+    lines = bench.format_table(bench_result(saturated=True)).splitlines()
+    assert max(len(line) for line in lines) <= 100
+    header = next(i for i, line in enumerate(lines) if line.startswith("harness run"))
+    assert lines[header].endswith("busy above 90 %") and "share of the run" in lines[header - 1]
+    rows = [line.split() for line in lines[header + 1 : header + 6]]
+    # the share of the run is a percentage, not a fraction: 1.0 -> 100 %, 0.8 -> 80 %
+    assert rows[0][:2] == ["closed_loop_1_process", "the"] and rows[0][-2:] == ["100", "%"]
+    assert rows[2][:3] == ["closed_loop_2_workers", "worker", "vm_5478b7d8"] and rows[2][-2:] == ["80", "%"]
+    assert all(len(line) == len(lines[header]) for line in lines[header + 1 : header + 6])  # aligned
+    said = " ".join(" ".join(lines[header + 6 :]).split())
+    assert said.startswith("saturated generator in closed_loop_1_process, closed_loop_2_workers: the latency")
+    # one connection: harness / redis-benchmark for ops/s, then under each latency (GET p50 106 µs / 95 µs)
+    assert f"harness / redis-benchmark 0.80 {106 / 95:.2f}" in " ".join(" ".join(lines).split())
+
+
+def test_bench_table_claims_no_saturation_when_the_generator_kept_up() -> None:
+    text = bench.format_table(bench_result(saturated=False))
+    assert "saturated" not in text and "generator's" not in text
+    assert max(len(line) for line in bench.format_table(bench_result(saturated=True), 80).splitlines()) <= 80
+
+
 @pytest.mark.integration
 def test_bench_measures_both_sides(ci_deployment: Deployment, tmp_path: Path) -> None:
     cmd = ["bench", str(ci_deployment.profile.source), "--duration", "2s", "--report", str(tmp_path)]

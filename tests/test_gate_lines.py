@@ -37,22 +37,36 @@ def test_every_gate_has_a_format_and_an_expected_line() -> None:
     assert set(GATE_FORMATS) == set(GATES) == set(EXPECTED)
 
 
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def verdict_and_hint(lines: list[str]) -> tuple[str, list[str]]:
+    """The verdict line with its continuation lines joined, and the lines from `look at:` on."""
+    hint = next((i for i, line in enumerate(lines) if line.startswith(LOOK_AT_PREFIX)), len(lines))
+    return words(" ".join(lines[:hint])), lines[hint:]
+
+
 @pytest.mark.parametrize("name", sorted(GATES))
 def test_gate_line_rounds_with_its_unit_and_says_where_to_look_when_it_fails(name: str) -> None:
     healthy_text, broken_text = EXPECTED[name]
     (gate,) = evaluate(healthy_report(), ALERTS, (name,))
     lines = gate_lines(gate.as_dict())
     assert comparison(name, gate.as_dict()) == healthy_text
-    assert lines == [f"gate {name:<24} pass  {healthy_text}  ({gate.detail})"]
+    assert lines[0].startswith(f"gate {name:<24} pass  {healthy_text}")
+    assert verdict_and_hint(lines) == (words(f"gate {name} pass {healthy_text} ({gate.detail})"), [])
+    assert all(len(line) <= 100 for line in lines)
 
     broken = copy.deepcopy(healthy_report())
     BREAKERS[name](broken)
     (gate,) = evaluate(broken, ALERTS, (name,))
     lines = gate_lines(gate.as_dict())
-    assert lines[0] == f"gate {name:<24} FAIL  {broken_text}  ({gate.detail})"
-    assert len(lines) == 2 and lines[1] == LOOK_AT_PREFIX + GATE_FORMATS[name].look_at
-    assert len(lines[1]) <= 100
-    assert "report.html" in lines[1]  # where in the report to look
+    assert lines[0].startswith(f"gate {name:<24} FAIL  {broken_text}")
+    verdict_text, hint = verdict_and_hint(lines)
+    assert verdict_text == words(f"gate {name} FAIL {broken_text} ({gate.detail})")
+    assert hint == [LOOK_AT_PREFIX + GATE_FORMATS[name].look_at]  # one line, at most 100 columns
+    assert all(len(line) <= 100 for line in lines)
+    assert "report.html" in hint[0]  # where in the report to look
 
 
 def test_rounding_never_makes_a_failing_value_look_like_its_threshold() -> None:

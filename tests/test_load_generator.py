@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from redis_harness.load.generator import CpuSampler, saturated, summarize
+from redis_harness.load.generator import CpuSampler, process_label, saturated, summarize
 
 
 def test_summary_of_a_busy_process() -> None:
@@ -44,3 +44,10 @@ def test_the_sampler_sees_this_process_work() -> None:
         total += n
     cpu, busy = sampler.sample()
     assert 0 < cpu <= busy
+
+
+def test_a_worker_is_named_by_its_host_and_eight_hex_digits_of_its_id() -> None:
+    assert process_label("worker vm_1c22946a13374a809e3c3cb6de2e9057") == "worker vm_1c22946a"
+    assert process_label("worker my-host.example_a9c8d0ae4bf741ec9e9430b3f7938cee") == "worker my-host.example_a9c8d0ae"
+    assert process_label("master") == "master" and process_label("local") == "the Locust process"
+    assert process_label("worker vm_1c22946a") == "worker vm_1c22946a"  # not a full Locust id: as it is

@@ -153,19 +153,26 @@ def test_generator_headroom_fails_on_a_saturated_generator_and_passes_on_a_light
     lgload: Deployment, tmp_path: Path
 ) -> None:
     # 50 closed-loop users in one process: the generator runs flat out (Redis has a core to itself).
-    _load(lgload, tmp_path / "busy", "--scenario", "raw", "--users", "50", "--duration", "6s")
+    busy_run = _load(lgload, tmp_path / "busy", "--scenario", "raw", "--users", "50", "--duration", "6s")
     busy = _report(tmp_path / "busy")
     assert busy["generator"]["saturated"] is True
     gate = _gate(busy, "generator_headroom")
     assert not gate["passed"] and "latency figures are the generator's" in gate["detail"], gate
     assert busy["calibration"]["get_p50_us"] > 0
+    # The summary says so under the verdict, before any latency, and fits the terminal.
+    lines = busy_run.stdout.splitlines()
+    assert lines[1].startswith("generator saturated: the Locust process busy above 90 % for "), lines[:3]
+    assert all(len(line) <= 100 for line in lines), busy_run.stdout
 
-    _load(lgload, tmp_path / "light", "--scenario", "raw", "--users", "5", "--rate", "500", "--duration", "6s")
+    light_run = _load(
+        lgload, tmp_path / "light", "--scenario", "raw", "--users", "5", "--rate", "500", "--duration", "6s"
+    )
     light = _report(tmp_path / "light")
     assert light["generator"]["saturated"] is False
     assert _gate(light, "generator_headroom")["passed"]
     (local,) = light["generator"]["processes"]
     assert local["role"] == "local" and local["samples"] >= 5
+    assert "saturated" not in light_run.stdout and "from intended start" in light_run.stdout
 
 
 def test_a_master_and_two_workers_started_separately_make_one_report(lgload: Deployment, tmp_path: Path) -> None:

@@ -67,6 +67,8 @@ def test_smoke_passes_with_microsecond_percentiles(load_target: Profile, cli_env
     assert {"cache.on_price price", "cache.write_quotes price"} <= set(report["commands"])
     assert report["throughput_ops_s"] > 0 and report["server"]["series"]
     assert all(g["passed"] for g in report["gates"])
+    # The summary of the longest request names (PIPELINE ratelimit-sliding …) fits the terminal.
+    assert "PIPELINE ratelimit-sliding" in stdout and max(len(line) for line in stdout.splitlines()) <= 100
 
 
 def test_raw_runs_distributed_and_open_loop(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:

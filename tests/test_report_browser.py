@@ -8,8 +8,10 @@ no empty panels, error types with counts, locust.html linked, settings as a sent
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ from redis_harness import paths
 from redis_harness.load.recorder import Recorder
 from redis_harness.report.analysis import build
 from redis_harness.report.charts import panel_names
+from redis_harness.report.gate_lines import GATE_FORMATS
+from redis_harness.report.saturation import LATENCY_NOTE
 
 CHROMIUM = next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
 SCREENSHOT = paths.ROOT / "reports" / "report-html" / "recovery-report.png"
@@ -25,6 +29,11 @@ T0 = 1_800_000_000.0
 THRESHOLDS = {"miss_ratio": 0.2, "memory_ratio": 0.8, "slow_update_s": 0.1, "evictions_per_s": 100.0,
               "error_ratio": 0.01, "recovery_s": 30.0}  # fmt: skip
 GATES = ["recovery_window", "acked_writes_kept", "slow_updates", "error_rate", "memory", "no_oom_kill"]
+
+
+def visible(html: str) -> str:
+    """The text a reader sees: tags dropped, entities decoded, no-break spaces as spaces."""
+    return unescape(re.sub(r"<[^>]+>", "", html)).replace("\u00a0", " ")
 
 
 def make_run(folder: Path, *, evictions: bool = False) -> Path:
@@ -113,6 +122,10 @@ def test_report_html_shows_what_happened(tmp_path: Path) -> None:
     assert 'href="locust.html"' in html
     assert "ConnectionError(&#39;Connection refused&#39;)" in html and ">300<" in html
     assert report["library_calls"]["cache.get price"]["library"]["p50_us"] == 40
+    # The gates in the terminal's words, with the terminal's hint under the one that failed.
+    assert ">10 % &gt; 1 %</td>" in html and ">2 s &lt;= 30 s</td>" in html
+    assert html.count("look at: ") == 1 and f"look at: {GATE_FORMATS['error_rate'].look_at}" in visible(html)
+    assert 'id="generator-warning"' not in html  # this run's generator was not sampled: no claim either way
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (scripts/bootstrap-host installs it)")
     shot = tmp_path / "report.png"
@@ -121,7 +134,8 @@ def test_report_html_shows_what_happened(tmp_path: Path) -> None:
     dom = subprocess.run([*common, "--dump-dom", (run / "report.html").as_uri()],
                          capture_output=True, text=True, timeout=120).stdout  # fmt: skip
     for element in ('id="gates"', 'id="commands"', 'id="library"', 'id="errors"', 'id="marks"', 'id="locust-link"',
-                    "<svg", "slow_updates gate (p99)", "kill: error window"):  # fmt: skip
+                    "<svg", "slow_updates gate (p99)", "kill: error window",
+                    "10 % &gt; 1 %", "look at: the errors"):  # fmt: skip
         assert element in dom, element
     subprocess.run([*common, f"--screenshot={shot}", "--window-size=1200,2600", (run / "report.html").as_uri()],
                    capture_output=True, timeout=120, check=True)  # fmt: skip
@@ -146,3 +160,42 @@ def test_generator_and_calibration_are_shown_when_the_run_has_them(tmp_path: Pat
     assert "PING p50 41 µs, p99 90 µs; GET p50 50 µs" in html
     assert "× 8.0" in html  # cache.get price p50 399 µs against the 50 µs floor
     assert 'id="generator-warning"' in html and "<td>local</td><td>97 %</td>" in html and "80.0%" in html
+    # the banner says which process, how busy, for how much of the run, as the terminal does
+    banner = html[html.index('id="generator-warning"') : html.index("</p>", html.index('id="generator-warning"'))]
+    assert "the Locust process busy above 90 % for 80 % of the run (CPU p50 97 %, max 100 %)" in visible(banner)
+    assert "80\u00a0%" in banner  # a figure stays with its unit
+    assert "--workers" in visible(banner) and html.index("generator-warning") < html.index(
+        'id="gates"'
+    )  # near the verdict
+
+
+def test_a_generator_that_kept_up_gets_no_saturation_banner(tmp_path: Path) -> None:
+    from redis_harness.report.html import to_html
+
+    report = build(make_run(tmp_path / "run"))
+    report["generator"] = {
+        "processes": [{"role": "local", "cpu_p50": 60.0, "cpu_max": 95.0, "cpu_over_90_share": 0.1}],
+        "saturated": False,
+    }
+    html = to_html(report, "<svg></svg>")
+    assert 'id="generator"' in html and 'id="generator-warning"' not in html and "busy above" not in html
+
+
+def test_a_failed_latency_gate_on_a_saturated_generator_carries_the_note(tmp_path: Path) -> None:
+    from redis_harness.report.html import to_html
+
+    report = build(make_run(tmp_path / "run"))
+    slow = next(g for g in report["gates"] if g["name"] == "slow_updates")
+    slow.update(passed=False, value=0.25)
+    report["generator"] = {
+        "processes": [{"role": "local", "cpu_p50": 97.0, "cpu_max": 100.0, "cpu_over_90_share": 0.8}],
+        "saturated": True,
+    }
+    html = to_html(report, "<svg></svg>")
+    assert ">250 ms &gt; 100 ms</td>" in html
+    assert f"look at: {GATE_FORMATS['slow_updates'].look_at}" in visible(html)
+    assert "note: " + LATENCY_NOTE in visible(html)
+    assert '<code class="nowrap">--rate</code>' in html  # a browser does not break an option at its dashes
+    report["generator"]["saturated"] = False  # the same failure, the generator kept up: the figure is Redis's
+    report["generator"]["processes"][0]["cpu_over_90_share"] = 0.0
+    assert "note: " not in to_html(report, "<svg></svg>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis_harness.load.recorder import Recorder, part_name, split_part
 from redis_harness.report.analysis import split_parts
 from redis_harness.report.gates import is_update
-from redis_harness.report.text import library_cost_line
+from redis_harness.report.text import library_table
 
 
 def test_parts_are_grouped_under_their_call_and_leave_the_requests() -> None:
@@ -22,8 +22,10 @@ def test_parts_are_grouped_under_their_call_and_leave_the_requests() -> None:
     parts = calls["cache.get price"]
     assert parts["total"]["count"] == parts["redis"]["count"] == parts["library"]["count"] == 3
     assert parts["redis"]["p50_us"] < parts["total"]["p50_us"] and "origin" not in parts
-    line = library_cost_line("cache.get price", parts)
-    assert "redis 300" in line and "library 90" in line and line.count("origin") == 0
+    header, row = library_table(calls)[1:]  # under the p50 µs / p99 µs labels
+    cells = dict(zip(header.split()[2:6], row.split()[2:6], strict=True))  # the p50s: whole, redis, origin, library
+    expected = {"whole": parts["total"]["p50_us"], "redis": parts["redis"]["p50_us"], "library": 90}
+    assert row.startswith("cache.get price") and cells == {**{k: f"{v:,}" for k, v in expected.items()}, "origin": "-"}
 
 
 def test_library_updates_are_judged_as_updates() -> None:

@@ -32,11 +32,14 @@ from redis_harness import progress
 from redis_harness.deploy.connect import connect
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load import run as load_run
+from redis_harness.load.generator import BUSY_PERCENT, process_label
 from redis_harness.load.run import LoadOptions
 from redis_harness.load.scenarios import get_scenario
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.report.analysis import build
+from redis_harness.report.saturation import CONSEQUENCE
+from redis_harness.report.terminal import MAX_WIDTH, Group, table, wrapped
 from redis_harness.report.text import summary
 
 KEYSPACE = 10_000  # -r: the raw scenario's keyspace
@@ -337,54 +340,71 @@ def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float
     }
 
 
-def format_table(result: dict[str, Any]) -> str:
+def format_table(result: dict[str, Any], width: int = MAX_WIDTH) -> str:
     rb, hs = result["redis_benchmark"], result["harness"]
-    closed = rb["closed_loop"]
-    rows = [
-        ("redis-benchmark -c 50", closed["ops_s"]),
+    closed = rb["closed_loop"]["ops_s"]
+    runs = [
+        ("redis-benchmark -c 50", closed),
         ("harness raw, 50 users, 1 process", hs["closed_loop_1_process"]["ops_s"]),
         (f"harness raw, 50 users, {WORKERS} workers", hs[f"closed_loop_{WORKERS}_workers"]["ops_s"]),
     ]
-    lines = [
+    lines = wrapped(
         f"bench {result['profile']} ({result['endpoint']}): {result['mix']}, {result['duration_s']:.0f} s per run",
-        "",
-        f"{'closed loop, 50 connections':<36}{'ops/s':>10}{'harness / redis-benchmark':>28}",
-    ]
-    for label, ops in rows:
-        lines.append(f"{label:<36}{ops:>10,.0f}{_fmt_ratio(ratio(ops, closed['ops_s'])):>28}")
-
-    lines += ["", f"{'one connection':<36}{'ops/s':>10}" + "".join(f"{h:>10}" for h in _LATENCY_HEADERS)]
-    one_rb = rb["one_connection"]
-    rb_lat = {name: {"p50_us": t["p50_us"], "p99_us": t["p99_us"]} for name, t in one_rb["tests"].items()}
-    lines.append(_latency_row("redis-benchmark -c 1", one_rb["ops_s"], rb_lat))
-    lines.append(_latency_row("harness raw, 1 user", hs["one_connection"]["ops_s"], hs["one_connection"]["latency"]))
-    lines.append(
-        f"{'harness / redis-benchmark':<36}{_fmt_ratio(result['ratios']['one_connection_vs_redis_benchmark']):>10}"
+        "  ",
+        width,
     )
-    get_ratio = ratio(hs["one_connection"]["latency"].get("GET", {}).get("p50_us"), rb_lat.get("GET", {}).get("p50_us"))
-    lines.append(f"{'GET p50, harness / redis-benchmark':<36}{_fmt_ratio(get_ratio):>10}")
-    lines += ["", "generator CPU (% of one core: p50 / max / share of the run above 90 %)"]
-    for key, figures in hs.items():
-        for process in (figures.get("generator") or {}).get("processes", []):
-            lines.append(
-                f"  {key:<28} {process['role'][:24]:<24} {process['cpu_p50']!s:>6} / {process['cpu_max']!s:>6} / "
-                f"{process['cpu_over_90_share']!s:>5}"
-            )
-        if (figures.get("generator") or {}).get("saturated"):
-            lines.append(f"  {key}: generator saturated; its latency figures are the generator's")
-    return "\n".join(lines)
+    closed_rows = [[label, f"{ops:,.0f}", _fmt_ratio(ratio(ops, closed))] for label, ops in runs]
+    lines += [
+        "",
+        *table(["closed loop, 50 connections", "ops/s", "harness / redis-benchmark"], closed_rows, width=width),
+    ]
+
+    one_rb, one_hs = rb["one_connection"], hs["one_connection"]
+    rb_latency, hs_latency = _latency_cells(one_rb["tests"]), _latency_cells(one_hs["latency"])
+    ratios = [_fmt_ratio(ratio(h, r)) for h, r in zip(hs_latency, rb_latency, strict=True)]
+    one_rows = [
+        ["redis-benchmark -c 1", f"{one_rb['ops_s']:,.0f}", *map(_fmt_us, rb_latency)],
+        ["harness raw, 1 user", f"{one_hs['ops_s']:,.0f}", *map(_fmt_us, hs_latency)],
+        ["harness / redis-benchmark", _fmt_ratio(result["ratios"]["one_connection_vs_redis_benchmark"]), *ratios],
+    ]
+    latency_header = [f"{cmd} {pct}" for cmd in ("GET", "SET") for pct in ("p50", "p99")]
+    lines += ["", *table(["one connection", "ops/s", *latency_header], one_rows, width=width)]
+    return "\n".join([*lines, "", *generator_table(hs, width)])
 
 
-_LATENCY_HEADERS = ("GET p50", "GET p99", "SET p50", "SET p99")
+def generator_table(harness: dict[str, dict[str, Any]], width: int = MAX_WIDTH) -> list[str]:
+    """Every generator process of every harness run: CPU in % of one core, and the share of the run it was
+    busy (on a core or waiting for one) above 90 %, then the runs whose generator was saturated."""
+    rows = [
+        [key, process_label(p["role"]), *map(_fmt_percent, (p["cpu_p50"], p["cpu_max"], _percent_of(p)))]
+        for key, figures in harness.items()
+        for p in (figures.get("generator") or {}).get("processes", [])
+    ]
+    header = ["harness run", "process", "CPU p50", "CPU max", f"busy above {BUSY_PERCENT:.0f} %"]
+    groups = [Group("share of the run", 4, 4)]
+    lines = ["generator CPU, % of one core:", *table(header, rows, groups=groups, names=2, width=width)]
+    busy = [key for key, figures in harness.items() if (figures.get("generator") or {}).get("saturated")]
+    if busy:
+        lines += wrapped(f"saturated generator in {', '.join(busy)}: {CONSEQUENCE} in those runs", "  ", width)
+    return lines
 
 
-def _latency_row(label: str, ops: float, latency: dict[str, dict[str, float]]) -> str:
-    cells = [latency.get(cmd, {}).get(pct) for cmd in ("GET", "SET") for pct in ("p50_us", "p99_us")]
-    return f"{label:<36}{ops:>10,.0f}" + "".join(f"{_fmt_us(v):>10}" for v in cells)
+def _percent_of(process: dict[str, Any]) -> float | None:
+    share = process.get("cpu_over_90_share")
+    return None if share is None else share * 100
+
+
+def _latency_cells(latency: dict[str, dict[str, float]]) -> list[float | None]:
+    """GET p50, GET p99, SET p50, SET p99 in µs."""
+    return [latency.get(cmd, {}).get(pct) for cmd in ("GET", "SET") for pct in ("p50_us", "p99_us")]
 
 
 def _fmt_us(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f} µs"
+
+
+def _fmt_percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f} %"
 
 
 def _fmt_ratio(value: float | None) -> str:

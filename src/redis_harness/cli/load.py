@@ -15,6 +15,7 @@ from redis_harness.profile.model import load_profile
 from redis_harness.profile.units import parse_duration
 from redis_harness.report.analysis import build
 from redis_harness.report.text import summary
+from redis_harness.verify.table import table_width
 
 
 def register(sub: Any) -> None:
@@ -43,7 +44,7 @@ def register(sub: Any) -> None:
         "--rate",
         type=float,
         help="open loop: Redis operations per second in all users and workers; 0 = closed loop "
-        "(default: the scenario's; smoke 2000, others closed loop)",
+        "(default: the scenario's: closed loop; with a rate, latency from each call's intended start is reported)",
     )
     p.add_argument("--workers", type=int, default=0, help="Locust worker processes on this host (distributed mode)")
     p.add_argument("--report", metavar="DIR", help="run folder (default reports/<time>-<profile>-<scenario>)")
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     with shown("load"):
         finished = load_run.run(profile, secrets, scenario, options)
     report = build(finished.run_dir)
-    print(summary(report, finished.run_dir))
+    print(summary(report, finished.run_dir, table_width()))
     if finished.exit_code is not None:
         print(f"interrupted ({report.get('interrupted_by', 'signal')}): the report covers the run up to the stop")
         return finished.exit_code

@@ -16,6 +16,7 @@ the time the process was running or ready to run.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ SATURATED_SHARE = 0.10  # of the samples
 
 
 SCHEDSTAT = Path("/proc/thread-self/schedstat")
+# A worker's role is "worker <Locust client id>", the id "<hostname>_<uuid4 hex>": 8 hex digits tell
+# a run's workers apart (report.json keeps the whole id).
+_CLIENT_ID_HEX = re.compile(r"_([0-9a-f]{8})[0-9a-f]{24}$")
 
 
 def _run_queue_wait_ns() -> int | None:
@@ -78,3 +82,10 @@ def summarize(role: str, samples: list[tuple[float, float]] | list[list[float]])
 def saturated(processes: list[dict[str, Any]]) -> bool:
     """True when any process was above BUSY_PERCENT for more than SATURATED_SHARE of its samples."""
     return any((p.get("cpu_over_90_share") or 0) > SATURATED_SHARE for p in processes)
+
+
+def process_label(role: str) -> str:
+    """A generator process as people read it: `worker vm_1c22946a`, the local process named as such."""
+    if role == "local":
+        return "the Locust process"
+    return _CLIENT_ID_HEX.sub(r"_\1", role)

@@ -1,17 +1,22 @@
 """A gate verdict as people read it: rounded values with their unit, and where to look when it fails.
 
-report.json keeps the raw numbers (ratios, seconds); only the terminal text
-is rounded here. Every gate in report.gates.GATES has an entry (a unit test
-holds new gates to it).
+report.json keeps the raw numbers (ratios, seconds); the terminal summary,
+report.html and the web UI show them in these words. Every gate in
+report.gates.GATES has an entry (a unit test holds new gates to it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-LOOK_AT_PREFIX = "     look at: "
-LOOK_AT_WIDTH = 100 - len(LOOK_AT_PREFIX)  # the hint fits a 100-column terminal
+from redis_harness.report.saturation import LATENCY_NOTE, is_saturated
+from redis_harness.report.terminal import MAX_WIDTH, wrapped
+
+INDENT = "     "  # under `gate `: a gate's continuation, hint and note lines
+LOOK_AT_PREFIX = f"{INDENT}look at: "
+NOTE_PREFIX = f"{INDENT}note: "
+LOOK_AT_WIDTH = MAX_WIDTH - len(LOOK_AT_PREFIX)  # the hint fits a 100-column terminal on one line
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class GateFormat:
     noun: str = ""  # what a count counts ("keys lost")
     # One line (at most LOOK_AT_WIDTH): the figure to read, and where it is in report.html.
     look_at: str = ""
+    # The gate judges latency measured by the generator: a saturated generator makes the figure its own.
+    latency: bool = False
 
 
 GATE_FORMATS: dict[str, GateFormat] = {
@@ -37,7 +44,9 @@ GATE_FORMATS: dict[str, GateFormat] = {
         look_at="peak used_memory vs maxmemory (Server in report.html): maxmemory was never reached",
     ),
     "slow_updates": GateFormat(
-        "ms", look_at="the p99 µs of the updates above (Commands in report.html), latency under Over time"
+        "ms",
+        latency=True,
+        look_at="the p99 µs of the updates above (Commands in report.html), latency under Over time",
     ),
     "miss_ratio": GateFormat(
         "percent", look_at="the hit ratio line above (Hit ratio in report.html); the profile's ttl: section"
@@ -130,11 +139,53 @@ def comparison(name: str, gate: dict[str, Any]) -> str:
     return f"{noun}{shown_value}{suffix} {relation} {shown_threshold}{suffix}"
 
 
-def gate_lines(gate: dict[str, Any]) -> list[str]:
-    """The verdict line, and when it failed a second line saying what to look at."""
-    name = gate["name"]
-    verdict = "pass" if gate["passed"] else "FAIL"
-    lines = [f"gate {name:<24} {verdict}  {comparison(name, gate)}  ({gate['detail']})"]
-    if not gate["passed"]:
-        lines.append(f"{LOOK_AT_PREFIX}{GATE_FORMATS[name].look_at}")
+@dataclass(frozen=True)
+class GateVerdict:
+    """A gate's verdict as every view shows it (terminal, report.html, web UI)."""
+
+    name: str
+    passed: bool
+    comparison: str  # `130 ms > 100 ms`
+    detail: str  # what was measured, from report.json
+    look_at: str | None = None  # a failed gate: the figure to read, and where it is in report.html
+    note: str | None = None  # a failed latency gate on a saturated generator: the figure is probably its own
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verdict(gate: dict[str, Any], *, saturated: bool = False) -> GateVerdict:
+    """One gate of report.json's `gates` in words; `saturated` is the run's generator verdict."""
+    name, passed = gate["name"], bool(gate["passed"])
+    fmt = GATE_FORMATS[name]
+    return GateVerdict(
+        name=name,
+        passed=passed,
+        comparison=comparison(name, gate),
+        detail=gate["detail"],
+        look_at=None if passed else fmt.look_at,
+        note=LATENCY_NOTE if not passed and fmt.latency and saturated else None,
+    )
+
+
+def verdicts(report: dict[str, Any]) -> list[GateVerdict]:
+    """Every gate of a report, in words."""
+    saturated = is_saturated(report)
+    return [verdict(gate, saturated=saturated) for gate in report["gates"]]
+
+
+def verdict_lines(v: GateVerdict, width: int = MAX_WIDTH) -> list[str]:
+    """The verdict line (continued under it when long), and for a failed gate where to look and the note."""
+    shown = "pass" if v.passed else "FAIL"
+    lines = wrapped(f"gate {v.name:<24} {shown}  {v.comparison}  ({v.detail})", INDENT, width)
+    if v.look_at:
+        lines += wrapped(v.look_at, " " * len(LOOK_AT_PREFIX), width, LOOK_AT_PREFIX)
+    if v.note:
+        lines += wrapped(v.note, " " * len(NOTE_PREFIX), width, NOTE_PREFIX)
     return lines
+
+
+def gate_lines(gate: dict[str, Any], *, saturated: bool = False, width: int = MAX_WIDTH) -> list[str]:
+    """The verdict line, and when it failed a second line saying what to look at (and a note when its
+    latency figure is probably the saturated generator's)."""
+    return verdict_lines(verdict(gate, saturated=saturated), width)

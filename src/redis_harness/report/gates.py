@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from redis_harness.load.generator import BUSY_PERCENT, SATURATED_SHARE
+from redis_harness.load.generator import BUSY_PERCENT, SATURATED_SHARE, process_label
 from redis_harness.profile.model import Alerts
 
 # Request names start with the Redis command, or with the client library's call (`cache.<method>`);
@@ -42,7 +42,7 @@ def _error_rate(report: dict, alerts: Alerts) -> Gate:
     # A request that never once succeeded is a workload that did not run (a wrong password, a
     # denied command): its few slow failures must not hide in the other workloads' volume.
     dead = sorted(n for n, c in report["commands"].items() if c["count"] and c["errors"] == c["count"])
-    detail = f"{errors} of {total} commands failed" + (f"; every call failed: {', '.join(dead)}" if dead else "")
+    detail = f"{errors:,} of {total:,} commands failed" + (f"; every call failed: {', '.join(dead)}" if dead else "")
     return Gate("error_rate", total > 0 and ratio <= limit and not dead, ratio, limit, detail)
 
 
@@ -53,7 +53,7 @@ def _error_rate_except_oom(report: dict, alerts: Alerts) -> Gate:
     errors = sum(c["errors"] for c in report["commands"].values()) - oom
     ratio = errors / total if total else 1.0
     limit = alerts.error_ratio
-    detail = f"{errors} of {total} commands failed, besides {oom} refused with -OOM"
+    detail = f"{errors:,} of {total:,} commands failed, besides {oom:,} refused with -OOM"
     return Gate("error_rate_except_oom", total > 0 and ratio <= limit, ratio, limit, detail)
 
 
@@ -122,7 +122,7 @@ def _persistent_keys_survive(report: dict, alerts: Alerts) -> Gate:
         written > 0 and present == written,
         float(written - present),
         0.0,
-        f"{present} of {written} keys without TTL still present after eviction",
+        f"{present:,} of {written:,} keys without TTL still present after eviction",
     )
 
 
@@ -144,9 +144,8 @@ def _recovery_window(report: dict, alerts: Alerts) -> Gate:
 def _acked_writes_kept(report: dict, alerts: Alerts) -> Gate:
     lost = report["client"]["events"].get("acked_writes_lost", 0)
     acked = report["client"]["events"].get("acked_writes", 0)
-    return Gate(
-        "acked_writes_kept", acked > 0 and lost == 0, float(lost), 0.0, f"{lost} of {acked} acknowledged writes lost"
-    )
+    detail = f"{lost:,} of {acked:,} acknowledged writes lost"
+    return Gate("acked_writes_kept", acked > 0 and lost == 0, float(lost), 0.0, detail)
 
 
 def _new_primary_elected(report: dict, alerts: Alerts) -> Gate:
@@ -159,19 +158,21 @@ def _new_primary_elected(report: dict, alerts: Alerts) -> Gate:
 
 
 def _generator_headroom(report: dict, alerts: Alerts) -> Gate:
-    """Fails when a Locust process was busier than BUSY_PERCENT of a core for over SATURATED_SHARE of the run."""
+    """Fails when a Locust process was busy (on a core or waiting for one) more than BUSY_PERCENT of the
+    time for over SATURATED_SHARE of the run. What to do about it is the gate's look-at hint."""
     processes = report.get("generator", {}).get("processes", [])
     if not processes:
         return Gate("generator_headroom", False, None, SATURATED_SHARE, "the generator's CPU was not sampled")
-    worst = max(processes, key=lambda p: p.get("cpu_over_90_share") or 0)
+    worst = max(processes, key=lambda p: (p.get("cpu_over_90_share") or 0, p.get("cpu_p50") or 0))
     share = worst.get("cpu_over_90_share") or 0.0
+    label = process_label(worst["role"])
     if share > SATURATED_SHARE:
         detail = (
-            f"{worst['role']} above {BUSY_PERCENT:.0f} % CPU for {share:.0%} of the run: the latency figures are "
-            "the generator's, not Redis's; use fewer users per process, more --workers, or more machines"
+            f"{label} busy above {BUSY_PERCENT:.0f} % for {share * 100:.0f} % of the run: "
+            "the latency figures are the generator's, not Redis's"
         )
     else:
-        detail = f"busiest generator process: {worst['role']}, p50 {worst['cpu_p50']} % / max {worst['cpu_max']} % CPU"
+        detail = f"busiest generator process: {label}, CPU p50 {worst['cpu_p50']} % / max {worst['cpu_max']} %"
     return Gate("generator_headroom", share <= SATURATED_SHARE, share, SATURATED_SHARE, detail)
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from redis_harness import paths
 from redis_harness.profile.units import format_size
 from redis_harness.report.charts import panel_names
+from redis_harness.report.gate_lines import verdicts
+from redis_harness.report.saturation import ADVICE, CONSEQUENCE, saturated_processes
+from redis_harness.report.terminal import GLUE, UNIT_SPACE
 
 
 def _num(value: Any) -> str:
@@ -18,6 +22,13 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _prose(text: str) -> Markup:
+    """A sentence of the terminal's for a browser: a figure kept with its unit (`100 %`), command-line
+    options as code, never broken at their dashes (`--rate`)."""
+    text = str(escape(UNIT_SPACE.sub(GLUE, text)))
+    return Markup(re.sub(r"(--[a-z][a-z-]*)", r'<code class="nowrap">\1</code>', text))
 
 
 def settings_line(settings: dict[str, Any]) -> str:
@@ -44,6 +55,7 @@ def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -
         pct=lambda v: "-" if v is None else f"{v:.1%}",
         size=lambda v: "-" if not v else format_size(v),
         us=lambda v: "-" if v is None else f"{v:,.0f} µs",
+        prose=_prose,
     )
     return env.get_template("report.html.j2").render(
         r=report,
@@ -51,5 +63,10 @@ def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -
         chart=Markup(svg[svg.find("<svg") :]),
         settings=settings_line(report.get("settings") or {}),
         panels=panel_names(report),
+        # The gates and the generator in the terminal summary's words (report.gate_lines, report.saturation).
+        gates=verdicts(report),
+        saturation=saturated_processes(report),
+        consequence=CONSEQUENCE,
+        advice=ADVICE,
         has_locust_html=has_locust_html,
     )
