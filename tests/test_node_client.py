@@ -6,6 +6,11 @@ service user, and runs the service patterns. Across a `fault kill` with a data s
 about a second to load, an ioredis writer must see no `LOADING` error and lose no acknowledged
 write: ioredis's ready check (INFO) holds its queue until Redis has loaded. Figures go to
 reports/client/node_kill.json; what is asserted is what the client and Redis promise.
+
+The deployment closes idle connections after 2 s (`server.timeout`, 10 s in the shipped
+profiles) so that the idle tests wait seconds, not tens of seconds: with the README's
+settings both libraries carry on after idling past it, and node-redis without its ping or
+its error listener is shown failing and crashing.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import secrets as pysecrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -40,15 +46,23 @@ LIBRARIES = ("ioredis", "node-redis")
 # Small string keys: ~900k of them take Redis about a second to load from its AOF.
 DATASET_KEYS = 900_000
 WRITER_MS = 8_000
+IDLE_TIMEOUT_S = 2
+K = TypeVar("K", bound=Hashable)
 
 
 @pytest.fixture(scope="module")
 def node_deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
     if shutil.which("node") is None or not (NODE_DIR / "node_modules" / "ioredis").is_dir():
         pytest.fail("Node or tests/node/node_modules missing: scripts/test installs them (npm ci in tests/node)")
-    # Memory for the data set that makes loading take a second; ci otherwise.
+    # Memory for the data set that makes loading take a second; a short idle timeout for the
+    # idle tests; ci otherwise.
     profile = variant_profile(
-        "ci", tmp_path_factory.mktemp("nodeci"), "nodeci", network={"port": 6600}, resources={"memory": "512mb"}
+        "ci",
+        tmp_path_factory.mktemp("nodeci"),
+        "nodeci",
+        network={"port": 6600},
+        resources={"memory": "512mb"},
+        server={"timeout": IDLE_TIMEOUT_S},
     )
     with deployed(profile, secret_env) as deployment:
         yield deployment
@@ -70,16 +84,51 @@ def node_env(deployment: Deployment, user: str | None, password: str, **extra: s
     return env
 
 
+@dataclass(frozen=True)
+class NodeRun:
+    """One client.mjs process: its exit code, its JSON line (None when it printed none) and stderr."""
+
+    args: tuple[str, ...]
+    returncode: int
+    result: dict[str, Any] | None
+    stderr: str
+
+    def ok(self) -> dict[str, Any]:
+        assert self.result is not None, f"no output from client.mjs {self.args}: {self.stderr[-2000:]}"
+        fatal = self.result.get("fatal")
+        assert fatal is None, f"client.mjs {self.args} failed: {fatal} / {self.stderr[-2000:]}"
+        assert self.returncode == 0, self.stderr[-2000:]
+        return self.result
+
+
+def run_nodes(runs: Mapping[K, tuple[dict[str, str], tuple[str, ...]]], timeout_s: float = 60) -> dict[K, NodeRun]:
+    """Several client.mjs processes at once (env, arguments each), so their waits overlap."""
+    procs = {
+        name: subprocess.Popen(
+            ["node", str(PROGRAM), *args],
+            env=env,
+            cwd=NODE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (env, args) in runs.items()
+    }
+    done: dict[K, NodeRun] = {}
+    for name, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        lines = stdout.strip().splitlines()
+        done[name] = NodeRun(runs[name][1], proc.returncode, json.loads(lines[-1]) if lines else None, stderr)
+    return done
+
+
 def run_node(env: dict[str, str], *args: str, timeout_s: float = 60) -> tuple[dict[str, Any], str]:
-    done = subprocess.run(
-        ["node", str(PROGRAM), *args], env=env, cwd=NODE_DIR, capture_output=True, text=True, timeout=timeout_s
-    )
-    lines = done.stdout.strip().splitlines()
-    assert lines, f"no output from client.mjs {args}: {done.stderr[-2000:]}"
-    result = json.loads(lines[-1])
-    assert "fatal" not in result, f"client.mjs {args} failed: {result['fatal']} / {done.stderr[-2000:]}"
-    assert done.returncode == 0, done.stderr[-2000:]
-    return result, done.stderr
+    run = run_nodes({"run": (env, args)}, timeout_s)["run"]
+    return run.ok(), run.stderr
 
 
 def as_user(deployment: Deployment, user: str) -> dict[str, str]:
@@ -145,6 +194,135 @@ def test_warning_is_seen_when_info_is_refused(node_deployment: Deployment) -> No
     assert any(READY_CHECK_WARNING in w for w in result["warnings"]) and READY_CHECK_WARNING in stderr
     with pytest.raises(AssertionError):
         assert_patterns(result, stderr)
+
+
+# How each client idles past the server's timeout: library, extra environment, rounds.
+# node-redis PINGs at half the timeout, as the README says for 10 s (pingInterval 5000).
+IDLE_RUNS: dict[str, tuple[str, dict[str, str], int]] = {
+    "ioredis": ("ioredis", {}, 2),
+    # The event loop is blocked over the close: the next command is written to a connection
+    # Redis has already closed (a command sent at the moment of the close, every time).
+    "ioredis_at_close": ("ioredis", {"REDIS_IDLE_BLOCK": "1"}, 2),
+    "node-redis": ("node-redis", {"REDIS_PING_MS": str(IDLE_TIMEOUT_S * 1000 // 2)}, 2),
+    # The broken variants: node-redis's own defaults for the ping and the listener.
+    "node-redis_no_ping": ("node-redis", {"REDIS_PING_MS": "0"}, 1),
+    "node-redis_no_ping_at_close": ("node-redis", {"REDIS_PING_MS": "0", "REDIS_IDLE_BLOCK": "1"}, 1),
+    "node-redis_no_ping_no_listener": ("node-redis", {"REDIS_PING_MS": "0", "REDIS_ERROR_LISTENER": "0"}, 1),
+}
+
+
+@pytest.fixture(scope="module")
+def idle_runs(node_deployment: Deployment) -> dict[str, NodeRun]:
+    """Every idle variant at once, as `price`, each idling twice the server's timeout per round."""
+    admin = connect(node_deployment.profile, "admin", node_deployment.secrets.admin.password)
+    timeout_s = int(admin.config_get("timeout")["timeout"])
+    assert timeout_s == node_deployment.profile.server.timeout_s == IDLE_TIMEOUT_S
+    idle_ms = str(timeout_s * 2 * 1000)
+    base = as_user(node_deployment, "price")
+    return run_nodes(
+        {
+            name: ({**base, **extra}, (library, "idle", idle_ms, str(rounds)))
+            for name, (library, extra, rounds) in IDLE_RUNS.items()
+        }
+    )
+
+
+def events(run: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [e for r in run["rounds"] for e in r["events"] if e["event"] == name]
+
+
+def assert_idle_survived(run: dict[str, Any]) -> None:
+    """Every command after every idle succeeded, each INCR counted once, no 'error' event."""
+    rounds = run["rounds"]
+    assert [r.get("incr") for r in rounds] == list(range(1, len(rounds) + 1)), rounds
+    assert all("client_id_after" in r for r in rounds), rounds
+    assert run["counter"] == len(rounds)
+    assert events(run, "error") == []
+
+
+@pytest.mark.parametrize("variant", ("ioredis", "ioredis_at_close"))
+def test_ioredis_idles_past_the_server_timeout(idle_runs: dict[str, NodeRun], variant: str) -> None:
+    """ioredis reconnects quietly and resends what it had sent on the closed connection."""
+    run = idle_runs[variant].ok()
+    assert_idle_survived(run)
+    # The idle really outlasted the timeout: Redis closed each connection and ioredis made another.
+    assert all(r["client_id_after"] != r["client_id_before"] for r in run["rounds"])
+    assert len(events(run, "close")) == len(run["rounds"])
+
+
+def test_node_redis_with_ping_idles_past_the_server_timeout(idle_runs: dict[str, NodeRun]) -> None:
+    """pingInterval below the timeout: the connection never goes idle, so Redis never closes it."""
+    run = idle_runs["node-redis"].ok()
+    assert_idle_survived(run)
+    assert all(r["client_id_after"] == r["client_id_before"] for r in run["rounds"])
+    assert len(events(run, "ping-interval")) >= 2 * len(run["rounds"])
+    assert events(run, "reconnecting") == []
+
+
+def idle_figures(runs: dict[str, NodeRun]) -> dict[str, Any]:
+    """Per variant: how each command after the idle ended, and when (ms into the idle) the
+    library saw the connection close, reconnect or fail; pings counted."""
+    figures: dict[str, Any] = {"server_timeout_s": IDLE_TIMEOUT_S}
+    for name, run in runs.items():
+        if run.result is None or "rounds" not in run.result:
+            thrown = [line for line in run.stderr.splitlines() if "Error:" in line][:1]
+            figures[name] = {"exit_code": run.returncode, "thrown": thrown}
+            continue
+        figures[name] = [
+            {
+                "after_idle": r.get("incr_error", "ok"),
+                "same_connection": r.get("client_id_after") == r["client_id_before"],
+                "pings": sum(e["event"] == "ping-interval" for e in r["events"]),
+                "events_ms": [f"{e['event']} {e['at_ms']}" for e in r["events"] if e["event"] != "ping-interval"],
+            }
+            for r in run.result["rounds"]
+        ]
+    return figures
+
+
+def test_node_redis_without_ping_is_closed_and_fails(
+    idle_runs: dict[str, NodeRun], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The broken variants: without the ping, Redis closes the idle connection and node-redis emits
+    'error'; a command sent at the moment of the close fails; with no listener the process dies."""
+    emit(capsys, "node_idle", idle_figures(idle_runs))
+    quiet = idle_runs["node-redis_no_ping"].ok()
+    with pytest.raises(AssertionError):
+        assert_idle_survived(quiet)
+    assert [e["message"] for e in events(quiet, "error")] == ["Socket closed unexpectedly"]
+    assert quiet["rounds"][0]["client_id_after"] != quiet["rounds"][0]["client_id_before"]
+
+    at_close = idle_runs["node-redis_no_ping_at_close"].ok()
+    assert at_close["rounds"][0].get("incr_error") == "Socket closed unexpectedly"
+    assert at_close["counter"] == 0
+
+    crashed = idle_runs["node-redis_no_ping_no_listener"]
+    assert crashed.returncode != 0 and crashed.result is None
+    assert "Unhandled 'error' event" in crashed.stderr and "SocketClosedUnexpectedlyError" in crashed.stderr
+
+
+def test_wrong_pair_fails_once(node_deployment: Deployment) -> None:
+    """REDIS_USERNAME=price with `default`'s password (the .env's REDIS_PASSWORD): one WRONGPASS
+    and the client gives up; without the give-up both libraries retry it forever."""
+    wrong = node_env(node_deployment, "price", node_deployment.secrets.default.password)
+    runs = run_nodes(
+        {
+            (library, variant): (env, (library, "login", "1000"))
+            for library in LIBRARIES
+            for variant, env in (
+                ("given_up", wrong),
+                ("retrying", {**wrong, "REDIS_AUTH_GIVE_UP": "0"}),
+                ("right_pair", as_user(node_deployment, "price")),
+            )
+        }
+    )
+    for library in LIBRARIES:
+        given_up, retrying = runs[library, "given_up"].ok(), runs[library, "retrying"].ok()
+        assert given_up["outcome"].startswith("refused: "), given_up  # connect() rejects; it never hangs
+        assert given_up["errors"] == ["WRONGPASS invalid username-password pair or user is disabled."]
+        assert given_up["error_events"] == 1 and given_up["reconnects"] == 0, given_up
+        assert retrying["errors"] == given_up["errors"] and retrying["reconnects"] >= 2, retrying
+        assert runs[library, "right_pair"].ok()["outcome"] == "connected"
 
 
 def load_dataset(deployment: Deployment) -> None:

@@ -10,6 +10,13 @@
 //                                                  RPUSH 1, 2, 3, ... to LIST for MS
 //                                                  milliseconds, one at a time; each ack and
 //                                                  error with its wall-clock time
+//   node client.mjs <ioredis|node-redis> idle MS ROUNDS
+//                                                  ROUNDS times: CLIENT ID, idle MS
+//                                                  milliseconds, INCR, CLIENT ID; what failed,
+//                                                  and every close/error/reconnect event
+//   node client.mjs <ioredis|node-redis> login MS  connect, then watch the client for MS
+//                                                  milliseconds: how connect() settled, errors,
+//                                                  reconnects
 //
 // Keys live under the service's prefix, REDIS_SERVICE (default: REDIS_USERNAME, else price):
 // `<service>:v1:<entity>:<id>`. Warnings the client library prints (ioredis's "Skipping the
@@ -39,12 +46,22 @@ const key = (entity, id) => `${service}:v1:${entity}:${id}`;
 // only for the kill tests, so a reconnect surely lands while Redis is still loading.
 const retryMs = env.REDIS_RETRY_MS ? Number(env.REDIS_RETRY_MS) : null;
 const backoff = (tries) => retryMs ?? Math.min(tries * 100, 1000);
+// node-redis PINGs an idle connection this often (README: at most half of the profile's
+// server.timeout, 10 s, or Redis closes it). REDIS_PING_MS=0 only for the tests that show
+// what the ping prevents, REDIS_ERROR_LISTENER=0 only for the one that shows the crash.
+const pingMs = Number(env.REDIS_PING_MS ?? 5000);
+const errorListener = env.REDIS_ERROR_LISTENER !== "0";
+// A wrong username/password pair (REDIS_USERNAME with `default`'s password, say) never heals
+// by retrying: both libraries give up on WRONGPASS instead of reconnecting forever.
+// REDIS_AUTH_GIVE_UP=0 only for the test that shows the loop.
+const giveUp = (err) => env.REDIS_AUTH_GIVE_UP !== "0" && String(err?.message).startsWith("WRONGPASS");
 
 // The options this deployment calls for (README, "Node services"): the ACL user, bounded
-// connect and command times, retries while Redis restarts, and the ready check left on so a
-// reconnect waits until Redis has loaded its data.
+// connect and command times, retries while Redis restarts (but not on a wrong password), the
+// ready check left on so a reconnect waits until Redis has loaded its data, and for
+// node-redis a ping that keeps an idle connection from reaching the server's timeout.
 function ioredisClient(extra = {}) {
-  return new Redis({
+  const redis = new Redis({
     host,
     port,
     db,
@@ -60,6 +77,11 @@ function ioredisClient(extra = {}) {
     lazyConnect: true,
     ...extra,
   });
+  // ioredis's retryStrategy never sees why a connection failed; its 'error' event does.
+  redis.on("error", (err) => {
+    if (giveUp(err)) redis.disconnect();
+  });
+  return redis;
 }
 
 function nodeRedisClient() {
@@ -68,13 +90,16 @@ function nodeRedisClient() {
       host,
       port,
       connectTimeout: 2000,
-      reconnectStrategy: backoff,
+      reconnectStrategy: (tries, cause) => (giveUp(cause) ? cause : backoff(tries)),
     },
     username,
     password,
     database: db,
+    pingInterval: pingMs,
   });
-  client.on("error", () => {}); // reconnects are counted by the calls that fail, not logged
+  // Without a listener, the first 'error' (a restart, an idle close) throws and ends the
+  // process. Reconnects are counted by the calls that fail, not logged.
+  if (errorListener) client.on("error", () => {});
   return client;
 }
 
@@ -99,7 +124,10 @@ function ioredisOps(r) {
       return replies.map(([err, value]) => (err ? { error: err.message } : value));
     },
     info: () => r.info("server"),
+    incr: (k) => r.incr(k),
+    clientId: () => r.client("ID"),
     close: () => r.quit(),
+    client: r,
   };
 }
 
@@ -124,7 +152,10 @@ function nodeRedisOps(c) {
       return replies.map((v) => (typeof v === "boolean" ? Number(v) : v));
     },
     info: () => c.info("server"),
+    incr: (k) => c.incr(k),
+    clientId: () => c.clientId(),
     close: () => c.quit(),
+    client: c,
   };
 }
 
@@ -267,6 +298,74 @@ async function writer(lib, list, ms) {
   return { acked, errors };
 }
 
+// Idle past the server's `timeout` and carry on, as a quiet service does at night. Every
+// event the library emits is recorded with its time since the idle began (`error` only when
+// there is a listener: without one node-redis throws, which is what a test may want to see).
+// REDIS_IDLE_BLOCK=1 blocks the event loop for the idle instead of sleeping, so the client
+// learns of the server's close only once its next command is written: the worst case of a
+// command sent at the moment Redis closes the connection.
+async function idle(lib, ms, rounds) {
+  const watched = ["close", "end", "reconnecting", "ready", "ping-interval", ...(errorListener ? ["error"] : [])];
+  const events = [];
+  let since = Date.now();
+  const ops = await connected(lib);
+  for (const name of watched) {
+    ops.client.on(name, (arg) => events.push({ event: name, at_ms: Date.now() - since, message: arg?.message }));
+  }
+  const counter = key("idle", run);
+  const done = [];
+  for (let i = 0; i < rounds; i++) {
+    const round = { client_id_before: Number(await ops.clientId()) };
+    since = Date.now();
+    if (env.REDIS_IDLE_BLOCK === "1") Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    else await new Promise((resolve) => setTimeout(resolve, ms));
+    round.idle_ms = Date.now() - since;
+    try {
+      round.incr = Number(await ops.incr(counter));
+    } catch (err) {
+      round.incr_error = String(err.message);
+    }
+    try {
+      round.client_id_after = Number(await ops.clientId());
+    } catch (err) {
+      round.client_id_error = String(err.message);
+    }
+    round.events = events.splice(0);
+    done.push(round);
+  }
+  // Each INCR applied exactly once, whatever was resent.
+  const counted = Number(await ops.get(counter));
+  await ops.del(counter);
+  await ops.close();
+  return { idle_ms: ms, rounds: done, counter: counted, ping_ms: lib === "node-redis" ? pingMs : null };
+}
+
+// Log in and watch the client for MS milliseconds: whether connect() settles, how, and how
+// often the library tries again. A wrong username/password pair never heals by retrying.
+async function login(lib, ms) {
+  const client = lib === "ioredis" ? ioredisClient() : nodeRedisClient();
+  const errors = [];
+  let reconnects = 0;
+  client.on("error", (err) => errors.push(String(err.message)));
+  client.on("reconnecting", () => {
+    reconnects += 1;
+  });
+  const window = new Promise((resolve) => setTimeout(resolve, ms, "pending"));
+  let outcome;
+  try {
+    outcome = await Promise.race([client.connect().then(() => "connected"), window]);
+  } catch (err) {
+    outcome = `refused: ${String(err.message).slice(0, 200)}`;
+  }
+  await window;
+  try {
+    await client.disconnect();
+  } catch {
+    // node-redis refuses to disconnect a client that has given up: nothing left to close
+  }
+  return { window_ms: ms, outcome, error_events: errors.length, errors: [...new Set(errors)], reconnects };
+}
+
 async function main() {
   const [lib, mode, ...args] = process.argv.slice(2);
   const result = { library: lib, mode, user: username ?? "default", service };
@@ -285,6 +384,10 @@ async function main() {
     await ops.close();
   } else if (mode === "writer" && (lib === "ioredis" || lib === "node-redis")) {
     Object.assign(result, await writer(lib, args[0], Number(args[1])));
+  } else if (mode === "login" && (lib === "ioredis" || lib === "node-redis")) {
+    Object.assign(result, await login(lib, Number(args[0])));
+  } else if (mode === "idle" && (lib === "ioredis" || lib === "node-redis")) {
+    Object.assign(result, await idle(lib, Number(args[0]), Number(args[1])));
   } else {
     throw new Error(`unknown mode '${mode}' for ${lib}`);
   }
