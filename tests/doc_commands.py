@@ -14,7 +14,8 @@ A comment right above a block says how the docs test treats it:
 Without one, the docs test runs the block as shown.
 
 Shape: the output must have the shown lines in order, each the same text except for
-numbers, sizes and paths; a line holding only `…` stands for any number of lines.
+numbers, sizes and paths; `<a placeholder>` stands for one value the page does not show (a
+password), and a line holding only `…` for any number of lines.
 """
 
 from __future__ import annotations
@@ -125,6 +126,51 @@ def blocks(page: Path) -> list[Block]:
     return found
 
 
+EXAMPLE_LANGS = {"python": "python", "js": "node", "javascript": "node"}
+
+
+@dataclass
+class Example:
+    """A program a page shows (python, js): the docs test runs it against the deployment it names."""
+
+    page: Path
+    line: int
+    lang: str
+    code: str
+    marker: tuple[str, str] | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.name}:{self.line}"
+
+
+def examples(page: Path) -> list[Example]:
+    """Every python/js block of a page, with the marker above it."""
+    found = []
+    lines = page.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        fence, lang, start = opening.group("fence"), opening.group("lang"), i
+        end = i + 1
+        while end < len(lines) and not lines[end].strip().startswith(fence):
+            end += 1
+        i = end + 1
+        if lang not in EXAMPLE_LANGS:
+            continue
+        above = start - 1
+        while above >= 0 and not lines[above].strip():
+            above -= 1
+        marker = None
+        if above >= 0 and (match := MARKER.search(lines[above])):
+            marker = (match.group("kind"), match.group("arg"))
+        found.append(Example(page, start + 1, lang, "\n".join(lines[start + 1 : end]) + "\n", marker))
+    return found
+
+
 def markers(page: Path) -> list[tuple[int, str, str]]:
     """Every docs marker on a page (line, kind, argument), to catch misspelt ones."""
     result = []
@@ -138,7 +184,8 @@ def markers(page: Path) -> list[tuple[int, str, str]]:
 
 _NUMBER = r"[-+]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)"
 _TOKEN = re.compile(
-    r"(?P<path>(?<![\w.])(?:/[\w.@%+=:,-]+)+/?)"  # an absolute path: any absolute path
+    r"(?P<placeholder><[^<>\s][^<>]*>)"  # <price's password>: a value the page does not show
+    r"|(?P<path>(?<![\w.])(?:/[\w.@%+=:,-]+)+/?)"  # an absolute path: any absolute path
     r"|(?P<hex>\b[0-9a-f]{8,}\b)"  # ids and hashes
     r"|(?P<number>" + _NUMBER + r")"
     r"|(?P<space>\s+)"
@@ -152,7 +199,9 @@ def line_pattern(shown: str) -> re.Pattern[str]:
     for match in _TOKEN.finditer(shown):
         parts.append(re.escape(shown[pos : match.start()]))
         kind = match.lastgroup
-        if kind == "path":
+        if kind == "placeholder":
+            parts.append(r"\S+")
+        elif kind == "path":
             parts.append(r"/\S*")
         elif kind == "hex":
             parts.append(r"[0-9a-f]+")

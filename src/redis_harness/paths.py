@@ -10,8 +10,28 @@ TEMPLATES_DIR = ROOT / "templates"
 COMPOSE_DIR = ROOT / "compose"
 # Runtime secrets handed to containers as files (never rendered, never committed).
 STATE_DIR = ROOT / ".state"
-# Secrets file; REDIS_HARNESS_ENV_FILE points elsewhere (tests use it to ignore the repo's .env).
-DOTENV_PATH = Path(os.environ.get("REDIS_HARNESS_ENV_FILE", ROOT / ".env"))
+# The profile `scripts/run` and `env init` use when none is named; its secrets live in `.env`.
+DEFAULT_PROFILE = "dev"
+# One secrets file for every profile (tests use it to ignore the repo's own files).
+ENV_FILE_VARIABLE = "REDIS_HARNESS_ENV_FILE"
+
+
+def dotenv_target(profile_name: str) -> Path:
+    """Where `env init` writes a profile's secrets: `.env` for the default profile, `.env.<name>`
+    for any other, so one checkout holds several deployments' secrets at once."""
+    override = os.environ.get(ENV_FILE_VARIABLE)
+    if override:
+        return Path(override)
+    return ROOT / (".env" if profile_name == DEFAULT_PROFILE else f".env.{profile_name}")
+
+
+def dotenv_path(profile_name: str) -> Path:
+    """The secrets file a profile reads: its own `.env.<name>` when there is one, else `.env`
+    (where every profile's secrets lived before per-profile files)."""
+    own = dotenv_target(profile_name)
+    if own.exists() or os.environ.get(ENV_FILE_VARIABLE):
+        return own
+    return ROOT / ".env"
 
 
 def deployment_dir(profile_name: str) -> Path:

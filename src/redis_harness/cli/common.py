@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import textwrap
 from typing import Any, NoReturn
 
 from redis_harness import paths
+from redis_harness.deploy import ownership
+from redis_harness.profile.model import Profile
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,3 +49,30 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         **kwargs,
     )
+
+
+def add_take_over_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        ownership.TAKE_OVER_FLAG,
+        dest="take_over",
+        action="store_true",
+        help="act on a deployment another checkout on this host owns, making this checkout its owner",
+    )
+
+
+def require_owned(profile: Profile, command: str, args: argparse.Namespace) -> None:
+    """A changing command on another checkout's deployment: refused (exit 2) unless --take-over,
+    which makes this checkout the owner first and says so."""
+    typed = " ".join(shlex.quote(a) for a in sys.argv[1:]) or command  # the retry hint repeats it
+    previous = ownership.require_owned(profile, command, getattr(args, "take_over", False), retry=typed)
+    if previous is not None:
+        ownership.record(profile)
+        print(f"{command}: took {profile.project} over from {previous.describe()}", file=sys.stderr)
+
+
+def note_owner(profile: Profile) -> None:
+    """Read-only commands work from any checkout; they say when the deployment is another's (on
+    stderr, so their output and JSON stay the same)."""
+    note = ownership.owner_note(profile)
+    if note is not None:
+        print(note, file=sys.stderr)

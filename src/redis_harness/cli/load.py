@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument, require_owned
 from redis_harness.cli.progress import shown
 from redis_harness.load import run as load_run
 from redis_harness.load.scenarios import SCENARIOS, get_scenario
@@ -74,6 +74,7 @@ def register(sub: Any) -> None:
         metavar="P",
         help=f"with --master: port (default {load_run.MASTER_PORT})",
     )
+    add_take_over_argument(p)
     p.set_defaults(func=run)
 
 
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
+    require_owned(profile, "load", args)
     with shown("load"):
         finished = load_run.run(profile, secrets, scenario, options)
     report = build(finished.run_dir)

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, note_owner
 from redis_harness.monitor.alerts import FiringSince, evaluate
 from redis_harness.monitor.figures import deployment_figures, read_deployment
 from redis_harness.monitor.view import as_json, render
@@ -46,6 +46,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
+    note_owner(profile)
     interval = min(max(args.interval, 0.2), 60.0)
     before = read_deployment(profile, secrets)
     if args.once:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, note_owner
 from redis_harness.deploy import generations
 from redis_harness.deploy.desired import desired_state
 from redis_harness.deploy.engine import docker_client, require_compose
@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     secrets = load_secrets(profile)
     require_compose()
     docker_client()
+    note_owner(profile)
     plan = make_plan(desired_state(profile, secrets), secrets, generations.latest(profile))
     if args.json:
         changes = [c.as_dict() for c in plan.sorted_changes()]

@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
         "Each successful `up` records a generation under .state/PROFILE/generations/ (rendered files, image, "
         "a fingerprint of the secrets). This puts the one before the latest back, live where it can and "
         "with new containers (data volume kept) where it must, and records it as a new generation. The "
-        "secrets in .env must be the ones that generation was made with. The profile file is not changed: "
+        "secrets (.env, or .env.<name>) must be the ones that generation was made with. The profile file "
+        "is not changed: "
         "the next `up` applies it again.",
     )
     add_profile_argument(p)

@@ -21,7 +21,8 @@ def register(sub: Any) -> None:
         "what the deployment is doing now: containers, health, memory, maxmemory, policy, endpoint",
         ["redis-harness status dev", "redis-harness status dev --json | jq .healthy"],
         "Exit 0 only when every container runs and is healthy, none was OOM-killed or crash-restarted "
-        "since the last `up`, and every data node answers an authenticated PING with the secrets in .env; "
+        "since the last `up`, and every data node answers an authenticated PING with the profile's secrets "
+        "(.env, or .env.<name>); "
         "1 otherwise, with the reason. Server figures are read live, else shown as unknown.",
     )
     add_profile_argument(p)

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument
 from redis_harness.cli.progress import shown
 from redis_harness.deploy import compose
 from redis_harness.deploy.status import collect, format_status
@@ -23,6 +23,7 @@ def register(sub: Any) -> None:
             "redis-harness up dev",
             "redis-harness plan dev && redis-harness up dev",
             "redis-harness up profiles/mine.yaml",
+            "redis-harness up dev --take-over   # a deployment another checkout on this host made",
         ],
         "Compares the running deployment with the profile, its secrets and image, and applies the "
         "difference with the least disruption: settings Redis takes at run time live (CONFIG SET, ACL "
@@ -31,6 +32,7 @@ def register(sub: Any) -> None:
         "generation and exits 1. Every check that can refuse runs before anything is written.",
     )
     add_profile_argument(p)
+    add_take_over_argument(p)
     p.set_defaults(func=run)
 
 
@@ -39,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     secrets = load_secrets(profile)
     started = time.monotonic()
     with shown(f"up {profile.name}"):
-        result = compose.up(profile, secrets)
+        result = compose.up(profile, secrets, take_over=args.take_over)
+    if result.taken_over_from is not None:
+        print(f"up: took {profile.project} over from {result.taken_over_from.describe()}")
     outcome = result.outcome
     if outcome.generation is None:
         what = "in sync, nothing to change"

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, note_owner
 from redis_harness.cli.progress import shown
+from redis_harness.profile.model import load_profile
 from redis_harness.verify.runner import run_verify
 
 
@@ -35,5 +36,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    note_owner(load_profile(args.profile))
     with shown("verify"):
         return run_verify(args.profile, args.junit, args.keyword, as_json=args.json)

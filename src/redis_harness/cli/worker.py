@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
             "redis-harness worker dev --master-host 127.0.0.1 --master-port 5600",
         ],
         "The master sends the scenario and its settings (users, rate, duration); the worker reads the profile "
-        "and the secrets from this host (its environment or .env) and needs the deployment reachable from here. "
+        "and the secrets from this host (its environment, or the profile's .env file) and needs the "
+        "deployment reachable from here. "
         "Exits when the master ends the run: 0, or 130/143 when interrupted.",
     )
     add_profile_argument(p)

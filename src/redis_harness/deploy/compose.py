@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 from redis_harness import paths, progress
-from redis_harness.deploy import firewall, generations, image, lock
+from redis_harness.deploy import firewall, generations, image, lock, ownership
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.containers import PROJECT_LABEL
 from redis_harness.deploy.converge import Outcome, apply, check, converge, put_back_image, record
@@ -33,6 +33,7 @@ class UpResult:
     deployment_dir: Path
     image_source: str
     outcome: Outcome
+    taken_over_from: ownership.Owner | None = None
 
 
 def _publishers_of(host: str, port: int) -> list[str]:
@@ -89,10 +90,14 @@ def preflight(profile: Profile, secrets: Secrets) -> tuple[Desired, str]:
     return desired, image_source
 
 
-def up(profile: Profile, secrets: Secrets) -> UpResult:
-    """Make the running deployment what the profile says (see deploy.converge), under its lock."""
+def up(profile: Profile, secrets: Secrets, take_over: bool = False) -> UpResult:
+    """Make the running deployment what the profile says (see deploy.converge), under its lock.
+    A deployment of another checkout is refused unless `take_over` (deploy.ownership)."""
     with lock.held(profile, "up"):
+        require_compose()
+        previous_owner = ownership.require_owned(profile, "up", take_over)
         desired, image_source = preflight(profile, secrets)
+        ownership.record(profile)
         # Host packet filter for the harness's bridges (idempotent): published ports stay loopback-only
         # for neighbours that route to the bridge, and containers cannot open connections out.
         progress.note("host firewall rules for the deployment's bridges")
@@ -103,30 +108,39 @@ def up(profile: Profile, secrets: Secrets) -> UpResult:
         if planned.refusal:
             raise HarnessError(planned.refusal)
         outcome = converge(desired, secrets, planned, previous)
-    return UpResult(deployment_dir=paths.deployment_dir(profile.name), image_source=image_source, outcome=outcome)
+    return UpResult(paths.deployment_dir(profile.name), image_source, outcome, previous_owner)
 
 
-def down(profile: Profile, volumes: bool = False) -> None:
+def down(profile: Profile, volumes: bool = False, take_over: bool = False) -> ownership.Owner | None:
+    """Stop and remove the containers (and with `volumes` the data and the owner's record).
+    Returns the owner it was taken over from, if any."""
     require_compose()
     docker_client()
     with lock.held(profile, "down"):
+        previous_owner = ownership.require_owned(profile, "down", take_over)
+        if previous_owner is not None:
+            ownership.record(profile)
         args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
         compose(profile, *args)
         if volumes:
-            # Compose removes only the volumes its file declares; sweep any left by an older file.
+            # Compose removes only the volumes its file declares; sweep any left by an older file,
+            # and the owner's marker (deploy.ownership): with its data gone, anyone may take the name.
             client = docker_client()
             for volume in client.volumes.list(filters={"label": f"{PROJECT_LABEL}={profile.project}"}):
                 volume.remove(force=True)
             remove_secret_files(profile)
             generations.forget(profile)  # their data are gone: nothing to go back to
         generations.baseline_path(profile).unlink(missing_ok=True)
+    return previous_owner
 
 
 def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation]:
-    """Restore the generation before the latest one (on request); returns (restored, recorded)."""
+    """Restore the generation before the latest one (on request); returns (restored, recorded).
+    Only the owner has generations to go back to: another checkout is refused."""
     with lock.held(profile, "rollback"):
         require_compose()
         docker_client()
+        ownership.require_owned(profile, "rollback", offer_take_over=False)
         current = generations.latest(profile)
         if current is None:
             raise BadInput(f"rollback: no generation recorded for {profile.name}; run `redis-harness up` first")
@@ -137,7 +151,7 @@ def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation
         if target.secrets_hash != desired.secrets_hash:
             raise BadInput(
                 f"rollback: generation {target.number} was made with other secrets; "
-                "put those passwords back in .env (or the environment) first"
+                f"put those passwords back in {paths.dotenv_path(profile.name).name} (or the environment) first"
             )
         if not image.is_present(target.image_ref):
             raise BadInput(f"rollback: image {target.image_ref} of generation {target.number} is no longer present")

@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redis_harness import paths
-from redis_harness.deploy import generations
+from redis_harness.deploy import generations, ownership
 from redis_harness.deploy.containers import container_facts, project_containers
 from redis_harness.deploy.running import published_port
 from redis_harness.profile.credentials import Secrets
@@ -40,7 +40,10 @@ def _client(profile: Profile, port: int, user: str | None, password: str) -> red
 def _node_facts(profile: Profile, container: Any, secrets: Secrets | None) -> dict[str, Any]:
     """An authenticated PING (default user and admin) and the admin's live figures of one data node."""
     if secrets is None:
-        return {"reachable": None, "error": "no secrets: set the passwords in .env to check the server"}
+        return {
+            "reachable": None,
+            "error": f"no secrets: set the passwords in {paths.dotenv_path(profile.name).name} to check the server",
+        }
     if profile.network.publish == "none":
         return {"reachable": None, "error": "not published: the host cannot reach it"}
     port = published_port(container, profile.network.container_port)
@@ -114,8 +117,11 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
         next((n for n in nodes.values() if n.get("reachable")), {"reachable": None}),
     )
     problems = _problems(profile, facts, nodes) if facts else ["not deployed"]
+    owner = ownership.recorded_owner(profile)
     return {
         "profile": profile.name,
+        # Who may change it (deploy.ownership); None when nothing of it exists that names one.
+        "owner": owner.as_dict() if owner is not None else None,
         "profile_argument": paths.profile_argument(profile.name, profile.source),
         "project": profile.project,
         "endpoint": (
@@ -153,6 +159,10 @@ def format_status(status: dict[str, Any]) -> str:
     lines = [f"profile    {status['profile']}  (compose project {status['project']})"]
     endpoint = status["endpoint"]
     lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}" if endpoint else "endpoint   none (not published)")
+    owner = status.get("owner")
+    if owner:
+        whose = "this checkout" if owner["this_checkout"] else "another checkout: changes refused here"
+        lines.append(f"owner      {owner['user']} on {owner['host']}: {owner['checkout']} ({whose})")
     if not status["containers"]:
         lines.append("containers none: not deployed (run `redis-harness up " + status["profile_argument"] + "`)")
         lines.append("healthy    no: not deployed")

@@ -96,10 +96,9 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
-    """The process environment over `.env`."""
-    path = dotenv_path or paths.DOTENV_PATH
-    values: dict[str, str] = read_dotenv(path) if path.is_file() else {}
+def read_environment(dotenv_path: Path) -> dict[str, str]:
+    """The process environment over a secrets file (paths.dotenv_path: the profile's own)."""
+    values: dict[str, str] = read_dotenv(dotenv_path) if dotenv_path.is_file() else {}
     values.update(os.environ)
     return values
 
@@ -107,9 +106,10 @@ def read_environment(dotenv_path: Path | None = None) -> dict[str, str]:
 def _password(env: Mapping[str, str], var: str, profile: Profile) -> str:
     value = env.get(var)
     if value is None or value == "":
-        raise BadInput(
-            f"{var}: not set; add it to .env (copy .env.example, or let scripts/run generate one) or export it"
-        )
+        where = paths.dotenv_path(profile.name)
+        shown = where.name if where.parent == paths.ROOT else str(where)
+        init = f"redis-harness env init {paths.profile_argument(profile.name, profile.source)}"
+        raise BadInput(f"{var}: not set; add it to {shown} (`{init}` generates one) or export it")
     if "\n" in value or "\r" in value or "\0" in value:
         raise BadInput(f"{var}: contains a newline or NUL, which Redis cannot take; {_GENERATE_HINT}")
     minimum = max(profile.security.min_password_length, PROD_MIN_LENGTH if profile.environment == "prod" else 0)
@@ -122,7 +122,7 @@ def _password(env: Mapping[str, str], var: str, profile: Profile) -> str:
 
 
 def load_secrets(profile: Profile, env: Mapping[str, str] | None = None) -> Secrets:
-    env = read_environment() if env is None else env
+    env = read_environment(paths.dotenv_path(profile.name)) if env is None else env
     default = UserSecret("default", DEFAULT_PASSWORD_ENV, _password(env, DEFAULT_PASSWORD_ENV, profile))
     admin = UserSecret("admin", ADMIN_PASSWORD_ENV, _password(env, ADMIN_PASSWORD_ENV, profile))
     services = tuple(

@@ -1,4 +1,5 @@
-"""Create `.env` from `.env.example` with freshly generated strong passwords (and a profile's endpoint)."""
+"""A profile's secrets file from `.env.example` with freshly generated strong passwords and the
+profile's endpoint; and the settings one service needs, as `.env` lines."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 _EMPTY_PASSWORD = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*_PASSWORD)=\s*$")
+# .env.example's comment above REDIS_HOST names the default profile's endpoint; a file for another
+# profile must not keep it (a reader would connect to another deployment's port).
+_ENDPOINT_COMMENT = re.compile(r"^# Where clients find Redis\b.*$")
+# A value python-dotenv reads back as written without quotes.
+_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]*$")
 
 
 def generate_password() -> str:
@@ -16,10 +22,20 @@ def generate_password() -> str:
     return secrets.token_hex(32)
 
 
-def create_dotenv(example: Path, target: Path, settings: Mapping[str, str] | None = None) -> list[str]:
+def dotenv_value(value: str) -> str:
+    """A value as a .env line must hold it: bare when plain, else single-quoted with \\ and ' escaped."""
+    if _PLAIN_VALUE.match(value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def create_dotenv(
+    example: Path, target: Path, settings: Mapping[str, str] | None = None, profile_name: str | None = None
+) -> list[str]:
     """Write target (mode 0600) with every empty *_PASSWORD filled in; never overwrites.
 
-    `settings` replaces the values of plain variables (REDIS_HOST, REDIS_PORT of a profile).
+    `settings` replaces the values of plain variables (REDIS_HOST, REDIS_PORT of a profile), and with
+    `profile_name` the comment that names an endpoint names that profile's.
     Returns the names of the generated variables ([] if target already existed).
     """
     if target.exists():
@@ -30,7 +46,10 @@ def create_dotenv(example: Path, target: Path, settings: Mapping[str, str] | Non
     for line in example.read_text(encoding="utf-8").splitlines():
         match = _EMPTY_PASSWORD.match(line)
         name = line.partition("=")[0]
-        if match:
+        if profile_name and _ENDPOINT_COMMENT.match(line) and {"REDIS_HOST", "REDIS_PORT"} <= settings.keys():
+            where = f"{settings['REDIS_HOST']}:{settings['REDIS_PORT']}"
+            line = f"# Where clients find Redis (the {profile_name} profile publishes {where})."
+        elif match:
             generated.append(match.group("name"))
             line = f"{match.group('name')}={generate_password()}"
         elif name in settings and not line.startswith("#"):
@@ -41,3 +60,9 @@ def create_dotenv(example: Path, target: Path, settings: Mapping[str, str] | Non
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     return generated
+
+
+def service_dotenv(settings: Mapping[str, str], heading: str) -> str:
+    """`.env` lines for one service (REDIS_HOST … REDIS_PASSWORD), values quoted where needed."""
+    lines = [f"# {heading}"] + [f"{name}={dotenv_value(value)}" for name, value in settings.items()]
+    return "\n".join(lines) + "\n"
