@@ -546,6 +546,7 @@ def save_raw(environment: Any, run: RunState) -> Path:
         "intended": {n: h.encode().decode() for n, h in run.total.intended.items()},
     }
     counters = run.total.export()
+    run.total.merge(counters)  # export empties it; the web UI goes on showing the ended test's figures
     settings = {
         "users": getattr(environment.parsed_options, "num_users", None),
         "spawn_rate": getattr(environment.parsed_options, "spawn_rate", None),

@@ -405,6 +405,15 @@ def test_web_session_judges_each_test_and_stays_up_for_the_next(
     assert "PASSED" in banner["text"] and "4 of 4 gates passed" in banner["text"] and banner["link"] == judged["link"]
     status, served = fetch(base + judged["link"])
     assert status == 200 and served == (web_session.run_dir / "report.html").read_bytes()
+    # The ended test's figures stay in the table: the calls counted there are the report's.
+    calls = json.loads((web_session.run_dir / "report.json").read_text())["commands"]["GET raw"]["count"]
+
+    def table_calls() -> int | None:
+        rows = {" ".join(r[0].split()): r[1] for r in page.evaluate(TABLE_ROWS_JS) if len(r) == 2}
+        shown = re.search(r"\(([\d,]+) calls", rows.get(GET_ROW, ""))
+        return int(shown.group(1).replace(",", "")) if shown else None
+
+    assert wait_for("the ended test's calls in the table", table_calls, 10) == calls
     assert fetch(f"{base}/redis/report/run/locust.html")[0] == 200
     # Only the session's test folders and the report's own files are served.
     for path in ("run/raw.json", "run/..%2Frun.json", "run-2/report.html", "..%2Frun/report.html", "tmp/report.html"):
