@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Response, abort, jsonify, request, send_from_directory
+from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner
 from locust.util.timespan import parse_timespan
 
 from loadtests.harness import RunState, progress_figures
@@ -321,6 +322,21 @@ def deployment_host(run: RunState) -> str | None:
     return f"redis://{host}:{port}"
 
 
+def workers_busy(environment: Any, run: RunState) -> str | None:
+    """Why a new test cannot start yet with workers, or None: after a Stop each worker waits Locust's
+    --stop-timeout before it takes another test, and Locust would say "Swarming started" and start none."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner) or runner.state not in (STATE_INIT, STATE_STOPPED):
+        return None
+    if runner.clients.ready or runner.clients.running or runner.clients.spawning:
+        return None
+    if run.ended is None:
+        return "No worker is connected yet; start again in a moment."
+    left = run.ended + environment.stop_timeout + 2 - time.time()  # + the workers' own stop
+    wait = f"in about {left:.0f} s" if left > 1 else "in a moment"
+    return f"The workers are not ready yet (each waits --stop-timeout after a test); start again {wait}."
+
+
 def install(environment: Any, run: RunState) -> None:
     web_ui = environment.web_ui
     environment.host = deployment_host(run) or environment.host
@@ -333,7 +349,7 @@ def install(environment: Any, run: RunState) -> None:
     def check_start_form() -> Any:
         if request.path != "/swarm" or request.method != "POST":
             return None
-        refusal = host_refusal(request.form.get("host"), deployment_host(run))
+        refusal = host_refusal(request.form.get("host"), deployment_host(run)) or workers_busy(environment, run)
         if refusal:
             return jsonify({"success": False, "message": refusal, "host": environment.host})
         # Locust keeps an old run time when the field is left empty (and then sets no timer):
