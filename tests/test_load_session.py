@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 
-from redis_harness.load.run import LoadOptions, locust_command
+from redis_harness import progress
+from redis_harness.load.run import LoadOptions, _note_progress, locust_command
 from redis_harness.load.scenarios import get_scenario
 from redis_harness.load.session import ENDED, RUNNING, STOPPING, host_refusal, nth_run_folder, progress_text
 
@@ -89,3 +91,27 @@ def test_a_headless_run_writes_locust_files_into_its_folder(tmp_path: Path) -> N
     assert "--headless" in cmd and "--class-picker" not in cmd
     assert cmd[cmd.index("--html") + 1] == str(tmp_path / "run" / "locust.html")
     assert cmd[cmd.index("--csv") + 1] == str(tmp_path / "run" / "locust")
+
+
+@pytest.mark.parametrize(
+    "figures",
+    [
+        {"test": 12, "state": RUNNING, "elapsed_s": 1234, "planned_s": 3600, "ops_s": 123456, "errors": 1234567,
+         "p99_us": 1234567},
+        {"test": 12, "state": RUNNING, "elapsed_s": 3700, "planned_s": 3600},
+        {"test": 12, "state": STOPPING, "elapsed_s": 3700, "planned_s": None},
+        {"test": 12, "state": ENDED, "elapsed_s": 3700, "planned_s": 3600},
+        {"test": 12, "state": ENDED, "elapsed_s": 3700, "planned_s": None},
+        {},
+    ],
+)  # fmt: skip
+def test_the_progress_line_fits_100_columns(figures: dict, tmp_path: Path) -> None:
+    progress_file = tmp_path / "progress.json"
+    if figures:
+        progress_file.write_text(json.dumps(figures))
+    notes: list[str] = []
+    with progress.listening(notes.append):
+        _note_progress(progress_file, "http://127.0.0.1:8089")
+    assert len(notes) == 1 and honest(notes[0])
+    line = f"load: {notes[0]} (1234.5 s)"  # as cli/progress.py shows it
+    assert len(line) <= 100, line

@@ -176,20 +176,23 @@ def _container_facts(profile: Profile) -> dict[str, Any]:
 
 
 def _note_progress(progress_file: Path, web_url: str | None) -> None:
-    """The Locust side's live figures (once a second) as a progress note."""
+    """The Locust side's live figures (once a second) as a progress note (under 100 columns)."""
     live = read_progress(progress_file)
     if not live:
         if web_url:
             progress.note(f"web UI at {web_url}: press Start (Ctrl-C ends the session)")
         return
-    p99 = live.get("p99_us")
     test = f"test {live['test']}: " if web_url and live.get("test") else ""
+    where = progress_text(live)
     if live.get("state") == ENDED:
-        hint = "; New in the web UI starts another test, Ctrl-C ends the session" if web_url else ""
-        progress.note(f"{test}{progress_text(live)}{hint}")
+        progress.note(f"{test}{where}" + ("; New: another test; Ctrl-C: end" if web_url else ""))
         return
+    if where.startswith("stopping"):
+        progress.note(f"{test}{where}")
+        return
+    p99 = live.get("p99_us")
     progress.note(
-        f"{test}{progress_text(live)}, {live.get('ops_s', 0):,.0f} ops/s, {live.get('errors', 0):,} errors, "
+        f"{test}{where}, {live.get('ops_s', 0):,.0f} ops/s, {live.get('errors', 0):,} errors, "
         f"p99 {'-' if p99 is None else f'{p99:,.0f} µs'}"
     )
 
@@ -352,8 +355,7 @@ def run(
                           f"{options.master_port}")  # fmt: skip
         web_url = f"http://127.0.0.1:{options.web_port}" if options.web else None
         if web_url:
-            print(f"Locust web UI: {web_url}  (each test's verdict and report appear there and here; "
-                  "Ctrl-C ends the session)")  # fmt: skip
+            print(f"Locust web UI: {web_url}  (each test is judged as it ends; Ctrl-C ends)")
         env = _child_env(profile, secrets, scenario.name, run_dir, rate)
         progress_file = Path(scratch) / PROGRESS_FILE
         env["REDIS_HARNESS_PROGRESS_FILE"] = str(progress_file)
