@@ -12,6 +12,8 @@ secrets the profile needs.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import os
 import random
@@ -23,7 +25,9 @@ from typing import Any
 import gevent
 import redis
 from locust import User, events
-from locust.runners import MasterRunner, WorkerRunner
+from locust.html import get_html_report
+from locust.runners import STATE_CLEANUP, STATE_STOPPING, WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -32,7 +36,9 @@ from redis_harness.deploy.connect import endpoint, settings_for
 from redis_harness.load.generator import CpuSampler
 from redis_harness.load.generator import summarize as summarize_cpu
 from redis_harness.load.recorder import Recorder, split_part
+from redis_harness.load.run import RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import ServerSampler
+from redis_harness.load.session import ENDED, PROGRESS_FILE, RUNNING, STOPPING, nth_run_folder
 from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile
 
@@ -42,17 +48,30 @@ CALL_TIMEOUT_S = 1.0
 
 
 class RunState:
-    """What this process knows about the run; one per process."""
+    """What this process knows about the session and its current test; one per process.
+
+    A session is one test headless, or as many as the web UI starts: test 1 runs in
+    REDIS_HARNESS_RUN_DIR, test n in its sibling `<folder>-<n>` (load.session); each
+    test starts from empty figures (begin)."""
 
     def __init__(self) -> None:
         self.profile: Profile = load_profile(os.environ["REDIS_HARNESS_PROFILE"])
         self.secrets: Secrets = load_secrets(self.profile)
         self.scenario = os.environ.get("REDIS_HARNESS_SCENARIO", "adhoc")
-        self.run_dir = Path(os.environ.get("REDIS_HARNESS_RUN_DIR", "."))
+        self.first_dir = Path(os.environ.get("REDIS_HARNESS_RUN_DIR", "."))
+        self.run_dir = self.first_dir
+        self.progress_file = Path(os.environ.get("REDIS_HARNESS_PROGRESS_FILE") or self.first_dir / PROGRESS_FILE)
         self.rate = float(os.environ.get("REDIS_HARNESS_RATE", "0") or 0)
-        self.run_id = os.environ.get("REDIS_HARNESS_RUN_ID", str(int(time.time())))
+        self.session_id = os.environ.get("REDIS_HARNESS_RUN_ID", str(int(time.time())))
+        self.run_id = self.session_id
+        self.runs: list[Path] = []  # master/local: this session's test folders, in order
+        self.tests = 0  # tests begun in this process (workers count their own)
+        self._reset()
+
+    def _reset(self) -> None:
+        """Empty figures for a new test."""
         self.recorder = Recorder()  # this process, since its last report
-        self.total = Recorder()  # master/local: the whole run
+        self.total = Recorder()  # master/local: the whole test
         self.interval = Recorder()  # master/local: since the last latency-series point
         self.latency_series: list[dict[str, Any]] = []
         self.sampler: ServerSampler | None = None
@@ -60,6 +79,9 @@ class RunState:
         self.marks: list[dict[str, Any]] = []  # scenario phases, for the timeline
         self.extra: dict[str, Any] = {}  # scenario findings (eviction counts …)
         self.started: float | None = None
+        self.ended: float | None = None
+        self.planned_end: float | None = None  # when the run time stops the test; None: at Stop
+        self.saved = False  # raw.json written for this test
         self.workers = 0  # worker processes connected when the test started
         # Generator CPU (% of one core, once a second): this process's samples since its
         # last report, and (master/local) every process's samples by role.
@@ -67,7 +89,23 @@ class RunState:
         self.cpu_greenlet: gevent.Greenlet | None = None
         self.cpu_samples: list[tuple[float, float]] = []  # (cpu %, busy %)
         self.generator: dict[str, list[tuple[float, float]]] = {}
-        self.ended: float | None = None
+
+    def begin(self, run_dir: Path | None) -> None:
+        """A new test: empty figures, and (master/local) its own folder and key prefix."""
+        self._reset()
+        self.tests += 1
+        if run_dir is None:  # a worker: its keys must not meet the last test's
+            self.run_id = f"{self.session_id}-{self.tests}" if self.tests > 1 else self.session_id
+            return
+        self.run_dir = run_dir
+        self.run_id = run_dir.name
+        self.runs.append(run_dir)
+
+    @property
+    def planned_s(self) -> float | None:
+        if self.started is None or self.planned_end is None:
+            return None
+        return round(self.planned_end - self.started, 1)
 
     def absorb(self, data: dict[str, Any]) -> None:
         """Figures from a worker report (or this process's own ticker) into the run totals."""
@@ -254,9 +292,12 @@ def _is_master(environment: Any) -> bool:
 
 @events.init_command_line_parser.add_listener
 def _on_parser(parser: Any) -> None:
-    # Set by `redis-harness load`; Locust passes them on to every worker, remote ones included.
-    parser.add_argument("--redis-users", type=int, default=0, help="redis-harness: users in all (open-loop pacing)")
-    parser.add_argument("--redis-rate", type=float, default=0.0, help="redis-harness: Redis operations/s in all")
+    # Set by `redis-harness load`; Locust passes them on to every worker, remote ones included. Not in
+    # the web UI's form: the users come from its own user count, the rate is the session's --rate.
+    parser.add_argument("--redis-users", type=int, default=0, include_in_web_ui=False,
+                        help="redis-harness: users in all (open-loop pacing)")  # fmt: skip
+    parser.add_argument("--redis-rate", type=float, default=0.0, include_in_web_ui=False,
+                        help="redis-harness: Redis operations/s in all")  # fmt: skip
 
 
 @events.init.add_listener
@@ -314,11 +355,42 @@ def _latency_point(run: RunState) -> None:
         run.latency_series.append(point)
 
 
-PROGRESS_FILE = "progress.json"
 PROGRESS_WINDOW = 5  # ticks: ops/s over the last few seconds (workers report every 3 s)
+# After Stop in the web UI, before the test is saved: one tick locally, the workers' last
+# report (every 3 s) with a master.
+FINISH_DELAY_S = {"local": 1.0, "master": WORKER_REPORT_INTERVAL + 0.5}
 
 
-def _write_progress(run: RunState, history: list[tuple[float, int]]) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Whole or not at all: the command and the web UI read these files while they change."""
+    scratch = path.with_name(path.name + ".tmp")
+    scratch.write_text(json.dumps(data, default=str))
+    scratch.replace(path)
+
+
+def phase_of(environment: Any, run: RunState) -> str:
+    """running, stopping (Stop pressed or run time up, users finishing) or ended."""
+    if run.ended is not None:
+        return ENDED
+    return STOPPING if environment.runner.state in (STATE_STOPPING, STATE_CLEANUP) else RUNNING
+
+
+def progress_figures(environment: Any, run: RunState) -> dict[str, Any]:
+    """Which test, where, and how far: elapsed against the planned run time (load.session reads them)."""
+    state_now = phase_of(environment, run)
+    until = run.ended if run.ended is not None else time.time()
+    return {
+        "test": run.tests,
+        "run_dir": str(run.run_dir),
+        "runs": [str(folder) for folder in run.runs],
+        "state": state_now,
+        "started": run.started,
+        "elapsed_s": round(until - (run.started or until), 1),
+        "planned_s": run.planned_s,
+    }
+
+
+def _write_progress(environment: Any, run: RunState, history: list[tuple[float, int]]) -> None:
     """Live figures for the command's progress line: elapsed, ops/s, errors, p99 (µs) of the latest second."""
     now = time.time()
     count = sum(h.get_total_count() for name, h in run.total.service.items() if split_part(name)[1] is None)
@@ -328,17 +400,13 @@ def _write_progress(run: RunState, history: list[tuple[float, int]]) -> None:
     latest = run.latency_series[-1] if run.latency_series else {}
     p99 = max((v["p99_us"] for k, v in latest.items() if k != "t"), default=None)
     figures = {
-        "elapsed_s": round(now - (run.started or now), 1),
+        **progress_figures(environment, run),
         "ops_s": round((c1 - c0) / (t1 - t0), 1) if t1 > t0 else 0.0,
         "errors": sum(run.total.errors.values.values()),
         "p99_us": p99,
     }
-    path = run.run_dir / PROGRESS_FILE
-    try:
-        path.with_suffix(".tmp").write_text(json.dumps(figures))
-        path.with_suffix(".tmp").replace(path)
-    except OSError:
-        pass  # progress is a nicety; the run's data are what matter
+    with contextlib.suppress(OSError):  # progress is a nicety; the run's data are what matter
+        write_json(run.progress_file, figures)
 
 
 def _ticker(environment: Any) -> None:
@@ -352,21 +420,49 @@ def _ticker(environment: Any) -> None:
         _latency_point(run)
         if run.sampler is not None:
             run.sampler.sample()
-        _write_progress(run, history)
+        _write_progress(environment, run, history)
         gevent.sleep(SAMPLE_INTERVAL_S)
+
+
+def _write_snapshot(environment: Any, run: RunState) -> None:
+    """A web test's run.json: the session's (thresholds and gates frozen when the command started)
+    with this test's own settings from the start form."""
+    template = run.extra.get("snapshot_template")
+    if template is None:
+        template = json.loads((run.first_dir / RUN_FILE).read_text(encoding="utf-8"))
+    options = environment.parsed_options
+    snapshot = {**template, "test": run.tests}
+    snapshot["options"] = {
+        **template.get("options", {}),
+        "users": getattr(options, "num_users", None),
+        "duration_s": run.planned_s,
+        "user_classes": sorted(c.__name__ for c in environment.user_classes),
+    }
+    run.run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run.run_dir / RUN_FILE, snapshot)
+    run.extra["snapshot_template"] = template
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
     run = state()
-    run.cpu_greenlet = gevent.spawn(_cpu_sampler, environment)
     if _is_worker(environment):
-        return
-    run.started = time.time()
-    run.workers = environment.runner.worker_count if _is_master(environment) else 0
-    run.sampler = ServerSampler(run.profile, run.secrets)
-    run.extra.setdefault("greenlets", [])
-    run.extra["greenlets"].append(gevent.spawn(_ticker, environment))
+        run.begin(None)
+    else:
+        if run.started is not None and not run.saved:
+            _finish(environment, run)  # New and Start within the finish delay
+        template = run.extra.get("snapshot_template")
+        run.begin(nth_run_folder(run.first_dir, len(run.runs) + 1))
+        run.started = time.time()
+        run_time = getattr(environment.parsed_options, "run_time", None)
+        run.planned_end = run.started + run_time if run_time else None
+        if environment.web_ui is not None:
+            run.extra["snapshot_template"] = template
+            _write_snapshot(environment, run)
+        run.workers = environment.runner.worker_count if _is_master(environment) else 0
+        run.sampler = ServerSampler(run.profile, run.secrets)
+        run.extra.setdefault("greenlets", []).append(gevent.spawn(_ticker, environment))
+    run.cpu_greenlet = gevent.spawn(_cpu_sampler, environment)
 
 
 @events.test_stop.add_listener
@@ -381,15 +477,15 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
     if _is_worker(environment):
         return
     run.ended = time.time()
-    options = environment.parsed_options
-    if environment.web_ui is not None and not getattr(options, "autostart", False):
-        # Stop in the web UI ends the run: Locust quits, and quitting saves the data for the report.
-        gevent.spawn_later(1.0, _quit_web, environment)
+    if environment.web_ui is not None:
+        # The web UI stays up: the test is saved for its report, and New may start the next one.
+        gevent.spawn_later(FINISH_DELAY_S[_role(environment)], _finish_after_stop, environment, run.tests)
 
 
-def _quit_web(environment: Any) -> None:
-    environment.runner.quit()
-    environment.web_ui.stop()
+def _finish_after_stop(environment: Any, number: int) -> None:
+    run = state()
+    if run.tests == number and not run.saved:
+        _finish(environment, run)
 
 
 @events.quitting.add_listener
@@ -397,6 +493,13 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     if _is_worker(environment):
         return
     run = state()
+    if run.saved or (environment.web_ui is not None and run.started is None):
+        return  # the last test is saved already, or the web UI never started one
+    _finish(environment, run)
+
+
+def _finish(environment: Any, run: RunState) -> None:
+    """The test's last figures, and everything its report needs into its folder."""
     for greenlet in run.extra.pop("greenlets", []):
         greenlet.kill(block=False)
     if not _is_master(environment):
@@ -405,7 +508,34 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     if run.sampler is not None:
         run.sampler.sample()
         run.sampler.close()
+    run.ended = run.ended or time.time()
+    if environment.web_ui is not None:
+        write_locust_files(environment, run)
     save_raw(environment, run)
+    run.saved = True
+    with contextlib.suppress(OSError):
+        write_json(run.progress_file, progress_figures(environment, run))
+
+
+def write_locust_files(environment: Any, run: RunState) -> None:
+    """Locust's own report and CSVs of this test alone (its CSV writer covers the whole session)."""
+    (run.run_dir / "locust.html").write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
+    this_test = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for name, write in (("locust_stats.csv", this_test.requests_csv), ("locust_failures.csv", this_test.failures_csv)):
+        with (run.run_dir / name).open("w", newline="", encoding="utf-8") as handle:
+            write(csv.writer(handle))
+    prefix = getattr(environment.parsed_options, "csv_prefix", None)
+    session = getattr(environment.web_ui, "stats_csv_writer", None)
+    if not prefix or not hasattr(session, "stats_history_flush"):
+        return
+    session.stats_history_flush()
+    started = int(run.started or 0)
+    with open(f"{prefix}_stats_history.csv", newline="", encoding="utf-8") as source:
+        rows = list(csv.reader(source))
+    # Locust's totals start again at each test: only this test's rows make its client series.
+    kept = rows[:1] + [row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) >= started]
+    with (run.run_dir / "locust_stats_history.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(kept)
 
 
 def save_raw(environment: Any, run: RunState) -> Path:
@@ -416,28 +546,33 @@ def save_raw(environment: Any, run: RunState) -> Path:
         "intended": {n: h.encode().decode() for n, h in run.total.intended.items()},
     }
     counters = run.total.export()
+    run.total.merge(counters)  # export empties it; the web UI goes on showing the ended test's figures
+    settings = {
+        "users": getattr(environment.parsed_options, "num_users", None),
+        "spawn_rate": getattr(environment.parsed_options, "spawn_rate", None),
+        "rate": run.rate,
+        "workers": run.workers,
+    }
+    if environment.web_ui is not None:  # the start form's class picker may have left some out
+        settings["user_classes"] = ", ".join(sorted(c.__name__ for c in environment.user_classes))
     raw = {
         "scenario": run.scenario,
         "profile": str(run.profile.source),
         "profile_name": run.profile.name,
         "started": run.started,
+        # Compared with when a Ctrl-C or SIGTERM came: a test still running then was cut short by it.
         "ended": run.ended or time.time(),
-        "settings": {
-            "users": getattr(environment.parsed_options, "num_users", None),
-            "spawn_rate": getattr(environment.parsed_options, "spawn_rate", None),
-            "rate": run.rate,
-            "workers": run.workers,
-        },
+        "settings": settings,
         "recorder": {**counters, **histograms},
         "latency_series": run.latency_series,
         "server_series": run.sampler.series if run.sampler else [],
         "faults": run.faults,
         "marks": run.marks,
-        "findings": {k: v for k, v in run.extra.items() if k != "greenlets"},
+        "findings": {k: v for k, v in run.extra.items() if k not in ("greenlets", "snapshot_template")},
         "generator": {"processes": [summarize_cpu(role, samples) for role, samples in sorted(run.generator.items())]},
         "locust": {"num_requests": stats.num_requests, "num_failures": stats.num_failures},
     }
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    path = run.run_dir / "raw.json"
-    path.write_text(json.dumps(raw, default=str))
+    path = run.run_dir / RAW_FILE
+    write_json(path, raw)
     return path

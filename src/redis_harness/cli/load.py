@@ -31,8 +31,10 @@ def register(sub: Any) -> None:
             "redis-harness load dev --scenario recovery --fault pause",
             "redis-harness load dev --scenario raw --master --expect-workers 2 --master-bind-host 0.0.0.0",
         ],
-        "Exit 0 when every gate passed, 1 when one failed, 2 on bad input. The run's folder "
-        "(reports/<time>-<profile>-<scenario>/) holds report.html, report.json and gates.xml.",
+        "Exit 0 when every gate passed, 1 when one failed, 2 on bad input, 130/143 when Ctrl-C/SIGTERM "
+        "cut the run short. The run's folder (reports/<time>-<profile>-<scenario>/) holds report.html, "
+        "report.json and gates.xml. With --web, each test started in the UI gets its own folder "
+        "(<folder>-2, -3 ...); Ctrl-C between tests ends the session with the last test's verdict.",
     )
     p.description += "\n\nscenarios:\n" + scenarios
     add_profile_argument(p)
@@ -55,7 +57,9 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--web-port", type=int, default=load_run.WEB_PORT, help=f"port of the web UI (default {load_run.WEB_PORT})"
     )
-    p.add_argument("--autostart", action="store_true", help="with --web: start at once and stop after --duration")
+    p.add_argument(
+        "--autostart", action="store_true", help="with --web: start the first test at once (it runs --duration)"
+    )
     p.add_argument("--verbose", action="store_true", help="show Locust's own output")
     p.add_argument(
         "--master", action="store_true", help="be the master of workers started with `redis-harness worker` elsewhere"
@@ -99,16 +103,27 @@ def options_from(args: argparse.Namespace) -> load_run.LoadOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit as the last test says: 0 passed, 1 failed, 128 + the signal when it was cut short.
+
+    A web session runs as many tests as the user starts; each is judged and summed up here
+    as it ends (its verdict and report.html also show in the UI), and Ctrl-C or SIGTERM
+    between tests ends the session with the last test's verdict."""
     scenario = get_scenario(args.scenario)
     options = options_from(args)
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
     require_owned(profile, "load", args)
+    verdicts: list[bool] = []
+
+    def judge(finished: load_run.Run) -> None:
+        report = build(finished.run_dir)
+        print(summary(report, finished.run_dir, table_width()), flush=True)
+        if finished.exit_code is not None:
+            print(f"interrupted ({report.get('interrupted_by', 'signal')}): the report covers the run up to the stop")
+        verdicts.append(report["passed"])
+
     with shown("load"):
-        finished = load_run.run(profile, secrets, scenario, options)
-    report = build(finished.run_dir)
-    print(summary(report, finished.run_dir, table_width()))
-    if finished.exit_code is not None:
-        print(f"interrupted ({report.get('interrupted_by', 'signal')}): the report covers the run up to the stop")
-        return finished.exit_code
-    return 0 if report["passed"] else 1
+        last = load_run.run(profile, secrets, scenario, options, on_finished=judge)
+    if last.exit_code is not None:
+        return last.exit_code
+    return 0 if verdicts[-1] else 1

@@ -30,6 +30,7 @@ POLL_S = 0.2
 class Finished:
     returncode: int
     interrupted_by: int | None  # signal number (SIGINT, SIGTERM) that cut the run short
+    interrupted_at: float | None = None  # when it arrived (time.time()): tests that ended before it were whole
 
 
 def _signal_group(pid: int, signum: int) -> None:
@@ -51,6 +52,7 @@ def run_locust(
     log = open(log_path, "w") if log_path is not None else None  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True)
     caught: list[int] = []
+    caught_at: list[float] = []
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -59,6 +61,7 @@ def run_locust(
             _signal_group(proc.pid, signal.SIGKILL)
             return
         caught.append(signum)
+        caught_at.append(time.time())
         # The master alone: it tells its workers to stop and saves the run's data.
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
@@ -94,4 +97,8 @@ def run_locust(
             log.close()
     if timed_out:
         raise HarnessError(f"load: locust did not finish within {timeout_s:.0f} s")
-    return Finished(returncode=proc.returncode, interrupted_by=caught[0] if caught else None)
+    return Finished(
+        returncode=proc.returncode,
+        interrupted_by=caught[0] if caught else None,
+        interrupted_at=caught_at[0] if caught_at else None,
+    )

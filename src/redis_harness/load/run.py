@@ -17,6 +17,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ from redis_harness.deploy.containers import data_containers
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load.alerts import firing_during
 from redis_harness.load.calibrate import calibrate
-from redis_harness.load.process import run_locust
+from redis_harness.load.process import Finished, run_locust
 from redis_harness.load.scenarios import Scenario
+from redis_harness.load.session import ENDED, PROGRESS_FILE, progress_text, read_progress
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
@@ -91,6 +93,9 @@ class Run:
     def exit_code(self) -> int | None:
         """128 + the signal (130 Ctrl-C, 143 SIGTERM) for an interrupted run, else None (the gates decide)."""
         return None if self.interrupted_by is None else 128 + self.interrupted_by
+
+
+OnFinished = Callable[[Run], None]
 
 
 def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) -> None:
@@ -170,15 +175,24 @@ def _container_facts(profile: Profile) -> dict[str, Any]:
     }
 
 
-def _note_progress(run_dir: Path, duration_s: float) -> None:
-    """The Locust side's live figures (progress.json, once a second) as a progress note."""
-    try:
-        live = json.loads((run_dir / "progress.json").read_text())
-    except (OSError, ValueError):
+def _note_progress(progress_file: Path, web_url: str | None) -> None:
+    """The Locust side's live figures (once a second) as a progress note (under 100 columns)."""
+    live = read_progress(progress_file)
+    if not live:
+        if web_url:
+            progress.note(f"web UI at {web_url}: press Start (Ctrl-C ends the session)")
+        return
+    test = f"test {live['test']}: " if web_url and live.get("test") else ""
+    where = progress_text(live)
+    if live.get("state") == ENDED:
+        progress.note(f"{test}{where}" + ("; New: another test; Ctrl-C: end" if web_url else ""))
+        return
+    if where.startswith("stopping"):
+        progress.note(f"{test}{where}")
         return
     p99 = live.get("p99_us")
     progress.note(
-        f"{live['elapsed_s']:.0f}/{duration_s:.0f} s, {live['ops_s']:,.0f} ops/s, {live['errors']:,} errors, "
+        f"{test}{where}, {live.get('ops_s', 0):,.0f} ops/s, {live.get('errors', 0):,} errors, "
         f"p99 {'-' if p99 is None else f'{p99:,.0f} µs'}"
     )
 
@@ -219,8 +233,108 @@ def snapshot(
     }
 
 
-def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOptions) -> Run:
-    """Run `scenario` against the deployment; return once Locust has saved the run's data."""
+class _Tests:
+    """The tests of one session as they finish: post-run facts into each folder, then `on_finished`."""
+
+    def __init__(
+        self, profile: Profile, scenario: Scenario, first: Path, calibration: Any, on_finished: OnFinished | None
+    ) -> None:
+        self.profile = profile
+        self.scenario = scenario
+        self.first = first
+        self.calibration = calibration
+        self.on_finished = on_finished
+        self.done: list[Run] = []
+        self.restarts_before = _container_facts(profile)["restart_count"] or 0
+
+    def folders(self, progress_file: Path) -> list[Path]:
+        """Every test folder of the session so far, in order (the Locust side lists them)."""
+        listed = [Path(f) for f in read_progress(progress_file).get("runs", [])]
+        return listed or [self.first]
+
+    def collect(
+        self, progress_file: Path, locust: Finished | None = None, window: tuple[float, float] | None = None
+    ) -> None:
+        """Finish every test whose data the Locust side has saved since the last call.
+
+        A test still running when the signal came (it ended at or after it) was cut short by
+        it; one that had ended before (its Stop or its run time) is whole."""
+        finished = {r.run_dir for r in self.done}
+        for folder in self.folders(progress_file):
+            if folder in finished or not (folder / RAW_FILE).is_file():
+                continue
+            raw = json.loads((folder / RAW_FILE).read_text())
+            interrupted_by = None
+            if locust is not None and (raw.get("ended") or time.time()) >= (locust.interrupted_at or time.time()):
+                interrupted_by = locust.interrupted_by
+            self.done.append(self._finish(folder, raw, interrupted_by, window))
+            if self.on_finished is not None:
+                self.on_finished(self.done[-1])
+
+    def _finish(
+        self, folder: Path, raw: dict[str, Any], interrupted_by: int | None, window: tuple[float, float] | None
+    ) -> Run:
+        figures: dict[str, Any] = {"calibration": self.calibration, "interrupted": interrupted_by is not None}
+        if interrupted_by is not None:
+            figures["interrupted_by"] = signal.Signals(interrupted_by).name
+        _add_to_raw(folder, figures)
+        facts = _container_facts(self.profile)
+        facts["restarts_during_run"] = (facts["restart_count"] or 0) - self.restarts_before
+        self.restarts_before = facts["restart_count"] or 0
+        if self.profile.monitoring.enabled:
+            started, ended = window or (raw.get("started") or time.time(), raw.get("ended") or time.time())
+            facts["prometheus_alerts"] = firing_during(self.profile, started, ended)
+        (folder / POST_FILE).write_text(json.dumps(facts))
+        return Run(run_dir=folder, scenario=self.scenario, interrupted_by=interrupted_by)
+
+
+def locust_command(
+    scenario: Scenario, options: LoadOptions, users: int, spawn_rate: float, duration: float, rate: float,
+    run_dir: Path, scratch: Path,
+) -> list[str]:  # fmt: skip
+    """Locust's command line: headless for one test, or its web UI for a session of tests."""
+    cmd = [sys.executable, "-m", "locust", "-f", scenario.locustfile, "--users", str(users),
+           "--spawn-rate", str(spawn_rate), "--stop-timeout", str(STOP_TIMEOUT_S), "--loglevel", "WARNING",
+           "--run-time", f"{round(duration)}s"]  # fmt: skip
+    # The total users and rate, for the open-loop pacing of every worker, local or remote
+    # (Locust sends its parsed custom options to workers with each spawn message).
+    cmd += ["--redis-users", str(users), "--redis-rate", str(rate)]
+    if options.workers:
+        cmd += ["--processes", str(options.workers)]
+    if options.master:
+        bind = (options.master_bind_host, str(options.master_port))
+        cmd += ["--master", "--expect-workers", str(options.expect_workers),
+                "--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S),
+                "--master-bind-host", bind[0], "--master-bind-port", bind[1]]  # fmt: skip
+    if options.web:
+        # --run-time fills the start form's Run time (the user may change or clear it); the UI stays
+        # up after each test (its own Stop or run time) for the verdict and the next test. Locust's
+        # CSVs cover the whole session: the Locust side copies each test's share into its folder.
+        cmd += ["--web-host", "127.0.0.1", "--web-port", str(options.web_port), "--class-picker",
+                "--csv", str(scratch / "locust")]  # fmt: skip
+        if options.autostart:
+            cmd += ["--autostart"]
+    else:
+        cmd += [
+            "--headless",
+            "--only-summary",
+            "--csv",
+            str(run_dir / "locust"),
+            "--html",
+            str(run_dir / "locust.html"),
+        ]
+    return cmd
+
+
+def run(
+    profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOptions, on_finished: OnFinished | None = None
+) -> Run:
+    """Run `scenario` against the deployment; return the last test once Locust has ended.
+
+    Headless that is the one test. With the web UI, a session: each test (Start ... Stop,
+    New, Start ...) is finished as it ends and handed to `on_finished`, while the UI stays
+    up; the session ends with Ctrl-C or SIGTERM. `on_finished` sees every test, headless too.
+    """
     check_options(profile, scenario, options)
     # Set-up waits for an `up`, `rollback` or fault in progress on the deployment to finish.
     with lock.held(profile, f"load {scenario.name} (set-up)"):
@@ -232,60 +346,47 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     run_dir = run_folder(profile, scenario, options)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RUN_FILE).write_text(json.dumps(snapshot(profile, scenario, options, users, duration, rate), indent=2))
-    restarts_before = _container_facts(profile)["restart_count"] or 0
     progress.note("calibrating: one connection, PING and GET at a low rate")
-    calibration = calibrate(profile, secrets)
+    tests = _Tests(profile, scenario, run_dir, calibrate(profile, secrets), on_finished)
+    with tempfile.TemporaryDirectory(prefix="redis-harness-load-") as scratch:
+        cmd = locust_command(scenario, options, users, spawn_rate, duration, rate, run_dir, Path(scratch))
+        if options.master:
+            progress.note(f"waiting for {options.expect_workers} workers on {options.master_bind_host}:"
+                          f"{options.master_port}")  # fmt: skip
+        web_url = f"http://127.0.0.1:{options.web_port}" if options.web else None
+        if web_url:
+            print(f"Locust web UI: {web_url}  (each test is judged as it ends; Ctrl-C ends)")
+        env = _child_env(profile, secrets, scenario.name, run_dir, rate)
+        progress_file = Path(scratch) / PROGRESS_FILE
+        env["REDIS_HARNESS_PROGRESS_FILE"] = str(progress_file)
+        # One seeded origin database per session, made before any Locust process opens it.
+        origin_path = run_dir / "origin.sqlite"
+        OriginStore.open_seeded(origin_path).close()
+        env["REDIS_HARNESS_ORIGIN"] = str(origin_path)
+        if options.fault:
+            env["REDIS_HARNESS_FAULT"] = options.fault
+        timeout = None if options.web else duration + 180
+        started = time.time()
+        if options.master:
+            timeout = timeout + EXPECT_WORKERS_MAX_WAIT_S if timeout else None
+        log_path = None if options.verbose else run_dir / LOG_FILE
+        progress.note(f"{scenario.name}: starting Locust ({users} users)")
 
-    cmd = [sys.executable, "-m", "locust", "-f", scenario.locustfile, "--users", str(users),
-           "--spawn-rate", str(spawn_rate), "--stop-timeout", str(STOP_TIMEOUT_S), "--loglevel", "WARNING",
-           "--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html")]  # fmt: skip
-    # The total users and rate, for the open-loop pacing of every worker, local or remote
-    # (Locust sends its parsed custom options to workers with each spawn message).
-    cmd += ["--redis-users", str(users), "--redis-rate", str(rate)]
-    if options.workers:
-        cmd += ["--processes", str(options.workers)]
-    if options.master:
-        bind = (options.master_bind_host, str(options.master_port))
-        cmd += ["--master", "--expect-workers", str(options.expect_workers),
-                "--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT_S),
-                "--master-bind-host", bind[0], "--master-bind-port", bind[1]]  # fmt: skip
-        progress.note(f"waiting for {options.expect_workers} workers on {':'.join(bind)}")
-    if options.web:
-        cmd += ["--web-host", "127.0.0.1", "--web-port", str(options.web_port)]
-        if options.autostart:
-            cmd += ["--autostart", "--run-time", f"{round(duration)}s", "--autoquit", "2"]
-        print(f"Locust web UI: http://127.0.0.1:{options.web_port}  (Ctrl-C to stop; the report is written on exit)")
-    else:
-        cmd += ["--headless", "--run-time", f"{round(duration)}s", "--only-summary"]
-    env = _child_env(profile, secrets, scenario.name, run_dir, rate)
-    # One seeded origin database per run, made before any Locust process opens it.
-    origin_path = run_dir / "origin.sqlite"
-    OriginStore.open_seeded(origin_path).close()
-    env["REDIS_HARNESS_ORIGIN"] = str(origin_path)
-    if options.fault:
-        env["REDIS_HARNESS_FAULT"] = options.fault
-    timeout = None if options.web and not options.autostart else duration + 180
-    started = time.time()
-    if options.master:
-        timeout = timeout + EXPECT_WORKERS_MAX_WAIT_S if timeout else None
-    log_path = None if options.verbose else run_dir / LOG_FILE
-    progress.note(f"{scenario.name}: starting Locust ({users} users)")
-    finished = run_locust(cmd, env, log_path, timeout, on_tick=lambda: _note_progress(run_dir, duration))
-    if not (run_dir / RAW_FILE).is_file():
+        def tick() -> None:
+            _note_progress(progress_file, web_url)
+            if options.web:  # each test as it ends, while the UI shows it and the next one may start
+                tests.collect(progress_file)
+
+        finished = run_locust(cmd, env, log_path, timeout, on_tick=tick)
+        # Headless: the prometheus window is the whole command's; web tests use their own.
+        tests.collect(progress_file, finished, None if options.web else (started, time.time()))
+    if not tests.done:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path else []
         if finished.interrupted_by is not None:
-            raise Interrupted(finished.interrupted_by, "load: interrupted before Locust saved any data")
+            when = "before any test ran" if options.web else "before Locust saved any data"
+            raise Interrupted(finished.interrupted_by, f"load: interrupted {when}")
         raise HarnessError("load: the run saved no data; locust said: " + " | ".join(tail))
-    figures: dict[str, Any] = {"calibration": calibration, "interrupted": finished.interrupted_by is not None}
-    if finished.interrupted_by is not None:
-        figures["interrupted_by"] = signal.Signals(finished.interrupted_by).name
-    _add_to_raw(run_dir, figures)
-    facts = _container_facts(profile)
-    facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
-    if profile.monitoring.enabled:
-        facts["prometheus_alerts"] = firing_during(profile, started, time.time())
-    (run_dir / POST_FILE).write_text(json.dumps(facts))
-    return Run(run_dir=run_dir, scenario=scenario, interrupted_by=finished.interrupted_by)
+    return tests.done[-1]
 
 
 def run_worker(profile: Profile, secrets: Secrets, master_host: str, master_port: int, verbose: bool = False) -> int:
