@@ -126,4 +126,4 @@ def run(args: argparse.Namespace) -> int:
         last = load_run.run(profile, secrets, scenario, options, on_finished=judge)
     if last.exit_code is not None:
         return last.exit_code
-    return 0 if verdicts[-1] else 1
+    return 0 if verdicts and verdicts[-1] else 1  # no test judged: nothing passed
