@@ -101,6 +101,10 @@ def test_eviction_evicts_only_volatile_keys(load_target: Profile, cli_env: dict,
     assert eviction["volatile_present"] < eviction["volatile_written"]
     assert report["server"]["evicted_keys"] > 0 and report["server"]["oom_errors"] > 0
     assert report["server"]["oom_killed"] is False
+    # The timeline marks each phase once, in order, when the first user began it (-OOM came, so phase 3 did).
+    phases = [m["label"].split(":")[0] for m in report["marks"] if m["kind"] == "phase"]
+    assert phases[:3] == ["phase 1", "phase 2", "phase 3"] and phases == sorted(set(phases))
+    assert [m["t"] for m in report["marks"]] == sorted(m["t"] for m in report["marks"])
 
 
 def test_recovery_after_kill_measures_the_error_window(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:
