@@ -285,3 +285,14 @@ def test_eviction_phases_are_drawn_on_every_chart_and_labelled(
     open_report(page, variant(html, NO_MARKS))
     assert len(page.evaluate(STRIP_JS)) == len(PHASES)
     assert all(share < 0.05 for per_chart in drawn(labels) for share in per_chart)
+
+
+def test_a_figure_that_is_not_a_number_is_a_gap_not_broken_json(tmp_path: Path) -> None:
+    """JSON has no NaN: one in the data would stop the page's script from parsing any of it."""
+    _, report = eviction_run(tmp_path)
+    report["server"]["series"][3]["hit_ratio"] = float("nan")
+    report["server"]["series"][4]["ops_per_s"] = float("inf")
+    data = json.dumps(timeline(report).as_json(), allow_nan=False)  # raises on NaN or inf
+    panels = {p["title"]: p for p in json.loads(data)["panels"]}
+    assert panels["hit ratio"]["series"][0]["values"][3] is None
+    assert panels["server ops/s"]["series"][0]["values"][4] is None

@@ -136,7 +136,7 @@
   }
 
   function labelStrip() {
-    if (!strip) return;
+    if (!strip || !data.panels.length) return; // labels are placed by the charts' time axis
     const labels = [...data.windows.map((w) => ({t: w.begin, label: w.label, kind: "window"})),
                     ...data.marks.map((m) => ({t: m.t, label: m.label, kind: m.kind}))]
       .sort((a, b) => a.t - b.t);

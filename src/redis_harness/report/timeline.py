@@ -16,6 +16,7 @@ windows are shaded; faults, breaker changes and scenario phases are marks (verti
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,7 +105,18 @@ class Timeline:
         return "; ".join(parts) + "."
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "caption": self.caption()}
+        """For the page's script; a figure that is not a number (NaN, inf) becomes a gap, as JSON has none."""
+        return _finite({**asdict(self), "caption": self.caption()})
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def gate(report: dict[str, Any], name: str) -> dict[str, Any] | None:
