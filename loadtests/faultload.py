@@ -111,7 +111,7 @@ def inject(environment: Any, kind: str, how: str = "pause") -> None:
         run.extra["fault_error"] = f"{kind}: {exc}"
         return
     name = kind if kind != "failover" else f"failover ({how})"
-    run.marks.append({"t": record.in_place_at, "label": f"{name} at {record.container}"})
+    run.marks.append({"t": record.in_place_at, "label": f"{name} at {record.container}", "kind": "fault"})
     if record.reverted_at is not None and kind != "kill":
-        run.marks.append({"t": record.reverted_at, "label": f"{name} undone"})
+        run.marks.append({"t": record.reverted_at, "label": f"{name} undone", "kind": "fault"})
     run.faults.append({"kind": name, **detail, "at": record.in_place_at, "until": until, "record": record.to_dict()})

@@ -76,7 +76,8 @@ class RunState:
         self.latency_series: list[dict[str, Any]] = []
         self.sampler: ServerSampler | None = None
         self.faults: list[dict[str, Any]] = []
-        self.marks: list[dict[str, Any]] = []  # scenario phases, for the timeline
+        self.marks: list[dict[str, Any]] = []  # scenario phases, breaker changes, faults: for the timeline
+        self.marked_once: set[str] = set()
         self.extra: dict[str, Any] = {}  # scenario findings (eviction counts …)
         self.started: float | None = None
         self.ended: float | None = None
@@ -112,8 +113,25 @@ class RunState:
         self.total.merge(data)
         self.interval.merge(data)
 
-    def mark(self, label: str) -> None:
-        self.marks.append({"t": time.time(), "label": label})
+    def mark(self, label: str, kind: str = "phase") -> None:
+        """A labelled moment on the report's timeline; kind is phase, breaker or fault."""
+        self.marks.append({"t": time.time(), "label": label, "kind": kind})
+
+    def mark_once(self, label: str, kind: str = "phase") -> None:
+        """A mark the first time any user of this process reaches it (a phase many users enter)."""
+        if label not in self.marked_once:  # not self.marks: a worker empties those with each report
+            self.marked_once.add(label)
+            self.mark(label, kind)
+
+    def add_marks(self, marks: list[dict[str, Any]]) -> None:
+        """A worker's marks into the run's; a phase reached in several processes keeps its first time."""
+        for mark in marks:
+            same = next((m for m in self.marks if m["label"] == mark["label"] and m.get("kind") == "phase"), None)
+            if same is None or mark.get("kind") != "phase":
+                self.marks.append(mark)
+            elif mark["t"] < same["t"]:
+                same["t"] = mark["t"]
+        self.marks.sort(key=lambda m: m["t"])
 
 
 STATE: RunState | None = None
@@ -314,6 +332,8 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
     run = state()
     data["redis_harness"] = run.recorder.export()
     data["redis_harness_cpu"], run.cpu_samples = run.cpu_samples, []
+    # A worker's marks (its users' phases, its breakers) go to the master, which keeps the timeline.
+    data["redis_harness_marks"], run.marks = run.marks, []
 
 
 @events.worker_report.add_listener
@@ -323,6 +343,8 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
         run.absorb(data["redis_harness"])
     if data.get("redis_harness_cpu"):
         run.generator.setdefault(f"worker {client_id}", []).extend(data["redis_harness_cpu"])
+    if data.get("redis_harness_marks"):
+        run.add_marks(data["redis_harness_marks"])
 
 
 def _role(environment: Any) -> str:

@@ -152,9 +152,9 @@ class BreakerMarks:
             else:
                 self.open.add(owner)
             if self.open and not was_open:
-                run.mark(f"breaker open ({change.reason})")
+                run.mark(f"breaker open ({change.reason})", "breaker")
             elif was_open and not self.open:
-                run.mark("breaker closed")
+                run.mark("breaker closed", "breaker")
 
         return on_transition
 

@@ -50,7 +50,7 @@ def gate(report: dict, name: str) -> dict:
 def assert_outputs(run_dir: Path) -> None:
     for name in ("report.json", "report.html", "gates.xml", "charts.png", "raw.json", "locust.html"):
         assert (run_dir / name).is_file(), name
-    assert "<svg" in (run_dir / "report.html").read_text()
+    assert 'id="timeline-data"' in (run_dir / "report.html").read_text()  # the charts' data, drawn by uPlot
 
 
 def test_smoke_passes_with_microsecond_percentiles(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:
@@ -96,13 +96,20 @@ def test_cache_latency_reports_hit_ratio_per_data_type(load_target: Profile, cli
 
 
 def test_eviction_evicts_only_volatile_keys(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:
-    code, report, stdout = run_load(load_target, cli_env, tmp_path, "--scenario", "eviction", "--duration", "25s")
+    # Two worker processes: the users, and so the phase marks, are in the workers, not in the master.
+    args = ("--scenario", "eviction", "--duration", "25s", "--workers", "2")
+    code, report, stdout = run_load(load_target, cli_env, tmp_path, *args)
     assert code == 0, stdout
     eviction = report["eviction"]
     assert eviction["persistent_written"] > 0 and eviction["persistent_present"] == eviction["persistent_written"]
     assert eviction["volatile_present"] < eviction["volatile_written"]
     assert report["server"]["evicted_keys"] > 0 and report["server"]["oom_errors"] > 0
     assert report["server"]["oom_killed"] is False
+    # The timeline marks each phase once (though both workers reach it), in order, when the first user
+    # began it (-OOM came, so phase 3 did).
+    phases = [m["label"].split(":")[0] for m in report["marks"] if m["kind"] == "phase"]
+    assert phases[:3] == ["phase 1", "phase 2", "phase 3"] and phases == sorted(set(phases))
+    assert [m["t"] for m in report["marks"]] == sorted(m["t"] for m in report["marks"])
 
 
 def test_recovery_after_kill_measures_the_error_window(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:

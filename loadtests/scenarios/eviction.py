@@ -7,6 +7,7 @@ Each user writes its share of a plan sized from the profile's maxmemory:
   3. more persistent keys until writes are refused with -OOM (no volatile key left).
 Every iteration also reads back one of its keys, so hit-ratio decay shows.
 At the end each user counts what survived: every persistent key must be there.
+The report's timeline marks each phase (and the reads-only end) when the first user begins it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ PERSISTENT_SHARE = 0.5
 VOLATILE_SHARE = 1.0
 PRESSURE_SHARE = 0.6  # phase 3 writes at most this much more, then only reads
 EXISTS_BATCH = 500
+PHASE_MARKS = {
+    "persistent": "phase 1: persistent keys (no TTL)",
+    "volatile": "phase 2: volatile keys (with TTL)",
+    "pressure": "phase 3: persistent keys until -OOM",
+    None: "phase 4: reads only",
+}
 
 
 class EvictionWriter(RedisUser):
@@ -58,6 +65,7 @@ class EvictionWriter(RedisUser):
     @task
     def write_and_read(self) -> None:
         kind = self._phase()
+        self.state.mark_once(PHASE_MARKS[kind])
         if kind is not None:
             n = self.attempted[kind]
             self.attempted[kind] += 1  # a refused write (-OOM, counted by call) is not retried

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import sys
 import tempfile
@@ -220,8 +221,11 @@ def snapshot(
         "profile": profile.name,
         "profile_source": str(profile.source),
         "thresholds": profile.alerts.model_dump(),
+        "topology": profile.topology.kind,
         "maxmemory": profile.memory.maxmemory_bytes,
         "memory_limit": profile.resources.memory_bytes,
+        # Where the load came from: `compare` says when two runs had different generators.
+        "generator": {"host": platform.node(), "cpus": os.cpu_count()},
         "options": {
             "users": users,
             "duration_s": duration_s,

@@ -17,10 +17,11 @@ from redis_harness.load.recorder import Recorder, error_windows, split_part
 from redis_harness.load.run import POST_FILE, RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import with_rates
 from redis_harness.profile.model import Alerts
-from redis_harness.report.charts import charts
+from redis_harness.report.charts import png
 from redis_harness.report.gates import Gate, evaluate
 from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
+from redis_harness.report.timeline import timeline
 
 P99_RECOVERY_TOLERANCE = 1.20  # "back within 20 % of its pre-fault value"
 
@@ -247,6 +248,5 @@ def build(run_dir: Path) -> dict[str, Any]:
 def write(run_dir: Path, report: dict[str, Any], gates: list[Gate]) -> None:
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (run_dir / "gates.xml").write_text(junit(report, gates))
-    png, svg = charts(report)
-    (run_dir / "charts.png").write_bytes(png)
-    (run_dir / "report.html").write_text(to_html(report, svg, has_locust_html=(run_dir / "locust.html").is_file()))
+    (run_dir / "charts.png").write_bytes(png(timeline(report)))
+    (run_dir / "report.html").write_text(to_html(report, has_locust_html=(run_dir / "locust.html").is_file()))

@@ -1,21 +1,31 @@
-"""Two load runs side by side: what changed in throughput, latency percentiles, hit ratio and gates.
+"""Two load runs side by side: the settings they differ in, then what changed in throughput,
+latency percentiles, hit ratio and gates.
 
-Reads each run's report.json (made by `redis-harness load` or `report DIR`), so two
-runs of different days, profiles or branches compare as they were judged.
+Reads each run's report.json (made by `redis-harness load` or `report DIR`), and its run.json
+when present (the settings frozen at the start), so two runs of different days, profiles or
+branches compare as they were judged, and a comparison of unlike runs says so first.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from redis_harness.errors import BadInput
+from redis_harness.load.run import RUN_FILE
+from redis_harness.profile.units import format_size
 from redis_harness.report.analysis import json_file
 
 PERCENTILES = (("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us"))
+MAX_WIDTH = 100  # every terminal view fits 100 columns
+MIN_WIDTH = 60
+MIN_NAME = 12  # a request name column narrower than this would wrap names beyond reading
+WIDE_NAME = 20  # the wide latency table wants this much room for names, else it goes narrow
 
 
 def read_report(run_dir: Path) -> dict[str, Any]:
+    """report.json, with run.json beside it as "snapshot" when the folder has one."""
     path = run_dir / "report.json"
     if not path.is_file():
         hint = (
@@ -32,7 +42,8 @@ def read_report(run_dir: Path) -> dict[str, Any]:
     ]
     if missing:
         raise BadInput(f"compare: {path} lacks {', '.join(missing)}; the run's data are damaged or from another tool")
-    return report
+    snapshot = json_file(run_dir / RUN_FILE, "compare") if (run_dir / RUN_FILE).is_file() else {}
+    return {**report, "snapshot": snapshot if isinstance(snapshot, dict) else {}}
 
 
 def change(a: float | None, b: float | None) -> float | None:
@@ -40,6 +51,43 @@ def change(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or a == 0:
         return None
     return b / a - 1
+
+
+def settings(report: dict[str, Any]) -> dict[str, str]:
+    """What a run was asked to do, as people say it; a setting the run did not record is left out."""
+    snapshot = report.get("snapshot") or {}
+    options = snapshot.get("options") or {}
+    ran = report.get("settings") or {}
+    found: dict[str, Any] = {"scenario": report["scenario"], "profile": report.get("profile")}
+    found["topology"] = snapshot.get("topology")
+    rate = ran.get("rate", options.get("rate"))
+    found["load"] = None if rate is None else f"open loop at {rate:,.0f} ops/s" if rate else "closed loop"
+    users = ran.get("users") or options.get("users")
+    found["users"] = f"{users:,}" if users else None
+    found["spawn rate"] = f"{ran['spawn_rate']:g} users/s" if ran.get("spawn_rate") else None
+    workers = ran.get("workers", options.get("workers"))
+    found["processes"] = None if workers is None else f"{workers} workers" if workers else "one"
+    duration = options.get("duration_s") or (round(report["duration_s"]) if report.get("duration_s") else None)
+    found["duration"] = f"{duration:g} s" if duration else None
+    if snapshot:
+        found["fault"] = options.get("fault") or "none"
+    maxmemory = snapshot.get("maxmemory") or (report.get("server") or {}).get("maxmemory")
+    found["maxmemory"] = format_size(maxmemory) if maxmemory else None
+    limit = snapshot.get("memory_limit") or (report.get("server") or {}).get("container_memory_limit")
+    found["memory limit"] = format_size(limit) if limit else None
+    found["gates"] = ", ".join(g["name"] for g in report["gates"])
+    for g in report["gates"]:
+        found[f"{g['name']} threshold"] = None if g.get("threshold") is None else f"{g['threshold']:g}"
+    generator = snapshot.get("generator") or {}
+    found["generator host"] = generator.get("host")
+    found["generator CPUs"] = str(generator["cpus"]) if generator.get("cpus") else None
+    return {k: str(v) for k, v in found.items() if v is not None}
+
+
+def differing(a: dict[str, str], b: dict[str, str]) -> list[dict[str, str]]:
+    """Every setting both runs recorded and set differently, in the order people read them."""
+    names = list(dict.fromkeys([*a, *b]))
+    return [{"name": n, "a": a[n], "b": b[n]} for n in names if n in a and n in b and a[n] != b[n]]
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +131,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
             "started": b.get("started"),
             "passed": b.get("passed"),
         },
+        "settings": differing(settings(a), settings(b)),
         "throughput_ops_s": {
             "a": a["throughput_ops_s"],
             "b": b["throughput_ops_s"],
@@ -96,6 +145,13 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "gates": gates,
         "regressed": [g["name"] for g in gates if g["regressed"]],
     }
+
+
+def refuse_unlike_scenarios(c: dict[str, Any]) -> None:
+    """Different scenarios measure different workloads: refuse (exit 2) unless --force."""
+    a, b = c["a"]["scenario"], c["b"]["scenario"]
+    if a != b:
+        raise BadInput(f"compare: A ran {a} and B {b}; add --force to compare different scenarios")
 
 
 def _pct(value: float | None) -> str:
@@ -120,51 +176,152 @@ def _title(c: dict[str, Any]) -> str:
     return f"{side_a} -> B {b['scenario']} on {b['profile']} ({_verdict(b['passed'])})"
 
 
-def text(c: dict[str, Any]) -> str:
-    t = c["throughput_ops_s"]
-    lines = [
-        _title(c),
-        f"throughput: {t['a']:,.0f} -> {t['b']:,.0f} ops/s ({_pct(t['change'])})",
-        f"hit ratio: client {_ratio(c['hit_ratio']['client']['a'])} -> {_ratio(c['hit_ratio']['client']['b'])}, "
-        f"server {_ratio(c['hit_ratio']['server']['a'])} -> {_ratio(c['hit_ratio']['server']['b'])}",
-        f"{'request':<28}{'p50 µs A -> B':>22}{'change':>9}{'p99 µs A -> B':>24}{'change':>9}",
+def verdict(c: dict[str, Any]) -> str:
+    """One line: did a gate regress, and does the comparison span different settings."""
+    if c["regressed"]:
+        line = f"REGRESSED: {', '.join(c['regressed'])} passed in A and fail in B"
+    else:
+        fixed = [g["name"] for g in c["gates"] if g["fixed"]]
+        line = "no gate regressed" + (f" ({', '.join(fixed)} fixed)" if fixed else "")
+    if c["settings"]:
+        names = ", ".join(s["name"] for s in c["settings"])
+        line += f"; compared across different settings ({names}): any change may come from them"
+    return f"verdict: {line}"
+
+
+def _wrap(cell: str, width: int) -> list[str]:
+    return textwrap.wrap(cell, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def widths(rows: list[list[str]], width: int) -> list[int]:
+    """Column widths within `width` (two spaces between columns): each as wide as its widest cell,
+    but the first (names) takes only what the others leave, and wraps onto more lines."""
+    natural = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    natural[0] = max(MIN_NAME, min(natural[0], width - sum(natural[1:]) - 2 * (len(natural) - 1)))
+    return natural
+
+
+def grid(rows: list[list[str]], sizes: list[int], right: set[int]) -> list[str]:
+    """Rows as aligned columns, the first wrapped to its width; columns in `right` are figures, right-aligned."""
+    lines = []
+    for row in rows:
+        cells = [_wrap(row[0], sizes[0]), *([cell] for cell in row[1:])]
+        for n in range(max(len(c) for c in cells)):
+            parts = [c[n] if n < len(c) else "" for c in cells]
+            aligned = [
+                p.rjust(w) if i in right else p.ljust(w) for i, (p, w) in enumerate(zip(parts, sizes, strict=True))
+            ]
+            lines.append("  ".join(aligned).rstrip())
+    return lines
+
+
+def _settings_lines(c: dict[str, Any], width: int) -> list[str]:
+    if not c["settings"]:
+        return ["settings: the same in both runs"]
+    rows = [["setting", "A", "B"], *([s["name"], s["a"], s["b"]] for s in c["settings"])]
+    # Long values (a list of gates) are cut to fit: --json and --summary carry them whole.
+    room = max(MIN_NAME, (width - max(len(r[0]) for r in rows) - 4) // 2)
+    rows = [[r[0], *(v if len(v) <= room else v[: room - 1] + "…" for v in r[1:])] for r in rows]
+    return ["settings that differ (figures below compare unlike runs):", *grid(rows, widths(rows, width), set())]
+
+
+def _latency_lines(c: dict[str, Any], width: int) -> list[str]:
+    """p50, p99 and p99.9 per request (A, B, change): a row per request under one heading per
+    percentile where that fits, else (a narrow terminal) a row per request and percentile."""
+    rows = [["request"] + ["A", "B", "change"] * len(PERCENTILES)]
+    names = [row["name"] + (f" (only in {row['only_in']})" if row["only_in"] else "") for row in c["commands"]]
+    figures = [
+        [(_num(row[label]["a"]), _num(row[label]["b"]), _pct(row[label]["change"])) for label, _ in PERCENTILES]
+        for row in c["commands"]
     ]
-    for row in c["commands"]:
-        p50, p99 = row["p50"], row["p99"]
-        note = f"  (only in {row['only_in']})" if row["only_in"] else ""
-        lines.append(
-            f"{row['name'][:27]:<28}{_num(p50['a']) + ' -> ' + _num(p50['b']):>22}{_pct(p50['change']):>9}"
-            f"{_num(p99['a']) + ' -> ' + _num(p99['b']):>24}{_pct(p99['change']):>9}{note}"
-        )
-    for g in c["gates"]:
-        mark = "  REGRESSED" if g["regressed"] else ("  fixed" if g["fixed"] else "")
-        lines.append(f"gate {g['name']:<24} {_verdict(g['a'])} -> {_verdict(g['b'])}{mark}")
+    rows += [[name, *(v for cells in per_row for v in cells)] for name, per_row in zip(names, figures, strict=True)]
+    sizes = widths(rows, width)
+    if sizes[0] >= min(max(map(len, names), default=0), WIDE_NAME) and sum(sizes) + 2 * (len(sizes) - 1) <= width:
+        starts = [sum(sizes[:i]) + 2 * i for i in range(len(sizes))]
+        heading = ""
+        for n, (label, _) in enumerate(PERCENTILES):
+            first, last = 1 + 3 * n, 3 + 3 * n
+            span = starts[last] + sizes[last] - starts[first]
+            heading = heading.ljust(starts[first]) + f" {label} µs ".center(span, "─")
+        return [heading, *grid(rows, sizes, set(range(1, len(sizes))))]
+    header = ["request", "", "A µs", "B µs", "change"]
+    sizes = widths(
+        [header, *([name, "p99.9", *cells] for name, per_row in zip(names, figures, strict=True) for cells in per_row)],
+        width,
+    )
+    narrow = [header]
+    for name, per_row in zip(names, figures, strict=True):
+        # The name's lines beside its percentiles, not on lines of their own.
+        parts = _wrap(name, sizes[0])
+        lines = [[label, *cells] for (label, _), cells in zip(PERCENTILES, per_row, strict=True)]
+        lines += [["", "", "", ""]] * (len(parts) - len(lines))
+        narrow += [[parts[n] if n < len(parts) else "", *line] for n, line in enumerate(lines)]
+    return grid(narrow, sizes, {2, 3, 4})
+
+
+def text(c: dict[str, Any], width: int = MAX_WIDTH) -> str:
+    """For a terminal: fits `width` columns (at most 100); long request names wrap in their column."""
+    width = max(MIN_WIDTH, min(width, MAX_WIDTH))
+    t, hit = c["throughput_ops_s"], c["hit_ratio"]
+    lines = [*_wrap(_title(c), width), *_settings_lines(c, width), ""]
+    lines += [
+        f"throughput: {t['a']:,.0f} -> {t['b']:,.0f} calls/s ({_pct(t['change'])})",
+        *_wrap(
+            f"hit ratio: client {_ratio(hit['client']['a'])} -> {_ratio(hit['client']['b'])}, "
+            f"server {_ratio(hit['server']['a'])} -> {_ratio(hit['server']['b'])}",
+            width,
+        ),
+        "",
+        *_latency_lines(c, width),
+        "",
+    ]
+    gates = [["gate", "A", "B", ""]]
+    gates += [
+        [
+            g["name"],
+            _verdict(g["a"]),
+            _verdict(g["b"]),
+            "REGRESSED" if g["regressed"] else "fixed" if g["fixed"] else "",
+        ]
+        for g in c["gates"]
+    ]
+    lines += grid(gates, widths(gates, width), set())
+    lines += ["", *_wrap(verdict(c), width)]
     return "\n".join(lines)
 
 
 def markdown(c: dict[str, Any]) -> str:
     """For a CI job summary ($GITHUB_STEP_SUMMARY and the like)."""
     t = c["throughput_ops_s"]
-    out = [
-        f"### Load run comparison: {_title(c)}",
-        "",
+    out = [f"### Load run comparison: {_title(c)}", ""]
+    if c["settings"]:
+        out += [
+            "**Settings that differ** (the figures below compare unlike runs):",
+            "",
+            "| setting | A | B |",
+            "|---|---|---|",
+        ]
+        out += [f"| {s['name']} | {s['a']} | {s['b']} |" for s in c["settings"]] + [""]
+    out += [
         "| figure | A | B | change |",
         "|---|---:|---:|---:|",
-        f"| throughput (ops/s) | {t['a']:,.0f} | {t['b']:,.0f} | {_pct(t['change'])} |",
+        f"| throughput (calls/s) | {t['a']:,.0f} | {t['b']:,.0f} | {_pct(t['change'])} |",
         f"| hit ratio, client | {_ratio(c['hit_ratio']['client']['a'])} | {_ratio(c['hit_ratio']['client']['b'])} | |",
         f"| hit ratio, server | {_ratio(c['hit_ratio']['server']['a'])} | {_ratio(c['hit_ratio']['server']['b'])} | |",
         "",
-        "| request | p50 µs A | p50 µs B | change | p99 µs A | p99 µs B | change |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| request | " + " | ".join(f"{label} µs A | {label} µs B | change" for label, _ in PERCENTILES) + " |",
+        "|---|" + "---:|" * 3 * len(PERCENTILES),
     ]
     for row in c["commands"]:
-        p50, p99 = row["p50"], row["p99"]
-        out.append(
-            f"| `{row['name']}` | {_num(p50['a'])} | {_num(p50['b'])} | {_pct(p50['change'])} "
-            f"| {_num(p99['a'])} | {_num(p99['b'])} | {_pct(p99['change'])} |"
-        )
+        name = f"`{row['name']}`" + (f" (only in {row['only_in']})" if row["only_in"] else "")
+        cells = [
+            f"{_num(row[label]['a'])} | {_num(row[label]['b'])} | {_pct(row[label]['change'])}"
+            for label, _ in PERCENTILES
+        ]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
     out += ["", "| gate | A | B | |", "|---|---|---|---|"]
     for g in c["gates"]:
         mark = "**regressed**" if g["regressed"] else ("fixed" if g["fixed"] else "")
         out.append(f"| {g['name']} | {_verdict(g['a'])} | {_verdict(g['b'])} | {mark} |")
+    out += ["", f"**{verdict(c)}**"]
     return "\n".join(out) + "\n"

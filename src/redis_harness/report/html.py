@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -10,10 +11,14 @@ from markupsafe import Markup, escape
 
 from redis_harness import paths
 from redis_harness.profile.units import format_size
-from redis_harness.report.charts import panel_names
 from redis_harness.report.gate_lines import verdicts
 from redis_harness.report.saturation import ADVICE, CONSEQUENCE, saturated_processes
 from redis_harness.report.terminal import GLUE, UNIT_SPACE
+from redis_harness.report.timeline import timeline
+
+REPORT_TEMPLATES = paths.TEMPLATES_DIR / "report"
+# Vendored chart library (its LICENSE and SOURCE.md beside it), inlined into every report.html.
+UPLOT_DIR = REPORT_TEMPLATES / "vendor" / "uplot-1.6.32"
 
 
 def _num(value: Any) -> str:
@@ -46,10 +51,12 @@ def settings_line(settings: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -> str:
-    env = Environment(
-        loader=FileSystemLoader(paths.TEMPLATES_DIR / "report"), undefined=StrictUndefined, autoescape=True
-    )
+def _inline(path: Path) -> Markup:
+    return Markup(path.read_text(encoding="utf-8"))
+
+
+def to_html(report: dict[str, Any], *, has_locust_html: bool = True) -> str:
+    env = Environment(loader=FileSystemLoader(REPORT_TEMPLATES), undefined=StrictUndefined, autoescape=True)
     env.filters.update(
         num=_num,
         pct=lambda v: "-" if v is None else f"{v:.1%}",
@@ -57,12 +64,17 @@ def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -
         us=lambda v: "-" if v is None else f"{v:,.0f} µs",
         prose=_prose,
     )
+    line = timeline(report)
     return env.get_template("report.html.j2").render(
         r=report,
         verdict="PASSED" if report["passed"] else "FAILED",
-        chart=Markup(svg[svg.find("<svg") :]),
         settings=settings_line(report.get("settings") or {}),
-        panels=panel_names(report),
+        panels=line.panel_names(),
+        caption=line.caption(),
+        timeline=line.as_json(),
+        uplot_js=_inline(UPLOT_DIR / "uPlot.iife.min.js"),
+        uplot_css=_inline(UPLOT_DIR / "uPlot.min.css"),
+        charts_js=_inline(REPORT_TEMPLATES / "charts.js"),
         # The gates and the generator in the terminal summary's words (report.gate_lines, report.saturation).
         gates=verdicts(report),
         saturation=saturated_processes(report),
