@@ -178,7 +178,7 @@ def test_a_generator_that_kept_up_gets_no_saturation_banner(tmp_path: Path) -> N
         "processes": [{"role": "local", "cpu_p50": 60.0, "cpu_max": 95.0, "cpu_over_90_share": 0.1}],
         "saturated": False,
     }
-    html = to_html(report, "<svg></svg>")
+    html = to_html(report, has_locust_html=False)
     assert 'id="generator"' in html and 'id="generator-warning"' not in html and "busy above" not in html
 
 
@@ -192,11 +192,11 @@ def test_a_failed_latency_gate_on_a_saturated_generator_carries_the_note(tmp_pat
         "processes": [{"role": "local", "cpu_p50": 97.0, "cpu_max": 100.0, "cpu_over_90_share": 0.8}],
         "saturated": True,
     }
-    html = to_html(report, "<svg></svg>")
+    html = to_html(report, has_locust_html=False)
     assert ">250 ms &gt; 100 ms</td>" in html
     assert f"look at: {GATE_FORMATS['slow_updates'].look_at}" in visible(html)
     assert "note: " + LATENCY_NOTE in visible(html)
     assert '<code class="nowrap">--rate</code>' in html  # a browser does not break an option at its dashes
     report["generator"]["saturated"] = False  # the same failure, the generator kept up: the figure is Redis's
     report["generator"]["processes"][0]["cpu_over_90_share"] = 0.0
-    assert "note: " not in to_html(report, "<svg></svg>")
+    assert "note: " not in to_html(report, has_locust_html=False)
