@@ -157,7 +157,7 @@ def test_verify_to_an_unwritable_junit_path_still_prints_the_table(running: Depl
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     junit = blocker / "verify.xml"  # below a file: ENOTDIR, whoever runs it
-    result = cli(running, "verify", str(running.profile.source), "--junit", str(junit), "-k", "runs_as_non_root")
+    result = cli(running, "verify", str(running.profile.source), "--junit", str(junit), "-k", "runs_as_non_root", "-v")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "CHECK" in result.stdout and "runs_as_non_root" in result.stdout and "1 checks: 1 passed" in result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("redis-harness")]
