@@ -17,6 +17,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,30 @@ def require_deployment(profile: Profile, secrets: Secrets) -> None:
             f"deployment: {profile.project} not reachable at {host}:{port} ({exc}); "
             f"run `redis-harness up {paths.profile_argument(profile.name, profile.source)}`"
         ) from None
+
+
+def remove_keys(client: redis.Redis, keys: Sequence[str], batch: int = 1000) -> int:
+    """UNLINK `keys` (freed in the background), `batch` at a time; how many existed."""
+    removed = 0
+    for start in range(0, len(keys), batch):
+        removed += int(client.unlink(*keys[start : start + batch]))
+    return removed
+
+
+def remove_scratch_keys(profile: Profile, secrets: Secrets, keys: Sequence[str]) -> dict[str, Any]:
+    """A run's scratch keys removed as admin; what happened, for post.json (a failure is noted, not raised:
+    the run's figures still count)."""
+    if not keys:
+        return {}
+    progress.note(f"removing the run's {len(keys):,} scratch keys")
+    try:
+        client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
+        try:
+            return {"scratch_keys_removed": remove_keys(client, keys)}
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return {"scratch_keys_error": f"{type(exc).__name__}: {exc}"}
 
 
 def _child_env(profile: Profile, secrets: Secrets, scenario: str, run_dir: Path, rate: float) -> dict[str, str]:
@@ -271,6 +296,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     log_path = None if options.verbose else run_dir / LOG_FILE
     progress.note(f"{scenario.name}: starting Locust ({users} users)")
     finished = run_locust(cmd, env, log_path, timeout, on_tick=lambda: _note_progress(run_dir, duration))
+    cleanup = remove_scratch_keys(profile, secrets, scenario.scratch_keys)
     if not (run_dir / RAW_FILE).is_file():
         tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path else []
         if finished.interrupted_by is not None:
@@ -282,6 +308,7 @@ def run(profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOpt
     _add_to_raw(run_dir, figures)
     facts = _container_facts(profile)
     facts["restarts_during_run"] = (facts["restart_count"] or 0) - restarts_before
+    facts.update(cleanup)
     if profile.monitoring.enabled:
         facts["prometheus_alerts"] = firing_during(profile, started, time.time())
     (run_dir / POST_FILE).write_text(json.dumps(facts))
