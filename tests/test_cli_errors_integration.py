@@ -203,7 +203,7 @@ def test_verify_table_fits_100_columns_and_json_and_junit_keep_the_full_text(
 ) -> None:
     source = str(running.profile.source)
     junit = tmp_path / "verify.xml"
-    table = cli(running, "verify", source, "--junit", str(junit), env={"COLUMNS": "100"})
+    table = cli(running, "verify", source, "--junit", str(junit), "-v", env={"COLUMNS": "100"})
     assert table.returncode in (0, 1), table.stdout + table.stderr  # a host warning or not, the layout is the point
     widths = [len(line) for line in table.stdout.splitlines() if not line.startswith(("verify ", "JUnit XML: "))]
     assert max(widths) <= 100, table.stdout

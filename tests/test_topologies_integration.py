@@ -61,7 +61,7 @@ def failover_report(profile: Profile, env: dict[str, str], run_dir: Path, *extra
 def test_ha_verifies_on_every_node(ha: Deployment, cli_env: dict[str, str]) -> None:
     result = cli(cli_env, "verify", "ha", "-v")
     assert result.returncode == 0
-    assert result.stdout.startswith("verify redis-harness-ha (3 data nodes) against ")
+    assert result.stdout.startswith("verify redis-harness-ha (3 data nodes): passed")
     tables = result.stdout.split("checks on ")[1:]
     assert [t.split(":", 1)[0] for t in tables] == ["redis-0", "redis-1", "redis-2"]
     for check in ("replication_links_up", "sentinels_agree_on_the_primary", "sentinel_requires_a_password"):

@@ -482,7 +482,7 @@ def test_verify_passes_on_what_up_produces_and_writes_junit(
     assert outcomes["host_overcommit_memory"] == ("pass" if overcommit == "1" else "warn")
     # Failure-first: a verdict, the warnings' blocks, the counts; no row of a passing check.
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"verify {profile.project} against ") and ": passed" in lines[0], lines[0]
+    assert lines[0].startswith(f"verify {profile.project}: passed"), lines[0]
     assert "PASS" not in result.stdout and "runs_as_non_root" not in result.stdout
     assert ("WARN  host_overcommit_memory  on redis" in lines) == (overcommit != "1")
     assert lines[-2].startswith(f"{len(outcomes)} checks: ") and lines[-1] == f"JUnit XML: {junit}"

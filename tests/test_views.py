@@ -168,13 +168,13 @@ def verify_results() -> list[CheckResult]:
 def test_verify_report_fits_and_keeps_failed_names_whole(width: int, verbose: bool) -> None:
     results = verify_results()
     runs = [("redis-0", results[:2] + results[4:]), ("redis-1", results[2:4])]
-    text = format_report("verify redis-harness-x (2 data nodes) against profiles/x.yaml", runs, 3.0,
-                         verbose=verbose, drift_hint="`redis-harness plan x` shows the drift; `up x` restores it",
-                         width=width)  # fmt: skip
+    hint = "`redis-harness plan x` shows the drift; `up x` restores it"
+    heading = "verify redis-harness-x (2 data nodes)"
+    text = format_report(heading, runs, 3.0, source="profiles/x.yaml", verbose=verbose, drift_hint=hint, width=width)
     assert too_wide(text, width) == []
     lines = text.splitlines()
-    heading = text.split("\nFAIL ", 1)[0].replace("\n", " ")
-    assert heading == "verify redis-harness-x (2 data nodes) against profiles/x.yaml: 3 failed, 1 warning"
+    first = text.split("\nFAIL ", 1)[0].replace("\n", " ")
+    assert first == "verify redis-harness-x (2 data nodes): 3 failed, 1 warning (profile profiles/x.yaml)"
     assert lines[-1].startswith("`redis-harness plan x`")
     # `grep -E 'FAIL|ERROR|WARN'` gives each whole name and its node, failures before warnings.
     flagged = [line for line in lines if line.startswith(("FAIL ", "ERROR ", "WARN "))]
@@ -189,8 +189,8 @@ def test_verify_report_fits_and_keeps_failed_names_whole(width: int, verbose: bo
 
 def test_a_passing_verify_says_so_in_two_lines() -> None:
     results = [CheckResult(f"check_{i}", "pass", "x", "x", node="redis") for i in range(90)]
-    text = format_report("verify redis-harness-x against x.yaml", [("redis", results)], 2.0, drift_hint="hint")
-    assert text.splitlines() == ["verify redis-harness-x against x.yaml: passed",
+    text = format_report("verify redis-harness-x", [("redis", results)], 2.0, source="x.yaml", drift_hint="hint")
+    assert text.splitlines() == ["verify redis-harness-x: passed (profile x.yaml)",
                                  "90 checks: 90 passed, 0 failed, 0 warnings, 0 skipped in 2.0 s"]  # fmt: skip
 
 

@@ -122,9 +122,10 @@ def _report(profile: Profile, collectors: list[ResultCollector], elapsed_s: floa
     nodes = f" ({len(collectors)} data nodes)" if len(collectors) > 1 else ""
     named = paths.profile_argument(profile.name, profile.source)
     text = format_report(
-        f"verify {profile.project}{nodes} against {profile.source}",
+        f"verify {profile.project}{nodes}",
         [(collector.node, collector.results) for collector in collectors],
         elapsed_s,
+        source=str(profile.source),
         verbose=verbose,
         drift_hint=f"`redis-harness plan {named}` shows the drift; `up {named}` restores it",
     )

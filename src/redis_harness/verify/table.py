@@ -226,15 +226,17 @@ def format_report(
     runs: Sequence[tuple[str, Sequence[CheckResult]]],
     elapsed_s: float,
     *,
+    source: str = "",
     verbose: bool = False,
     drift_hint: str = "",
     width: int | None = None,
 ) -> str:
-    """verify's whole output: `heading: verdict`, failures and warnings, (with -v) every check's table,
-    the counts, and on a failure how to see and undo the drift. `runs`: (node, its results) per node."""
+    """verify's whole output: `heading: verdict (profile source)`, failures and warnings, (with -v) every
+    check's table, the counts, and on a failure how to see and undo the drift. `runs`: (node, results) per node."""
     width = width or table_width()
     results = [r for _, found in runs for r in found]
-    lines = [textwrap.fill(f"{heading}: {verdict(results)}", width, break_on_hyphens=False)]
+    first = f"{heading}: {verdict(results)}" + (f" (profile {source})" if source else "")
+    lines = [textwrap.fill(first, width, break_on_hyphens=False)]
     blocks = format_blocks(results, width, nodes=len(runs) > 1 or any(r.node for r in results))
     if blocks:
         lines.append(blocks)
