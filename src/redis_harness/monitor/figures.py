@@ -346,6 +346,8 @@ def node_figures(now: Reading, before: Reading | None) -> dict[str, Any]:
         "slowest_recent_update_s": max((e["duration_s"] for e in recent if e["update"]), default=None),
         "latency": now.latency,
         "policy": info.get("maxmemory_policy"),
+        # What the monitor's own commands added to the counters in the interval, taken out of the rates above.
+        "monitor_own": now.own,
     }
     if now.ttl is not None:
         figures.update(
