@@ -10,7 +10,7 @@ Standalone: `pytest infra_tests --redis-profile ci`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -53,12 +53,34 @@ def session_node(config: pytest.Config) -> Node:
     raise pytest.UsageError(f"{runner.NODE_OPTION}: {name!r} is not a data node of {profile.name}")
 
 
+# What a check may need of the deployment. Where the profile has none of it the check is not
+# collected at all, rather than listed as skipped: a standalone deployment's report names no
+# Sentinel, Cluster or replica checks.
+PARTS: dict[str, Callable[[Profile], bool]] = {
+    "replicas": lambda profile: profile.topology.has_replicas,
+    "sentinel": lambda profile: profile.topology.sentinel is not None,
+    "cluster": lambda profile: profile.topology.cluster is not None,
+    "monitoring": lambda profile: profile.monitoring.enabled,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"needs(part): only where the deployment has the part ({', '.join(PARTS)})")
+    config.addinivalue_line("markers", "deployment_wide: checked once, with the first data node")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deployment-wide checks (test_topology.py) run once, with the first node, and only where
-    the topology has something to check."""
+    """Deselect what does not apply: checks of parts the profile has not, and deployment-wide checks
+    (replication, Sentinel, Cluster, monitoring) on any node but the first."""
     profile = session_profile(config)
     first = session_node(config) == profile.data_nodes[0]
-    keep = [i for i in items if i.path.name != "test_topology.py" or (first and profile.topology.kind != "standalone")]
+
+    def applies(item: pytest.Item) -> bool:
+        if item.get_closest_marker("deployment_wide") is not None and not first:
+            return False
+        return all(PARTS[part](profile) for marker in item.iter_markers("needs") for part in marker.args)
+
+    keep = [item for item in items if applies(item)]
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in keep])
         items[:] = keep

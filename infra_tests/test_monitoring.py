@@ -1,7 +1,7 @@
 """Monitoring (monitoring.enabled): every exporter scraped, the profile's rules loaded, the containers hardened.
 
-Deployment-wide, so checked once, with the first data node; skipped when the
-profile has no monitoring. Prometheus is asked over its loopback port, as a
+Deployment-wide, so checked once, with the first data node; not collected when
+the profile has no monitoring. Prometheus is asked over its loopback port, as a
 user would; the containers are read with `docker inspect`.
 """
 
@@ -16,7 +16,6 @@ import pytest
 
 from redis_harness.deploy.containers import project_containers
 from redis_harness.profile.model import Profile
-from redis_harness.profile.topology import Node
 from redis_harness.render.monitoring import alert_rules, exporter_service, threshold_literal
 from redis_harness.verify.check import Check
 
@@ -26,12 +25,7 @@ ROLE_LABEL = "io.redis-harness.role"
 FIRST_SCRAPES = 4
 
 
-@pytest.fixture(autouse=True)
-def _monitored_once(profile: Profile, node: Node) -> None:
-    if not profile.monitoring.enabled:
-        pytest.skip("monitoring.enabled is false")
-    if node != profile.data_nodes[0]:
-        pytest.skip("deployment-wide: checked with the first data node")
+pytestmark = [pytest.mark.deployment_wide, pytest.mark.needs("monitoring")]
 
 
 def prometheus(profile: Profile, path: str) -> Any:

@@ -22,6 +22,8 @@ from redis_harness.profile.model import Profile
 from redis_harness.verify import parsers
 from redis_harness.verify.check import Check
 
+pytestmark = pytest.mark.deployment_wide
+
 CLUSTER_SLOTS = 16384
 # A replica more than this far behind its primary is not "close" (bytes of replication stream).
 MAX_REPLICA_LAG_BYTES = 1024 * 1024
@@ -47,8 +49,6 @@ def replication(profile: Profile, secrets: Secrets) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def sentinels(profile: Profile, secrets: Secrets) -> Iterator[list[redis.Redis]]:
-    if profile.topology.sentinel is None:
-        pytest.skip("no Sentinels in this topology")
     clients = [connect_node(profile, node, None, secrets.default.password) for node in profile.sentinel_nodes]
     yield clients
     for client in clients:
@@ -59,6 +59,7 @@ def _primaries(replication: dict[str, dict]) -> list[str]:
     return sorted(name for name, info in replication.items() if info["role"] == "master")
 
 
+@pytest.mark.needs("replicas")
 def test_replication_links_up(profile: Profile, replication: dict[str, dict], check: Check) -> None:
     """Every replica's link to its primary is up, and every primary has its replicas."""
     assert profile.topology.replication is not None
@@ -78,6 +79,7 @@ def test_replication_links_up(profile: Profile, replication: dict[str, dict], ch
     )
 
 
+@pytest.mark.needs("replicas")
 def test_replica_offsets_close_to_primary(replication: dict[str, dict], check: Check) -> None:
     lags = {}
     for primary in _primaries(replication):
@@ -93,6 +95,7 @@ def test_replica_offsets_close_to_primary(replication: dict[str, dict], check: C
     )
 
 
+@pytest.mark.needs("sentinel")
 def test_sentinels_agree_on_the_primary(
     profile: Profile, sentinels: list[redis.Redis], replication: dict[str, dict], check: Check
 ) -> None:
@@ -103,6 +106,7 @@ def test_sentinels_agree_on_the_primary(
     check.that(bool(agreed), f"every Sentinel names the one primary ({', '.join(actual)})", str(seen))
 
 
+@pytest.mark.needs("sentinel")
 def test_sentinel_quorum_and_peers_match_profile(profile: Profile, sentinels: list[redis.Redis], check: Check) -> None:
     spec, replicas = profile.topology.sentinel, profile.topology.replication.replicas
     found = []
@@ -119,6 +123,7 @@ def test_sentinel_quorum_and_peers_match_profile(profile: Profile, sentinels: li
     )
 
 
+@pytest.mark.needs("sentinel")
 def test_sentinel_requires_a_password(profile: Profile, sentinels: list[redis.Redis], check: Check) -> None:
     refused = []
     for node in profile.sentinel_nodes:
@@ -138,16 +143,16 @@ def test_sentinel_requires_a_password(profile: Profile, sentinels: list[redis.Re
 
 @pytest.fixture(scope="module")
 def cluster_info(profile: Profile, secrets: Secrets) -> dict[str, dict]:
-    if profile.topology.cluster is None:
-        pytest.skip("not a Cluster")
     return _ask_every_data_node(profile, secrets, lambda client: client.execute_command("CLUSTER INFO"))
 
 
+@pytest.mark.needs("cluster")
 def test_cluster_state_ok_on_every_node(cluster_info: dict[str, dict], check: Check) -> None:
     states = {name: info.get("cluster_state") for name, info in cluster_info.items()}
     check.that(set(states.values()) == {"ok"}, "cluster_state:ok on every node", str(states))
 
 
+@pytest.mark.needs("cluster")
 def test_cluster_all_slots_covered(cluster_info: dict[str, dict], check: Check) -> None:
     found = {
         name: (info.get("cluster_slots_assigned"), info.get("cluster_slots_ok")) for name, info in cluster_info.items()
@@ -156,6 +161,7 @@ def test_cluster_all_slots_covered(cluster_info: dict[str, dict], check: Check) 
     check.that(all(v == want for v in found.values()), f"{CLUSTER_SLOTS} slots assigned and ok", str(found))
 
 
+@pytest.mark.needs("cluster")
 def test_cluster_primaries_match_profile(
     profile: Profile, cluster_info: dict[str, dict], replication: dict[str, dict], check: Check
 ) -> None:
@@ -172,11 +178,10 @@ def test_cluster_primaries_match_profile(
 @pytest.fixture(scope="module")
 def sentinel_containers(profile: Profile, docker: Any) -> list[Any]:
     """docker inspect of every Sentinel container (they get the data nodes' hardening too)."""
-    if profile.topology.sentinel is None:
-        pytest.skip("no Sentinels in this topology")
     return [containers.running_container(profile, node.service) for node in profile.sentinel_nodes]
 
 
+@pytest.mark.needs("sentinel")
 def test_sentinels_hardened_like_the_data_nodes(profile: Profile, sentinel_containers: list[Any], check: Check) -> None:
     """Non-root, read-only root, no capabilities, no-new-privileges, not privileged, limits, loopback port."""
     problems = []

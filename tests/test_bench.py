@@ -16,6 +16,7 @@ import redis
 
 from redis_harness.bench import measure as bench
 from redis_harness.errors import HarnessError
+from redis_harness.load.scenarios import RAW_KEYSPACE, raw_key
 
 from .conftest import REPO, Deployment, deployed, variant_profile
 
@@ -177,6 +178,37 @@ def lgbench(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]
         yield deployment
 
 
+def _monitor_once(deployment: Deployment) -> tuple[int, dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "redis_harness.cli", "monitor", str(deployment.profile.source), "--once", "--json"],
+        capture_output=True,
+        text=True,
+        env={**deployment.env, "REDIS_HARNESS_ENV_FILE": "/nonexistent/.env"},
+        cwd=REPO,
+        timeout=60,
+    )
+    return result.returncode, json.loads(result.stdout)
+
+
+def _assert_no_mess_left(deployment: Deployment) -> None:
+    """bench ran redis-benchmark (key:*) and three raw runs (price:raw:*), keys without a TTL: all removed,
+    so `monitor --once` finds no keys_without_ttl to fire on."""
+    admin = redis.Redis(
+        port=deployment.profile.network.port, username="admin", password=deployment.secrets.admin.password
+    )
+    try:
+        assert admin.dbsize() == 0, admin.scan(0, count=20)
+        code, report = _monitor_once(deployment)
+        assert code == 0, [a for a in report["alerts"] if a["firing"]]
+        # Broken variant: the 10,000 raw keys the run used to leave (no TTL, as redis-benchmark's SET) fire the alert.
+        admin.mset({raw_key(n): "xxx" for n in range(RAW_KEYSPACE)})
+        code, report = _monitor_once(deployment)
+        assert code == 1 and [a["name"] for a in report["alerts"] if a["firing"]] == ["keys_without_ttl"]
+    finally:
+        admin.flushall()
+        admin.close()
+
+
 def _benchmark_cmdlines() -> list[list[str]]:
     found = []
     for process in psutil.process_iter(["name", "cmdline"]):
@@ -208,6 +240,7 @@ def test_bench_runs_redis_benchmark_as_a_temporary_user(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert seen, "no redis-benchmark process was seen"
+    _assert_no_mess_left(lgbench)
     for cmdline in seen:
         joined = " ".join(cmdline)
         for name, value in secret_env.items():

@@ -157,7 +157,7 @@ def test_verify_to_an_unwritable_junit_path_still_prints_the_table(running: Depl
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     junit = blocker / "verify.xml"  # below a file: ENOTDIR, whoever runs it
-    result = cli(running, "verify", str(running.profile.source), "--junit", str(junit), "-k", "runs_as_non_root")
+    result = cli(running, "verify", str(running.profile.source), "--junit", str(junit), "-k", "runs_as_non_root", "-v")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "CHECK" in result.stdout and "runs_as_non_root" in result.stdout and "1 checks: 1 passed" in result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("redis-harness")]
@@ -203,7 +203,7 @@ def test_verify_table_fits_100_columns_and_json_and_junit_keep_the_full_text(
 ) -> None:
     source = str(running.profile.source)
     junit = tmp_path / "verify.xml"
-    table = cli(running, "verify", source, "--junit", str(junit), env={"COLUMNS": "100"})
+    table = cli(running, "verify", source, "--junit", str(junit), "-v", env={"COLUMNS": "100"})
     assert table.returncode in (0, 1), table.stdout + table.stderr  # a host warning or not, the layout is the point
     widths = [len(line) for line in table.stdout.splitlines() if not line.startswith(("verify ", "JUnit XML: "))]
     assert max(widths) <= 100, table.stdout

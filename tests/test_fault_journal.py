@@ -97,4 +97,4 @@ def test_verify_tells_a_deliberate_kill_from_a_crash(
         faults.wait_running(profile, timeout_s=60)
         after_crash = _cli(cli_env, *check)
         assert after_crash.returncode == 1
-        assert "FAILED: no_unexpected_restart" in after_crash.stdout
+        assert "FAIL  no_unexpected_restart" in after_crash.stdout

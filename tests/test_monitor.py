@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
 import yaml
 
 from redis_harness.errors import BadInput
@@ -16,6 +17,7 @@ from redis_harness.monitor.figures import (
     deployment_figures,
     keyspace_counts,
     slow_entries,
+    ttl_sample,
 )
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
@@ -163,6 +165,33 @@ def test_first_reading_has_no_rates_and_fires_nothing_on_them() -> None:
     figures = deployment_figures([reading(10.0, evicted_keys=10**6, keyspace_misses=10**6)], None)
     assert figures["evictions_per_s"] is None and figures["miss_ratio"] is None
     assert not any(s.firing for s in evaluate(figures, ALERTS))
+
+
+def test_the_monitors_own_commands_and_lookups_are_taken_out() -> None:
+    """600 commands and 200 TTL hits of the monitor's own key sample, nothing else: an idle interval."""
+    own = {"total_commands_processed": 600, "keyspace_hits": 200, "keyspace_misses": 0}
+    after = {"total_commands_processed": 600, "keyspace_hits": 200}
+    figures = figures_between({}, after, own=own)
+    assert figures["ops_per_s"] == 0 and figures["hit_ratio"] is None and figures["miss_ratio"] is None
+    # Broken variant: nothing subtracted, the monitor reads its own sample as traffic and hits.
+    self_counted = figures_between({}, after, own=None)
+    assert self_counted["ops_per_s"] == 600 and self_counted["hit_ratio"] == 1.0
+
+
+def test_an_all_miss_client_keeps_its_miss_ratio_beside_the_monitors_sample() -> None:
+    own = {"total_commands_processed": 600, "keyspace_hits": 200, "keyspace_misses": 0}
+    after = {"total_commands_processed": 696, "keyspace_hits": 200, "keyspace_misses": 96}
+    assert figures_between({}, after, own=own)["miss_ratio"] == 1.0
+    assert figures_between({}, after, own=None)["miss_ratio"] == pytest.approx(0.324, abs=0.001)  # as the issue saw
+
+
+def test_ttl_sample_counts_what_its_lookups_did_to_the_counters() -> None:
+    """TTL looks a key up (a hit, or a miss when it is gone: -2); an error reply looked nothing up."""
+    error = redis.ResponseError("WRONGTYPE")
+    sample, counted = ttl_sample(10, 4, ttls=[-1, 3600, -2, error], sizes=[100, 50, None, 10])
+    assert counted == {"keyspace_hits": 2, "keyspace_misses": 1}
+    assert (sample.keys, sample.keys_without_ttl, sample.sampled, sample.sampled_bytes) == (10, 6, 2, 150)
+    assert sample.sampled_bytes_without_ttl == 100
 
 
 def test_clients_are_counted_per_acl_user_with_blocked_ones() -> None:

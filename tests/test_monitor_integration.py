@@ -1,16 +1,23 @@
-"""`monitor --once --json` against a real deployment: idle, memory past the alert, keys without TTL."""
+"""`monitor --once --json` against a real deployment: idle, memory past the alert, keys without TTL, and
+that the monitor's own commands stay out of the figures (an idle deployment at ~0 ops/s, an all-miss
+client at a miss ratio near 1)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+
+from redis_harness.monitor.figures import TTL_SAMPLE_KEYS, DeploymentReader, Reading, deployment_figures
 
 from .conftest import REPO, Deployment, deployed, variant_profile
 
@@ -137,5 +144,81 @@ def test_the_live_view_refreshes_and_stops_after_count(mon: Deployment) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    for table in ("alerts (profile thresholds)", "data nodes", "clients per ACL user"):
-        assert table in result.stdout
+    for part in ("ok      miss_ratio", "node ", "traffic ", "memory ", "clients "):
+        assert part in result.stdout
+
+
+# --------------------------------------------------------------------------- the monitor does not measure itself
+
+
+def keys_with_ttl(client: redis.Redis, count: int = 1000) -> None:
+    """Keys for the TTL sample to look up: without any, the monitor sends almost nothing."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(count):
+        pipe.set(f"price:v1:price:{{P{i}}}", "x" * 100, ex=3600)
+    pipe.execute()
+
+
+def self_counting(readings: list[Reading]) -> list[Reading]:
+    """The readings as the monitor took them before it counted its own commands: nothing to subtract."""
+    return [replace(r, own=None) for r in readings]
+
+
+def interval(deployment: Deployment) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two full readings one second apart, as the live view takes them (the first one samples TTLs),
+    as figures with the monitor's own commands taken out, and as the self-counting monitor had them."""
+    with DeploymentReader(deployment.profile, deployment.secrets) as reader:
+        before = reader.read()
+        time.sleep(1.0)
+        now = reader.read()
+    return deployment_figures(now, before), deployment_figures(self_counting(now), self_counting(before))
+
+
+def test_an_idle_deployment_shows_no_traffic(mon: Deployment) -> None:
+    client = admin(mon)
+    client.flushall()
+    keys_with_ttl(client)
+    try:
+        figures, self_counted = interval(mon)
+        code, report = monitor_once(mon)
+    finally:
+        client.flushall()
+    # The healthcheck's AUTH and PING every 3 s are all there is.
+    assert figures["ops_per_s"] < 5 and figures["hit_ratio"] is None and figures["miss_ratio"] is None
+    assert code == 0 and report["ops_per_s"] < 5 and report["hit_ratio"] is None, report
+    # Broken variant: counting its own ~600 commands and 200 TTL lookups, the monitor saw traffic and hits.
+    assert self_counted["ops_per_s"] > TTL_SAMPLE_KEYS and self_counted["hit_ratio"] == 1.0
+
+
+def test_a_client_doing_only_misses_shows_a_miss_ratio_near_one(mon: Deployment) -> None:
+    client = admin(mon)
+    client.flushall()
+    keys_with_ttl(client)
+    stop = threading.Event()
+    price = redis.Redis(port=mon.profile.network.port, username="price", password=mon.secrets.service("price").password)
+
+    def misses() -> None:  # about 100 GETs a second of keys that do not exist, for at most 30 s
+        for i in range(3000):
+            if stop.is_set():
+                return
+            price.get(f"price:v1:price:{{absent-{i}}}")
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=misses)
+    worker.start()
+    try:
+        time.sleep(0.5)
+        figures, self_counted = interval(mon)
+        _, report = monitor_once(mon)
+    finally:
+        stop.set()
+        worker.join()
+        price.close()
+        client.flushall()
+    print(
+        f"\n[monitor] all-miss client: {figures['ops_per_s']:.0f} ops/s, miss ratio {figures['miss_ratio']:.3f}; "
+        f"self-counting: {self_counted['ops_per_s']:.0f} ops/s, miss ratio {self_counted['miss_ratio']:.3f}"
+    )
+    assert figures["miss_ratio"] > 0.95 and report["miss_ratio"] > 0.95, report
+    # Broken variant: the sample's 200 TTL hits drown ~100 misses.
+    assert self_counted["miss_ratio"] < 0.95

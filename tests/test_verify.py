@@ -38,7 +38,7 @@ from redis_harness.render.files import render, render_files
 from redis_harness.render.secret_files import secret_path, write_secret_files
 from redis_harness.verify import parsers, runner
 from redis_harness.verify.check import Check, HostSettingWarning
-from redis_harness.verify.table import CheckResult, ResultCollector, check_name, format_table, summarize
+from redis_harness.verify.table import CheckResult, ResultCollector, check_name, format_report, format_table
 
 from .conftest import generated_env, variant_profile
 
@@ -248,10 +248,19 @@ def test_table_and_summary_name_the_failed_checks() -> None:
     rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:]}
     assert rows["config_matches_profile[maxmemory]"] == ["93952409", "127506841", "FAIL"]
     assert "ConnectionError: refused" in table
-    summary = summarize(results, 1.5)
-    assert summary.startswith("4 checks: 1 passed, 2 failed, 1 warnings, 0 skipped in 1.5 s")
-    assert "FAILED: config_matches_profile[maxmemory], aof_receives_writes" in summary
-    assert "WARNING (host settings): host_overcommit_memory" in summary
+    report = format_report("verify x", [("redis", results)], 1.5, drift_hint="`redis-harness plan x` shows the drift")
+    lines = report.splitlines()
+    assert lines[0] == "verify x: 2 failed, 1 warning"
+    assert lines[-2] == "4 checks: 1 passed, 2 failed, 1 warnings, 0 skipped in 1.5 s"
+    assert lines[-1] == "`redis-harness plan x` shows the drift"
+    # Failures first, each with its whole name on its status line; then the warning; passing checks not at all.
+    status_lines = [line for line in lines if line[:1].isupper() and not line.startswith(("verify", "`"))]
+    assert status_lines == [
+        "FAIL  config_matches_profile[maxmemory]",
+        "ERROR aof_receives_writes",
+        "WARN  host_overcommit_memory",
+    ]
+    assert "runs_as_non_root" not in report and "ConnectionError: refused" in report
     assert check_name("infra_tests/test_security.py::test_runs_as_non_root") == "runs_as_non_root"
 
 
@@ -322,8 +331,10 @@ def verify_outcomes(profile: Profile, env: dict[str, str], tmp: Path, *extra: st
     assert result.returncode in (0, 1), result.stdout + result.stderr
     outcomes = junit_outcomes(junit)
     assert (result.returncode == 0) == (not failed(outcomes)), result.stdout
-    for name in failed(outcomes):
-        assert name in result.stdout.split("FAILED: ", 1)[-1], result.stdout  # the table names it
+    for name in failed(outcomes):  # each failure has its block, the whole name on the status line
+        assert any(
+            line.split()[1:2] == [name] for line in result.stdout.splitlines() if line.startswith(("FAIL ", "ERROR "))
+        ), result.stdout
     return outcomes
 
 
@@ -469,7 +480,12 @@ def test_verify_passes_on_what_up_produces_and_writes_junit(
     # A host warning follows the host: Redis wants vm.overcommit_memory = 1.
     overcommit = Path("/proc/sys/vm/overcommit_memory").read_text().strip()
     assert outcomes["host_overcommit_memory"] == ("pass" if overcommit == "1" else "warn")
-    assert "CHECK" in result.stdout and "EXPECTED" in result.stdout and "FOUND" in result.stdout
+    # Failure-first: a verdict, the warnings' blocks, the counts; no row of a passing check.
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"verify {profile.project}: passed"), lines[0]
+    assert "PASS" not in result.stdout and "runs_as_non_root" not in result.stdout
+    assert ("WARN  host_overcommit_memory  on redis" in lines) == (overcommit != "1")
+    assert lines[-2].startswith(f"{len(outcomes)} checks: ") and lines[-1] == f"JUnit XML: {junit}"
     print(f"verify: {len(outcomes)} checks in {elapsed:.1f} s")
 
 

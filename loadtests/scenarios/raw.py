@@ -13,13 +13,13 @@ import random
 from locust import task
 
 from loadtests.lean import LeanRedisUser, encode
+from redis_harness.load.scenarios import RAW_KEYSPACE, raw_key
 
-KEYSPACE = 10_000
 VALUE = b"xxx"
 PAIRS_PER_TASK = 10
-# redis-benchmark's key shape (key:__rand_int__ zero-padded to 12 digits), under price's prefix
-SETS = [encode("SET", f"price:raw:key:{n:012d}", VALUE) for n in range(KEYSPACE)]
-GETS = [encode("GET", f"price:raw:key:{n:012d}") for n in range(KEYSPACE)]
+# No TTL, as redis-benchmark's SET has none: the run removes these keys when it ends (Scenario.scratch_keys).
+SETS = [encode("SET", raw_key(n), VALUE) for n in range(RAW_KEYSPACE)]
+GETS = [encode("GET", raw_key(n)) for n in range(RAW_KEYSPACE)]
 
 
 class RawGetSet(LeanRedisUser):

@@ -34,7 +34,7 @@ from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load import run as load_run
 from redis_harness.load.generator import BUSY_PERCENT, process_label
 from redis_harness.load.run import LoadOptions
-from redis_harness.load.scenarios import get_scenario
+from redis_harness.load.scenarios import RAW_KEYSPACE, get_scenario
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.report.analysis import build
@@ -42,8 +42,10 @@ from redis_harness.report.saturation import CONSEQUENCE
 from redis_harness.report.terminal import MAX_WIDTH, Group, table, wrapped
 from redis_harness.report.text import summary
 
-KEYSPACE = 10_000  # -r: the raw scenario's keyspace
+KEYSPACE = RAW_KEYSPACE  # -r: the raw scenario's keyspace
 BENCH_KEY_PREFIX = "key:"  # redis-benchmark's own key names: key:__rand_int__
+# The keys `-r KEYSPACE` makes of key:__rand_int__ (12 digits): removed with the temporary user.
+BENCH_KEYS = tuple(f"{BENCH_KEY_PREFIX}{n:012d}" for n in range(KEYSPACE))
 BENCH_USER_PREFIX = "bench-"
 VALUE_SIZE = 3  # -d: the raw scenario's value length
 CLOSED_LOOP_CLIENTS = 50
@@ -175,7 +177,8 @@ def bench_user_rules(password: str) -> list[str]:
 
 @contextmanager
 def temporary_user(profile: Profile, secrets: Secrets) -> Iterator[BenchUser]:
-    """Create the benchmark's user (as admin), yield it, delete it; users left by a killed bench go first.
+    """Create the benchmark's user (as admin), yield it, delete it and the keys redis-benchmark wrote
+    (they have no TTL: left behind they would set off keys_without_ttl); a killed bench's users go first.
 
     redis-benchmark 7.0 takes a password only on its command line (-a; it ignores
     REDISCLI_AUTH), where every local user can read it: so the password it gets
@@ -192,6 +195,7 @@ def temporary_user(profile: Profile, secrets: Secrets) -> Iterator[BenchUser]:
         try:
             yield user
         finally:
+            load_run.remove_keys(admin, BENCH_KEYS)
             admin.acl_deluser(user.name)
     finally:
         admin.close()

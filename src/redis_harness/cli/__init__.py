@@ -30,7 +30,7 @@ from redis_harness.cli import (
     verify,
     worker,
 )
-from redis_harness.cli.common import Parser
+from redis_harness.cli.common import HelpFormatter, Parser
 from redis_harness.cli.failures import handle
 
 COMMANDS = (
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  redis-harness load dev --scenario smoke\n\n"
             "`redis-harness COMMAND --help` tells more about each command."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"redis-harness {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")

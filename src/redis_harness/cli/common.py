@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import textwrap
@@ -11,6 +12,10 @@ from typing import Any, NoReturn
 from redis_harness import paths
 from redis_harness.deploy import ownership
 from redis_harness.profile.model import Profile
+from redis_harness.terminal import view_width
+
+# "  smoke         10 s of ...": a name and its text; a wrapped line continues under the text.
+_LISTED = re.compile(r"^(\s*\S+\s{2,})\S")
 
 
 class Parser(argparse.ArgumentParser):
@@ -19,6 +24,27 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: {message}; see `{self.prog} --help`", file=sys.stderr)
         sys.exit(2)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help laid out for min(terminal, 100) columns.
+
+    Descriptions and epilogs keep their paragraphs and lists; a line longer
+    than the width wraps, a listed item under its own text."""
+
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        kwargs.setdefault("width", view_width() - 2)  # argparse's own margin
+        super().__init__(prog, **kwargs)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            listed = _LISTED.match(line)
+            hanging = " " * len(listed[1]) if listed else re.match(r"\s*", line)[0]  # type: ignore[index]
+            lines += textwrap.wrap(
+                line, width, initial_indent=indent, subsequent_indent=indent + hanging, break_on_hyphens=False
+            ) or [""]
+        return "\n".join(lines)
 
 
 def known_profiles() -> list[str]:
@@ -40,13 +66,13 @@ def add_command(
     epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
     text = summary[0].upper() + summary[1:] + "."
     if description:
-        text += "\n\n" + textwrap.fill(description, width=88)
+        text += "\n\n" + description  # wrapped to the terminal when shown
     return sub.add_parser(
         name,
         help=summary,
         description=text,
         epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         **kwargs,
     )
 

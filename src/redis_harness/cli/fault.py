@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
         [
             "redis-harness fault dev kill",
             "redis-harness fault dev pause --for 5",
-            "redis-harness fault ha disconnect --node redis-1 && redis-harness fault ha reconnect --node redis-1",
+            "redis-harness fault ha disconnect --node redis-1",
+            "redis-harness fault ha reconnect --node redis-1",
             "redis-harness fault ha failover --how kill",
         ],
         "kill sends SIGKILL from the host (a crash; the restart policy brings it back). "
@@ -41,7 +42,9 @@ def register(subparsers: Any) -> None:
         "Every fault is noted in .state/<name>/faults.json, so verify does not count a deliberate kill as a crash.",
     )
     add_profile_argument(p)
-    p.add_argument("action", choices=ACTIONS, help="what to do to the container")
+    p.add_argument(
+        "action", choices=ACTIONS, metavar="ACTION", help=f"what to do to the container: {', '.join(ACTIONS)}"
+    )
     p.add_argument(
         "--for", dest="for_s", type=float, metavar="SECONDS", help="undo pause, disconnect or stop after SECONDS"
     )

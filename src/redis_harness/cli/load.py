@@ -19,7 +19,8 @@ from redis_harness.verify.table import table_width
 
 
 def register(sub: Any) -> None:
-    scenarios = "\n".join(f"  {name:<14}{s.description}" for name, s in SCENARIOS.items())
+    pad = max(len(name) for name in SCENARIOS) + 2
+    scenarios = "\n".join(f"  {name:<{pad}}{s.description}" for name, s in SCENARIOS.items())
     p = add_command(
         sub,
         "load",

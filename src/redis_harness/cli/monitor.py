@@ -13,10 +13,12 @@ from rich.live import Live
 
 from redis_harness.cli.common import add_command, add_profile_argument, note_owner
 from redis_harness.monitor.alerts import FiringSince, evaluate
-from redis_harness.monitor.figures import deployment_figures, read_deployment
-from redis_harness.monitor.view import as_json, render
+from redis_harness.monitor.figures import DeploymentReader, deployment_figures
+from redis_harness.monitor.view import as_json as as_json_document
+from redis_harness.monitor.view import render
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
+from redis_harness.profile.model import Profile, load_profile
+from redis_harness.terminal import plain_text, view_width
 
 
 def register(sub: Any) -> None:
@@ -32,6 +34,7 @@ def register(sub: Any) -> None:
         "Refreshed every second: ops/s, hit and miss ratio over the last interval, memory against maxmemory and "
         "the container limit, evictions and expirations per second, clients per ACL user, rejected connections, "
         "the slowest recent commands, keys without a TTL under a volatile-* policy, replication and cluster state. "
+        "The monitor's own commands (INFO, a sample of 200 keys' TTLs) are taken out of ops/s and the hit ratio. "
         "Exit 0 when no alert fires, 1 when one does (with --once, or at the end of --count), 2 on bad input or "
         "when the deployment is not up.",
     )
@@ -48,32 +51,42 @@ def run(args: argparse.Namespace) -> int:
     secrets = load_secrets(profile)
     note_owner(profile)
     interval = min(max(args.interval, 0.2), 60.0)
-    before = read_deployment(profile, secrets)
-    if args.once:
-        time.sleep(interval)
-        figures = deployment_figures(read_deployment(profile, secrets), before)
-        states = evaluate(figures, profile.alerts)
-        if args.json:
-            print(json.dumps(as_json(figures, states), indent=2, default=str))
-        else:
-            Console(width=None if sys.stdout.isatty() else 160).print(
-                render(f"monitor {profile.project}", figures, states, {})
-            )
-        return 1 if any(s.firing for s in states) else 0
+    with DeploymentReader(profile, secrets) as reader:
+        if args.once:
+            return _once(profile, reader, interval, as_json=args.json)
+        return _live(profile, reader, interval, args.count)
 
+
+def _once(profile: Profile, reader: DeploymentReader, interval: float, *, as_json: bool) -> int:
+    before = reader.read(full=False)  # the counters only: the baseline of the interval's rates
+    time.sleep(interval)
+    figures = deployment_figures(reader.read(), before)
+    states = evaluate(figures, profile.alerts)
+    if as_json:
+        print(json.dumps(as_json_document(figures, states), indent=2, default=str))
+    else:
+        view = render(f"monitor {profile.project}: one interval of {interval:g} s", figures, states, {})
+        if sys.stdout.isatty():
+            Console(width=view_width()).print(view)
+        else:  # a log or a pipe: plain text, no trailing blanks
+            print(plain_text(view))
+    return 1 if any(s.firing for s in states) else 0
+
+
+def _live(profile: Profile, reader: DeploymentReader, interval: float, count: int) -> int:
+    before = reader.read()
     since = FiringSince()
-    console = Console()
+    console = Console(width=view_width())
     states: list[Any] = []
     refreshes = 0
-    with Live(console=console, refresh_per_second=4, screen=console.is_terminal and not args.count) as live:
-        while not args.count or refreshes < args.count:
+    with Live(console=console, refresh_per_second=4, screen=console.is_terminal and not count) as live:
+        while not count or refreshes < count:
             time.sleep(interval)
-            readings = read_deployment(profile, secrets)
+            readings = reader.read()
             figures = deployment_figures(readings, before)
             before = readings
             states = evaluate(figures, profile.alerts)
-            stamp = time.strftime("%H:%M:%S")
-            title = f"monitor {profile.project}  {stamp}  (every {interval:g} s, Ctrl-C to stop)"
+            title = f"monitor {profile.project}  {time.strftime('%H:%M:%S')}  every {interval:g} s, Ctrl-C stops"
             live.update(render(title, figures, states, since.update(states, time.time())))
             refreshes += 1
     sys.stdout.flush()

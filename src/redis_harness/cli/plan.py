@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument, note_owner
@@ -13,8 +14,15 @@ from redis_harness.deploy.engine import docker_client, require_compose
 from redis_harness.deploy.plan import Plan, make_plan
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
+from redis_harness.profile.units import format_size
+from redis_harness.terminal import text_table, view_width
 
 COLUMNS = ("node", "setting", "running", "desired", "how", "data_at_risk")
+HEADERS = ("NODE", "SETTING", "RUNNING", "DESIRED", "HOW", "AT RISK")
+# Settings whose values Redis reports in bytes: shown in binary units (--json keeps the bytes).
+SIZE_SETTINGS = frozenset(
+    {"maxmemory", "maxmemory-clients", "repl-backlog-size", "client-query-buffer-limit", "proto-max-bulk-len"}
+)
 
 
 def register(sub: Any) -> None:
@@ -33,19 +41,54 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def format_plan(name: str, plan: Plan) -> str:
+def shown_value(setting: str, value: str) -> str:
+    """A byte count of a size setting in binary units (93952409 -> 89.6 MiB); anything else as it is."""
+    return format_size(int(value)) if setting in SIZE_SETTINGS and value.isdigit() else value
+
+
+def _rules(summary: str) -> tuple[str, list[str]]:
+    head, _, rules = summary.partition("; ")
+    return head, rules.split()
+
+
+def _listed(rules: list[str], most: int = 8) -> str:
+    more = f" … ({len(rules) - most} more)" if len(rules) > most else ""
+    return " ".join(rules[:most]) + more
+
+
+def acl_difference(running: str, desired: str) -> tuple[str, str]:
+    """Two ACL summaries ("hash …; rules") as what each side has that the other lacks: a user's
+    difference is a few rules, its full rule list two hundred."""
+    if "absent" in (running, desired):
+        return running, desired
+    (head_now, now), (head_wanted, wanted) = _rules(running), _rules(desired)
+    extra = [r for r in now if r not in set(wanted)]
+    missing = [r for r in wanted if r not in set(now)]
+    shown_now = f"{head_now}; extra: {_listed(extra)}" if extra else head_now
+    shown_wanted = f"{head_wanted}; missing: {_listed(missing)}" if missing else head_wanted
+    return shown_now, shown_wanted
+
+
+def format_plan(name: str, plan: Plan, width: int | None = None) -> str:
+    """The pending changes as a table wrapped to the terminal (at most 100 columns), then what `up` would do."""
     if plan.in_sync:
         return f"{name}: in sync, nothing to change"
-    rows = [COLUMNS] + [tuple(c.as_dict()[k] for k in COLUMNS) for c in plan.sorted_changes()]
-    widths = [min(max(len(str(r[i])) for r in rows), 48) for i in range(len(COLUMNS))]
-    lines = ["  ".join(str(v)[:48].ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines[0] = lines[0].upper()
+    rows = []
+    for change in plan.sorted_changes():
+        row = change.as_dict()
+        if change.setting.startswith("ACL user "):
+            row["running"], row["desired"] = acl_difference(change.running, change.desired)
+        for key in ("running", "desired"):
+            row[key] = shown_value(change.setting, row[key])
+        rows.append([row[k] for k in COLUMNS])
     if plan.refusal:
-        reason = plan.refusal.removeprefix("up: ")
-        lines.append(f"{len(plan.changes)} changes pending; `up` would refuse them: {reason}")
+        verdict = f"{len(plan.changes)} changes pending; `up` would refuse them: {plan.refusal.removeprefix('up: ')}"
     else:
-        lines.append(f"{len(plan.changes)} changes pending; `redis-harness up {name}` applies them")
-    return "\n".join(lines)
+        verdict = f"{len(plan.changes)} changes pending; `redis-harness up {name}` applies them"
+    width = width or view_width()
+    # Node and how never wrap; the values wrap (a hash breaks where it must), none narrower than 12 columns.
+    table = text_table(HEADERS, rows, width, no_wrap=frozenset({0, 4}))
+    return table + "\n" + textwrap.fill(verdict, width, break_on_hyphens=False)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,7 +24,9 @@ def register(sub: Any) -> None:
             "redis-harness verify dev --json | jq '.checks[] | select(.status != \"pass\")'",
         ],
         "Security, limits, configuration, persistence and isolation, read from the live containers and "
-        "compared with the profile. Exit 0 all passed, 1 a check failed, 2 bad input or the deployment is not up.",
+        "compared with the profile. Prints a verdict, then each failed check and warning (expected, found), then the "
+        "counts; -v adds the table of every check. Exit 0 all passed, 1 a check failed, 2 bad input or the "
+        "deployment is not up.",
     )
     add_profile_argument(p)
     p.add_argument("--junit", metavar="FILE", type=Path, help="also write the results as JUnit XML to FILE")
@@ -32,10 +34,13 @@ def register(sub: Any) -> None:
         "--json", action="store_true", help="print every check as JSON, with the full expected and found text"
     )
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="run only the checks matching EXPR (pytest -k syntax)")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="also print the table of every check (failures come first)"
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     note_owner(load_profile(args.profile))
     with shown("verify"):
-        return run_verify(args.profile, args.junit, args.keyword, as_json=args.json)
+        return run_verify(args.profile, args.junit, args.keyword, as_json=args.json, verbose=args.verbose)

@@ -9,6 +9,7 @@ cannot be read they are reported as unknown, never copied from the profile.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import redis
@@ -22,6 +23,9 @@ from redis_harness.deploy.running import published_port
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.units import format_size
+from redis_harness.terminal import view_width
+
+LABEL_WIDTH = len("monitoring ")  # the label column; a wrapped line continues under the values
 
 
 def _client(profile: Profile, port: int, user: str | None, password: str) -> redis.Redis:
@@ -155,7 +159,16 @@ def _size(value: int | None) -> str:
     return format_size(value) if value is not None else "unknown"
 
 
-def format_status(status: dict[str, Any]) -> str:
+def format_status(status: dict[str, Any], width: int | None = None) -> str:
+    """One line per fact, a long one wrapped under its value (at most 100 columns)."""
+    width = width or view_width()
+    lines = _status_lines(status)
+    return "\n".join(
+        textwrap.fill(line, width, subsequent_indent=" " * LABEL_WIDTH, break_on_hyphens=False) for line in lines
+    )
+
+
+def _status_lines(status: dict[str, Any]) -> list[str]:
     lines = [f"profile    {status['profile']}  (compose project {status['project']})"]
     endpoint = status["endpoint"]
     lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}" if endpoint else "endpoint   none (not published)")
@@ -166,7 +179,7 @@ def format_status(status: dict[str, Any]) -> str:
     if not status["containers"]:
         lines.append("containers none: not deployed (run `redis-harness up " + status["profile_argument"] + "`)")
         lines.append("healthy    no: not deployed")
-        return "\n".join(lines)
+        return lines
     for c in status["containers"]:
         lines.append(
             f"container  {c['name']}  {c['state']}  health={c['health']}  restarts={c['restart_count']}"
@@ -186,4 +199,4 @@ def format_status(status: dict[str, Any]) -> str:
     if status.get("monitoring"):
         urls = status["monitoring"]
         lines.append(f"monitoring Prometheus {urls['prometheus_url']}, Alertmanager {urls['alertmanager_url']}")
-    return "\n".join(lines)
+    return lines

@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,30 @@ def require_deployment(profile: Profile, secrets: Secrets) -> None:
         ) from None
 
 
+def remove_keys(client: redis.Redis, keys: Sequence[str], batch: int = 1000) -> int:
+    """UNLINK `keys` (freed in the background), `batch` at a time; how many existed."""
+    removed = 0
+    for start in range(0, len(keys), batch):
+        removed += int(client.unlink(*keys[start : start + batch]))
+    return removed
+
+
+def remove_scratch_keys(profile: Profile, secrets: Secrets, keys: Sequence[str]) -> dict[str, Any]:
+    """A run's scratch keys removed as admin; what happened, for post.json (a failure is noted, not raised:
+    the run's figures still count)."""
+    if not keys:
+        return {}
+    progress.note(f"removing the run's {len(keys):,} scratch keys")
+    try:
+        client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
+        try:
+            return {"scratch_keys_removed": remove_keys(client, keys)}
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        return {"scratch_keys_error": f"{type(exc).__name__}: {exc}"}
+
+
 def _child_env(profile: Profile, secrets: Secrets, scenario: str, run_dir: Path, rate: float) -> dict[str, str]:
     env = dict(os.environ)
     for user in (secrets.default, secrets.admin, *secrets.services):
@@ -241,9 +265,16 @@ class _Tests:
     """The tests of one session as they finish: post-run facts into each folder, then `on_finished`."""
 
     def __init__(
-        self, profile: Profile, scenario: Scenario, first: Path, calibration: Any, on_finished: OnFinished | None
+        self,
+        profile: Profile,
+        secrets: Secrets,
+        scenario: Scenario,
+        first: Path,
+        calibration: Any,
+        on_finished: OnFinished | None,
     ) -> None:
         self.profile = profile
+        self.secrets = secrets
         self.scenario = scenario
         self.first = first
         self.calibration = calibration
@@ -285,6 +316,8 @@ class _Tests:
         facts = _container_facts(self.profile)
         facts["restarts_during_run"] = (facts["restart_count"] or 0) - self.restarts_before
         self.restarts_before = facts["restart_count"] or 0
+        # The scenario's own keys (raw's, no TTL) go with the test, so the deployment is left as it was.
+        facts.update(remove_scratch_keys(self.profile, self.secrets, self.scenario.scratch_keys))
         if self.profile.monitoring.enabled:
             started, ended = window or (raw.get("started") or time.time(), raw.get("ended") or time.time())
             facts["prometheus_alerts"] = firing_during(self.profile, started, ended)
@@ -351,7 +384,7 @@ def run(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RUN_FILE).write_text(json.dumps(snapshot(profile, scenario, options, users, duration, rate), indent=2))
     progress.note("calibrating: one connection, PING and GET at a low rate")
-    tests = _Tests(profile, scenario, run_dir, calibrate(profile, secrets), on_finished)
+    tests = _Tests(profile, secrets, scenario, run_dir, calibrate(profile, secrets), on_finished)
     with tempfile.TemporaryDirectory(prefix="redis-harness-load-") as scratch:
         cmd = locust_command(scenario, options, users, spawn_rate, duration, rate, run_dir, Path(scratch))
         if options.master:

@@ -12,6 +12,13 @@ from redis_harness import paths
 from redis_harness.errors import BadInput
 
 LOADTESTS_DIR = paths.ROOT / "loadtests"
+RAW_KEYSPACE = 10_000
+
+
+def raw_key(n: int) -> str:
+    """The raw scenario's n-th key: redis-benchmark's key shape (key:__rand_int__, 12 digits) under price's
+    prefix; `raw` is not a version (v<N>), so no service's data key looks like it."""
+    return f"price:raw:key:{n:012d}"
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,9 @@ class Scenario:
     # scenarios judge latency, so they run paced below what one generator process can
     # drive; a closed loop would report the generator's own queueing (generator_headroom).
     rate: float = 0.0
+    # Keys the scenario writes without a TTL, removed (as admin) when the run ends: a benchmark's
+    # keys are nobody's data, and left behind they would set off the keys_without_ttl alert.
+    scratch_keys: tuple[str, ...] = ()
 
     @property
     def locustfile(self) -> str:
@@ -55,6 +65,7 @@ SCENARIOS = {
             spawn_rate=50,
             duration_s=30,
             gates=("error_rate", "slow_updates", "no_oom_kill", "generator_headroom"),
+            scratch_keys=tuple(raw_key(n) for n in range(RAW_KEYSPACE)),
         ),
         Scenario(
             "cache-latency",

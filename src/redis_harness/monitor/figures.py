@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
@@ -22,8 +22,9 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
 
-# Keys sampled per primary for the share of memory held by keys without a TTL.
+# Keys sampled per primary for the share of memory held by keys without a TTL, at most this often.
 TTL_SAMPLE_KEYS = 200
+TTL_SAMPLE_EVERY_S = 10.0
 # A slow update is a slow command of Redis's own @write category (COMMAND LIST FILTERBY ACLCAT write),
 # or a transaction or script, which carry writes inside.
 WRAPPERS = frozenset({"exec", "eval", "evalsha", "fcall"})
@@ -74,6 +75,9 @@ class Reading:
     latency: list[dict[str, Any]] = field(default_factory=list)
     ttl: TtlSample | None = None
     cluster: dict[str, Any] = field(default_factory=dict)
+    # What the monitor's own commands added to the counters since the previous reading of this
+    # node; None when unknown (the first reading on a connection).
+    own: dict[str, int] | None = None
 
     @property
     def role(self) -> str | None:
@@ -128,96 +132,182 @@ def keyspace_counts(info: dict[str, Any]) -> tuple[int, int]:
     return keys, expires
 
 
-def sample_ttls(client: redis.Redis, info: dict[str, Any], count: int = TTL_SAMPLE_KEYS) -> TtlSample:
-    """Estimate the share of memory held by keys without a TTL from `count` random keys.
-
-    RANDOMKEY picks uniformly among keys (with replacement); each pick's TTL
-    (-1: none) and MEMORY USAGE weigh in. Key counts are exact from INFO
-    keyspace, so only the memory share is an estimate; its error shrinks
-    like 1/sqrt(count)."""
-    keys, expires = keyspace_counts(info)
-    if keys == 0:
-        return TtlSample(0, 0, 0, 0, 0)
-    pipe = client.pipeline(transaction=False)
-    for _ in range(count):
-        pipe.randomkey()
-    picked = [k for k in pipe.execute() if k is not None]
-    pipe = client.pipeline(transaction=False)
-    for key in picked:
-        pipe.ttl(key)
-        pipe.memory_usage(key, samples=0)
-    answers = pipe.execute(raise_on_error=False)
-    total = without = sampled = 0
-    for i in range(len(picked)):
-        ttl, size = answers[2 * i], answers[2 * i + 1]
+def ttl_sample(keys: int, keys_with_ttl: int, ttls: list[Any], sizes: list[Any]) -> tuple[TtlSample, dict[str, int]]:
+    """The sample's figures from the TTL and MEMORY USAGE replies of sampled keys, and what the TTLs
+    did to the keyspace counters: TTL looks a key up like a read (a hit, or a miss when it is gone:
+    reply -2); MEMORY USAGE and RANDOMKEY count nothing (checked on Redis 7.0)."""
+    total = without = sampled = hits = misses = 0
+    for ttl, size in zip(ttls, sizes, strict=True):
+        if not isinstance(ttl, Exception):
+            hits, misses = (hits, misses + 1) if ttl == -2 else (hits + 1, misses)
         if isinstance(ttl, Exception) or isinstance(size, Exception) or size is None or ttl == -2:
             continue  # expired or evicted between the two round trips
         sampled += 1
         total += int(size)
         if ttl == -1:
             without += int(size)
-    return TtlSample(keys, keys - expires, sampled, total, without)
+    return TtlSample(keys, keys - keys_with_ttl, sampled, total, without), {
+        "keyspace_hits": hits,
+        "keyspace_misses": misses,
+    }
 
 
-def read_node(profile: Profile, node: Node, secrets: Secrets, container: Any | None, *, sample_ttl: bool) -> Reading:
-    """One node's figures; a node that does not answer is a Reading with up=False, never an exception."""
-    facts = container_facts(container) if container is not None else {"state": "missing"}
-    reading = Reading(service=node.service, port=node.host_port, t=time.time(), up=False, container=facts)
-    if facts.get("state") != "running":
-        reading.error = f"container {facts.get('state')}"
+class NodeReader:
+    """One data node, read as admin over one connection kept from reading to reading.
+
+    The monitor's own commands count in the node's counters like anyone's (INFO's
+    total_commands_processed, and TTL's keyspace hits and misses). The reader counts
+    what it sent after each INFO, so the next reading can take its own share out:
+    rates then show the deployment's traffic, not the monitor's. Keeping the
+    connection keeps a new connection's AUTH out of the interval too.
+    """
+
+    def __init__(self, profile: Profile, node: Node, secrets: Secrets) -> None:
+        self.profile, self.node, self.secrets = profile, node, secrets
+        self._client: redis.Redis | None = None
+        self._own: Counter[str] = Counter()  # what this reader did to the counters since its last INFO
+        self._since_info = False  # an INFO answered on this connection: _own is complete
+        self._writes: frozenset[str] | None = None
+        self._ttl: tuple[float, TtlSample] | None = None  # the last key sample and when it was taken
+
+    def _sent(self, commands: int, **counters: int) -> None:
+        self._own["total_commands_processed"] += commands
+        self._own.update(counters)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def read(self, container: Any | None, *, full: bool = True, sample_ttl: bool = False) -> Reading:
+        """One reading; `full=False` reads the counters only (a baseline for rates). A node that
+        does not answer is a Reading with up=False, never an exception."""
+        if container is None:
+            facts: dict[str, Any] = {"state": "missing"}
+        else:
+            facts = container_facts(container) if full else {"state": container.status}
+        reading = Reading(service=self.node.service, port=self.node.host_port, t=time.time(), up=False, container=facts)
+        if facts.get("state") != "running":
+            reading.error = f"container {facts.get('state')}"
+            self.close()
+            return reading
+        if self._client is None:
+            self._client = connect_node(self.profile, self.node, "admin", self.secrets.admin.password, timeout_s=1.0)
+            self._own, self._since_info = Counter(), False
+        try:
+            self._read(self._client, reading, full, sample_ttl)
+            reading.up = True
+        except redis.RedisError as exc:
+            reading.error = f"{type(exc).__name__}: {exc}"
+            self.close()  # what was sent is no longer known: the next reading starts afresh
         return reading
-    client = connect_node(profile, node, "admin", secrets.admin.password, timeout_s=1.0)
-    try:
+
+    def _read(self, client: redis.Redis, reading: Reading, full: bool, sample_ttl: bool) -> None:
+        own = dict(self._own) if self._since_info else None
         reading.info = client.info("all")
         reading.t = time.time()
+        reading.own = own
+        self._own, self._since_info = Counter(total_commands_processed=1), True  # this INFO counts in the next
+        if not full:
+            return
         reading.clients = clients_per_user(client.client_list())
-        writes = frozenset(str(c).lower() for c in client.execute_command("COMMAND LIST FILTERBY ACLCAT write"))
-        reading.slowlog = slow_entries(client.slowlog_get(16), writes)
+        self._sent(1)
+        if self._writes is None:
+            self._writes = frozenset(
+                str(c).lower() for c in client.execute_command("COMMAND LIST FILTERBY ACLCAT write")
+            )
+            self._sent(1)
+        reading.slowlog = slow_entries(client.slowlog_get(16), self._writes)
+        self._sent(1)
         reading.latency = [
             {"event": e[0], "when": e[1], "latest_ms": e[2], "max_ms": e[3]}
             for e in client.execute_command("LATENCY LATEST")
         ]
+        self._sent(1)
         if sample_ttl and reading.role == "master":
-            reading.ttl = sample_ttls(client, reading.info)
-        if profile.topology.cluster is not None:
+            reading.ttl = self._sample_ttls(client, reading.info)
+        if self.profile.topology.cluster is not None:
             reading.cluster = client.cluster("info")
-        reading.up = True
-    except redis.RedisError as exc:
-        reading.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        client.close()
-    return reading
+            self._sent(1)
+
+    def _sample_ttls(self, client: redis.Redis, info: dict[str, Any]) -> TtlSample:
+        """Estimate the share of memory held by keys without a TTL from TTL_SAMPLE_KEYS random keys.
+
+        RANDOMKEY picks uniformly among keys (with replacement); each pick's TTL
+        (-1: none) and MEMORY USAGE weigh in. Key counts are exact from INFO
+        keyspace, so only the memory share is an estimate; its error shrinks like
+        1/sqrt(count). The memory share moves slowly: a sample younger than
+        TTL_SAMPLE_EVERY_S is reused with the current key counts."""
+        keys, with_ttl = keyspace_counts(info)
+        if keys == 0:
+            return TtlSample(0, 0, 0, 0, 0)
+        if self._ttl is not None and time.monotonic() - self._ttl[0] < TTL_SAMPLE_EVERY_S:
+            return replace(self._ttl[1], keys=keys, keys_without_ttl=keys - with_ttl)
+        pipe = client.pipeline(transaction=False)
+        for _ in range(TTL_SAMPLE_KEYS):
+            pipe.randomkey()
+        picked = [k for k in pipe.execute() if k is not None]
+        self._sent(TTL_SAMPLE_KEYS)
+        pipe = client.pipeline(transaction=False)
+        for key in picked:
+            pipe.ttl(key)
+            pipe.memory_usage(key, samples=0)
+        answers = pipe.execute(raise_on_error=False)
+        sample, counted = ttl_sample(keys, with_ttl, answers[0::2], answers[1::2])
+        self._sent(2 * len(picked), **counted)
+        self._ttl = (time.monotonic(), sample)
+        return sample
 
 
-def read_deployment(profile: Profile, secrets: Secrets) -> list[Reading]:
-    """Every data node's Reading; BadInput (exit 2) when the deployment is not up at all."""
-    containers = {c.labels.get("com.docker.compose.service"): c for c in data_containers(profile)}
-    if not any(c.status == "running" for c in containers.values()):
-        raise BadInput(f"deployment: {profile.project} is not running; run `redis-harness up {profile.name}` first")
-    sample_ttl = profile.memory.policy.startswith("volatile-")
-    readings = [
-        read_node(profile, node, secrets, containers.get(node.service), sample_ttl=sample_ttl)
-        for node in profile.data_nodes
-    ]
-    if not any(r.up for r in readings):
-        reasons = "; ".join(f"{r.service}: {r.error}" for r in readings)
-        raise BadInput(
-            f"deployment: no data node of {profile.project} answers ({reasons}); "
-            f"check `redis-harness status {profile.name}`"
-        )
-    return readings
+class DeploymentReader:
+    """Every data node of a deployment, each with its NodeReader; close() when done."""
+
+    def __init__(self, profile: Profile, secrets: Secrets) -> None:
+        self.profile = profile
+        self.readers = [NodeReader(profile, node, secrets) for node in profile.data_nodes]
+        self.sample_ttl = profile.memory.policy.startswith("volatile-")
+
+    def __enter__(self) -> DeploymentReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+
+    def read(self, *, full: bool = True) -> list[Reading]:
+        """Every data node's Reading; BadInput (exit 2) when the deployment is not up at all."""
+        profile = self.profile
+        containers = {c.labels.get("com.docker.compose.service"): c for c in data_containers(profile)}
+        if not any(c.status == "running" for c in containers.values()):
+            raise BadInput(f"deployment: {profile.project} is not running; run `redis-harness up {profile.name}` first")
+        readings = [
+            reader.read(containers.get(reader.node.service), full=full, sample_ttl=self.sample_ttl)
+            for reader in self.readers
+        ]
+        if not any(r.up for r in readings):
+            reasons = "; ".join(f"{r.service}: {r.error}" for r in readings)
+            raise BadInput(
+                f"deployment: no data node of {profile.project} answers ({reasons}); "
+                f"check `redis-harness status {profile.name}`"
+            )
+        return readings
 
 
 # --------------------------------------------------------------------------- figures from readings
 
 
 def _rate(now: Reading, before: Reading | None, counter: str) -> float | None:
+    """The counter's change per second since `before`, less what the monitor itself did to it."""
     if before is None or not (now.up and before.up):
         return None
     a, b = before.counter(counter), now.counter(counter)
     if a is None or b is None:
         return None
-    return max(0.0, (b - a) / max(1e-3, now.t - before.t))
+    own = (now.own or {}).get(counter, 0)
+    return max(0.0, (b - a - own) / max(1e-3, now.t - before.t))
 
 
 def _ratio(part: float | None, whole: float | None) -> float | None:
@@ -256,6 +346,8 @@ def node_figures(now: Reading, before: Reading | None) -> dict[str, Any]:
         "slowest_recent_update_s": max((e["duration_s"] for e in recent if e["update"]), default=None),
         "latency": now.latency,
         "policy": info.get("maxmemory_policy"),
+        # What the monitor's own commands added to the counters in the interval, taken out of the rates above.
+        "monitor_own": now.own,
     }
     if now.ttl is not None:
         figures.update(
@@ -337,6 +429,7 @@ def deployment_figures(readings: list[Reading], before: list[Reading] | None) ->
         "clients": clients,
         "rejected_connections": _total(up, "rejected_connections"),
         "policy": next((n["policy"] for n in up if n["policy"]), None),
+        "keys": keys if sampled else None,
         "keys_without_ttl_ratio": sum(t.keys_without_ttl for t in sampled) / keys if keys else None,
         "memory_without_ttl_ratio": (
             sum(t.sampled_bytes_without_ttl for t in sampled) / sampled_bytes if sampled_bytes else None

@@ -1,7 +1,14 @@
-"""The deployment's figures and alerts as rich tables (the live view) and as one JSON object (`--once --json`)."""
+"""The deployment's figures and alerts as one compact view (live and `--once`), or one JSON object (`--once --json`).
+
+Laid out for 80 columns and 24 lines, at most 100 columns: firing alerts first
+(one line each), the ok ones on one line, a row per data node, then the
+deployment's figures a line each, the slowest commands last (the part a short
+terminal crops first).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Group
@@ -11,11 +18,6 @@ from rich.text import Text
 from redis_harness.monitor.alerts import AlertState
 from redis_harness.profile.units import format_size
 
-TTL_NOTE = (
-    "keys without TTL: exact from INFO keyspace; their memory share estimated from {n} random keys "
-    "(RANDOMKEY, TTL, MEMORY USAGE) per primary"
-)
-
 
 def as_json(figures: dict[str, Any], states: list[AlertState]) -> dict[str, Any]:
     """The object `monitor --once --json` prints: the figures plus each alert's state."""
@@ -24,6 +26,11 @@ def as_json(figures: dict[str, Any], states: list[AlertState]) -> dict[str, Any]
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1%}"
+
+
+def _pct_number(value: float | None) -> str:
+    """A share as a number for a column headed "%"."""
+    return "–" if value is None else f"{value * 100:.1f}"
 
 
 def _num(value: float | None, digits: int = 0) -> str:
@@ -40,142 +47,190 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def _role(node: dict[str, Any]) -> str:
+def _per_s(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.{0 if value >= 100 else 1}f}/s"
+
+
+def _nodes(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} node(s)"
+
+
+# How each alert's value and threshold read, with their unit.
+ALERT_FORMAT: dict[str, Callable[[float | None], str]] = {
+    "miss_ratio": _pct,
+    "memory": _pct,
+    "slow_updates": _seconds,
+    "evictions": _per_s,
+    "keys_without_ttl": _pct,
+    "down": _nodes,
+}
+
+
+def _line(*parts: str | tuple[str, str]) -> Text:
+    """One line that never wraps: what does not fit the width ends in "…" (a meaning, a command)."""
+    return Text.assemble(*parts, no_wrap=True, overflow="ellipsis")
+
+
+def alerts_view(states: list[AlertState], firing_for: dict[str, float | None]) -> Group:
+    """A line per firing alert (value > threshold, for how long, what it means), then the ok ones in one line."""
+    lines = []
+    firing = [s for s in states if s.firing]
+    values = {}
+    for state in firing:
+        shown = ALERT_FORMAT.get(state.name, lambda v: "–" if v is None else f"{v:.4g}")
+        since = firing_for.get(state.name)
+        values[state.name] = f"{shown(state.value)} > {shown(state.threshold)}" + (
+            "" if since is None else f" for {since:.0f} s"
+        )
+    name_width = max((len(s.name) for s in firing), default=0)
+    value_width = max((len(v) for v in values.values()), default=0)
+    for state in firing:
+        lines.append(
+            _line(
+                ("FIRING", "bold red"),
+                f"  {state.name:<{name_width}}  {values[state.name]:<{value_width}}  ",
+                (state.meaning, "dim"),
+            )
+        )
+    ok = [s.name for s in states if not s.firing]
+    if ok:
+        lines.append(Text.assemble(("ok", "green"), " " * (len("FIRING") - len("ok") + 2), ", ".join(ok)))
+    return Group(*lines)
+
+
+def _role(node: dict[str, Any]) -> Text:
+    if not node["up"]:
+        return Text("DOWN", style="bold red")
     role = {"master": "primary", "slave": "replica"}.get(node["role"] or "", node["role"] or "?")
-    replication = node.get("replication") or {}
-    if "link" in replication:
-        return f"{role} of {replication['primary']} ({replication['link']})"
-    if "cluster" in node:
-        return f"{role}, cluster {node['cluster']['state']}"
-    return role
+    link = (node.get("replication") or {}).get("link")
+    if link not in (None, "up"):
+        return Text(f"{role}, link {link}", style="bold red")
+    return Text(role)
+
+
+NODE_COLUMNS = ("node", "role", "ops/s", "miss %", "used", "% max", "evict/s", "exp/s", "clients")
 
 
 def nodes_table(figures: dict[str, Any]) -> Table:
-    table = Table(title="data nodes", title_justify="left", expand=False)
-    columns = (
-        "node",
-        "role",
-        "ops/s",
-        "hit",
-        "miss",
-        "used",
-        "maxmem",
-        "limit",
-        "evict/s",
-        "exp/s",
-        "clients",
-        "blocked",
-        "rejected",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("node", "role") else "right", no_wrap=True)
+    """A row per data node; short headers carry the units, so the rows fit 80 columns unshortened."""
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    for column in NODE_COLUMNS:
+        table.add_column(column, justify="left" if column in ("node", "role") else "right", no_wrap=column != "role")
     for node in figures["nodes"]:
         if not node["up"]:
-            table.add_row(node["service"], Text(f"DOWN: {node['error']}", style="bold red"), *[""] * 11)
+            table.add_row(node["service"], _role(node), *[""] * (len(NODE_COLUMNS) - 2))
             continue
         table.add_row(
             node["service"],
             _role(node),
             _num(node["ops_per_s"]),
-            _pct(node["hit_ratio"]),
-            _pct(node["miss_ratio"]),
-            f"{_size(node['used_memory'])} ({_pct(node['memory_ratio'])})",
-            _size(node["maxmemory"]),
-            _size(node["memory_limit"]),
+            _pct_number(node["miss_ratio"]),
+            _size(node["used_memory"]),
+            _pct_number(node["memory_ratio"]),
             _num(node["evictions_per_s"], 1),
             _num(node["expirations_per_s"], 1),
             _num(node["connected_clients"]),
-            _num(node["blocked_clients"]),
-            _num(node["rejected_connections"]),
         )
     return table
 
 
-def deployment_table(figures: dict[str, Any]) -> Table:
-    table = Table(title="deployment", title_justify="left", show_header=False, expand=False)
-    table.add_column("figure")
-    table.add_column("value")
+def _clients(figures: dict[str, Any]) -> str:
+    users = [
+        f"{user} {counts['connected']}" + (f" ({counts['blocked']} blocked)" if counts["blocked"] else "")
+        for user, counts in figures["clients"].items()
+    ]
+    return ", ".join(users) or "none"
+
+
+def _replication(figures: dict[str, Any]) -> str | None:
+    parts = []
+    for node in figures["nodes"]:
+        replication = node.get("replication") or {}
+        if "lag_bytes" in replication:
+            lags = ", ".join(
+                f"{addr} {lag} B / {replication['lag_s'][addr]} s" for addr, lag in replication["lag_bytes"].items()
+            )
+            parts.append(f"lag behind {node['service']}: {lags}")
+    return "; ".join(parts) or None
+
+
+def _cluster(figures: dict[str, Any]) -> str | None:
+    states = [n["cluster"] for n in figures["nodes"] if n.get("cluster")]
+    if not states:
+        return None
+    ok = sum(1 for s in states if s["state"] == "ok")
+    slots = min(int(s["slots_ok"] or 0) for s in states)
+    return f"state ok on {ok} of {len(figures['nodes'])} nodes, {slots:,} slots ok"
+
+
+def deployment_lines(figures: dict[str, Any]) -> Table:
+    """The deployment's figures, one labelled line each (a long one wraps under its value)."""
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold", ratio=1)
     memory = figures["memory"]
-    table.add_row("ops/s", _num(figures["ops_per_s"]))
-    table.add_row("hit / miss ratio (last interval)", f"{_pct(figures['hit_ratio'])} / {_pct(figures['miss_ratio'])}")
-    table.add_row(
-        "memory (fullest node)",
-        f"{_size(memory['used'])} of maxmemory {_size(memory['maxmemory'])} ({_pct(memory['ratio'])}), "
-        f"container {_size(memory['container_used'])} of {_size(memory['limit'])}",
+    grid.add_row(
+        "traffic",
+        f"{_num(figures['ops_per_s'])} ops/s, hit {_pct(figures['hit_ratio'])}, miss {_pct(figures['miss_ratio'])}, "
+        f"evicted {_per_s(figures['evictions_per_s'])}, expired {_per_s(figures['expirations_per_s'])}",
     )
-    table.add_row(
-        "evictions/s, expirations/s", f"{_num(figures['evictions_per_s'], 1)}, {_num(figures['expirations_per_s'], 1)}"
+    grid.add_row(
+        "memory",
+        f"{_size(memory['used'])} of maxmemory {_size(memory['maxmemory'])} ({_pct(memory['ratio'])}) on "
+        f"{memory['node'] or '–'}; container {_size(memory['container_used'])} of {_size(memory['limit'])}",
     )
-    table.add_row("rejected connections (total)", _num(figures["rejected_connections"]))
-    table.add_row("policy", str(figures["policy"]))
-    if figures["ttl_sampled_keys"] is not None:
-        table.add_row(
-            "without TTL: keys / memory (est.)",
-            f"{_pct(figures['keys_without_ttl_ratio'])} / {_pct(figures['memory_without_ttl_ratio'])}",
+    keys = f"policy {figures['policy']}"
+    if figures.get("keys") == 0:
+        keys = "none; " + keys
+    elif figures["ttl_sampled_keys"] is not None:
+        keys = (
+            f"{_num(figures.get('keys'))}, {_pct(figures['keys_without_ttl_ratio'])} without TTL (about "
+            f"{_pct(figures['memory_without_ttl_ratio'])} of memory, {figures['ttl_sampled_keys']} sampled); " + keys
         )
-    if len(figures["nodes"]) > 1:
-        table.add_row("primaries", ", ".join(figures["primaries"]) or "none")
-        for node in figures["nodes"]:
-            replication = node.get("replication") or {}
-            if "lag_bytes" in replication:
-                lags = ", ".join(
-                    f"{addr} {lag} B / {replication['lag_s'][addr]} s" for addr, lag in replication["lag_bytes"].items()
-                )
-                table.add_row(f"replication lag from {node['service']}", lags)
-    return table
+    grid.add_row("keys", keys)
+    grid.add_row("clients", f"{_clients(figures)}; {_num(figures['rejected_connections'])} rejected since start")
+    for label, line in (("replicas", _replication(figures)), ("cluster", _cluster(figures))):
+        if line:
+            grid.add_row(label, line)
+    for node in figures["nodes"]:
+        if not node["up"]:
+            grid.add_row(Text("down", style="bold red"), f"{node['service']}: {node['error']}")
+    return grid
 
 
-def clients_table(figures: dict[str, Any]) -> Table:
-    table = Table(title="clients per ACL user (CLIENT LIST)", title_justify="left", expand=False)
-    table.add_column("user")
-    table.add_column("connected", justify="right")
-    table.add_column("blocked", justify="right")
-    for user, counts in figures["clients"].items():
-        table.add_row(user, str(counts["connected"]), str(counts["blocked"]))
-    return table
-
-
-def slow_table(figures: dict[str, Any]) -> Table:
-    table = Table(title="slowest recent commands (SLOWLOG)", title_justify="left", expand=False)
-    for column in ("node", "took", "command", "update"):
-        table.add_column(column, justify="right" if column == "took" else "left")
-    for entry in figures["slowest"]:
-        table.add_row(entry["node"], _seconds(entry["duration_s"]), entry["command"], "yes" if entry["update"] else "")
-    latency = [(n["service"], e) for n in figures["nodes"] if n["up"] for e in n["latency"]]
-    for service, event in latency:
-        table.add_row(
-            service, f"{event['max_ms']} ms", f"LATENCY {event['event']} (latest {event['latest_ms']} ms)", ""
+def slowest_lines(figures: dict[str, Any]) -> Group:
+    """The slowest commands in SLOWLOG and the latency monitor's events, one line each."""
+    rows = [
+        (_seconds(e["duration_s"]), e["node"] + (", update" if e["update"] else ""), e["command"])
+        for e in figures["slowest"]
+    ]
+    rows += [
+        (f"{event['max_ms']} ms", node["service"], f"LATENCY {event['event']} (max)")
+        for node in figures["nodes"]
+        if node["up"]
+        for event in node["latency"]
+    ]
+    if not rows:
+        return Group(_line(("slowest", "bold"), "  nothing in SLOWLOG"))
+    took = max(len(r[0]) for r in rows)
+    where = max(len(r[1]) for r in rows)
+    labels = ["slowest"] + [""] * (len(rows) - 1)
+    return Group(
+        *(
+            _line((f"{label:<7}", "bold"), f"  {t:>{took}}  {w:<{where}}  {command}")
+            for label, (t, w, command) in zip(labels, rows, strict=True)
         )
-    return table
-
-
-def alerts_table(states: list[AlertState], firing_for: dict[str, float | None]) -> Table:
-    table = Table(title="alerts (profile thresholds)", title_justify="left", expand=False)
-    for column in ("alert", "state", "value", "threshold", "for", "meaning"):
-        table.add_column(column, justify="right" if column in ("value", "threshold", "for") else "left")
-    for state in states:
-        since = firing_for.get(state.name)
-        table.add_row(
-            state.name,
-            Text("FIRING", style="bold red") if state.firing else Text("ok", style="green"),
-            "–" if state.value is None else f"{state.value:.4g}",
-            f"{state.threshold:.4g}",
-            "" if since is None else f"{since:.0f} s",
-            state.meaning,
-        )
-    return table
+    )
 
 
 def render(title: str, figures: dict[str, Any], states: list[AlertState], firing_for: dict[str, float | None]) -> Group:
-    """Everything the live view shows for one refresh."""
-    parts: list[Any] = [
+    """Everything the view shows for one refresh, most urgent first."""
+    return Group(
         Text(title, style="bold"),
-        alerts_table(states, firing_for),
+        alerts_view(states, firing_for),
+        Text(""),
         nodes_table(figures),
-        deployment_table(figures),
-        clients_table(figures),
-        slow_table(figures),
-    ]
-    if figures["ttl_sampled_keys"] is not None:
-        parts.append(Text(TTL_NOTE.format(n=figures["ttl_sampled_keys"]), style="dim"))
-    return Group(*parts)
+        Text(""),
+        deployment_lines(figures),
+        slowest_lines(figures),
+    )

@@ -24,7 +24,7 @@ from redis_harness.deploy.containers import running_container
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import Profile, load_profile
-from redis_harness.verify.table import ResultCollector, format_table, summarize
+from redis_harness.verify.table import ResultCollector, format_report
 
 INFRA_TESTS_DIR = paths.ROOT / "infra_tests"
 PROFILE_OPTION = "--redis-profile"
@@ -64,8 +64,14 @@ def pytest_args(profile: Profile, junit: Path | None, keyword: str | None, node:
     return args
 
 
-def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None = None, as_json: bool = False) -> int:
-    """Run infra_tests/ against PROFILE's running deployment; print the table (or JSON); return the exit code."""
+def run_verify(
+    profile_arg: str,
+    junit: Path | None = None,
+    keyword: str | None = None,
+    as_json: bool = False,
+    verbose: bool = False,
+) -> int:
+    """Run infra_tests/ against PROFILE's running deployment; print the report (or JSON); return the exit code."""
     profile = load_profile(profile_arg)
     load_secrets(profile)  # a missing or weak secret is bad input, before any check runs
     endpoint(profile)  # the server checks reach Redis on the loopback endpoint
@@ -80,6 +86,7 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
         runs = []
         staged: list[tuple[Path, Path]] = []
         nodes = profile.data_nodes
+        started = time.monotonic()
         # Every data node gets the whole suite ("the standalone checks on every node"); the
         # deployment-wide topology checks (replication, Sentinel, Cluster) run with the first.
         for index, node in enumerate(nodes, start=1):
@@ -90,7 +97,7 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
                 target = junit if len(nodes) == 1 else _node_junit(junit, node.service)
                 node_junit = Path(scratch) / target.name
                 staged.append((node_junit, target))
-            runs.append(_verify_node(profile, node.service, node_junit, keyword, quiet=as_json))
+            runs.append(_verify_node(profile, node.service, node_junit, keyword))
         matched = [(code, collector) for code, collector in runs if code != NO_TESTS_COLLECTED]
         if not matched:  # -k matched no check on any node
             print(
@@ -104,10 +111,26 @@ def run_verify(profile_arg: str, junit: Path | None = None, keyword: str | None 
             code = max(code, 2)
         if as_json:
             print(json.dumps(_as_json(profile, [collector for _, collector in runs], code), indent=2))
-        else:
-            for path in written or []:
-                print(f"JUnit XML: {path}")
+            return code
+        print(_report(profile, [collector for _, collector in runs], time.monotonic() - started, verbose))
+        for path in written or []:
+            print(f"JUnit XML: {path}")
         return code
+
+
+def _report(profile: Profile, collectors: list[ResultCollector], elapsed_s: float, verbose: bool) -> str:
+    nodes = f" ({len(collectors)} data nodes)" if len(collectors) > 1 else ""
+    named = paths.profile_argument(profile.name, profile.source)
+    text = format_report(
+        f"verify {profile.project}{nodes}",
+        [(collector.node, collector.results) for collector in collectors],
+        elapsed_s,
+        source=str(profile.source),
+        verbose=verbose,
+        drift_hint=f"`redis-harness plan {named}` shows the drift; `up {named}` restores it",
+    )
+    errors = [f"collection error: {error}" for collector in collectors for error in collector.collection_errors]
+    return "\n".join([text, *errors])
 
 
 def _publish_junit(staged: list[tuple[Path, Path]]) -> list[Path] | None:
@@ -158,24 +181,10 @@ def _node_junit(junit: Path, node: str) -> Path:
     return junit.with_name(f"{junit.stem}-{node}{junit.suffix}")
 
 
-def _verify_node(
-    profile: Profile, node: str, junit: Path | None, keyword: str | None, quiet: bool = False
-) -> tuple[int, ResultCollector]:
-    """Run the suite against one data node; print its table (unless quiet); return pytest's code and the results."""
+def _verify_node(profile: Profile, node: str, junit: Path | None, keyword: str | None) -> tuple[int, ResultCollector]:
+    """Run the suite against one data node; return pytest's code and the results."""
     collector = ResultCollector(node)
-    started = time.monotonic()
     code = int(pytest.main(pytest_args(profile, junit, keyword, node), plugins=[collector]))
-    elapsed = time.monotonic() - started
-    if quiet:
-        return code, collector
-
-    where = f" ({node})" if len(profile.data_nodes) > 1 else ""
-    print(f"verify {profile.project}{where} against {profile.source}")
-    if collector.results:
-        print(format_table(collector.results))
-    print(summarize(collector.results, elapsed))
-    for error in collector.collection_errors:
-        print(f"collection error: {error}")
     return code, collector
 
 

@@ -1,23 +1,27 @@
-"""Check results: collected from pytest as the checks run, printed as one table that fits the terminal.
+"""Check results: collected from pytest as the checks run, printed failures first, fitting the terminal.
 
-The table wraps and shortens what does not fit; the full text of every
-expected and found stays in the JUnit XML and in `verify --json`.
+By default a verdict line, then a block per failed check and warning (its name
+whole on one line, so `grep FAIL` finds it, then what it expected and found),
+then the counts. `-v` adds the table of every check. Blocks and table wrap and
+shorten what does not fit; the full text of every expected and found stays in
+the JUnit XML and in `verify --json`.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MAX_WIDTH = 100  # wider tables are hard to read even on a wide terminal
-MIN_WIDTH = 60
+from redis_harness.terminal import MAX_WIDTH, view_width
+
+__all__ = ["MAX_WIDTH", "CheckResult", "ResultCollector", "format_table", "format_report", "table_width"]
+
 GAP = "  "
 RESULT_WIDTH = len("RESULT")
-CHECK_SHARE = 0.45  # of the room left after RESULT: check names are long, but expected/found say more
+TEXT_MIN = 12  # expected and found keep at least this many columns each; check names get the rest
 # Rows are shortened to this many lines; a failed row gets more room, since it is the one people read.
 PASSING_ROW_LINES = 2
 FAILED_ROW_LINES = 8
@@ -87,8 +91,7 @@ def _first_line(report: Any) -> str:
 
 def table_width() -> int:
     """min(terminal width, 100): COLUMNS wins, as it does for every terminal program; 100 off a terminal."""
-    columns = shutil.get_terminal_size((MAX_WIDTH, 24)).columns
-    return max(MIN_WIDTH, min(columns, MAX_WIDTH))
+    return view_width()
 
 
 def _wrap(text: str, width: int, max_lines: int) -> list[str]:
@@ -127,7 +130,8 @@ def _column_widths(rows: list[tuple[str, str, str, str]], width: int) -> tuple[i
     """Widths of check, expected and found so that the whole row fits `width`."""
     room = width - RESULT_WIDTH - 3 * len(GAP)
     natural = [max(len(" ".join(row[i].split())) for row in rows) for i in range(3)]
-    check = min(natural[0], max(len("CHECK"), int(room * CHECK_SHARE)))
+    # A check's name stays whole where the width allows: it is what a reader (and grep) looks for.
+    check = min(natural[0], max(len("CHECK"), room - 2 * TEXT_MIN))
     rest = room - check
     expected = min(natural[1], max(rest // 2, rest - natural[2]))
     found = min(natural[2], rest - expected)
@@ -157,16 +161,92 @@ def format_table(results: Sequence[CheckResult], width: int | None = None) -> st
     return "\n".join(lines)
 
 
-def summarize(results: Sequence[CheckResult], elapsed_s: float) -> str:
-    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "warn", "skip")}
-    line = (
+STATUS_WORD = {"fail": "FAIL", "error": "ERROR", "warn": "WARN"}
+BLOCK_INDENT = " " * (len("ERROR") + 1)
+BLOCK_LABEL = len("expected  ")
+
+
+def _counts(results: Sequence[CheckResult]) -> dict[str, int]:
+    return {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "warn", "skip")}
+
+
+def verdict(results: Sequence[CheckResult]) -> str:
+    """What the run says in a few words: `passed`, `2 failed, 1 warning` …"""
+    counts = _counts(results)
+    failed, warned = counts["fail"] + counts["error"], counts["warn"]
+    parts = [f"{failed} failed"] if failed else ["passed"]
+    if warned:
+        parts.append(f"{warned} warning{'s' if warned > 1 else ''}")
+    return ", ".join(parts)
+
+
+def _redundant(message: str, result: CheckResult) -> bool:
+    """Check.that's own message repeats the expected and found shown above it."""
+    said = message.removeprefix("AssertionError: ")
+    return not said or said == f"expected {result.expected}, found {result.found}"
+
+
+def _field(label: str, text: str, width: int) -> list[str]:
+    room = width - len(BLOCK_INDENT) - BLOCK_LABEL
+    lines = _wrap(text, room, FAILED_ROW_LINES)
+    if lines[-1].endswith("…"):
+        lines.append("(the full text: verify --json)")
+    head = f"{BLOCK_INDENT}{label:<{BLOCK_LABEL}}"
+    return [head + lines[0]] + [" " * len(head) + line for line in lines[1:]]
+
+
+def format_blocks(results: Sequence[CheckResult], width: int | None = None, *, nodes: bool = True) -> str:
+    """A block per failed check, error and warning, failures first: the status word and the whole name
+    on one line (never wrapped, so `grep FAIL` gives it), then expected, found and why, wrapped."""
+    width = width or table_width()
+    order = {"fail": 0, "error": 0, "warn": 1}
+    lines = []
+    for r in sorted((r for r in results if r.status in order), key=lambda r: order[r.status]):
+        where = f"  on {r.node}" if nodes and r.node else ""
+        lines.append(f"{STATUS_WORD[r.status]:<{len(BLOCK_INDENT)}}{r.name}{where}")
+        if r.expected:
+            lines += _field("expected", r.expected, width)
+        if r.found:
+            lines += _field("found", r.found, width)
+        if r.message and not _redundant(r.message, r):
+            lines += _field("why", r.message, width)
+    return "\n".join(lines)
+
+
+def counts_line(results: Sequence[CheckResult], elapsed_s: float) -> str:
+    counts = _counts(results)
+    return (
         f"{len(results)} checks: {counts['pass']} passed, {counts['fail'] + counts['error']} failed, "
         f"{counts['warn']} warnings, {counts['skip']} skipped in {elapsed_s:.1f} s"
     )
-    failed = [r.name for r in results if r.status in ("fail", "error")]
-    if failed:
-        line += "\nFAILED: " + ", ".join(failed)
-    warned = [r.name for r in results if r.status == "warn"]
-    if warned:
-        line += "\nWARNING (host settings): " + ", ".join(warned)
-    return line
+
+
+def format_report(
+    heading: str,
+    runs: Sequence[tuple[str, Sequence[CheckResult]]],
+    elapsed_s: float,
+    *,
+    source: str = "",
+    verbose: bool = False,
+    drift_hint: str = "",
+    width: int | None = None,
+) -> str:
+    """verify's whole output: `heading: verdict (profile source)`, failures and warnings, (with -v) every
+    check's table, the counts, and on a failure how to see and undo the drift. `runs`: (node, results) per node."""
+    width = width or table_width()
+    results = [r for _, found in runs for r in found]
+    first = f"{heading}: {verdict(results)}" + (f" (profile {source})" if source else "")
+    lines = [textwrap.fill(first, width, break_on_hyphens=False)]
+    blocks = format_blocks(results, width, nodes=len(runs) > 1 or any(r.node for r in results))
+    if blocks:
+        lines.append(blocks)
+    if verbose:
+        for node, found in runs:
+            if len(runs) > 1:
+                lines.append(f"checks on {node}:")
+            if found:
+                lines.append(format_table(found, width))
+    lines.append(counts_line(results, elapsed_s))
+    if drift_hint and any(r.status in ("fail", "error") for r in results):
+        lines.append(textwrap.fill(drift_hint, width, break_on_hyphens=False))
+    return "\n".join(lines)
