@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from redis_harness.terminal import MAX_WIDTH, view_width
 from redis_harness.verify import runner
-from redis_harness.verify.table import MAX_WIDTH, CheckResult, format_table, table_width
+from redis_harness.verify.table import CheckResult, format_table
 
 LONG = "on, hash 1b123f82, keys ~price:* ~price:v1:*, channels &price:*, commands -@all +get +set +hset " * 6
 
@@ -31,7 +32,7 @@ def results() -> list[CheckResult]:
 def test_the_table_fits_the_terminal_up_to_100_columns(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
     monkeypatch.setenv("COLUMNS", columns)
     width = min(int(columns), MAX_WIDTH)
-    assert table_width() == width
+    assert view_width() == width
     lines = format_table(results()).splitlines()
     assert max(len(line) for line in lines) <= width
     assert lines[0].split() == ["CHECK", "EXPECTED", "FOUND", "RESULT"]

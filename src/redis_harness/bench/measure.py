@@ -39,8 +39,8 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.report.analysis import build
 from redis_harness.report.saturation import CONSEQUENCE
-from redis_harness.report.terminal import MAX_WIDTH, Group, table, wrapped
 from redis_harness.report.text import summary
+from redis_harness.terminal import MAX_WIDTH, Group, table, wrapped
 
 KEYSPACE = RAW_KEYSPACE  # -r: the raw scenario's keyspace
 BENCH_KEY_PREFIX = "key:"  # redis-benchmark's own key names: key:__rand_int__

@@ -15,7 +15,7 @@ from redis_harness.load.run import REPORTS_DIR
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
 from redis_harness.profile.units import parse_duration
-from redis_harness.verify.table import table_width
+from redis_harness.terminal import view_width
 
 
 def register(sub: Any) -> None:
@@ -47,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
     with shown("bench"):
         result = measure(profile, secrets, run_dir, duration_s)
     (run_dir / "bench.json").write_text(json.dumps(result, indent=2))
-    print(format_table(result, table_width()))
+    print(format_table(result, view_width()))
     print(f"\nbench.json: {run_dir / 'bench.json'}")
     return 0

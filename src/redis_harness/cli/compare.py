@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from redis_harness.cli.common import add_command
 from redis_harness.errors import BadInput
-from redis_harness.report.compare import MAX_WIDTH, compare, markdown, read_report, refuse_unlike_scenarios, text
+from redis_harness.report.compare import compare, markdown, read_report, refuse_unlike_scenarios, text
+from redis_harness.terminal import view_width
 
 
 def register(sub: Any) -> None:
@@ -48,6 +48,5 @@ def run(args: argparse.Namespace) -> int:
                 handle.write(markdown(result))
         except OSError as exc:
             raise BadInput(f"--summary: cannot write {target} ({exc.strerror}); give a writable file") from None
-    width = shutil.get_terminal_size((MAX_WIDTH, 24)).columns
-    print(json.dumps(result, indent=2) if args.json else text(result, width=width))
+    print(json.dumps(result, indent=2) if args.json else text(result, width=view_width()))
     return 1 if result["regressed"] else 0

@@ -15,7 +15,7 @@ from redis_harness.profile.model import load_profile
 from redis_harness.profile.units import parse_duration
 from redis_harness.report.analysis import build
 from redis_harness.report.text import summary
-from redis_harness.verify.table import table_width
+from redis_harness.terminal import view_width
 
 
 def register(sub: Any) -> None:
@@ -113,12 +113,13 @@ def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
+    load_run.check_options(profile, scenario, options)  # bad input is told first, whoever owns it
     require_owned(profile, "load", args)
     verdicts: list[bool] = []
 
     def judge(finished: load_run.Run) -> None:
         report = build(finished.run_dir)
-        print(summary(report, finished.run_dir, table_width()), flush=True)
+        print(summary(report, finished.run_dir, view_width()), flush=True)
         if finished.exit_code is not None:
             print(f"interrupted ({report.get('interrupted_by', 'signal')}): the report covers the run up to the stop")
         verdicts.append(report["passed"])

@@ -10,7 +10,7 @@ from redis_harness.cli.common import add_command
 from redis_harness.errors import BadInput
 from redis_harness.report.analysis import build
 from redis_harness.report.text import summary
-from redis_harness.verify.table import table_width
+from redis_harness.terminal import view_width
 
 
 def register(sub: Any) -> None:
@@ -41,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
             f"report: cannot write the report into {run_dir} ({exc.strerror or exc}); make the folder writable "
             "or copy it somewhere writable and run the report there"
         ) from None
-    print(summary(report, run_dir, table_width()))
+    print(summary(report, run_dir, view_width()))
     return 0 if report["passed"] else 1

@@ -16,10 +16,9 @@ from redis_harness.errors import BadInput
 from redis_harness.load.run import RUN_FILE
 from redis_harness.profile.units import format_size
 from redis_harness.report.analysis import json_file
+from redis_harness.terminal import MAX_WIDTH, MIN_WIDTH
 
 PERCENTILES = (("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us"))
-MAX_WIDTH = 100  # every terminal view fits 100 columns
-MIN_WIDTH = 60
 MIN_NAME = 12  # a request name column narrower than this would wrap names beyond reading
 WIDE_NAME = 20  # the wide latency table wants this much room for names, else it goes narrow
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis_harness.report.saturation import LATENCY_NOTE, is_saturated
-from redis_harness.report.terminal import MAX_WIDTH, wrapped
+from redis_harness.terminal import MAX_WIDTH, wrapped
 
 INDENT = "     "  # under `gate `: a gate's continuation, hint and note lines
 LOOK_AT_PREFIX = f"{INDENT}look at: "

@@ -13,8 +13,8 @@ from redis_harness import paths
 from redis_harness.profile.units import format_size
 from redis_harness.report.gate_lines import verdicts
 from redis_harness.report.saturation import ADVICE, CONSEQUENCE, saturated_processes
-from redis_harness.report.terminal import GLUE, UNIT_SPACE
 from redis_harness.report.timeline import timeline
+from redis_harness.terminal import GLUE, UNIT_SPACE
 
 REPORT_TEMPLATES = paths.TEMPLATES_DIR / "report"
 # Vendored chart library (its LICENSE and SOURCE.md beside it), inlined into every report.html.

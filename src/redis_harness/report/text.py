@@ -16,7 +16,7 @@ from typing import Any
 from redis_harness.load.recorder import PARTS
 from redis_harness.report.gate_lines import verdict_lines, verdicts
 from redis_harness.report.saturation import ADVICE, CONSEQUENCE, headroom, saturated_processes
-from redis_harness.report.terminal import MAX_WIDTH, Group, table, wrapped
+from redis_harness.terminal import MAX_WIDTH, Group, table, wrapped
 
 CONTINUED = "  "  # a wrapped sentence goes on under this
 SERVICE = ("p50_us", "p99_us", "p999_us", "max_us")

@@ -17,7 +17,7 @@ from typing import Any
 
 from redis_harness.terminal import MAX_WIDTH, view_width
 
-__all__ = ["MAX_WIDTH", "CheckResult", "ResultCollector", "format_table", "format_report", "table_width"]
+__all__ = ["MAX_WIDTH", "CheckResult", "ResultCollector", "format_table", "format_report"]
 
 GAP = "  "
 RESULT_WIDTH = len("RESULT")
@@ -89,11 +89,6 @@ def _first_line(report: Any) -> str:
     return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else ""
 
 
-def table_width() -> int:
-    """min(terminal width, 100): COLUMNS wins, as it does for every terminal program; 100 off a terminal."""
-    return view_width()
-
-
 def _wrap(text: str, width: int, max_lines: int) -> list[str]:
     text = " ".join(text.split())
     if not text:
@@ -141,7 +136,7 @@ def _column_widths(rows: list[tuple[str, str, str, str]], width: int) -> tuple[i
 
 def format_table(results: Sequence[CheckResult], width: int | None = None) -> str:
     """check | expected | found | result, one row per check, wrapped to fit `width` (default: the terminal's)."""
-    width = width or table_width()
+    width = width or view_width()
     header = ("CHECK", "EXPECTED", "FOUND", "RESULT")
     rows = [header]
     for r in results:
@@ -198,7 +193,7 @@ def _field(label: str, text: str, width: int) -> list[str]:
 def format_blocks(results: Sequence[CheckResult], width: int | None = None, *, nodes: bool = True) -> str:
     """A block per failed check, error and warning, failures first: the status word and the whole name
     on one line (never wrapped, so `grep FAIL` gives it), then expected, found and why, wrapped."""
-    width = width or table_width()
+    width = width or view_width()
     order = {"fail": 0, "error": 0, "warn": 1}
     lines = []
     for r in sorted((r for r in results if r.status in order), key=lambda r: order[r.status]):
@@ -233,7 +228,7 @@ def format_report(
 ) -> str:
     """verify's whole output: `heading: verdict (profile source)`, failures and warnings, (with -v) every
     check's table, the counts, and on a failure how to see and undo the drift. `runs`: (node, results) per node."""
-    width = width or table_width()
+    width = width or view_width()
     results = [r for _, found in runs for r in found]
     first = f"{heading}: {verdict(results)}" + (f" (profile {source})" if source else "")
     lines = [textwrap.fill(first, width, break_on_hyphens=False)]
