@@ -91,6 +91,18 @@ class Cdp:
         self.ws.close()
 
 
+def stop_group(proc: subprocess.Popen[Any], grace_s: float) -> None:
+    """End a process started in its own session, and its children: SIGTERM, then SIGKILL after `grace_s`."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @contextmanager
 def chromium_page(tmp_path: Path, window_size: str = "1280,900") -> Iterator[Cdp]:
     """Headless Chromium with a throwaway profile; yields a CDP client of its first page."""
@@ -121,11 +133,5 @@ def chromium_page(tmp_path: Path, window_size: str = "1280,900") -> Iterator[Cdp
     finally:
         if page is not None:
             page.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_group(proc, 10)
         log.close()

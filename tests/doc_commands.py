@@ -96,9 +96,9 @@ def _commands(lang: str, body: list[str]) -> list[Command]:
     return [Command(strip_comment(line), None) for line in lines if strip_comment(line)]
 
 
-def blocks(page: Path) -> list[Block]:
-    """Every fenced block of a Markdown page that holds commands, with the marker above it."""
-    found: list[Block] = []
+def _fenced(page: Path) -> list[tuple[int, str, list[str], tuple[str, str] | None]]:
+    """Every fenced block of a page: (line of its opening fence, language, body, marker above it)."""
+    found = []
     lines = page.read_text(encoding="utf-8").splitlines()
     i = 0
     while i < len(lines):
@@ -107,23 +107,27 @@ def blocks(page: Path) -> list[Block]:
             i += 1
             continue
         fence, lang, start = opening.group("fence"), opening.group("lang"), i
-        body = []
-        i += 1
-        while i < len(lines) and not lines[i].strip().startswith(fence):
-            body.append(lines[i])
-            i += 1
-        i += 1
-        commands = _commands(lang, body)
-        if not commands:
-            continue
-        marker = None
+        end = i + 1
+        while end < len(lines) and not lines[end].strip().startswith(fence):
+            end += 1
+        i = end + 1
         above = start - 1
         while above >= 0 and not lines[above].strip():
             above -= 1
+        marker = None
         if above >= 0 and (match := MARKER.search(lines[above])):
             marker = (match.group("kind"), match.group("arg"))
-        found.append(Block(page, start + 1, lang, commands, marker))
+        found.append((start + 1, lang, lines[start + 1 : end], marker))
     return found
+
+
+def blocks(page: Path) -> list[Block]:
+    """Every fenced block of a Markdown page that holds commands, with the marker above it."""
+    return [
+        Block(page, line, lang, commands, marker)
+        for line, lang, body, marker in _fenced(page)
+        if (commands := _commands(lang, body))
+    ]
 
 
 EXAMPLE_LANGS = {"python": "python", "js": "node", "javascript": "node"}
@@ -146,29 +150,11 @@ class Example:
 
 def examples(page: Path) -> list[Example]:
     """Every python/js block of a page, with the marker above it."""
-    found = []
-    lines = page.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        opening = FENCE.match(lines[i])
-        if not opening:
-            i += 1
-            continue
-        fence, lang, start = opening.group("fence"), opening.group("lang"), i
-        end = i + 1
-        while end < len(lines) and not lines[end].strip().startswith(fence):
-            end += 1
-        i = end + 1
-        if lang not in EXAMPLE_LANGS:
-            continue
-        above = start - 1
-        while above >= 0 and not lines[above].strip():
-            above -= 1
-        marker = None
-        if above >= 0 and (match := MARKER.search(lines[above])):
-            marker = (match.group("kind"), match.group("arg"))
-        found.append(Example(page, start + 1, lang, "\n".join(lines[start + 1 : end]) + "\n", marker))
-    return found
+    return [
+        Example(page, line, lang, "\n".join(body) + "\n", marker)
+        for line, lang, body, marker in _fenced(page)
+        if lang in EXAMPLE_LANGS
+    ]
 
 
 def markers(page: Path) -> list[tuple[int, str, str]]:

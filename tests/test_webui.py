@@ -32,7 +32,7 @@ from typing import Any
 import psutil
 import pytest
 
-from .browser import CHROMIUM, NO_CHROMIUM, Cdp, chromium_page, get_json, try_get_json, wait_for
+from .browser import CHROMIUM, NO_CHROMIUM, Cdp, chromium_page, get_json, stop_group, try_get_json, wait_for
 from .conftest import REPO, Deployment
 from .test_load_session import honest
 
@@ -132,13 +132,7 @@ def web_session(ci_deployment: Deployment, tmp_path: Path) -> Iterator[WebSessio
         wait_for(f"the web UI at {session.base}", answering, 60)
         yield session
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_group(proc, 90)
         out.close()
 
 
