@@ -111,8 +111,9 @@ SHELL_OPERATORS = {"&&", "||", "|", ";", ">", ">>", "2>&1", "<"}
 
 
 def _words(command: str) -> list[str]:
-    """The words of a shown command that a test running it must also pass: the subcommand and its
-    options and values. A covering test may use its own profile or file, and its own redirections."""
+    """The words of a shown command that a test running it must also pass: the subcommand, its
+    options and their names (a scenario, a fault). A covering test may use its own profile, file,
+    numbers (users, durations, rates) and redirections."""
     try:
         words = shlex.split(command)
     except ValueError:
@@ -128,6 +129,7 @@ def _words(command: str) -> list[str]:
             word in SHELL_OPERATORS
             or word in ("redis-harness", *profiles)
             or word.startswith("$")
+            or re.fullmatch(r"[\d.,]+(ms|s|m|h|%)?", word)
             or re.search(r"/|\.(ya?ml|xml|json|env)$", word)
         ):
             kept.append(word)
@@ -135,12 +137,18 @@ def _words(command: str) -> list[str]:
 
 
 def _test_source(reference: str) -> str:
+    """The source of a test (or fixture) and of the module's functions it calls: a test that runs
+    `load` through its module's `run_load` helper passes what the helper passes."""
     path, _, name = reference.partition("::")
     source = (REPO / path).read_text(encoding="utf-8")
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            return ast.get_source_segment(source, node) or ""
-    raise AssertionError(f"{reference}: no such test")
+    functions = {n.name: n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
+    if name not in functions:
+        raise AssertionError(f"{reference}: no such test")
+    called = {
+        c.func.id for c in ast.walk(functions[name]) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+    }
+    parts = [functions[name], *(functions[n] for n in sorted(called) if n in functions and n != name)]
+    return "\n\n".join(textwrap.dedent(ast.get_source_segment(source, f) or "") for f in parts)
 
 
 def _string_words(source: str) -> set[str]:
@@ -200,6 +208,13 @@ def test_an_ellipsis_needs_the_lines_after_it() -> None:
     assert doc_commands.shape_mismatch(shown, ["first", "x", "y", "last 2"]) is None
     assert doc_commands.shape_mismatch(shown, ["first", "x", "y"]) is not None
     assert doc_commands.shape_mismatch(shown, ["second", "last 2"]) is not None
+
+
+def test_a_line_ending_in_an_ellipsis_matches_its_beginning_only() -> None:
+    shown = ["verify redis-harness-dev: passed…"]
+    assert doc_commands.shape_mismatch(shown, ["verify redis-harness-dev: passed, 1 warning (profile dev)"]) is None
+    assert doc_commands.shape_mismatch(shown, ["verify redis-harness-dev: passed"]) is None
+    assert doc_commands.shape_mismatch(shown, ["verify redis-harness-dev: 2 failed (profile dev)"]) is not None
 
 
 def test_commands_are_read_as_a_reader_types_them() -> None:

@@ -125,7 +125,7 @@ def _report(profile: Profile, collectors: list[ResultCollector], elapsed_s: floa
         f"verify {profile.project}{nodes}",
         [(collector.node, collector.results) for collector in collectors],
         elapsed_s,
-        source=str(profile.source),
+        source=named,  # as the user named it: `dev`, or the path they gave
         verbose=verbose,
         drift_hint=f"`redis-harness plan {named}` shows the drift; `up {named}` restores it",
     )
