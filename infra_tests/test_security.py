@@ -12,8 +12,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from redis_harness import paths
 from redis_harness.deploy.connect import connect_node, endpoint
+from redis_harness.deploy.containers import deployed_folder
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
@@ -295,7 +295,7 @@ def test_published_port_loopback_only(profile: Profile, node: Node, inspect: dic
     namespace when verify runs on the Docker host (as CI does here).
     """
     problems = []
-    compose_file = paths.deployment_dir(profile.name) / "docker-compose.yml"
+    compose_file = deployed_folder(profile) / "docker-compose.yml"
     for port in _compose_ports(compose_file, node.service):
         if not parsers.is_loopback(port.get("host_ip") or "0.0.0.0"):
             problems.append(f"compose file binds {port.get('host_ip') or '0.0.0.0'}:{port.get('published')}")
@@ -437,7 +437,7 @@ def test_no_plaintext_secret_in_command_line(inspect: dict[str, Any], secrets: S
 
 
 def test_no_plaintext_secret_in_rendered_files(profile: Profile, secrets: Secrets, check: Check) -> None:
-    folder = paths.deployment_dir(profile.name)
+    folder = deployed_folder(profile)
     texts = {p.name: p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.iterdir()) if p.is_file()}
     leaks = _leaks(secrets, texts)
     check.that(

@@ -15,11 +15,14 @@ printed must fit 100 columns, except the one-line errors, which must stay one li
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,9 +57,35 @@ def reader_env(root: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def reader_venv(root: Path) -> None:
+    """A venv of the clone's own: its code from the clone's src/, the packages it needs from this
+    checkout's venv (a path, not a copy; never the venv itself, which `scripts/setup` in the clone
+    would reinstall pointing at the clone), its `redis-harness` command, and the stamp that tells
+    `scripts/setup` it is installed."""
+    venv = root / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    # .pth lines are added in name order: the clone's code before the shared packages.
+    (site / "a-reader-clone.pth").write_text(f"{root / 'src'}\n")
+    (site / "b-shared-packages.pth").write_text(f"{sysconfig.get_paths()['purelib']}\n")
+    script = venv / "bin" / "redis-harness"
+    script.write_text(f"#!{python}\nimport sys\nfrom redis_harness.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    stamp = hashlib.sha256((root / "pyproject.toml").read_bytes()).hexdigest()
+    (venv / ".pyproject.sha256").write_text(stamp + "\n")
+
+
 def fresh_clone(target: Path) -> Path:
     """This checkout's files as a clone would have them (tracked, and new files not ignored yet),
-    with the venv and the Node packages shared instead of installed again."""
+    with a venv of its own (reader_venv) and the Node packages shared instead of installed again."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO,
@@ -68,7 +97,7 @@ def fresh_clone(target: Path) -> Path:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
-    (target / ".venv").symlink_to(REPO / ".venv")
+    reader_venv(target)
     (target / "tests" / "node" / "node_modules").symlink_to(REPO / "tests" / "node" / "node_modules")
     return target
 

@@ -107,9 +107,13 @@ def test_a_second_checkout_cannot_change_the_deployment(pair: Checkouts, command
     assert pair.run(pair.a, "status").returncode == 0
 
 
-def test_rollback_from_a_second_checkout_is_refused_without_a_take_over_offer(pair: Checkouts) -> None:
+def test_only_up_and_down_take_over(pair: Checkouts) -> None:
+    """rollback, load, fault and bench never move the record (they would run with this checkout's
+    passwords against containers set up with the owner's): they name `up --take-over` instead."""
     line = one_line_refusal(pair.run(pair.b, "rollback"), "rollback", pair.a)
-    assert ownership.TAKE_OVER_FLAG not in line
+    assert f"make this checkout its owner first: `redis-harness up {pair.profile.source} --take-over`" in line
+    refused = pair.run(pair.b, "fault", "{profile}", "kill", "--take-over")
+    assert refused.returncode == 2 and "unrecognized arguments: --take-over" in refused.stderr
 
 
 def test_read_only_commands_work_from_anywhere_and_name_the_owner(pair: Checkouts) -> None:
@@ -121,11 +125,28 @@ def test_read_only_commands_work_from_anywhere_and_name_the_owner(pair: Checkout
     assert document["owner"]["checkout"] == str(pair.a.resolve()) and document["owner"]["this_checkout"] is False
     mine = json.loads(pair.run(pair.a, "status", "--json").stdout)
     assert mine["owner"]["this_checkout"] is True
-    for command in (("plan",), ("verify", "{profile}", "-k", "maxmemory_policy"), ("monitor", "{profile}", "--once")):
+    for command in (("plan",), ("verify", "{profile}"), ("monitor", "{profile}", "--once")):
         result = pair.run(pair.b, *command)
         assert result.returncode in (0, 1), result.stderr  # plan: 1 = changes pending (this checkout's files)
+        if command[0] == "verify":  # every check, the ones reading the deployed compose files included
+            assert result.returncode == 0, result.stdout
         assert "owner: another checkout (" in result.stderr and str(pair.a.resolve()) in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_status_from_another_checkout_with_other_passwords_says_why_it_cannot_log_in(pair: Checkouts) -> None:
+    other = {**pair.env, **{k: v for k, v in generated_env().items()}}
+    result = subprocess.run(
+        [sys.executable, "-m", "redis_harness.cli", "status", str(pair.profile.source)],
+        capture_output=True,
+        text=True,
+        env={**other, "REDIS_HARNESS_HOME": str(pair.b)},
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "belongs to another checkout (see owner): its passwords are that checkout's" in result.stdout
+    mine = pair.run(pair.a, "status")
+    assert mine.returncode == 0 and "another checkout" not in mine.stdout
 
 
 def test_taking_over_moves_ownership_and_the_first_checkout_is_then_refused(pair: Checkouts) -> None:
@@ -157,6 +178,45 @@ def test_ownership_outlives_down_and_ends_with_the_data(pair: Checkouts) -> None
     assert free.returncode == 0, free.stderr
     assert pair.run(pair.b, "down", "--volumes").returncode == 0
     assert pair.run(pair.a, "up").returncode == 0
+
+
+def test_an_old_deployment_stays_its_checkouts_after_down(pair: Checkouts) -> None:
+    """Made before owners were recorded (no marker): its owner's `down` records it before the
+    containers, and compose's label with them, are gone."""
+    docker_client().volumes.get(ownership.marker_name(pair.profile)).remove(force=True)
+    assert pair.run(pair.a, "down").returncode == 0
+    one_line_refusal(pair.run(pair.b, "up"), "up", pair.a)
+    assert pair.run(pair.a, "up").returncode == 0
+
+
+def test_two_first_ups_at_once_leave_one_owner(tmp_path: Path, pair: Checkouts) -> None:
+    """Both pass the check (nobody owns it yet); the marker decides: creating a volume that exists
+    returns it, so the slower one reads the winner's labels and is refused."""
+    race = Checkouts(variant_profile("ci", tmp_path, "ownrace", network={"port": PORT + 1}), pair.a, pair.b, pair.env)
+    race.run(REPO, "down", "--volumes", "--take-over")
+    try:
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-m", "redis_harness.cli", "up", str(race.profile.source)],
+                env={**race.env, **({"REDIS_HARNESS_HOME": str(checkout)} if checkout != REPO else {})},
+                cwd=checkout,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for checkout in (race.a, race.b)
+        ]
+        results = [(p.wait(timeout=300), p.stderr.read() if p.stderr else "") for p in started]
+        codes = sorted(code for code, _ in results)
+        assert codes == [0, 2], results
+        winner = race.a if results[0][0] == 0 else race.b
+        labels = docker_client().volumes.get(ownership.marker_name(race.profile)).attrs["Labels"]
+        assert labels[f"{ownership.LABEL}.checkout"] == str(winner.resolve())
+        loser_line = next(err for code, err in results if code == 2).strip()
+        assert "belongs to another checkout" in loser_line and str(winner.resolve()) in loser_line
+    finally:
+        race.run(REPO, "down", "--volumes", "--take-over")
+        race.run(race.b, "down", "--volumes", "--take-over")
 
 
 def test_a_deployment_made_before_owners_were_recorded_is_the_compose_files_checkout(pair: Checkouts) -> None:

@@ -164,6 +164,8 @@ def test_a_profile_reads_its_own_file_else_dot_env(tmp_path: Path, monkeypatch: 
     (root / ".env.ci").write_text("x=1\n")
     assert paths.dotenv_path("ci") == root / ".env.ci"
     assert paths.dotenv_path("dev") == root / ".env" and paths.dotenv_target("dev") == root / ".env"
+    # `.env.example` is the committed template: never a profile's secrets file.
+    assert paths.dotenv_target("example") == root / ".env.example-profile"
     monkeypatch.setenv(paths.ENV_FILE_VARIABLE, str(tmp_path / "one.env"))
     assert paths.dotenv_path("ci") == tmp_path / "one.env" == paths.dotenv_target("ci")
 

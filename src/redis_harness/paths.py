@@ -22,7 +22,10 @@ def dotenv_target(profile_name: str) -> Path:
     override = os.environ.get(ENV_FILE_VARIABLE)
     if override:
         return Path(override)
-    return ROOT / (".env" if profile_name == DEFAULT_PROFILE else f".env.{profile_name}")
+    if profile_name == DEFAULT_PROFILE:
+        return ROOT / ".env"
+    # `.env.example` is the committed template: a profile named `example` keeps its secrets beside it.
+    return ROOT / (f".env.{profile_name}" if profile_name != "example" else ".env.example-profile")
 
 
 def dotenv_path(profile_name: str) -> Path:

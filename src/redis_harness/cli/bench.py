@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness.bench.measure import DEFAULT_DURATION, check_ready, format_table, measure
-from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument, require_owned
+from redis_harness.cli.common import add_command, add_profile_argument, require_owned
 from redis_harness.cli.progress import shown
 from redis_harness.load.run import REPORTS_DIR
 from redis_harness.profile.credentials import load_secrets
@@ -30,7 +30,6 @@ def register(sub: Any) -> None:
     add_profile_argument(p)
     p.add_argument("--duration", default=DEFAULT_DURATION, help=f"time per run, e.g. 5s (default {DEFAULT_DURATION})")
     p.add_argument("--report", metavar="DIR", help="run folder (default reports/<time>-<profile>-bench)")
-    add_take_over_argument(p)
     p.set_defaults(func=run)
 
 
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     duration_s = max(1.0, round(parse_duration("--duration", args.duration)))
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
-    require_owned(profile, "bench", args)
+    require_owned(profile, "bench")
     check_ready(profile, secrets)  # refuse before any folder is made
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.report) if args.report else REPORTS_DIR / f"{stamp}-{profile.name}-bench"

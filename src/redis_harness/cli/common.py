@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shlex
 import sys
 import textwrap
 from typing import Any, NoReturn
@@ -86,14 +85,10 @@ def add_take_over_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def require_owned(profile: Profile, command: str, args: argparse.Namespace) -> None:
-    """A changing command on another checkout's deployment: refused (exit 2) unless --take-over,
-    which makes this checkout the owner first and says so."""
-    typed = " ".join(shlex.quote(a) for a in sys.argv[1:]) or command  # the retry hint repeats it
-    previous = ownership.require_owned(profile, command, getattr(args, "take_over", False), retry=typed)
-    if previous is not None:
-        ownership.record(profile)
-        print(f"{command}: took {profile.project} over from {previous.describe()}", file=sys.stderr)
+def require_owned(profile: Profile, command: str) -> None:
+    """A changing command (load, fault, bench) on another checkout's deployment: refused, exit 2,
+    naming the owner and `up --take-over` (deploy.ownership)."""
+    ownership.require_owned(profile, command)
 
 
 def note_owner(profile: Profile) -> None:

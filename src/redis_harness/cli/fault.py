@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument, require_owned
+from redis_harness.cli.common import add_command, add_profile_argument, require_owned
 from redis_harness.cli.progress import shown
 from redis_harness.deploy import lock
 from redis_harness.errors import BadInput
@@ -66,7 +66,6 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-wait", action="store_true", help="after kill, restart or start, do not wait until healthy")
     p.add_argument("--json", action="store_true", help="print the fault records as JSON")
-    add_take_over_argument(p)
     p.set_defaults(func=_cmd_fault)
 
 
@@ -91,7 +90,7 @@ def _cmd_fault(args: argparse.Namespace) -> int:
         options["node"] = args.node
     # One operation at a time on a deployment: a fault never lands in the middle of an `up`.
     with lock.held(profile, f"fault {args.action}"):
-        require_owned(profile, "fault", args)
+        require_owned(profile, "fault")
         records = _inject(args, profile, options)
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
@@ -125,7 +124,7 @@ def _failover(args: argparse.Namespace) -> int:
     check(profile, args.how)
     secrets = load_secrets(profile)
     with lock.held(profile, "fault failover"), shown("failover"):
-        require_owned(profile, "fault", args)
+        require_owned(profile, "fault")
         result = failover(profile, secrets, args.how, timeout_s=NEW_PRIMARY_TIMEOUT_S, hold_s=args.hold_s)
     if args.json:
         print(json.dumps([result.to_dict()], indent=2))

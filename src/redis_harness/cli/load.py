@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument, require_owned
+from redis_harness.cli.common import add_command, add_profile_argument, require_owned
 from redis_harness.cli.progress import shown
 from redis_harness.load import run as load_run
 from redis_harness.load.scenarios import SCENARIOS, get_scenario
@@ -79,7 +79,6 @@ def register(sub: Any) -> None:
         metavar="P",
         help=f"with --master: port (default {load_run.MASTER_PORT})",
     )
-    add_take_over_argument(p)
     p.set_defaults(func=run)
 
 
@@ -114,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     secrets = load_secrets(profile)
     load_run.check_options(profile, scenario, options)  # bad input is told first, whoever owns it
-    require_owned(profile, "load", args)
+    require_owned(profile, "load")
     verdicts: list[bool] = []
 
     def judge(finished: load_run.Run) -> None:

@@ -53,9 +53,8 @@ def run(args: argparse.Namespace) -> int:
             hows[change.how] = hows.get(change.how, 0) + 1
         applied = ", ".join(f"{n} {how}" for how, n in sorted(hows.items())) or "first deployment"
         what = f"{applied}; generation {outcome.generation.number}"
-    print(
-        f"up {profile.project}: image {profile.image.ref} ({result.image_source}), {what}, "
-        f"healthy in {time.monotonic() - started:.1f} s"
-    )
+    print(f"up {profile.project}: {what}, healthy in {time.monotonic() - started:.1f} s")
+    # The image beside the status's own lines, in its label column: one line each, within 100 columns.
+    print(f"image      {profile.image.ref} ({result.image_source})")
     print(format_status(collect(profile, secrets)))
     return 0

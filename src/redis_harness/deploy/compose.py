@@ -12,7 +12,7 @@ import psutil
 from redis_harness import paths, progress
 from redis_harness.deploy import firewall, generations, image, lock, ownership
 from redis_harness.deploy.compose_cmd import compose
-from redis_harness.deploy.containers import PROJECT_LABEL
+from redis_harness.deploy.containers import PROJECT_LABEL, project_containers
 from redis_harness.deploy.converge import Outcome, apply, check, converge, put_back_image, record
 from redis_harness.deploy.desired import Desired, desired_state, with_files
 from redis_harness.deploy.engine import docker_client, require_compose
@@ -97,7 +97,7 @@ def up(profile: Profile, secrets: Secrets, take_over: bool = False) -> UpResult:
         require_compose()
         previous_owner = ownership.require_owned(profile, "up", take_over)
         desired, image_source = preflight(profile, secrets)
-        ownership.record(profile)
+        ownership.record(profile, "up", taking_over=previous_owner is not None)
         # Host packet filter for the harness's bridges (idempotent): published ports stay loopback-only
         # for neighbours that route to the bridge, and containers cannot open connections out.
         progress.note("host firewall rules for the deployment's bridges")
@@ -118,8 +118,10 @@ def down(profile: Profile, volumes: bool = False, take_over: bool = False) -> ow
     docker_client()
     with lock.held(profile, "down"):
         previous_owner = ownership.require_owned(profile, "down", take_over)
-        if previous_owner is not None:
-            ownership.record(profile)
+        if previous_owner is not None or (not volumes and project_containers(profile)):
+            # A take-over, or one made before owners were recorded: once its containers (and compose's
+            # label naming the checkout) are gone, the data volume must still say whose it is.
+            ownership.record(profile, "down", taking_over=previous_owner is not None)
         args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
         compose(profile, *args)
         if volumes:
@@ -140,7 +142,7 @@ def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation
     with lock.held(profile, "rollback"):
         require_compose()
         docker_client()
-        ownership.require_owned(profile, "rollback", offer_take_over=False)
+        ownership.require_owned(profile, "rollback")
         current = generations.latest(profile)
         if current is None:
             raise BadInput(f"rollback: no generation recorded for {profile.name}; run `redis-harness up` first")

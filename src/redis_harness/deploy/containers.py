@@ -7,8 +7,10 @@ container cannot disagree.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from redis_harness import paths
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput
 from redis_harness.paths import profile_argument
@@ -17,6 +19,7 @@ from redis_harness.profile.model import Profile
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 NETWORK_LABEL = "com.docker.compose.network"
+CONFIG_FILES_LABEL = "com.docker.compose.project.config_files"
 
 
 def project_containers(profile: Profile, include_stopped: bool = True) -> list[Any]:
@@ -44,6 +47,17 @@ def running_container(profile: Profile, service: str | None = None) -> Any:
             f"run `redis-harness up {profile_argument(profile.name, profile.source)}`"
         )
     return container
+
+
+def deployed_folder(profile: Profile) -> Path:
+    """The folder of the compose file the running containers were made from: the owning checkout's
+    compose/<name>/, whichever checkout asks (verify works from anywhere); this checkout's own
+    folder when no container names one."""
+    for container in project_containers(profile):
+        config_files = container.labels.get(CONFIG_FILES_LABEL, "")
+        if config_files:
+            return Path(config_files.split(",")[0]).parent
+    return paths.deployment_dir(profile.name)
 
 
 def data_containers(profile: Profile) -> list[Any]:

@@ -101,7 +101,9 @@ def recorded_owner(profile: Profile) -> Owner | None:
     return _from_compose(profile)
 
 
-def _write_marker(profile: Profile) -> None:
+def _write_marker(profile: Profile, command: str) -> None:
+    """Create the marker. Creating a volume that exists returns the existing one, labels and all:
+    reading them back makes two first `up`s at once leave one owner, the other refused."""
     owner = this_checkout()
     since = datetime.now(UTC).isoformat(timespec="seconds")
     labels = {
@@ -112,46 +114,56 @@ def _write_marker(profile: Profile) -> None:
         # The project's label too, so `docker volume ls --filter label=...project=` lists it with the data.
         PROJECT_LABEL: profile.project,
     }
-    docker_client().volumes.create(name=marker_name(profile), labels=labels)
+    created = docker_client().volumes.create(name=marker_name(profile), labels=labels)
+    winner = _from_labels(created.attrs.get("Labels") or {})
+    if winner is not None and not winner.is_this_checkout():
+        raise BadInput(refusal(profile, command, winner))
 
 
-def refusal(profile: Profile, command: str, owner: Owner, offer_take_over: bool = True, retry: str = "") -> str:
-    """One line: whose it is, and the ways on (`retry`: the command as typed, default `COMMAND PROFILE`)."""
-    retry = retry or f"{command} {paths.profile_argument(profile.name, profile.source)}"
+# Only these take a deployment over: `up` recreates it from this checkout's files and secrets, `down`
+# removes it. A take-over by `load`, `fault` or `bench` would move the record and leave the containers
+# set up with the other checkout's passwords; rollback's generations are the owner's.
+TAKES_OVER = ("up", "down")
+
+
+def refusal(profile: Profile, command: str, owner: Owner) -> str:
+    """One line: whose it is, and the ways on: run it there, another profile, or take it over."""
+    argument = paths.profile_argument(profile.name, profile.source)
+    other = "e.g. `scripts/run ci`" if profile.name != "ci" else "another name: and network.port:"
     text = f"{command}: {profile.project} belongs to another checkout ({owner.describe()}); run it there"
-    if not offer_take_over:
-        return text
-    return (
-        f"{text}, use another profile name and port here (e.g. `scripts/run ci`), or take it over on "
-        f"purpose: `redis-harness {retry} {TAKE_OVER_FLAG}`"
-    )
+    if command in TAKES_OVER:
+        how = f"take it over on purpose: `redis-harness {command} {argument} {TAKE_OVER_FLAG}`"
+    else:
+        how = f"make this checkout its owner first: `redis-harness up {argument} {TAKE_OVER_FLAG}`"
+    return f"{text}, use another profile here ({other}), or {how}"
 
 
-def require_owned(
-    profile: Profile, command: str, take_over: bool = False, offer_take_over: bool = True, retry: str = ""
-) -> Owner | None:
+def require_owned(profile: Profile, command: str, take_over: bool = False) -> Owner | None:
     """Refuse (BadInput: exit 2, nothing changed) when the deployment belongs to another checkout,
-    unless `take_over`. Returns that other owner when taking over (the caller records this checkout
-    with `record` once its own checks have passed), else None."""
+    unless `take_over` (up and down only). Returns that other owner when taking over (the caller
+    records this checkout with `record` once its own checks have passed), else None."""
     owner = recorded_owner(profile)
     if owner is None or owner.is_this_checkout():
         return None
-    if not take_over:
-        raise BadInput(refusal(profile, command, owner, offer_take_over, retry))
+    if not (take_over and command in TAKES_OVER):
+        raise BadInput(refusal(profile, command, owner))
     return owner
 
 
-def record(profile: Profile) -> None:
-    """Make this checkout the recorded owner (first `up`, a take-over, or a deployment made before
-    owners were recorded whose compose files are this checkout's)."""
+def record(profile: Profile, command: str = "up", taking_over: bool = False) -> None:
+    """Make this checkout the recorded owner: at the first `up`, on a take-over, or for a deployment
+    made before owners were recorded. Another checkout's record is replaced only when taking over;
+    one that appeared since the check (two first `up`s at once) refuses this command."""
     marker = _marker(profile)
     if marker is not None:
         owner = _from_labels(marker.attrs.get("Labels") or {})
         if owner is not None and owner.is_this_checkout():
             return
-        marker.remove(force=True)
+        if owner is not None and not taking_over:
+            raise BadInput(refusal(profile, command, owner))
+        marker.remove(force=True)  # Docker cannot relabel a volume: a new owner gets a new marker
     progress.note(f"recording this checkout as the owner of {profile.project}")
-    _write_marker(profile)
+    _write_marker(profile, command)
 
 
 def release(profile: Profile) -> None:

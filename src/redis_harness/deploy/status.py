@@ -64,6 +64,8 @@ def _node_facts(profile: Profile, container: Any, secrets: Secrets | None) -> di
             info = admin.info("memory") | admin.info("stats") | admin.info("replication")
         finally:
             admin.close()
+    except redis.AuthenticationError as exc:
+        return {"reachable": False, "error": f"{type(exc).__name__}: {exc}", "auth_failed": True}
     except redis.RedisError as exc:
         return {"reachable": False, "error": f"{type(exc).__name__}: {exc}"}
     return {
@@ -122,6 +124,8 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
     )
     problems = _problems(profile, facts, nodes) if facts else ["not deployed"]
     owner = ownership.recorded_owner(profile)
+    if owner and not owner.is_this_checkout() and any(n.get("auth_failed") for n in nodes.values()):
+        problems.append("it belongs to another checkout (see owner): its passwords are that checkout's")
     return {
         "profile": profile.name,
         # Who may change it (deploy.ownership); None when nothing of it exists that names one.
