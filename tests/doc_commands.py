@@ -174,6 +174,7 @@ _TOKEN = re.compile(
     r"(?P<placeholder><[^<>\s][^<>]*>)"  # <price's password>: a value the page does not show
     r"|(?P<path>(?<![\w.])(?:/[\w.@%+=:,-]+)+/?)"  # an absolute path: any absolute path
     r"|(?P<hex>\b[0-9a-f]{8,}\b)"  # ids and hashes
+    r"|(?P<size>" + _NUMBER + r" ?(?:B|KiB|MiB|GiB|TiB)\b)"  # a size: any size, in any binary unit
     r"|(?P<number>" + _NUMBER + r")"
     r"|(?P<space>\s+)"
 )
@@ -196,6 +197,8 @@ def line_pattern(shown: str) -> re.Pattern[str]:
             parts.append(r"/\S*")
         elif kind == "hex":
             parts.append(r"[0-9a-f]+")
+        elif kind == "size":
+            parts.append(_NUMBER + r" ?(?:B|KiB|MiB|GiB|TiB)")
         elif kind == "number":
             parts.append(_NUMBER)
         else:
@@ -206,30 +209,34 @@ def line_pattern(shown: str) -> re.Pattern[str]:
 
 
 def shape_mismatch(shown: list[str], actual: list[str]) -> str | None:
-    """None when `actual` has the shape of `shown`; else what differs, for the test's message."""
+    """None when `actual` has the shape of `shown`; else what differs, for the test's message (the
+    mismatch that got furthest down the page, where a `…` allows several alignments)."""
     shown = [line for line in shown if line.strip()]
     actual = [line for line in actual if line.strip()]
-    return _match(shown, 0, actual, 0)
+    found = _match(shown, 0, actual, 0)
+    return None if found is None else found[1]
 
 
-def _match(shown: list[str], i: int, actual: list[str], j: int) -> str | None:
+def _match(shown: list[str], i: int, actual: list[str], j: int) -> tuple[int, str] | None:
+    """None on a match; else (how far down `shown` it got, what differs there)."""
     while i < len(shown):
         if shown[i].strip() == SKIP_ANY:
             if i + 1 == len(shown):
                 return None  # a trailing … takes the rest
-            first_error = None
+            furthest: tuple[int, str] | None = None
             for k in range(j, len(actual) + 1):
                 error = _match(shown, i + 1, actual, k)
                 if error is None:
                     return None
-                first_error = first_error or error
-            return first_error
+                if furthest is None or error[0] > furthest[0]:
+                    furthest = error
+            return furthest
         if j >= len(actual):
-            return f"output ended; the page shows next: {shown[i]!r}"
+            return i, f"output ended; the page shows next: {shown[i]!r}"
         if not line_pattern(shown[i]).fullmatch(actual[j]):
-            return f"the page shows {shown[i]!r}, the command printed {actual[j]!r}"
+            return i, f"the page shows {shown[i]!r}, the command printed {actual[j]!r}"
         i += 1
         j += 1
     if j < len(actual):
-        return f"the command printed more than the page shows, from {actual[j]!r} (end the block with … )"
+        return i, f"the command printed more than the page shows, from {actual[j]!r} (end the block with … )"
     return None

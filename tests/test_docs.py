@@ -146,7 +146,13 @@ def _test_source(reference: str) -> str:
         raise AssertionError(f"{reference}: no such test")
     called = {c.func.id for c in ast.walk(functions[name]) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
     parts = [functions[name], *(functions[n] for n in sorted(called) if n in functions and n != name)]
-    return "\n\n".join(textwrap.dedent(ast.get_source_segment(source, f) or "") for f in parts)
+    lines = source.splitlines()
+
+    def with_decorators(f: ast.FunctionDef) -> str:  # a parametrize list passes words too
+        first = min([f.lineno, *(d.lineno for d in f.decorator_list)])
+        return textwrap.dedent("\n".join(lines[first - 1 : f.end_lineno]))
+
+    return "\n\n".join(with_decorators(f) for f in parts)
 
 
 def _string_words(source: str) -> set[str]:

@@ -136,7 +136,8 @@ def run_block(block: doc_commands.Block, root: Path, env: dict[str, str]) -> lis
         return [_interrupted(c.text, float(marker[1]), root, env) for c in block.commands]
     script = ["exec 2>&1"]
     for command in block.commands:
-        script += [command.text, f'echo "{DELIMITER} $?"']
+        # On a line of its own, whatever the command left unfinished (a live view's last frame).
+        script += [command.text, f'printf "\\n{DELIMITER} %s\\n" "$?"']
     done = subprocess.run(
         ["bash", "-c", "\n".join(script)],
         cwd=root,
@@ -189,7 +190,8 @@ def check_block(block: doc_commands.Block, root: Path, env: dict[str, str]) -> l
             tail = "\n".join(output[-15:])
             problems.append(f"{block.where}: `{text}` exited {code}, expected {sorted(expected_codes)}:\n{tail}")
             continue
-        wide = [ln for ln in output if cell_len(ln) > WIDTH and not ln.startswith("redis-harness: ")]
+        ours = text.startswith(("redis-harness", "scripts/"))  # docker's and redis-cli's output are theirs
+        wide = [ln for ln in output if ours and cell_len(ln) > WIDTH and not ln.startswith("redis-harness: ")]
         if wide:
             problems.append(f"{block.where}: `{text}` printed {len(wide)} lines wider than {WIDTH}: {wide[0]!r}")
         if command.output is not None:
@@ -199,8 +201,12 @@ def check_block(block: doc_commands.Block, root: Path, env: dict[str, str]) -> l
     return problems
 
 
+# Commands that act on a deployment: on `ci` they go to the session's ci deployment (this checkout's).
+ON_CI = re.compile(r"redis-harness (up|down|plan|status|verify|monitor|load|bench|fault|rollback) ci(\s|$)")
+
+
 def _on_ci(block: doc_commands.Block) -> bool:
-    return any(re.search(r"(^|\s)ci(\s|$)", c.text) for c in block.commands)
+    return any(ON_CI.search(c.text) for c in block.commands)
 
 
 def runnable(page: Path) -> list[doc_commands.Block]:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from redis_harness.client.keys import build_key
-from redis_harness.deploy import compose as deploy
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.readiness import current_primary
 from redis_harness.faults import inject as faults
@@ -60,6 +59,8 @@ def failover_report(profile: Profile, env: dict[str, str], run_dir: Path, *extra
 
 
 def test_ha_verifies_on_every_node(ha: Deployment, cli_env: dict[str, str]) -> None:
+    again = cli(cli_env, "up", "ha")  # as docs/topologies.md shows it: the deployment is already what it says
+    assert again.returncode == 0 and "in sync, nothing to change" in again.stdout, again.stderr
     result = cli(cli_env, "verify", "ha", "-v")
     assert result.returncode == 0
     assert result.stdout.startswith("verify redis-harness-ha (3 data nodes): passed")
@@ -117,7 +118,8 @@ def test_verify_names_a_broken_replication_link(ha: Deployment, cli_env: dict[st
 
 
 def test_cluster_verifies_and_reup_is_harmless(cluster: Deployment, cli_env: dict[str, str]) -> None:
-    deploy.up(cluster.profile, cluster.secrets)  # the init container finds the cluster and does nothing
+    again = cli(cli_env, "up", "cluster")  # the init container finds the cluster and does nothing
+    assert again.returncode == 0 and "in sync, nothing to change" in again.stdout, again.stderr
     result = cli(cli_env, "verify", "cluster", "-k", "cluster or replica or confined or runs_as_non_root", "-v")
     assert result.returncode == 0
     assert result.stdout.count("checks on redis-") == 6
