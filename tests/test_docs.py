@@ -259,3 +259,27 @@ def test_every_verify_check_has_a_troubleshooting_entry() -> None:
     checks = verify_checks()
     assert len(checks) > 50  # the walk found the checks
     assert checks - headed_names() == set()
+
+
+# --- pictures: every one the docs show is shot by a test -------------------------------------
+
+
+def shown_pictures() -> set[str]:
+    names = set()
+    for page in PAGES:
+        for match in IMAGE.finditer(prose(page)):
+            target = match.group("target")
+            if not re.match(r"^[a-z]+://", target):
+                names.add(Path(target).name)
+    return names
+
+
+def test_every_picture_the_docs_show_is_shot_by_a_test() -> None:
+    """tests/docs_pictures.keep("<name>", …) in the test that brings the state about; a picture
+    drawn by hand, or one no test re-shoots any more, fails here."""
+    sources = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "tests").glob("test_*.py"))
+    kept = set(re.findall(r'\bkeep\(\s*"([^"]+)"', sources))
+    shown = shown_pictures()
+    assert shown, "the walk found the docs' pictures"
+    assert shown - kept == set(), f"pictures no test shoots: {sorted(shown - kept)}"
+    assert all((REPO / "docs" / name).is_file() for name in shown)

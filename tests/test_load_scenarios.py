@@ -15,6 +15,7 @@ import yaml
 from redis_harness.profile.model import Profile
 
 from .conftest import REPO, deployed, variant_profile
+from .docs_pictures import keep
 
 pytestmark = pytest.mark.integration
 PORT = 6387
@@ -110,6 +111,7 @@ def test_eviction_evicts_only_volatile_keys(load_target: Profile, cli_env: dict,
     phases = [m["label"].split(":")[0] for m in report["marks"] if m["kind"] == "phase"]
     assert phases[:3] == ["phase 1", "phase 2", "phase 3"] and phases == sorted(set(phases))
     assert [m["t"] for m in report["marks"]] == sorted(m["t"] for m in report["marks"])
+    keep("eviction.png", tmp_path / "charts.png")  # docs/load.md shows this run's charts
 
 
 def test_recovery_after_kill_measures_the_error_window(load_target: Profile, cli_env: dict, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ client at a miss ratio near 1)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -16,10 +17,14 @@ from typing import Any
 
 import pytest
 import redis
+from rich.console import Console
 
+from redis_harness.monitor.alerts import evaluate
 from redis_harness.monitor.figures import TTL_SAMPLE_KEYS, DeploymentReader, Reading, deployment_figures
+from redis_harness.monitor.view import render
 
 from .conftest import REPO, Deployment, deployed, variant_profile
+from .docs_pictures import keep
 
 pytestmark = pytest.mark.integration
 
@@ -94,12 +99,25 @@ def test_memory_past_the_threshold_fires_memory(mon: Deployment) -> None:
     client.flushall()
     fill(client, 0.85, "price:v1:price", ttl_s=3600)
     code, report = monitor_once(mon)
+    keep("monitor.svg", monitor_svg(mon).encode())  # docs/monitoring.md: the view with the alert firing
     client.flushall()
     assert code == 1
     memory = alert(report, "memory")
     assert memory["firing"] and memory["value"] > memory["threshold"] == mon.profile.alerts.memory_ratio
     assert not alert(report, "keys_without_ttl")["firing"]  # every key has a TTL
     assert report["keys_without_ttl_ratio"] == 0
+
+
+def monitor_svg(deployment: Deployment) -> str:
+    """The view `redis-harness monitor` draws, at 100 columns, as an SVG (rich's own export)."""
+    with DeploymentReader(deployment.profile, deployment.secrets) as reader:
+        before = reader.read(full=False)
+        time.sleep(1)
+        figures = deployment_figures(reader.read(), before)
+    states = evaluate(figures, deployment.profile.alerts)
+    console = Console(record=True, width=100, file=io.StringIO())
+    console.print(render(f"monitor {deployment.profile.project}", figures, states, {}))
+    return console.export_svg(title=f"redis-harness monitor {deployment.profile.name}")
 
 
 def test_keys_without_ttl_fire_under_volatile_lru(mon: Deployment) -> None:

@@ -21,7 +21,9 @@ from redis_harness.deploy.containers import project_containers
 from redis_harness.profile.model import Profile
 from redis_harness.render.monitoring import alert_rules
 
+from .browser import chromium_page
 from .conftest import REPO, Deployment, deployed, variant_profile
+from .docs_pictures import keep
 from .test_verify import failed, verify_outcomes
 
 pytestmark = pytest.mark.integration
@@ -214,7 +216,7 @@ def test_a_healthy_smoke_run_lists_no_prometheus_alert(monstack: Deployment, tmp
     assert "prometheus alerts: none fired" in stdout
 
 
-def test_memory_past_the_threshold_fires_redis_memory_high(monstack: Deployment, capsys: Any) -> None:
+def test_memory_past_the_threshold_fires_redis_memory_high(monstack: Deployment, capsys: Any, tmp_path: Path) -> None:
     profile = monstack.profile
     client = redis.Redis(port=profile.network.port, username="admin", password=monstack.secrets.admin.password)
     maxmemory = profile.memory.maxmemory_bytes
@@ -238,6 +240,11 @@ def test_memory_past_the_threshold_fires_redis_memory_high(monstack: Deployment,
     took = wait_for("RedisMemoryHigh firing", firing, rule.for_s + 3 * interval)
     with capsys.disabled():
         print(f"\n[monitoring] RedisMemoryHigh firing {took:.1f} s after used_memory passed 85 % (for {rule.for_s} s)")
+    # docs/monitoring.md: Prometheus's own alerts page, with the alert firing.
+    with chromium_page(tmp_path, window_size="1200,900") as page:
+        page.call("Page.navigate", url=f"http://127.0.0.1:{profile.monitoring.prometheus_port}/classic/alerts")
+        wait_for("the alerts page", lambda: page.evaluate("document.body.innerText.includes('RedisMemoryHigh')"), 15)
+        keep("prometheus-alerts.png", page.screenshot())
     client.flushall()
     client.close()
 

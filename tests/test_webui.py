@@ -34,6 +34,7 @@ import pytest
 
 from .browser import CHROMIUM, NO_CHROMIUM, Cdp, chromium_page, get_json, stop_group, try_get_json, wait_for
 from .conftest import REPO, Deployment
+from .docs_pictures import keep
 from .test_load_session import honest
 
 # Skipped at collection, before the deployment comes up; in CI a missing browser is a failure instead.
@@ -41,7 +42,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason=NO_CHROMIUM),
 ]
-SCREENSHOT = REPO / "reports" / "webui" / "redis-tab.png"
 RUN_SECONDS = 20  # the planned run time (--duration), the start form's Run time
 WEB_PORTS = range(8170, 8180)  # this test's Locust web ports (8089 is the default others use)
 GET_ROW = "GET raw p50 / p99 / max"  # as the browser shows it: "35 / 341 / 7,651 µs (31,051 calls, 0 errors)"
@@ -314,8 +314,7 @@ def test_web_session_judges_each_test_and_stays_up_for_the_next(
     )
     wait_for("the tab underline to settle under Redis", lambda: page.evaluate(INDICATOR_SETTLED_JS), 5, 0.1)
     png = page.screenshot()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    SCREENSHOT.write_bytes(png)
+    keep("webui-redis-tab.png", png)
     (tmp_path / "redis-tab.png").write_bytes(png)
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
