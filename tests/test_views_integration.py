@@ -1,5 +1,5 @@
-"""Every view of a real deployment fits COLUMNS=100 (and 80 where it can): plan, status, verify, verify -v,
-monitor --once, the live monitor, --help. Run on the session's `ci` deployment, in sync and with drift."""
+"""Every view of a real deployment fits COLUMNS=100 (and 80 where it can): plan, status, up, render,
+env init --service, verify, verify -v, monitor --once, the live monitor, --help. Run on the session's `ci` deployment, in sync and with drift."""
 
 from __future__ import annotations
 
@@ -18,7 +18,15 @@ from .conftest import REPO, Deployment
 pytestmark = pytest.mark.integration
 
 # (arguments, the widths it must fit); every view fits 80 columns too.
-IN_SYNC = [("plan", "ci"), ("status", "ci"), ("monitor", "ci", "--once"), ("monitor", "ci", "--count", "1")]
+IN_SYNC = [
+    ("plan", "ci"),
+    ("status", "ci"),
+    ("monitor", "ci", "--once"),
+    ("monitor", "ci", "--count", "1"),
+    ("up", "ci"),  # in sync: its verdict line, the image and the status block
+    ("render", "ci"),
+    ("env", "init", "ci", "--service", "price"),
+]
 HELPS = [("--help",), ("plan", "--help"), ("verify", "--help"), ("monitor", "--help"), ("load", "--help")]
 
 
