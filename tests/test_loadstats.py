@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pickle
 
+import pytest
+
+from redis_harness.load import recorder as recorder_module
 from redis_harness.load.recorder import Recorder, error_windows
 
 
@@ -60,3 +63,26 @@ def test_calls_other_than_redis_stay_out_of_error_windows() -> None:
     recorder = Recorder()
     recorder.record("READ price via fallback", 10, True, redis_call=False)
     assert recorder.outcomes == set()
+
+
+def test_calls_per_second_follow_the_calls_clock_not_the_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers report every few seconds; their calls still land in the seconds they were made,
+    so the client calls/s chart is flat where the load was (Locust's master-side history saw a
+    sawtooth: a worker's calls arrive in one lump per report)."""
+    clock = iter([1000.2, 1000.7, 1001.1, 1002.0, 1003.5])
+    monkeypatch.setattr(recorder_module.time, "time", lambda: next(clock))
+    first, second = Recorder(), Recorder()
+    first.record("GET raw", 100, True)
+    first.record("GET raw", 100, False)
+    second.record("GET raw", 100, True)
+    second.record("cache.get price [redis]", 90, True)  # a library call's part is not a request
+    second.record("SET raw", 80, True)
+    master = Recorder()
+    master.merge(pickle.loads(pickle.dumps(first.export())))
+    master.merge(pickle.loads(pickle.dumps(second.export())))
+    assert master.calls_series() == [
+        {"t": 1001.0, "ops_per_s": 2.0, "errors_per_s": 1.0},
+        {"t": 1002.0, "ops_per_s": 1.0, "errors_per_s": 0.0},
+        {"t": 1003.0, "ops_per_s": 0.0, "errors_per_s": 0.0},  # a quiet second is a zero, not a gap
+        {"t": 1004.0, "ops_per_s": 1.0, "errors_per_s": 0.0},
+    ]

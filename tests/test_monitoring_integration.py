@@ -243,7 +243,8 @@ def test_memory_past_the_threshold_fires_redis_memory_high(monstack: Deployment,
     # docs/monitoring.md: Prometheus's own alerts page, with the alert firing.
     with chromium_page(tmp_path, window_size="1200,900") as page:
         page.call("Page.navigate", url=f"http://127.0.0.1:{profile.monitoring.prometheus_port}/classic/alerts")
-        wait_for("the alerts page", lambda: page.evaluate("document.body.innerText.includes('RedisMemoryHigh')"), 15)
+        shown = "!!document.body && document.body.innerText.includes('RedisMemoryHigh')"
+        wait_for("the alerts page", lambda: page.evaluate(shown), 15)
         keep("prometheus-alerts.png", page.screenshot())
     client.flushall()
     client.close()

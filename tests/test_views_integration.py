@@ -1,5 +1,6 @@
 """Every view of a real deployment fits COLUMNS=100 (and 80 where it can): plan, status, up, render,
-env init --service, verify, verify -v, monitor --once, the live monitor, --help. Run on the session's `ci` deployment, in sync and with drift."""
+env init --service, verify, verify -v, monitor --once, the live monitor, --help. Run on the session's
+`ci` deployment, in sync and with drift."""
 
 from __future__ import annotations
 

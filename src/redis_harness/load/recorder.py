@@ -89,6 +89,9 @@ class Recorder:
     # (unix time rounded to 0.1 s, ok): whether calls succeeded or failed in each tenth of
     # a second; enough to find error windows without storing every call.
     outcomes: set[tuple[float, bool]] = field(default_factory=set)
+    # unix second -> [requests, failed requests] ended in it, by the clock of the process that made
+    # them: a worker's calls land in the second they happened, not when its report reached the master.
+    per_second: dict[int, list[int]] = field(default_factory=dict)
 
     def record(
         self, name: str, service_us: float, ok: bool, intended_us: float | None = None, redis_call: bool = True
@@ -107,8 +110,15 @@ class Recorder:
             tally[value] = tally.get(value, 0) + 1
         if not ok:
             self.errors.add(name)
+        now = time.time()
+        if split_part(name)[1] is None:  # a request, as the report counts them (not a library call's part)
+            second = self.per_second.get(int(now))
+            if second is None:
+                second = self.per_second[int(now)] = [0, 0]
+            second[0] += 1
+            second[1] += not ok
         if redis_call:
-            self.outcomes.add((round(time.time(), 1), ok))
+            self.outcomes.add((round(now, 1), ok))
 
     @staticmethod
     def _flush(pending: dict[str, dict[int, int]], target: dict[str, HdrHistogram]) -> dict[str, HdrHistogram]:
@@ -143,6 +153,7 @@ class Recorder:
             "cache": dict(self.cache.values),
             "events": dict(self.events.values),
             "outcomes": sorted(self.outcomes),
+            "per_second": {str(t): counts for t, counts in self.per_second.items()},
         }
         self._service.clear()
         self._intended.clear()
@@ -150,6 +161,7 @@ class Recorder:
         self.cache = Counters()
         self.events = Counters()
         self.outcomes = set()
+        self.per_second = {}
         return data
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -160,6 +172,22 @@ class Recorder:
         self.cache.merge(data["cache"])
         self.events.merge(data["events"])
         self.outcomes.update((stamp, ok) for stamp, ok in data["outcomes"])
+        for stamp, (calls, failed) in data.get("per_second", {}).items():  # absent in older raw.json
+            second = self.per_second.setdefault(int(stamp), [0, 0])
+            second[0] += calls
+            second[1] += failed
+
+    def calls_series(self) -> list[dict[str, float]]:
+        """Requests/s and failed requests/s, second by second, from the first call to the last
+        (a second without a call is a zero, not a gap)."""
+        if not self.per_second:
+            return []
+        first, last = min(self.per_second), max(self.per_second)
+        return [
+            {"t": float(t + 1), "ops_per_s": float(c[0]), "errors_per_s": float(c[1])}
+            for t in range(first, last + 1)
+            for c in [self.per_second.get(t, [0, 0])]
+        ]
 
     # ------------------------------------------------------------ figures
 

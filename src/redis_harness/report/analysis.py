@@ -221,7 +221,9 @@ def build(run_dir: Path) -> dict[str, Any]:
         "faults": _faults(raw, recorder, server["series"], commands),
         "marks": raw.get("marks", []),
         "latency_series": raw.get("latency_series", []),
-        "client_series": client_series(run_dir),
+        # The calls' own clocks when the run recorded them; Locust's master-side history (a worker's
+        # calls counted when its report arrives, every 3 s: a sawtooth) only for older runs.
+        "client_series": recorder.calls_series() or client_series(run_dir),
         "error_types": error_types(run_dir),
         "findings": raw.get("findings", {}),
         # Generator CPU per process and the latency floor: what limited the figures, and where they start.
