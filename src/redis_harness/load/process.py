@@ -72,7 +72,8 @@ def run_locust(
     next_tick = time.monotonic()
     try:
         while proc.poll() is None:
-            if on_tick is not None and time.monotonic() >= next_tick:
+            # Not after a signal: what ends then is judged with it (Finished.interrupted_at), not by a tick.
+            if on_tick is not None and not caught and time.monotonic() >= next_tick:
                 on_tick()
                 next_tick = time.monotonic() + 1.0
             if deadline is not None and time.monotonic() > deadline:
