@@ -9,10 +9,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from redis_harness import paths
+from redis_harness.load.generator import BUSY_PERCENT, process_label
 from redis_harness.profile.units import format_size
 from redis_harness.report.charts import panel_names
 from redis_harness.report.gate_lines import verdicts
-from redis_harness.report.saturation import ADVICE, CONSEQUENCE, saturated_processes
+from redis_harness.report.saturation import ADVICE, CONSEQUENCE, TIMING_CONSEQUENCE, late_start, saturated_processes
 from redis_harness.report.terminal import GLUE, UNIT_SPACE
 
 
@@ -56,6 +57,7 @@ def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -
         size=lambda v: "-" if not v else format_size(v),
         us=lambda v: "-" if v is None else f"{v:,.0f} µs",
         prose=_prose,
+        process=process_label,
     )
     return env.get_template("report.html.j2").render(
         r=report,
@@ -68,5 +70,8 @@ def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -
         saturation=saturated_processes(report),
         consequence=CONSEQUENCE,
         advice=ADVICE,
+        busy_percent=f"{BUSY_PERCENT:.0f}",
+        late_start=late_start(report),
+        timing_consequence=TIMING_CONSEQUENCE,
         has_locust_html=has_locust_html,
     )
