@@ -13,7 +13,14 @@ from redis_harness.load.generator import BUSY_PERCENT, process_label
 from redis_harness.profile.units import format_size
 from redis_harness.report.charts import panel_names
 from redis_harness.report.gate_lines import verdicts
-from redis_harness.report.saturation import ADVICE, CONSEQUENCE, TIMING_CONSEQUENCE, late_start, saturated_processes
+from redis_harness.report.saturation import (
+    ADVICE,
+    CONSEQUENCE,
+    TIMING_CONSEQUENCE,
+    late_start,
+    percent,
+    saturated_processes,
+)
 from redis_harness.report.terminal import GLUE, UNIT_SPACE
 
 
@@ -58,6 +65,9 @@ def to_html(report: dict[str, Any], svg: str, *, has_locust_html: bool = True) -
         us=lambda v: "-" if v is None else f"{v:,.0f} µs",
         prose=_prose,
         process=process_label,
+        # The generator's figures rounded as the terminal rounds them: `60 %`, busy for `80 %` of the run.
+        percent=percent,
+        share=lambda v: percent(None if v is None else v * 100),
     )
     return env.get_template("report.html.j2").render(
         r=report,

@@ -34,7 +34,8 @@ def is_saturated(report: dict[str, Any]) -> bool:
     return bool(generator.get("saturated", saturated(_processes(report))))
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """`60 %`: a generator figure rounded as every view shows it."""
     return "-" if value is None else f"{value:,.0f} %"
 
 
@@ -43,7 +44,7 @@ def _share(process: dict[str, Any]) -> float:
 
 
 def _cpu(process: dict[str, Any]) -> str:
-    return f"CPU p50 {_percent(process.get('cpu_p50'))}, max {_percent(process.get('cpu_max'))}"
+    return f"CPU p50 {percent(process.get('cpu_p50'))}, max {percent(process.get('cpu_max'))}"
 
 
 def saturated_processes(report: dict[str, Any]) -> str | None:
