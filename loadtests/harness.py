@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
+import inspect
 import json
 import os
 import random
@@ -74,6 +76,7 @@ class RunState:
         self.total = Recorder()  # master/local: the whole test
         self.interval = Recorder()  # master/local: since the last latency-series point
         self.latency_series: list[dict[str, Any]] = []
+        self.requests = 0  # master/local: requests so far (parts of library calls not counted)
         self.sampler: ServerSampler | None = None
         self.faults: list[dict[str, Any]] = []
         self.marks: list[dict[str, Any]] = []  # scenario phases, breaker changes, faults: for the timeline
@@ -190,14 +193,21 @@ class Pacer:
     slots). Latency is then measured from the intended start, so a stall is not
     hidden by the generator waiting (coordinated omission). Without a rate it
     does nothing (closed loop: next call when the last one returns).
+
+    A call that waits for its slot records how late its user woke after it
+    (Recorder.late): gevent's timer wakes about half a millisecond late (p50
+    on the 2-core host), and any stall of the event loop or of the process
+    shows there, so the report can say what the generator added to the
+    latency from the intended start.
     """
 
     # Far behind (after a fault): start afresh rather than burst to catch up.
     MAX_LAG_S = 5.0
 
-    def __init__(self, rate: float, environment: Any) -> None:
+    def __init__(self, rate: float, environment: Any, recorder: Recorder) -> None:
         self.interval = 0.0
         self._next: float | None = None
+        self._late = recorder.record_late
         options = environment.parsed_options
         # From the master's options where present: a remote worker knows neither the total
         # users nor the rate from its own command line.
@@ -220,6 +230,7 @@ class Pacer:
         self._next = intended + self.interval * ops
         if intended > now:
             gevent.sleep(intended - now)
+            self._late((time.perf_counter() - intended) * 1e6)
         return intended
 
     def advance(self, ops: int) -> None:
@@ -255,7 +266,7 @@ class RedisUser(User):
         if connection is not None:
             connection.register_connect_callback(self._on_connect)
         self.last_error: Exception | None = None  # of the latest call(), for callers that branch on it
-        self.pacer = Pacer(self.state.rate, environment)
+        self.pacer = Pacer(self.state.rate, environment, self.state.recorder)
 
     def _on_connect(self, connection: Any) -> None:
         if self._connected_once:
@@ -368,13 +379,12 @@ def _store_cpu(environment: Any, run: RunState, value: tuple[float, float]) -> N
 
 
 def _latency_point(run: RunState) -> None:
-    commands = run.interval.commands()
+    """p50/p99 per request since the last point; read off tallies, as this runs in the users' event loop."""
+    commands = run.interval.latency_point()
     run.interval = Recorder()
+    run.requests += sum(c["count"] for name, c in commands.items() if split_part(name)[1] is None)
     if commands:
-        point: dict[str, Any] = {"t": time.time()}
-        for name, summary in commands.items():
-            point[name] = {"p50_us": summary["p50_us"], "p99_us": summary["p99_us"], "count": summary["count"]}
-        run.latency_series.append(point)
+        run.latency_series.append({"t": time.time(), **commands})
 
 
 PROGRESS_WINDOW = 5  # ticks: ops/s over the last few seconds (workers report every 3 s)
@@ -415,8 +425,7 @@ def progress_figures(environment: Any, run: RunState) -> dict[str, Any]:
 def _write_progress(environment: Any, run: RunState, history: list[tuple[float, int]]) -> None:
     """Live figures for the command's progress line: elapsed, ops/s, errors, p99 (µs) of the latest second."""
     now = time.time()
-    count = sum(h.get_total_count() for name, h in run.total.service.items() if split_part(name)[1] is None)
-    history.append((now, count))
+    history.append((now, run.requests))
     del history[:-PROGRESS_WINDOW]
     (t0, c0), (t1, c1) = history[0], history[-1]
     latest = run.latency_series[-1] if run.latency_series else {}
@@ -468,6 +477,15 @@ def _write_snapshot(environment: Any, run: RunState) -> None:
 @events.test_start.add_listener
 def _on_test_start(environment: Any, **_: Any) -> None:
     run = state()
+    # Two pauses of the whole process, paid now, before any user starts, instead of mid-run, where every
+    # call due meanwhile waited them out. Locust's runner.stop() logs its caller through inspect.stack(),
+    # whose first call looks up the path of every loaded module (~35 ms here): made once now, the stop
+    # costs a tenth of a millisecond.
+    inspect.stack()
+    # Python's full garbage collections walked every object Locust, redis-py and the harness loaded
+    # (45-50 ms each, a few per run): frozen now, they walk only what the run itself keeps.
+    gc.collect()
+    gc.freeze()
     if _is_worker(environment):
         run.begin(None)
     else:
@@ -563,10 +581,7 @@ def write_locust_files(environment: Any, run: RunState) -> None:
 def save_raw(environment: Any, run: RunState) -> Path:
     """Everything the report needs, so `redis-harness report DIR` can re-render it later."""
     stats = environment.stats.total
-    histograms = {
-        "service": {n: h.encode().decode() for n, h in run.total.service.items()},
-        "intended": {n: h.encode().decode() for n, h in run.total.intended.items()},
-    }
+    run.total.build_histograms()  # raw.json keeps HdrHistograms: compact, and what `report` reads
     counters = run.total.export()
     run.total.merge(counters)  # export empties it; the web UI goes on showing the ended test's figures
     settings = {
@@ -585,7 +600,7 @@ def save_raw(environment: Any, run: RunState) -> Path:
         # Compared with when a Ctrl-C or SIGTERM came: a test still running then was cut short by it.
         "ended": run.ended or time.time(),
         "settings": settings,
-        "recorder": {**counters, **histograms},
+        "recorder": counters,
         "latency_series": run.latency_series,
         "server_series": run.sampler.series if run.sampler else [],
         "faults": run.faults,

@@ -55,7 +55,7 @@ class LeanRedisUser(User):
         self.connection = RespConnection(
             host, port, self.acl_user or "default", password, CALL_TIMEOUT_S, socket_class=_socket_class(environment)
         )
-        self.pacer = Pacer(self.state.rate, environment)
+        self.pacer = Pacer(self.state.rate, environment, self.state.recorder)
         self.last_error: Exception | None = None
         self._record = self.state.recorder.record
         self._successes: dict[str, list[float]] = {}  # ms, for Locust's stats, logged in batches

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
 
-from redis_harness.report.gate_lines import GATE_FORMATS, LOOK_AT_PREFIX, comparison, gate_lines
+from redis_harness.report.gate_lines import GATE_FORMATS, LOOK_AT_PREFIX, Hint, comparison, gate_lines, verdict
 from redis_harness.report.gates import GATES, evaluate
 from redis_harness.report.text import summary
 
@@ -64,9 +65,40 @@ def test_gate_line_rounds_with_its_unit_and_says_where_to_look_when_it_fails(nam
     assert lines[0].startswith(f"gate {name:<24} FAIL  {broken_text}")
     verdict_text, hint = verdict_and_hint(lines)
     assert verdict_text == words(f"gate {name} FAIL {broken_text} ({gate.detail})")
-    assert hint == [LOOK_AT_PREFIX + GATE_FORMATS[name].look_at]  # one line, at most 100 columns
+    assert hint == [LOOK_AT_PREFIX + GATE_FORMATS[name].look_at("terminal")]  # one line, at most 100 columns
     assert all(len(line) <= 100 for line in lines)
     assert "report.html" in hint[0]  # where in the report to look
+    # report.html (and the web UI) get the same hint worded for where they are.
+    shown = verdict(gate.as_dict())
+    assert shown.look_at == GATE_FORMATS[name].look_at("terminal")
+    assert shown.look_at_html == GATE_FORMATS[name].look_at("html")
+    assert "report.html" not in shown.look_at_html and " above" not in shown.look_at_html
+    assert verdict(evaluate(healthy_report(), ALERTS, (name,))[0].as_dict()).look_at_html is None
+
+
+REPORT_TEMPLATE = Path(__file__).parents[1] / "templates" / "report" / "report.html.j2"
+
+
+def _headings() -> set[str]:
+    """report.html's section headings, without a unit in brackets (`Commands (µs)` is Commands)."""
+    return {re.sub(r" \(.*\)$", "", h) for h in re.findall(r"<h2>(.*?)</h2>", REPORT_TEMPLATE.read_text())}
+
+
+def test_every_hint_names_a_section_report_html_has() -> None:
+    sections = {name: fmt.hint.section for name, fmt in GATE_FORMATS.items() if fmt.hint}
+    assert set(sections) == set(GATES)
+    assert set(sections.values()) <= _headings()
+
+
+def test_a_hint_is_worded_for_the_terminal_and_for_report_html_from_one_source() -> None:
+    hint = Hint("Commands", "the p99 µs of the updates", above=True, then=", latency under Over time")
+    assert hint.text("terminal") == "the p99 µs of the updates above (Commands in report.html), latency under Over time"
+    assert hint.text("html") == "the p99 µs of the updates in Commands, latency under Over time"
+    section = Hint("Faults", then="; Sentinel's down_after sets the pace")
+    assert section.text("terminal") == "Faults in report.html; Sentinel's down_after sets the pace"
+    assert section.text("html") == "the Faults table; Sentinel's down_after sets the pace"
+    # A section report.html lacks is caught: the heading check fails on a hint that names one.
+    assert "Latency" not in _headings()
 
 
 def test_rounding_never_makes_a_failing_value_look_like_its_threshold() -> None:

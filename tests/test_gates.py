@@ -102,3 +102,20 @@ def test_error_rate_fails_when_one_request_never_succeeded_however_few_its_calls
     (gate,) = evaluate(report, ALERTS, ("error_rate",))
     assert gate.value is not None and gate.value <= ALERTS.error_ratio
     assert not gate.passed and "every call failed: cache.get price" in gate.detail
+
+
+def test_new_primary_elected_says_what_happened_whether_or_not_one_was_elected() -> None:
+    """Its detail reads as a sentence both ways (it said `no new primary (s from the kill)`)."""
+    (elected,) = evaluate(healthy_report(), ALERTS, ("new_primary_elected",))
+    assert elected.detail == "time from the kill until redis-1 replaced redis-0"
+    none = copy.deepcopy(healthy_report())
+    BREAKERS["new_primary_elected"](none)
+    (gate,) = evaluate(none, ALERTS, ("new_primary_elected",))
+    assert gate.detail == "no new primary was elected after the kill" and gate.value is None
+    second = copy.deepcopy(healthy_report())
+    second["faults"].append({"kind": "failover", "old_primary": "redis-1", "new_primary": None})
+    (gate,) = evaluate(second, ALERTS, ("new_primary_elected",))
+    assert not gate.passed
+    assert gate.detail == "time from the kill until redis-1 replaced redis-0; 1 of 2 kills elected no new primary"
+    (gate,) = evaluate(healthy_report() | {"faults": []}, ALERTS, ("new_primary_elected",))
+    assert gate.detail == "no fault was injected"

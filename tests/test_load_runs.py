@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from redis_harness.load.recorder import Recorder, new_histogram, split_part
 from tests.conftest import REPO, Deployment, deployed, variant_profile
 
 pytestmark = pytest.mark.integration
@@ -140,13 +141,40 @@ def test_rate_counts_redis_operations_and_fills_latency_from_intended_start(lglo
 
 def test_rate_paces_the_service_scenarios_too(lgload: Deployment, tmp_path: Path) -> None:
     """smoke runs the client library; --rate reaches its calls (it was silently closed loop):
-    at most 1,500 requests/s, each with an intended start, and the generator has headroom."""
-    _load(lgload, tmp_path, "--scenario", "smoke", "--rate", "1500", "--duration", "6s")
+    at most 600 requests/s, each with an intended start, and the generator has headroom.
+
+    And the latency from the intended start is honest: beyond Redis's service time it holds only what
+    the generator says it added (how late it woke the calls, in the summary). It held 60-90 ms more at
+    p99 (service p99 9-14 ms) while the summary said the generator kept up: the harness's per-second
+    bookkeeping, Python's full garbage collections and Locust's stop stalled the event loop. A light
+    rate, so that a user rarely waits for its own previous call: a call's latency from its intended
+    start is then its service time plus how late the generator woke it."""
+    result = _load(lgload, tmp_path, "--scenario", "smoke", "--rate", "600", "--duration", "6s")
     report = _report(tmp_path)
-    assert 300 <= report["throughput_ops_s"] <= 1_650, report["throughput_ops_s"]
+    assert 300 <= report["throughput_ops_s"] <= 660, report["throughput_ops_s"]
     for name, command in report["commands"].items():
         assert command["intended"]["count"] == command["count"], name
-    assert report["generator"]["saturated"] is False, report["generator"]
+    generator = report["generator"]
+    assert generator["saturated"] is False, generator
+    late = generator["late_start"]
+    assert late["count"] > 0 and late["p50_us"] <= late["p99_us"] <= late["max_us"], late
+    service, intended = _all_requests_p99(tmp_path)
+    assert intended <= 2 * service + late["max_us"] + 2_000, (intended, service, late)
+    assert "generator timing: paced calls woke p50 " in result.stdout
+
+
+def _all_requests_p99(run_dir: Path) -> tuple[int, int]:
+    """(service time, latency from the intended start) p99 in µs of every request together, from raw.json."""
+    recorder = Recorder()
+    recorder.merge(json.loads((run_dir / "raw.json").read_text())["recorder"])
+    p99 = []
+    for histograms in (recorder.service, recorder.intended):
+        together = new_histogram()
+        for name, histogram in histograms.items():
+            if split_part(name)[1] is None:
+                together.add(histogram)
+        p99.append(together.get_value_at_percentile(99))
+    return p99[0], p99[1]
 
 
 def test_generator_headroom_fails_on_a_saturated_generator_and_passes_on_a_light_run(
@@ -156,6 +184,7 @@ def test_generator_headroom_fails_on_a_saturated_generator_and_passes_on_a_light
     busy_run = _load(lgload, tmp_path / "busy", "--scenario", "raw", "--users", "50", "--duration", "6s")
     busy = _report(tmp_path / "busy")
     assert busy["generator"]["saturated"] is True
+    assert busy["generator"]["late_start"] is None  # closed loop: no call waited for a slot
     gate = _gate(busy, "generator_headroom")
     assert not gate["passed"] and "latency figures are the generator's" in gate["detail"], gate
     assert busy["calibration"]["get_p50_us"] > 0
@@ -173,6 +202,7 @@ def test_generator_headroom_fails_on_a_saturated_generator_and_passes_on_a_light
     (local,) = light["generator"]["processes"]
     assert local["role"] == "local" and local["samples"] >= 5
     assert "saturated" not in light_run.stdout and "from intended start" in light_run.stdout
+    assert light["generator"]["late_start"]["count"] > 0 and "generator timing: " in light_run.stdout
 
 
 def test_a_master_and_two_workers_started_separately_make_one_report(lgload: Deployment, tmp_path: Path) -> None:

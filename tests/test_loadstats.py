@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import random
 
 import pytest
 
 from redis_harness.load import recorder as recorder_module
-from redis_harness.load.recorder import Recorder, error_windows
+from redis_harness.load.recorder import Recorder, error_windows, tally_summary
 
 
 def test_worker_reports_merge_into_the_same_percentiles_as_one_process() -> None:
@@ -86,3 +88,81 @@ def test_calls_per_second_follow_the_calls_clock_not_the_reports(monkeypatch: py
         {"t": 1003.0, "ops_per_s": 0.0, "errors_per_s": 0.0},  # a quiet second is a zero, not a gap
         {"t": 1004.0, "ops_per_s": 1.0, "errors_per_s": 0.0},
     ]
+
+
+def _busy_second(recorder: Recorder, calls: int = 3_000) -> None:
+    """A second of a smoke-like run: 14 requests, their parts, latency from the intended start."""
+    rng = random.Random(7)
+    for i in range(calls):
+        name = f"request {i % 14}"
+        recorder.record(name, rng.expovariate(1 / 600), True, rng.expovariate(1 / 1_200))
+        recorder.record(f"{name} [library]", rng.expovariate(1 / 60), True, redis_call=False)
+        recorder.record_late(rng.expovariate(1 / 500))
+
+
+def test_the_per_second_path_builds_no_histogram(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What runs in the generator's event loop every second (a process's export, merged into the
+    run's totals and the interval, and the interval's latency point) makes no HdrHistogram: building
+    and reading ~40 of them took 35-120 ms of the loop, and every call due meanwhile started late."""
+    process, total, interval = Recorder(), Recorder(), Recorder()
+    _busy_second(process)
+
+    def no_histogram() -> None:
+        raise AssertionError("an HdrHistogram was built in the per-second path")
+
+    monkeypatch.setattr(recorder_module, "new_histogram", no_histogram)
+    data = pickle.loads(pickle.dumps(process.export()))  # as Locust ships it from a worker
+    total.merge(data)
+    interval.merge(data)
+    point = interval.latency_point()
+    assert point["request 0"]["count"] == 3_000 // 14 + 1 and point["request 0 [library]"]["count"] > 0
+    monkeypatch.undo()
+    assert total.commands()["request 0"]["count"] == point["request 0"]["count"]  # the run's figures, whole
+
+
+def test_the_latency_point_reads_the_same_percentiles_as_the_histograms() -> None:
+    recorder = Recorder()
+    _busy_second(recorder)
+    point = recorder.latency_point()
+    for name, summary in recorder.commands().items():
+        for key in ("count", "p50_us", "p99_us", "max_us"):
+            # HdrHistogram keeps 3 significant digits; a tally keeps every µs.
+            assert abs(point[name][key] - summary[key]) <= max(1, summary[key] / 1000), (name, key)
+
+
+def test_tally_percentiles_follow_hdrhistograms_rule() -> None:
+    tally = {value: 1 for value in range(1, 101)}
+    assert tally_summary(tally) == {"count": 100, "p50_us": 50, "p99_us": 99, "max_us": 100}
+    assert tally_summary({7: 3}) == {"count": 3, "p50_us": 7, "p99_us": 7, "max_us": 7}
+    assert tally_summary({}) == {"count": 0, "p50_us": 0, "p99_us": 0, "max_us": 0}
+
+
+def test_late_starts_add_up_across_processes_and_are_none_in_closed_loop() -> None:
+    worker_a, worker_b, master = Recorder(), Recorder(), Recorder()
+    for late in range(1, 101):
+        (worker_a if late % 2 else worker_b).record_late(late * 100)
+    for worker in (worker_a, worker_b):
+        master.merge(pickle.loads(pickle.dumps(worker.export())))
+    assert master.late_starts() == {"count": 100, "p50_us": 5_000, "p99_us": 9_900, "max_us": 10_000}
+    closed = Recorder()
+    closed.record("GET raw", 100, True)
+    assert closed.late_starts() is None
+
+
+def test_raw_json_keeps_the_histograms_and_old_run_folders_still_read() -> None:
+    """raw.json holds encoded HdrHistograms (the run's totals built once, at the end) and the late tally;
+    a run folder from before the tallies (no `tallies` key) reads the same."""
+    total = Recorder()
+    _busy_second(total, 700)
+    expected = total.commands()
+    late = total.late_starts()
+    total.build_histograms()
+    saved = json.loads(json.dumps(total.export()))
+    assert saved["tallies"]["service"] == {} and set(saved["service"]) == set(expected)
+    for data in (saved, {k: v for k, v in saved.items() if k != "tallies"}):
+        read = Recorder()
+        read.merge(data)
+        assert read.commands() == expected
+    read = Recorder()
+    read.merge(saved)
+    assert read.late_starts() == late

@@ -125,7 +125,7 @@ def test_report_html_shows_what_happened(tmp_path: Path) -> None:
     assert report["library_calls"]["cache.get price"]["library"]["p50_us"] == 40
     # The gates in the terminal's words, with the terminal's hint under the one that failed.
     assert ">10 % &gt; 1 %</td>" in html and ">2 s &lt;= 30 s</td>" in html
-    assert html.count("look at: ") == 1 and f"look at: {GATE_FORMATS['error_rate'].look_at}" in visible(html)
+    assert html.count("look at: ") == 1 and f"look at: {GATE_FORMATS['error_rate'].look_at('html')}" in visible(html)
     assert 'id="generator-warning"' not in html  # this run's generator was not sampled: no claim either way
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (scripts/bootstrap-host installs it)")
@@ -160,7 +160,10 @@ def test_generator_and_calibration_are_shown_when_the_run_has_them(tmp_path: Pat
     html = to_html(report)
     assert "PING p50 41 µs, p99 90 µs; GET p50 50 µs" in html
     assert "× 8.0" in html  # cache.get price p50 399 µs against the 50 µs floor
-    assert 'id="generator-warning"' in html and "<td>local</td><td>97 %</td>" in html and "80.0%" in html
+    assert 'id="generator-warning"' in html and "<td>the Locust process</td><td>97 %</td>" in html
+    assert "<td>80 %</td></tr>" in html  # busy for 80 % of the run, rounded as the terminal says it
+    # The terminal's words: busy (on a core or waiting for one), not CPU alone.
+    assert "<th>time busy above 90 %</th>" in html and "above 90 % CPU" not in html
     # the banner says which process, how busy, for how much of the run, as the terminal does
     banner = html[html.index('id="generator-warning"') : html.index("</p>", html.index('id="generator-warning"'))]
     assert "the Locust process busy above 90 % for 80 % of the run (CPU p50 97 %, max 100 %)" in visible(banner)
@@ -179,7 +182,20 @@ def test_a_generator_that_kept_up_gets_no_saturation_banner(tmp_path: Path) -> N
         "saturated": False,
     }
     html = to_html(report, has_locust_html=False)
-    assert 'id="generator"' in html and 'id="generator-warning"' not in html and "busy above" not in html
+    assert 'id="generator"' in html and 'id="generator-warning"' not in html and "busy above 90 % for" not in html
+    assert 'id="late-start"' not in html  # closed loop: no call had a slot to wait for
+    report["generator"]["late_start"] = {"count": 13_468, "p50_us": 437, "p99_us": 2_656, "max_us": 41_049}
+    late = visible(to_html(report, has_locust_html=False))
+    assert "paced calls woke p50 437 µs, p99 2.7 ms, max 41 ms after their intended start; the latency from " in late
+
+
+def test_the_settings_line_rounds_calls_per_second_as_the_terminal_does(tmp_path: Path) -> None:
+    from redis_harness.report.html import to_html
+
+    report = build(make_run(tmp_path / "run"))
+    report["throughput_ops_s"] = 3_461.3
+    settings = visible(to_html(report, has_locust_html=False)).split("client calls/s")[0]
+    assert settings.endswith("3,461 ") and "3,461.3" not in settings
 
 
 def test_a_failed_latency_gate_on_a_saturated_generator_carries_the_note(tmp_path: Path) -> None:
@@ -194,7 +210,7 @@ def test_a_failed_latency_gate_on_a_saturated_generator_carries_the_note(tmp_pat
     }
     html = to_html(report, has_locust_html=False)
     assert ">250 ms &gt; 100 ms</td>" in html
-    assert f"look at: {GATE_FORMATS['slow_updates'].look_at}" in visible(html)
+    assert f"look at: {GATE_FORMATS['slow_updates'].look_at('html')}" in visible(html)
     assert "note: " + LATENCY_NOTE in visible(html)
     assert '<code class="nowrap">--rate</code>' in html  # a browser does not break an option at its dashes
     report["generator"]["saturated"] = False  # the same failure, the generator kept up: the figure is Redis's

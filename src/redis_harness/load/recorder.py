@@ -1,16 +1,25 @@
 """Client-side figures of a load run, in microseconds, mergeable across Locust workers.
 
 Locust rounds response times to whole milliseconds, which flattens loopback
-Redis (tens to hundreds of µs) to 0. Each process keeps its own HdrHistograms
-per request name; workers ship them (encoded) to the master, which merges.
-Two histograms per name: service time (from the actual send) and, in open-loop
-runs, latency from the intended start (corrected for coordinated omission).
+Redis (tens to hundreds of µs) to 0. Each process counts its calls per request
+name; the master (or the local process) adds up what its workers ship. Two
+figures per name: service time (from the actual send) and, in open-loop runs,
+latency from the intended start (corrected for coordinated omission).
+
+What runs inside the generator's event loop stays cheap, because every user's
+calls wait while it runs: a call is counted in a plain tally (µs -> calls),
+processes ship tallies, and the per-second latency point is read off a tally.
+HdrHistograms are built only where the whole run's figures are read (the
+report, raw.json, the web UI): building and reading them once a second took
+35-120 ms of the event loop at `smoke --rate 1500`, and every call due
+meanwhile started that much late.
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +41,27 @@ def summarize(histogram: HdrHistogram) -> dict[str, float]:
     for key, percentile in PERCENTILES.items():
         summary[key] = histogram.get_value_at_percentile(percentile) if summary["count"] else 0
     summary["max_us"] = histogram.get_max_value() if summary["count"] else 0
+    return summary
+
+
+Tally = dict[int, int]  # µs -> calls
+
+
+def tally_summary(tally: Tally, percentiles: tuple[str, ...] = ("p50_us", "p99_us")) -> dict[str, float]:
+    """count, the given percentiles (keys of PERCENTILES) and max in µs of a tally, by HdrHistogram's rule
+    (the value at which the cumulative count reaches the percentile's share). A sort of the distinct values:
+    cheap enough to run every second in the event loop."""
+    values = sorted(tally.items())
+    count = sum(calls for _, calls in values)
+    summary: dict[str, float] = {"count": count, **dict.fromkeys(percentiles, 0)}
+    summary["max_us"] = values[-1][0] if values else 0
+    targets = sorted((max(1, int(PERCENTILES[key] / 100 * count + 0.5)), key) for key in percentiles)
+    seen, index = 0, 0
+    for value, calls in values:
+        seen += calls
+        while index < len(targets) and seen >= targets[index][0]:
+            summary[targets[index][1]] = value
+            index += 1
     return summary
 
 
@@ -73,14 +103,14 @@ class Recorder:
 
     `record` runs once per Redis call on the generator's hot path, so it only
     counts whole microseconds in a dict; the HdrHistograms are filled from
-    those counts when someone reads `service`/`intended` or exports.
+    those counts when someone reads `service`/`intended` or builds them for raw.json.
     """
 
     _service: dict[str, HdrHistogram] = field(default_factory=dict)
     _intended: dict[str, HdrHistogram] = field(default_factory=dict)
     # name -> {µs: count}, not yet in the histograms
-    _pending_service: dict[str, dict[int, int]] = field(default_factory=dict)
-    _pending_intended: dict[str, dict[int, int]] = field(default_factory=dict)
+    _pending_service: dict[str, Tally] = field(default_factory=dict)
+    _pending_intended: dict[str, Tally] = field(default_factory=dict)
     errors: Counters = field(default_factory=Counters)
     # "<datatype>:hit" / "<datatype>:miss" for cache reads, client side
     cache: Counters = field(default_factory=Counters)
@@ -89,9 +119,17 @@ class Recorder:
     # (unix time rounded to 0.1 s, ok): whether calls succeeded or failed in each tenth of
     # a second; enough to find error windows without storing every call.
     outcomes: set[tuple[float, bool]] = field(default_factory=set)
+    # Open loop: µs from a call's intended start to the moment its user woke to send it, for calls that
+    # waited for their slot. What the generator itself adds to the latency from the intended start:
+    # its timer's granularity, and any stall of its event loop or of its process.
+    late: Tally = field(default_factory=dict)
     # unix second -> [requests, failed requests] ended in it, by the clock of the process that made
     # them: a worker's calls land in the second they happened, not when its report reached the master.
     per_second: dict[int, list[int]] = field(default_factory=dict)
+
+    def record_late(self, late_us: float) -> None:
+        value = int(late_us)
+        self.late[value] = self.late.get(value, 0) + 1
 
     def record(
         self, name: str, service_us: float, ok: bool, intended_us: float | None = None, redis_call: bool = True
@@ -139,35 +177,53 @@ class Recorder:
         """Open loop: latency from each call's intended start, per request name."""
         return self._flush(self._pending_intended, self._intended)
 
+    def build_histograms(self) -> None:
+        """The tallies into the histograms, so that export() ships them whole and encoded (raw.json)."""
+        self._flush(self._pending_service, self._service)
+        self._flush(self._pending_intended, self._intended)
+
     def cache_read(self, datatype: str, hit: bool) -> None:
         self.cache.add(f"{datatype}:{'hit' if hit else 'miss'}")
 
     # ------------------------------------------------------------ shipping between processes
 
     def export(self) -> dict[str, Any]:
-        """A picklable snapshot (for report_to_master); the recorder starts afresh."""
+        """A picklable snapshot of the figures since the last export (report_to_master, the local ticker);
+        the recorder starts afresh. Latency goes as tallies ([µs, calls] pairs), which cost little to make
+        in the event loop; only histograms someone already built go encoded."""
         data = {
-            "service": {name: h.encode() for name, h in self.service.items()},
-            "intended": {name: h.encode() for name, h in self.intended.items()},
+            "service": {name: h.encode().decode() for name, h in self._service.items()},
+            "intended": {name: h.encode().decode() for name, h in self._intended.items()},
+            "tallies": {
+                "service": {name: list(t.items()) for name, t in self._pending_service.items()},
+                "intended": {name: list(t.items()) for name, t in self._pending_intended.items()},
+                "late": list(self.late.items()),
+            },
             "errors": dict(self.errors.values),
             "cache": dict(self.cache.values),
             "events": dict(self.events.values),
             "outcomes": sorted(self.outcomes),
             "per_second": {str(t): counts for t, counts in self.per_second.items()},
         }
-        self._service.clear()
-        self._intended.clear()
+        self._service, self._intended = {}, {}
+        self.per_second = {}
+        self._pending_service, self._pending_intended, self.late = {}, {}, {}
         self.errors = Counters()
         self.cache = Counters()
         self.events = Counters()
         self.outcomes = set()
-        self.per_second = {}
         return data
 
     def merge(self, data: dict[str, Any]) -> None:
-        for target, source in ((self.service, data["service"]), (self.intended, data["intended"])):
-            for name, encoded in source.items():
-                target.setdefault(name, new_histogram()).decode_and_add(encoded)
+        """An export, or raw.json's `recorder` (encoded histograms, no tallies), added to these figures."""
+        tallies = data.get("tallies") or {}
+        for target, source in ((self._pending_service, "service"), (self._pending_intended, "intended")):
+            for name, pairs in tallies.get(source, {}).items():
+                _add_pairs(target.setdefault(name, {}), pairs)
+        _add_pairs(self.late, tallies.get("late", ()))
+        for histograms, source in ((self._service, "service"), (self._intended, "intended")):
+            for name, encoded in data[source].items():
+                histograms.setdefault(name, new_histogram()).decode_and_add(encoded)
         self.errors.merge(data["errors"])
         self.cache.merge(data["cache"])
         self.events.merge(data["events"])
@@ -188,6 +244,16 @@ class Recorder:
             for t in range(first, last + 1)
             for c in [self.per_second.get(t, [0, 0])]
         ]
+
+    def latency_point(self) -> dict[str, dict[str, float]]:
+        """count, p50, p99 and max (µs) of each name's service time, read off the tallies (see tally_summary):
+        the latency series' point for an interval recorder, which only ever merges exports."""
+        return {name: tally_summary(tally) for name, tally in sorted(self._pending_service.items()) if tally}
+
+    def late_starts(self) -> dict[str, float] | None:
+        """count, p50, p99 and max (µs) of how late paced calls woke after their intended start; None in
+        closed loop."""
+        return tally_summary(self.late, ("p50_us", "p99_us")) if self.late else None
 
     # ------------------------------------------------------------ figures
 
@@ -214,6 +280,11 @@ class Recorder:
             total += hits + misses
         ratios["all"] = total_hits / total if total else None
         return ratios
+
+
+def _add_pairs(tally: Tally, pairs: Iterable[tuple[int, int] | list[int]]) -> None:
+    for value, calls in pairs:
+        tally[value] = tally.get(value, 0) + calls
 
 
 def error_windows(outcomes: list[tuple[float, bool]]) -> list[dict[str, float]]:

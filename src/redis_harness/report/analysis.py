@@ -226,8 +226,13 @@ def build(run_dir: Path) -> dict[str, Any]:
         "client_series": recorder.calls_series() or client_series(run_dir),
         "error_types": error_types(run_dir),
         "findings": raw.get("findings", {}),
-        # Generator CPU per process and the latency floor: what limited the figures, and where they start.
-        "generator": {**generator, "saturated": saturated(generator["processes"])},
+        # Generator CPU per process, how late it woke paced calls (open loop), and the latency floor:
+        # what limited the figures, what the generator added to them, and where they start.
+        "generator": {
+            **generator,
+            "saturated": saturated(generator["processes"]),
+            "late_start": recorder.late_starts(),
+        },
         "calibration": raw.get("calibration"),
         "interrupted": bool(raw.get("interrupted")),
         **({"interrupted_by": raw["interrupted_by"]} if raw.get("interrupted_by") else {}),

@@ -8,7 +8,7 @@ report.gates.GATES has an entry (a unit test holds new gates to it).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from redis_harness.report.saturation import LATENCY_NOTE, is_saturated
 from redis_harness.terminal import MAX_WIDTH, wrapped
@@ -19,73 +19,102 @@ NOTE_PREFIX = f"{INDENT}note: "
 LOOK_AT_WIDTH = MAX_WIDTH - len(LOOK_AT_PREFIX)  # the hint fits a 100-column terminal on one line
 
 
+Place = Literal["terminal", "html"]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """Where to look when a gate fails, worded for each place from one source.
+
+    `figure` is found in report.html's section `section` (one of its headings); `above` says the terminal
+    summary shows it too, above the gate lines. The terminal says `the errors column above (Commands in
+    report.html)`, report.html itself `the errors column in Commands`; `then` follows in both.
+    """
+
+    section: str
+    figure: str = ""  # "" : the whole section
+    above: bool = False
+    then: str = ""
+
+    def text(self, place: Place) -> str:
+        if place == "html":
+            where = f"{self.figure} in {self.section}" if self.figure else f"the {self.section} table"
+        elif self.figure:
+            where = f"{self.figure} {'above ' if self.above else ''}({self.section} in report.html)"
+        else:
+            where = f"{self.section} in report.html"
+        return where + self.then
+
+
 @dataclass(frozen=True)
 class GateFormat:
     unit: str  # percent | ms | s | per_s | count | flag
     at_least: bool = False  # the value must reach the threshold (evictions_seen), instead of stay under it
     noun: str = ""  # what a count counts ("keys lost")
-    # One line (at most LOOK_AT_WIDTH): the figure to read, and where it is in report.html.
-    look_at: str = ""
+    # The figure to read and where it is; the terminal's wording fits LOOK_AT_WIDTH (one line).
+    hint: Hint | None = None
     # The gate judges latency measured by the generator: a saturated generator makes the figure its own.
     latency: bool = False
+
+    def look_at(self, place: Place = "terminal") -> str:
+        return self.hint.text(place) if self.hint else ""
 
 
 GATE_FORMATS: dict[str, GateFormat] = {
     "error_rate": GateFormat(
-        "percent", look_at="the errors column above (Commands in report.html), the charts under Over time"
+        "percent", hint=Hint("Commands", "the errors column", above=True, then=", the charts under Over time")
     ),
     "error_rate_except_oom": GateFormat(
-        "percent", look_at="the errors column above (Commands in report.html), less -OOM refusals (Server)"
+        "percent", hint=Hint("Commands", "the errors column", above=True, then=", less -OOM refusals (Server)")
     ),
     "oom_refusals_seen": GateFormat(
         "count",
         at_least=True,
         noun="writes refused with -OOM",
-        look_at="peak used_memory vs maxmemory (Server in report.html): maxmemory was never reached",
+        hint=Hint("Server", "peak used_memory vs maxmemory", then=": maxmemory was never reached"),
     ),
     "slow_updates": GateFormat(
         "ms",
         latency=True,
-        look_at="the p99 µs of the updates above (Commands in report.html), latency under Over time",
+        hint=Hint("Commands", "the p99 µs of the updates", above=True, then=", latency under Over time"),
     ),
     "miss_ratio": GateFormat(
-        "percent", look_at="the hit ratio line above (Hit ratio in report.html); the profile's ttl: section"
+        "percent", hint=Hint("Hit ratio", "the client hit ratios", above=True, then="; the profile's ttl: section")
     ),
     "memory": GateFormat(
-        "percent", look_at="peak used_memory vs maxmemory (Server in report.html), memory under Over time"
+        "percent", hint=Hint("Server", "peak used_memory vs maxmemory", then=", memory under Over time")
     ),
-    "eviction_rate": GateFormat("per_s", look_at="peak evictions/s (Server in report.html), evictions under Over time"),
+    "eviction_rate": GateFormat("per_s", hint=Hint("Server", "peak evictions/s", then=", evictions under Over time")),
     "no_oom_kill": GateFormat(
-        "flag", look_at="container memory / limit (Server in report.html); lower memory.maxmemory_ratio"
+        "flag", hint=Hint("Server", "container memory / limit", then="; lower memory.maxmemory_ratio")
     ),
     "maxmemory_respected": GateFormat(
-        "percent", look_at="peak used_memory vs maxmemory (Server in report.html), memory under Over time"
+        "percent", hint=Hint("Server", "peak used_memory vs maxmemory", then=", memory under Over time")
     ),
     "persistent_keys_survive": GateFormat(
         "count",
         noun="keys without TTL lost",
-        look_at="Eviction in report.html; memory.policy must evict only keys with a TTL (volatile-*)",
+        hint=Hint("Eviction", then="; memory.policy must evict only keys with a TTL (volatile-*)"),
     ),
     "evictions_seen": GateFormat(
         "count",
         at_least=True,
         noun="keys evicted",
-        look_at="evicted keys (Server in report.html), memory under Over time: maxmemory never reached",
+        hint=Hint("Server", "evicted keys", then=", memory under Over time: maxmemory never reached"),
     ),
     "recovery_window": GateFormat(
-        "s", look_at="the fault line above, error window under Faults in report.html, the charts' fault mark"
+        "s", hint=Hint("Faults", "the error window", above=True, then=", the charts' fault mark")
     ),
     "acked_writes_kept": GateFormat(
         "count",
         noun="acknowledged writes lost",
-        look_at="acked writes lost (Faults in report.html); the topology's min_replicas_to_write",
+        hint=Hint("Faults", "acked writes lost", then="; the topology's min_replicas_to_write"),
     ),
     "new_primary_elected": GateFormat(
-        "s", look_at="Faults in report.html; Sentinel's down_after or Cluster's node_timeout set the pace"
+        "s", hint=Hint("Faults", then="; Sentinel's down_after or Cluster's node_timeout set the pace")
     ),
     "generator_headroom": GateFormat(
-        "percent",
-        look_at="Load generator in report.html; fewer users per process, more --workers, or --rate",
+        "percent", hint=Hint("Load generator", then="; fewer users per process, more --workers, or --rate")
     ),
 }
 
@@ -147,8 +176,9 @@ class GateVerdict:
     passed: bool
     comparison: str  # `130 ms > 100 ms`
     detail: str  # what was measured, from report.json
-    look_at: str | None = None  # a failed gate: the figure to read, and where it is in report.html
+    look_at: str | None = None  # a failed gate: the figure to read, and where, worded for the terminal
     note: str | None = None  # a failed latency gate on a saturated generator: the figure is probably its own
+    look_at_html: str | None = None  # the same hint worded for report.html (and the web UI): no "above"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,8 +193,9 @@ def verdict(gate: dict[str, Any], *, saturated: bool = False) -> GateVerdict:
         passed=passed,
         comparison=comparison(name, gate),
         detail=gate["detail"],
-        look_at=None if passed else fmt.look_at,
+        look_at=None if passed else fmt.look_at("terminal"),
         note=LATENCY_NOTE if not passed and fmt.latency and saturated else None,
+        look_at_html=None if passed else fmt.look_at("html"),
     )
 
 

@@ -149,12 +149,23 @@ def _acked_writes_kept(report: dict, alerts: Alerts) -> Gate:
 
 
 def _new_primary_elected(report: dict, alerts: Alerts) -> Gate:
-    elected = [f for f in report["faults"] if f.get("new_primary")]
+    faults = report["faults"]
+    elected = [f for f in faults if f.get("new_primary")]
     seconds = max((f["new_primary_s"] for f in elected), default=None)
     limit = alerts.recovery_s
-    passed = bool(elected) and len(elected) == len(report["faults"]) and seconds is not None and seconds <= limit
-    names = ", ".join(f"{f['old_primary']} -> {f['new_primary']}" for f in elected) or "no new primary"
-    return Gate("new_primary_elected", passed, seconds, limit, f"{names} (s from the kill)")
+    passed = bool(elected) and len(elected) == len(faults) and seconds is not None and seconds <= limit
+    if not faults:
+        detail = report.get("findings", {}).get("fault_error", "no fault was injected")
+    elif not elected:
+        detail = f"no new primary was elected after the kill{'s' if len(faults) > 1 else ''}"
+    else:
+        # The value is the slowest election; each fault that elected one is named.
+        replaced = ", ".join(f"{f['new_primary']} replaced {f['old_primary']}" for f in elected)
+        missed = len(faults) - len(elected)
+        detail = f"time from the kill until {replaced}" + (
+            f"; {missed} of {len(faults)} kills elected no new primary" if missed else ""
+        )
+    return Gate("new_primary_elected", passed, seconds, limit, detail)
 
 
 def _generator_headroom(report: dict, alerts: Alerts) -> Gate:

@@ -10,9 +10,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from redis_harness import paths
+from redis_harness.load.generator import BUSY_PERCENT, process_label
 from redis_harness.profile.units import format_size
 from redis_harness.report.gate_lines import verdicts
-from redis_harness.report.saturation import ADVICE, CONSEQUENCE, saturated_processes
+from redis_harness.report.saturation import (
+    ADVICE,
+    CONSEQUENCE,
+    TIMING_CONSEQUENCE,
+    late_start,
+    percent,
+    saturated_processes,
+)
 from redis_harness.report.timeline import timeline
 from redis_harness.terminal import GLUE, UNIT_SPACE
 
@@ -63,6 +71,10 @@ def to_html(report: dict[str, Any], *, has_locust_html: bool = True) -> str:
         size=lambda v: "-" if not v else format_size(v),
         us=lambda v: "-" if v is None else f"{v:,.0f} µs",
         prose=_prose,
+        process=process_label,
+        # The generator's figures rounded as the terminal rounds them: `60 %`, busy for `80 %` of the run.
+        percent=percent,
+        share=lambda v: percent(None if v is None else v * 100),
     )
     line = timeline(report)
     return env.get_template("report.html.j2").render(
@@ -80,5 +92,8 @@ def to_html(report: dict[str, Any], *, has_locust_html: bool = True) -> str:
         saturation=saturated_processes(report),
         consequence=CONSEQUENCE,
         advice=ADVICE,
+        busy_percent=f"{BUSY_PERCENT:.0f}",
+        late_start=late_start(report),
+        timing_consequence=TIMING_CONSEQUENCE,
         has_locust_html=has_locust_html,
     )

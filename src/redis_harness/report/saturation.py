@@ -1,10 +1,15 @@
-"""What the load generator's CPU says about a run's figures, in the words every view uses.
+"""What the load generator's CPU and timing say about a run's figures, in the words every view uses.
 
 A generator process busy (on a core, or waiting for one) more than BUSY_PERCENT
 of the time queues its own calls: the latency it reports is then its own as
 much as Redis's. report.json has the facts (`generator.processes`,
 `generator.saturated`); the terminal summary, report.html's banner and the
 note under a failed latency gate state them with these sentences.
+
+In open loop, a generator that kept up still wakes each call a little after
+its intended start (gevent's timer: about half a millisecond), and a stall
+of its event loop or its process wakes calls later still; `generator.late_start`
+has how late, and the latency from the intended start includes it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ def is_saturated(report: dict[str, Any]) -> bool:
     return bool(generator.get("saturated", saturated(_processes(report))))
 
 
-def _percent(value: float | None) -> str:
+def percent(value: float | None) -> str:
+    """`60 %`: a generator figure rounded as every view shows it."""
     return "-" if value is None else f"{value:,.0f} %"
 
 
@@ -38,7 +44,7 @@ def _share(process: dict[str, Any]) -> float:
 
 
 def _cpu(process: dict[str, Any]) -> str:
-    return f"CPU p50 {_percent(process.get('cpu_p50'))}, max {_percent(process.get('cpu_max'))}"
+    return f"CPU p50 {percent(process.get('cpu_p50'))}, max {percent(process.get('cpu_max'))}"
 
 
 def saturated_processes(report: dict[str, Any]) -> str | None:
@@ -64,4 +70,30 @@ def headroom(report: dict[str, Any]) -> str | None:
     return (
         f"{process_label(busiest.get('role', '?'))}{' (the busiest)' if len(processes) > 1 else ''} busy above "
         f"{BUSY_PERCENT:.0f} % for {_share(busiest) * 100:.0f} % of the run ({_cpu(busiest)})"
+    )
+
+
+TIMING_CONSEQUENCE = "the latency from intended start includes this"
+
+
+def _duration(us: float) -> str:
+    """437 µs, 2.7 ms, 41 ms, 2,656 ms, 41 s."""
+    if us < 1000:
+        return f"{us:,.0f} µs"
+    if us >= 10_000_000:
+        return f"{us / 1e6:,.0f} s"
+    ms = us / 1000
+    return f"{ms:,.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
+
+
+def late_start(report: dict[str, Any]) -> str | None:
+    """`paced calls woke p50 437 µs, p99 2.7 ms, max 41 ms after their intended start`: what the generator
+    itself added to the latency from the intended start. None in closed loop, and when the generator was
+    saturated (its calls then queue without waiting for a slot, and the saturated statement says so)."""
+    late = (report.get("generator") or {}).get("late_start")
+    if not late or not late.get("count") or is_saturated(report):
+        return None
+    return (
+        f"paced calls woke p50 {_duration(late['p50_us'])}, p99 {_duration(late['p99_us'])}, "
+        f"max {_duration(late['max_us'])} after their intended start"
     )

@@ -4,7 +4,8 @@ What limited the figures comes right under the verdict: a saturated
 generator is stated (which process, how busy, for how much of the run)
 before any latency is shown, and a failed latency gate says the figure is
 probably the generator's. Open-loop runs (--rate) show latency from each
-call's intended start beside the service time.
+call's intended start beside the service time, and under the verdict how
+late the generator woke the calls, which that latency includes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from typing import Any
 
 from redis_harness.load.recorder import PARTS
 from redis_harness.report.gate_lines import verdict_lines, verdicts
-from redis_harness.report.saturation import ADVICE, CONSEQUENCE, headroom, saturated_processes
+from redis_harness.report.saturation import (
+    ADVICE,
+    CONSEQUENCE,
+    TIMING_CONSEQUENCE,
+    headroom,
+    late_start,
+    saturated_processes,
+)
 from redis_harness.terminal import MAX_WIDTH, Group, table, wrapped
 
 CONTINUED = "  "  # a wrapped sentence goes on under this
@@ -50,14 +58,19 @@ def headline(report: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
 
 
 def generator_lines(report: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
-    """A saturated generator, always; one that kept up, unless the generator_headroom gate says so below."""
+    """A saturated generator, always; one that kept up, unless the generator_headroom gate says so below;
+    and in open loop, how late it woke the calls (what it added to the latency from intended start)."""
     busy = saturated_processes(report)
     if busy:
         return wrapped(f"generator saturated: {busy}: {CONSEQUENCE}; {ADVICE}", CONTINUED, width)
+    lines = []
     kept_up = headroom(report)
     if kept_up and not any(g["name"] == "generator_headroom" for g in report["gates"]):
-        return wrapped(f"generator kept up: {kept_up}", CONTINUED, width)
-    return []
+        lines += wrapped(f"generator kept up: {kept_up}", CONTINUED, width)
+    late = late_start(report)
+    if late:
+        lines += wrapped(f"generator timing: {late}; {TIMING_CONSEQUENCE}", CONTINUED, width)
+    return lines
 
 
 def request_table(commands: dict[str, dict[str, Any]], width: int = MAX_WIDTH) -> list[str]:
