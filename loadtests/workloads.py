@@ -319,7 +319,7 @@ class DataProcessing(RedisUser):
             key = build_key("processing", VERSION, "calc", symbol)
             pipe.hset(key, mapping={"vwap": random.random() * 100, "ts": time.time()})
             pipe.expire(key, ttl)
-        self.call("PIPELINE calc-bulk", pipe.execute)
+        self.call("PIPELINE calc-bulk", pipe.execute, ops=len(pipe))  # --rate: a slot per command
 
 
 class DataAcquisition(RedisUser):
@@ -334,7 +334,7 @@ class DataAcquisition(RedisUser):
         pipe = self.redis.pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, 120)
-        result = self.call("PIPELINE ratelimit-fixed", pipe.execute)
+        result = self.call("PIPELINE ratelimit-fixed", pipe.execute, ops=len(pipe))
         if result and result[0] > RATE_LIMIT:
             self.state.recorder.events.add("rate_limited")
 
@@ -348,7 +348,7 @@ class DataAcquisition(RedisUser):
         pipe.zadd(key, {f"{now}-{random.random()}": now})
         pipe.zcard(key)
         pipe.expire(key, 61)
-        self.call("PIPELINE ratelimit-sliding", pipe.execute)
+        self.call("PIPELINE ratelimit-sliding", pipe.execute, ops=len(pipe))
 
 
 class LockContention(RedisUser):
