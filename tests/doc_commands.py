@@ -162,7 +162,8 @@ def markers(page: Path) -> list[tuple[int, str, str]]:
     """Every docs marker on a page (line, kind, argument), to catch misspelt ones."""
     result = []
     for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
-        for match in MARKER.finditer(line):
+        match = MARKER.fullmatch(line.strip())  # a marker stands on a line of its own (not quoted in prose)
+        if match:
             result.append((number, match.group("kind"), match.group("arg")))
     return result
 
