@@ -116,7 +116,7 @@ def _fenced(page: Path) -> list[tuple[int, str, list[str], tuple[str, str] | Non
         while above >= 0 and not lines[above].strip():
             above -= 1
         marker = None
-        if above >= 0 and (match := MARKER.search(lines[above])):
+        if above >= 0 and (match := MARKER.fullmatch(lines[above].strip())):
             marker = (match.group("kind"), match.group("arg"))
         found.append((start + 1, lang, lines[start + 1 : end], marker))
     return found
