@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,10 +22,11 @@ from typing import Any
 import pytest
 
 from redis_harness.deploy import ownership
+from redis_harness.deploy.containers import PROJECT_LABEL
 from redis_harness.deploy.engine import docker_client
-from redis_harness.profile.model import Profile
+from redis_harness.profile.model import Profile, load_profile
 
-from .conftest import REPO, generated_env, variant_profile
+from .conftest import REPO, Deployment, generated_env, variant_profile
 
 pytestmark = pytest.mark.integration
 
@@ -229,3 +231,32 @@ def test_a_deployment_made_before_owners_were_recorded_is_the_compose_files_chec
     assert pair.run(pair.a, "up").returncode == 0
     labels = docker_client().volumes.get(ownership.marker_name(pair.profile)).attrs["Labels"]
     assert labels[f"{ownership.LABEL}.checkout"] == str(pair.a.resolve())
+
+
+def test_scripts_run_ci_works_on_a_host_where_dev_is_anothers(ci_deployment: Deployment, tmp_path: Path) -> None:
+    """The README's first command on a host where another checkout owns `dev`: `scripts/run` stops
+    at `up` with the one-line refusal and changes nothing; `scripts/run ci` brings up, verifies and
+    loads `ci` all the same (here the session's ci deployment, with its secrets)."""
+    dev = load_profile("dev")
+    if ownership.recorded_owner(dev) is not None:
+        pytest.skip("dev exists on this host; this test plays another checkout owning it")
+    other = str(tmp_path / "someone-elses-checkout")
+    labels = {
+        f"{ownership.LABEL}.checkout": other,
+        f"{ownership.LABEL}.host": socket.gethostname(),
+        f"{ownership.LABEL}.user": "someone (uid 4242)",
+        "com.docker.compose.project": dev.project,
+    }
+    docker_client().volumes.create(name=ownership.marker_name(dev), labels=labels)
+    env = {**ci_deployment.env, "REDIS_HARNESS_ENV_FILE": str(tmp_path / "secrets.env"), "COLUMNS": "100"}
+    try:
+        refused = subprocess.run(["scripts/run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "up: redis-harness-dev belongs to another checkout (someone (uid 4242) on " in refused.stderr
+        assert "`scripts/run ci`" in refused.stderr
+        assert docker_client().containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={dev.project}"}) == []
+        done = subprocess.run(["scripts/run", "ci"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "verify redis-harness-ci: passed" in done.stdout and "smoke on ci:" in done.stdout
+    finally:
+        docker_client().volumes.get(ownership.marker_name(dev)).remove(force=True)
