@@ -40,6 +40,7 @@ from redis_harness.load.generator import summarize as summarize_cpu
 from redis_harness.load.recorder import Recorder, split_part
 from redis_harness.load.run import RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import ServerSampler
+from redis_harness.load.sent import SentCommands
 from redis_harness.load.session import ENDED, PROGRESS_FILE, RUNNING, STOPPING, nth_run_folder
 from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile
@@ -261,6 +262,7 @@ class RedisUser(User):
         super().__init__(environment)
         self.state = state()
         self.redis = redis_client(self.acl_user)
+        self.sent = SentCommands(self.redis)
         self._connected_once = False
         connection = getattr(self.redis, "connection", None)  # single-connection clients only
         if connection is not None:
@@ -277,9 +279,10 @@ class RedisUser(User):
     def wait_time(self) -> float:
         return 0.0  # pacing is per operation, in call()
 
-    def call(self, name: str, fn: Callable[..., Any], *args: Any, ops: int = 1, **kwargs: Any) -> Any:
-        """Run one Redis call (`ops` commands for a pipeline); errors are recorded and returned as None."""
-        intended = self.pacer.wait(ops)
+    def call(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one Redis call (a command, a pipeline, a lock's); errors are recorded and returned as None."""
+        intended = self.pacer.wait()
+        sent = self.sent.count
         start = time.perf_counter()
         exception: Exception | None = None
         result = None
@@ -288,6 +291,8 @@ class RedisUser(User):
         except redis.RedisError as exc:
             exception = exc
         end = time.perf_counter()
+        # --rate: a call that sent several commands (a pipeline, a transaction) takes their slots too.
+        self.pacer.advance(self.sent.count - sent - 1)
         self.last_error = exception
         service_us = (end - start) * 1e6
         intended_us = (end - intended) * 1e6 if intended is not None else None

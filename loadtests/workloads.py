@@ -39,6 +39,7 @@ from redis_harness.client.keys import build_key, lock_key
 from redis_harness.client.warming import CacheWarmer, WarmReport
 from redis_harness.deploy.connect import service_cache
 from redis_harness.load.recorder import part_name
+from redis_harness.load.sent import SentCommands
 from redis_harness.origin.store import ENTITIES, OriginStore, Quote
 
 T = TypeVar("T")
@@ -185,6 +186,7 @@ class ServiceUser(RedisUser):
         super().__init__(environment)
         self.watch = Stopwatch()
         self.cache = cache_for(self.state, self.service, self.watch, owner=id(self))
+        self.library_sent = SentCommands(self.cache.client.redis)
 
     def library(self, name: str, fn: Callable[[], T], *, datatype: str | None = None) -> T | None:
         """Run one library call; record it whole and in its parts. A call that raised, or met
@@ -194,6 +196,7 @@ class ServiceUser(RedisUser):
         counts = dict(self.cache.stats.counts)
         self.watch.reset()
         intended = self.pacer.wait()  # open loop (--rate): when this call was meant to start
+        sent = self.library_sent.count
         started = time.perf_counter()
         result: T | None = None
         raised: Exception | None = None
@@ -203,8 +206,8 @@ class ServiceUser(RedisUser):
             raised = exc
         ended = time.perf_counter()
         watch = self.watch
-        # --rate counts Redis operations: a call that made several takes their slots too.
-        self.pacer.advance(watch.redis_calls - 1)
+        # --rate counts Redis commands: a call that sent several takes their slots too.
+        self.pacer.advance(self.library_sent.count - sent - 1)
         error = raised or watch.error
         total_us = (ended - started) * 1e6
         intended_us = (ended - intended) * 1e6 if intended is not None else None
@@ -319,7 +322,7 @@ class DataProcessing(RedisUser):
             key = build_key("processing", VERSION, "calc", symbol)
             pipe.hset(key, mapping={"vwap": random.random() * 100, "ts": time.time()})
             pipe.expire(key, ttl)
-        self.call("PIPELINE calc-bulk", pipe.execute, ops=len(pipe))  # --rate: a slot per command
+        self.call("PIPELINE calc-bulk", pipe.execute)
 
 
 class DataAcquisition(RedisUser):
@@ -334,7 +337,7 @@ class DataAcquisition(RedisUser):
         pipe = self.redis.pipeline(transaction=True)
         pipe.incr(key)
         pipe.expire(key, 120)
-        result = self.call("PIPELINE ratelimit-fixed", pipe.execute, ops=len(pipe))
+        result = self.call("PIPELINE ratelimit-fixed", pipe.execute)
         if result and result[0] > RATE_LIMIT:
             self.state.recorder.events.add("rate_limited")
 
@@ -348,7 +351,7 @@ class DataAcquisition(RedisUser):
         pipe.zadd(key, {f"{now}-{random.random()}": now})
         pipe.zcard(key)
         pipe.expire(key, 61)
-        self.call("PIPELINE ratelimit-sliding", pipe.execute, ops=len(pipe))
+        self.call("PIPELINE ratelimit-sliding", pipe.execute)
 
 
 class LockContention(RedisUser):

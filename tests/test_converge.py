@@ -137,7 +137,7 @@ def change(live: Live, *, how: str, setting: str) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     deployment = new_live(tmp_path_factory.mktemp("converge"), "cvconv", 6491)
-    deployment.run("down", "--volumes")
+    deployment.run("down", "--volumes", "--take-over")
     result = deployment.run("up")
     assert result.returncode == 0, result.stderr
     admin = deployment.admin()
@@ -146,7 +146,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     try:
         yield deployment
     finally:
-        deployment.run("down", "--volumes")
+        deployment.run("down", "--volumes", "--take-over")
         with contextlib.suppress(ImageNotFound):  # the tag may never have been made
             docker_client().images.remove(SECOND_TAG)
 

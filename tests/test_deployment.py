@@ -155,6 +155,7 @@ def test_data_survives_down_and_up_and_down_volumes_removes_everything(tmp_path:
     profile = variant_profile("ci", tmp_path, "persist", network={"port": 6388})
     secrets = load_secrets(profile, env=generated_env())
     deployment = Deployment(profile, secrets, {})
+    deploy.down(profile, volumes=True, take_over=True)  # one a killed run of another checkout left
     try:
         deploy.up(profile, secrets)
         as_user(deployment, "processing").set("processing:v1:calc:kept", "written before down")

@@ -56,7 +56,7 @@ def test_newest_rebuilds_a_stale_image_rolls_the_containers_and_rolls_back(tmp_p
     assert behind.returncode == 1, behind.stdout + behind.stderr
     assert package in behind.stdout and "bookworm-security" in behind.stdout
     live = new_live(tmp_path, "cvimg", 6596, image={"ref": STALE_TAG})
-    live.run("down", "--volumes")
+    live.run("down", "--volumes", "--take-over")
     try:
         assert live.run("up").returncode == 0, "pinned: a stale image is run as it is"
         assert plan_json(live) == (0, []), "pinned: no rebuild is ever pending"
@@ -83,7 +83,7 @@ def test_newest_rebuilds_a_stale_image_rolls_the_containers_and_rolls_back(tmp_p
         rc, changes = plan_json(live)
         assert rc == 1 and any(c["how"] == "rebuild" for c in changes), "back on the stale image, the rebuild is due"
     finally:
-        live.run("down", "--volumes")
+        live.run("down", "--volumes", "--take-over")
         for ref in (STALE_TAG, STALE_BASE, stale_id):
             with contextlib.suppress(ImageNotFound, APIError):
                 client.images.remove(ref, force=True)

@@ -151,10 +151,12 @@ def test_rate_paces_the_service_scenarios_too(lgload: Deployment, tmp_path: Path
     start is then its service time plus how late the generator woke it."""
     result = _load(lgload, tmp_path, "--scenario", "smoke", "--rate", "600", "--duration", "6s")
     report = _report(tmp_path)
-    # --rate is Redis operations: a pipeline of n commands takes n slots, so the server runs about 600
-    # commands/s (plus the sampler's INFO and the healthcheck) and the client makes fewer requests.
+    # --rate is Redis commands as the server counts them (a transaction's MULTI and EXEC too), so the
+    # server runs about 600 commands/s and the client makes fewer requests. On top: the lock release's
+    # Lua GET and DEL (~60/s in this mix), the sampler's INFO. Counting pipelines as one slot, or a
+    # transaction's commands without MULTI and EXEC, made it 750-880.
     busy = [row["ops_per_s"] for row in report["server"]["series"][1:-1] if row.get("ops_per_s") is not None]
-    assert busy and 300 <= sum(busy) / len(busy) <= 700, busy
+    assert busy and 480 <= sum(busy) / len(busy) <= 720, busy
     assert report["throughput_ops_s"] <= 660, report["throughput_ops_s"]
     for name, command in report["commands"].items():
         assert command["intended"]["count"] == command["count"], name

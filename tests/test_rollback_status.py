@@ -36,7 +36,7 @@ def tree(folder: Path) -> dict[str, str]:
 def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A ci-sized deployment holding ~40 MiB of keys without TTL."""
     live = new_live(tmp_path_factory.mktemp("rollback"), "cvroll", 6495)
-    live.run("down", "--volumes")
+    live.run("down", "--volumes", "--take-over")
     result = live.run("up")
     assert result.returncode == 0, result.stderr
     admin = live.admin()
@@ -46,7 +46,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     try:
         yield live
     finally:
-        live.run("down", "--volumes")
+        live.run("down", "--volumes", "--take-over")
 
 
 def test_memory_below_the_data_rolls_back_automatically(big: Live) -> None:
@@ -149,7 +149,7 @@ def test_status_reports_an_oom_kill_since_the_last_up(big: Live) -> None:
 
 def test_three_concurrent_ups_leave_one_deployment(tmp_path: Path) -> None:
     live = new_live(tmp_path, "cvconc", 6498)
-    live.run("down", "--volumes")
+    live.run("down", "--volumes", "--take-over")
     env = {**os.environ, **live.env}
     cmd = [str(Path(__file__).resolve().parents[1] / ".venv/bin/redis-harness"), "up", str(live.path)]
     try:
@@ -163,4 +163,4 @@ def test_three_concurrent_ups_leave_one_deployment(tmp_path: Path) -> None:
         assert sorted(n.name for n in networks) == ["redis-harness-cvconc_edge-redis", "redis-harness-cvconc_internal"]
         assert live.run("status").returncode == 0
     finally:
-        live.run("down", "--volumes")
+        live.run("down", "--volumes", "--take-over")

@@ -92,12 +92,12 @@ def ha_deployment(tmp_path: Path, name: str, port: int) -> Iterator[Live]:
     raw["sentinel"]["port"] = port + 3
     live = Live(path=tmp_path / f"{name}.yaml", raw=raw, env=fresh_env())
     live.write()
-    live.run("down", "--volumes")
+    live.run("down", "--volumes", "--take-over")
     try:
         assert live.run("up").returncode == 0
         yield live
     finally:
-        live.run("down", "--volumes")
+        live.run("down", "--volumes", "--take-over")
 
 
 @pytest.fixture(scope="module")

@@ -370,7 +370,7 @@ def bring_up_broken(
     healthcheck: bool = True,
 ) -> None:
     """Render the profile, break the rendered files, and start them as they are."""
-    deploy.down(profile, volumes=True)
+    deploy.down(profile, volumes=True, take_over=True)
     target = render(profile, secrets)
     write_secret_files(profile, secrets)
     if compose is not None:
@@ -386,7 +386,7 @@ def bring_up_broken(
 
 def tear_down(profile: Profile) -> None:
     """Down with the data volume, and the generated folders of a variant nobody will use again."""
-    deploy.down(profile, volumes=True)
+    deploy.down(profile, volumes=True, take_over=True)
     shutil.rmtree(paths.deployment_dir(profile.name), ignore_errors=True)
     shutil.rmtree(paths.state_dir(profile.name), ignore_errors=True)
 
@@ -453,7 +453,7 @@ def good(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -
     """A ci deployment exactly as `up` makes it, under its own name and port."""
     profile = variant_profile("ci", tmp_path_factory.mktemp("good"), "vbad-runtime", network={"port": 6392})
     secrets = load_secrets(profile, env=secret_env)
-    deploy.down(profile, volumes=True)
+    deploy.down(profile, volumes=True, take_over=True)
     deploy.up(profile, secrets)
     try:
         yield profile, secrets
@@ -616,6 +616,7 @@ def test_verify_needs_no_ps_or_ss_in_the_image(
     client.images.build(fileobj=io.BytesIO(MINIMAL_DOCKERFILE.format(base=base).encode()), tag=tag, rm=True)
     profile = variant_profile("ci", tmp_path, "vbad-minimal", network={"port": 6395}, image={"ref": tag})
     secrets = load_secrets(profile, env=secret_env)
+    deploy.down(profile, volumes=True, take_over=True)  # one a killed run of another checkout left
     try:
         deploy.up(profile, secrets)
         gone = redis_container(profile).exec_run(["sh", "-c", "command -v ps || command -v ss || echo none"])

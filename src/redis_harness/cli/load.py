@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--rate",
         type=float,
-        help="open loop: Redis operations per second in all users and workers; 0 = closed loop "
+        help="open loop: Redis commands per second (the server's ops/s) in all users and workers; 0 = closed loop "
         "(default: the scenario's: closed loop; with a rate, latency from each call's intended start is reported)",
     )
     p.add_argument("--workers", type=int, default=0, help="Locust worker processes on this host (distributed mode)")

@@ -55,7 +55,7 @@ SCENARIOS = {
             # default they run closed loop and one generator process is flat out on 2 cores: its
             # saturation is reported (report.json `generator`, a warning in report.html), judged
             # by generator_headroom only where the lean user runs (raw). With --rate they are
-            # paced like raw (a library call takes a slot per Redis operation it made).
+            # paced like raw (a library call takes a slot per Redis command it sent).
             gates=("error_rate", "slow_updates", "memory", "no_oom_kill"),
         ),
         Scenario(
