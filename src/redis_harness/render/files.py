@@ -54,7 +54,8 @@ def rendered_files(profile: Profile) -> dict[str, str]:
     return files
 
 
-def _environment() -> Environment:
+def environment() -> Environment:
+    """The Jinja environment of every renderer (compose and Kubernetes): StrictUndefined, no escaping."""
     return Environment(
         loader=FileSystemLoader(paths.TEMPLATES_DIR),
         undefined=StrictUndefined,
@@ -65,17 +66,26 @@ def _environment() -> Environment:
     )
 
 
-def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
-    """File name -> rendered text, in memory."""
-    env = _environment()
-    names = secret_names(profile)
-    context = {
+def node_context(profile: Profile, secrets: Secrets) -> dict[str, object]:
+    """What redis.conf, users.acl and sentinel.conf print: the same for every target. `primary_host` is
+    where Sentinels find the first primary; a target whose host names differ replaces it."""
+    return {
         "profile": profile,
         "sentinel": profile.topology.sentinel,
         "acl_users": acl_users(profile, secrets),
         "sentinel_acl_users": sentinel_acl_users(secrets),
         "sentinel_peer_user": SENTINEL_PEER_USER,
         "config_dir": CONFIG_DIR,
+        "primary_host": profile.data_nodes[0].service,
+    }
+
+
+def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
+    """File name -> rendered text, in memory."""
+    env = environment()
+    names = secret_names(profile)
+    context = {
+        **node_context(profile, secrets),
         "bridge_names": bridge_names(profile),
         "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
         "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf")],

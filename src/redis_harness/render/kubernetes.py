@@ -1,0 +1,236 @@
+"""Profile + secrets -> Kubernetes manifests and a kustomization.yaml (`render --target kubernetes`).
+
+The second renderer of the one profile (the first is the compose file): redis.conf, users.acl and
+sentinel.conf are the compose deployment's own text (render/files.py's node context), with one
+difference, where Sentinels find the first primary: its pod's DNS name instead of a compose service.
+The rest of the node's identity (announced names, whom a replica follows) is passed per pod as
+arguments, as the compose file does.
+
+No manifest holds a password: ACL users carry SHA-256 hashes, and the pods read their secret files
+from two Secrets the manifests only name; `redis-harness env init PROFILE --kubernetes` writes them
+(secret_manifests) to a 0600 file outside the rendered folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from redis_harness import paths
+from redis_harness.errors import BadInput
+from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.env_template import dotenv_value
+from redis_harness.profile.model import Profile
+from redis_harness.render.files import CONFIG_DIR, environment, node_context, write_deployment
+from redis_harness.render.secret_files import secret_files
+
+# Secrets the manifests name and `env init --kubernetes` fills.
+RUNTIME_SECRET = "redis-runtime"  # the data nodes' and Sentinels' secret files (render/secret_files.py)
+CREDENTIALS_SECRET = "redis-credentials"  # the users' passwords as a .env file, for the in-cluster load only
+CREDENTIALS_KEY = "env"
+SECRETS_FILE = "kubernetes-secrets.yaml"  # in .state/<profile>/, never in the rendered folder
+# Pods label themselves `redis-harness/client: <service>` to be let in (NetworkPolicy).
+CLIENT_LABEL = "redis-harness/client"
+# Above the host's system users (checkov CKV_K8S_40): a uid no host account shares. The image's files are
+# world-readable and Redis writes only to /data and /tmp, which the pod's fsGroup owns.
+POD_UID = 10001
+CLUSTER_BUS_OFFSET = 10000  # Redis Cluster's node-to-node bus: the client port + 10000
+SENTINEL_PORT = 26379
+LOCUST_MASTER_PORT = 5557
+LOCUST_WEB_PORT = 8089
+# A pod's volume for AOF + RDB: the data set can be maxmemory, and an AOF rewrite or RDB save writes a
+# second copy beside the first, so 4x the container limit, at least 1 GiB.
+STORAGE_FACTOR = 4
+MIN_STORAGE_MIB = 1024
+# The one-shot cluster-create Job and the Locust pods: small, fixed limits.
+JOB_MEMORY_MIB, JOB_CPU_MILLI = 64, 100
+JOB_TTL_S = 300
+LOAD_MEMORY_MIB, LOAD_CPU_MILLI = 512, 1000
+DEFAULT_LOAD_IMAGE = "redis-harness/harness:0.1.0"
+MAX_LOAD_WORKERS = 100
+NAMESPACE_MAX = 63
+
+
+@dataclass(frozen=True)
+class KubernetesOptions:
+    namespace: str
+    create_namespace: bool = True
+    load_workers: int = 0  # 0: no Locust manifests
+    load_image: str = DEFAULT_LOAD_IMAGE
+
+
+def default_namespace(profile: Profile) -> str:
+    """redis-harness-<name>: a profile name may hold `_`, which a DNS label may not."""
+    return profile.project.replace("_", "-")
+
+
+def check_namespace(namespace: str) -> str:
+    """A DNS-1123 label, as Kubernetes requires of a namespace."""
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", namespace) or len(namespace) > NAMESPACE_MAX:
+        raise BadInput(
+            f"--namespace: {namespace!r} is not a Kubernetes namespace name; use up to 63 lower-case letters, "
+            "digits and -, starting and ending with a letter or digit"
+        )
+    return namespace
+
+
+def default_out(profile: Profile) -> Path:
+    return paths.ROOT / "kubernetes" / profile.name
+
+
+def storage_mib(profile: Profile) -> int:
+    return max(MIN_STORAGE_MIB, math.ceil(STORAGE_FACTOR * profile.resources.memory_bytes / 1024**2))
+
+
+def data_node_count(profile: Profile) -> int:
+    return len(profile.data_nodes)
+
+
+def _headless(service: str, namespace: str) -> str:
+    """The DNS suffix of a StatefulSet's pods, reachable from any namespace (`<pod>.<suffix>`)."""
+    return f"{service}.{namespace}.svc"
+
+
+def _context(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> dict[str, object]:
+    ns = options.namespace
+    redis_domain = _headless("redis-headless", ns)
+    context = node_context(profile, secrets)
+    context["primary_host"] = f"redis-0.{redis_domain}"
+    runtime_keys = [f.name for f in secret_files(profile, secrets)]
+    return {
+        **context,
+        "ns": ns,
+        "options": options,
+        "redis_domain": redis_domain,
+        "sentinel_domain": _headless("sentinel-headless", ns),
+        "replicas": data_node_count(profile),
+        "data_secret_keys": [k for k in runtime_keys if k in ("healthcheck", "replication.conf")],
+        "runtime_secret": RUNTIME_SECRET,
+        "credentials_secret": CREDENTIALS_SECRET,
+        "credentials_key": CREDENTIALS_KEY,
+        "client_label": CLIENT_LABEL,
+        "clients": [s.name for s in profile.security.services],
+        "uid": POD_UID,
+        "memory_bytes": profile.resources.memory_bytes,
+        "cpu_milli": max(1, round(profile.resources.cpus * 1000)),
+        "storage_mib": storage_mib(profile),
+        "storage_factor": STORAGE_FACTOR,
+        "job_ttl_s": JOB_TTL_S,
+        "bus_port": profile.network.container_port + CLUSTER_BUS_OFFSET,
+        "sentinel_port": SENTINEL_PORT,
+        "job": {"memory_mib": JOB_MEMORY_MIB, "cpu_milli": JOB_CPU_MILLI},
+        "load": {"memory_mib": LOAD_MEMORY_MIB, "cpu_milli": LOAD_CPU_MILLI},
+        "master_port": LOCUST_MASTER_PORT,
+        "web_port": LOCUST_WEB_PORT,
+        "profile_file": f"{profile.name}.yaml",
+        "profile_dir": f"{CONFIG_DIR}/profile",
+    }
+
+
+def manifest_templates(profile: Profile, options: KubernetesOptions) -> dict[str, str]:
+    """Manifest file -> template, for this profile's topology and options (kustomization.yaml lists them)."""
+    files = {}
+    if options.create_namespace:
+        files["namespace.yaml"] = "kubernetes/namespace.yaml.j2"
+    files["configmap.yaml"] = "kubernetes/configmap.yaml.j2"
+    files["redis.yaml"] = "kubernetes/redis.yaml.j2"
+    if profile.topology.sentinel is not None:
+        files["sentinel.yaml"] = "kubernetes/sentinel.yaml.j2"
+    if profile.topology.cluster is not None:
+        files["cluster-create.yaml"] = "kubernetes/cluster-create.yaml.j2"
+    files["networkpolicy.yaml"] = "kubernetes/networkpolicy.yaml.j2"
+    if options.load_workers:
+        files["load.yaml"] = "kubernetes/load.yaml.j2"
+    return files
+
+
+def kubernetes_files(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> dict[str, str]:
+    """File name -> rendered text, in memory: the manifests and the kustomization.yaml listing them."""
+    env = environment()
+    context = _context(profile, secrets, options)
+    node_files = {"redis.conf": "redis.conf.j2", "users.acl": "users.acl.j2"}
+    if profile.topology.sentinel is not None:
+        node_files["sentinel.conf"] = "sentinel.conf.j2"
+    config_files = {name: env.get_template(t).render(context) for name, t in node_files.items()}
+    context["config_files"] = config_files
+    context["config_sha256"] = hashlib.sha256("\0".join(config_files.values()).encode()).hexdigest()
+    if options.load_workers:
+        context["profile_text"] = profile.source.read_text(encoding="utf-8")
+    files = {name: env.get_template(t).render(context) for name, t in manifest_templates(profile, options).items()}
+    files["kustomization.yaml"] = env.get_template("kubernetes/kustomization.yaml.j2").render(
+        {**context, "resources": list(files)}
+    )
+    return files
+
+
+def write_manifests(files: dict[str, str], target: Path) -> Path:
+    """Each file written atomically (the compose renderer's writer); manifests of an earlier render that
+    this one no longer has (a topology changed) are removed, so the folder is exactly this render."""
+    try:
+        write_deployment(files, target)
+        for stale in target.glob("*.yaml"):
+            if stale.name not in files:
+                stale.unlink()
+    except OSError as exc:
+        raise BadInput(
+            f"render: cannot write {target}/ ({exc.strerror or exc}); make it and {target.parent}/ writable, "
+            "or choose another folder with --out"
+        ) from None
+    return target
+
+
+# --------------------------------------------------------------------------- the Secrets (never rendered)
+
+
+def secret_manifests(profile: Profile, secrets: Secrets) -> str:
+    """The two Secrets the manifests name, with the passwords: for `env init --kubernetes` only."""
+    runtime = {f.name: f.content for f in secret_files(profile, secrets)}
+    users = [secrets.default, secrets.admin, *secrets.services]
+    dotenv = "".join(f"{u.env}={dotenv_value(u.password)}\n" for u in users)
+    documents = [
+        _secret(RUNTIME_SECRET, runtime, profile, "the data nodes' and Sentinels' secret files"),
+        _secret(CREDENTIALS_SECRET, {CREDENTIALS_KEY: dotenv}, profile, "the users' passwords for the load pods"),
+    ]
+    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def _secret(name: str, data: dict[str, str], profile: Profile, what: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/name": "redis-harness", "app.kubernetes.io/instance": profile.name},
+            "annotations": {"redis-harness/holds": what},
+        },
+        "type": "Opaque",
+        "stringData": data,
+    }
+
+
+def secrets_path(profile: Profile) -> Path:
+    return paths.state_dir(profile.name) / SECRETS_FILE
+
+
+def write_secret_manifests(profile: Profile, secrets: Secrets) -> Path:
+    """.state/<profile>/kubernetes-secrets.yaml, mode 0600 from its first byte, replaced atomically: it is
+    derived from the profile's .env, so a second run brings it up to date."""
+    target = secrets_path(profile)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(target.parent, 0o700)
+    fd, staging = tempfile.mkstemp(prefix=f".{SECRETS_FILE}.", dir=target.parent)  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secret_manifests(profile, secrets))
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return target
