@@ -1,4 +1,4 @@
-"""`redis-harness env init [PROFILE] [--service NAME [--internal]]`."""
+"""`redis-harness env init [PROFILE] [--service NAME [--internal] | --kubernetes]`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.env_template import create_dotenv, service_dotenv
 from redis_harness.profile.model import Profile, load_profile
+from redis_harness.render.kubernetes import default_namespace, write_secret_manifests
 
 
 def register(sub: Any) -> None:
@@ -25,12 +26,15 @@ def register(sub: Any) -> None:
             "redis-harness env init ci                # .env.ci, for ci",
             "redis-harness env init --service price   # what the price service needs, in .env syntax",
             "redis-harness env init ci --service price --internal > price.env   # for a container on internal",
+            "redis-harness env init ha --kubernetes   # + .state/ha/kubernetes-secrets.yaml, the pods' Secrets",
         ],
         f"The default profile ({paths.DEFAULT_PROFILE}) keeps its secrets in .env, every other profile in "
         ".env.<name>, so one checkout holds several deployments' secrets; a profile reads its own file, or "
         ".env when it has none. The file is created with mode 0600 and never overwritten. With --service, "
         "nothing is written: the host, port, database, user and password that service logs in with are "
-        "printed for its own env file.",
+        "printed for its own env file. With --kubernetes, the Secrets the rendered manifests name are written "
+        "from the profile's passwords to .state/PROFILE/kubernetes-secrets.yaml (mode 0600, git-ignored, "
+        "brought up to date each time) for `kubectl apply -f`; no password goes on a command line.",
     )
     e.add_argument("profile", nargs="?", default=paths.DEFAULT_PROFILE, help="profile name or YAML path (default: dev)")
     e.add_argument("--service", metavar="NAME", help="print what this service needs instead of writing a file")
@@ -38,6 +42,11 @@ def register(sub: Any) -> None:
         "--internal",
         action="store_true",
         help="with --service: for a container on the deployment's internal network (redis:6379)",
+    )
+    e.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="also write the Secrets of `render --target kubernetes` to .state/PROFILE/ (mode 0600)",
     )
     e.set_defaults(func=run_init)
 
@@ -54,6 +63,8 @@ def shown_path(target: Any) -> str:
 def run_init(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)  # bad profile: one line, exit 2, nothing written
     if args.service is not None:
+        if args.kubernetes:
+            raise BadInput("--kubernetes: writes the whole deployment's Secrets; leave out --service NAME")
         return print_service(profile, args.service, args.internal)
     if args.internal:
         raise BadInput("--internal: goes with --service NAME (what a container on the internal network needs)")
@@ -77,7 +88,22 @@ def run_init(args: argparse.Namespace) -> int:
         print(f"created {shown_path(target)} (mode 0600) for {profile.name} at {where}: {len(generated)} passwords")
     else:
         print(f"{shown_path(target)} exists; left as it is")
+    if args.kubernetes:
+        write_kubernetes_secrets(profile)
     return 0
+
+
+def write_kubernetes_secrets(profile: Profile) -> None:
+    secrets = load_secrets(profile)  # the file just created (or the one there), plus the environment
+    try:
+        written = write_secret_manifests(profile, secrets)
+    except OSError as exc:
+        raise BadInput(
+            f"env init: cannot write {exc.filename} ({exc.strerror or exc}); make {paths.STATE_DIR} writable"
+        ) from None
+    shown = written.relative_to(paths.ROOT) if written.is_relative_to(paths.ROOT) else written
+    print(f"wrote {shown} (mode 0600): the Secrets the manifests name; after the namespace exists:")
+    print(f"  kubectl apply -n {default_namespace(profile)} -f {shown}")
 
 
 def print_service(profile: Profile, service: str, internal: bool) -> int:

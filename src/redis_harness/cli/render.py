@@ -1,16 +1,27 @@
-"""`redis-harness render PROFILE [--check]`."""
+"""`redis-harness render PROFILE [--check] [--target compose|kubernetes --out DIR ...]`."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from redis_harness import paths
 from redis_harness.cli.common import add_command, add_profile_argument
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
+from redis_harness.profile.model import Profile, load_profile
 from redis_harness.render.files import differences, render
+from redis_harness.render.kubernetes import (
+    DEFAULT_LOAD_IMAGE,
+    MAX_LOAD_WORKERS,
+    KubernetesOptions,
+    check_namespace,
+    default_namespace,
+    default_out,
+    kubernetes_files,
+    write_manifests,
+)
 
 
 def register(sub: Any) -> None:
@@ -18,18 +29,64 @@ def register(sub: Any) -> None:
         sub,
         "render",
         "write compose/PROFILE/ (compose file, redis.conf, users.acl) from the profile and secrets",
-        ["redis-harness render dev", "redis-harness render ci --check   # exit 1 when compose/ci/ is stale"],
-        "The folder is rendered aside and swapped into place only when complete; no password is written to it.",
+        [
+            "redis-harness render dev",
+            "redis-harness render ci --check   # exit 1 when compose/ci/ is stale",
+            "redis-harness render ha --target kubernetes   # kubernetes/ha/: manifests + kustomization.yaml",
+            "redis-harness render ci --target kubernetes --load-workers 2 --out /tmp/ci-k8s",
+        ],
+        "The folder is rendered in memory and each file written in place only when all rendered; no password is "
+        "written to it. --target kubernetes writes plain manifests and a kustomization.yaml (docs/kubernetes.md); "
+        "the Secrets they name come from `redis-harness env init PROFILE --kubernetes`.",
     )
     add_profile_argument(p)
     p.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if compose/PROFILE/ differs from a fresh render"
     )
+    p.add_argument(
+        "--target", choices=("compose", "kubernetes"), default="compose", help="what to render (default: compose)"
+    )
+    k8s = p.add_argument_group("--target kubernetes")
+    k8s.add_argument("--out", metavar="DIR", help="folder for the manifests (default: kubernetes/PROFILE/)")
+    k8s.add_argument("--namespace", metavar="NAME", help="namespace of every object (default: redis-harness-PROFILE)")
+    k8s.add_argument(
+        "--no-namespace-object", action="store_true", help="the namespace exists already: render no Namespace"
+    )
+    k8s.add_argument(
+        "--load-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also a Locust master and N workers running `redis-harness load` in the cluster (default 0: none)",
+    )
+    k8s.add_argument(
+        "--load-image", metavar="REF", default=DEFAULT_LOAD_IMAGE, help=f"their image (default {DEFAULT_LOAD_IMAGE})"
+    )
     p.set_defaults(func=run)
+
+
+KUBERNETES_ONLY = ("out", "namespace", "no_namespace_object", "load_workers", "load_image")
+
+
+def kubernetes_options(args: argparse.Namespace, profile: Profile) -> KubernetesOptions:
+    """The --target kubernetes options, checked before anything is rendered."""
+    if not 0 <= args.load_workers <= MAX_LOAD_WORKERS:
+        raise BadInput(f"--load-workers: {args.load_workers} is out of range; use 0 to {MAX_LOAD_WORKERS}")
+    ref = args.load_image
+    name, _, tag = ref.rpartition(":")
+    if not name or not tag or "/" in tag or tag == "latest" or any(c.isspace() for c in ref):
+        raise BadInput(f"--load-image: {ref!r} is not pinned; write repository:tag, e.g. {DEFAULT_LOAD_IMAGE}")
+    namespace = check_namespace(args.namespace) if args.namespace is not None else default_namespace(profile)
+    return KubernetesOptions(namespace, not args.no_namespace_object, args.load_workers, ref)
 
 
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
+    if args.target == "kubernetes":
+        return run_kubernetes(args, profile)
+    given = [f"--{n.replace('_', '-')}" for n in KUBERNETES_ONLY if getattr(args, n) != DEFAULTS[n]]
+    if given:
+        raise BadInput(f"{given[0]}: goes with --target kubernetes; add it, or leave {given[0]} out")
     secrets = load_secrets(profile)
     if args.check:
         changed = differences(profile, secrets)
@@ -52,4 +109,29 @@ def run(args: argparse.Namespace) -> int:
     where = target.relative_to(paths.ROOT) if target.is_relative_to(paths.ROOT) else target
     names = sorted(p.name for p in target.iterdir() if not p.name.startswith("."))
     print(f"rendered {where}/: {' '.join(names)}")
+    return 0
+
+
+DEFAULTS = {
+    "out": None,
+    "namespace": None,
+    "no_namespace_object": False,
+    "load_workers": 0,
+    "load_image": DEFAULT_LOAD_IMAGE,
+}
+
+
+def run_kubernetes(args: argparse.Namespace, profile: Profile) -> int:
+    if args.check:
+        raise BadInput("--check: compares compose/PROFILE/ only; leave it out with --target kubernetes")
+    options = kubernetes_options(args, profile)
+    target = Path(args.out) if args.out else default_out(profile)
+    if target.exists() and not target.is_dir():
+        raise BadInput(f"--out: {target} is a file; name a folder (it is created when missing)")
+    files = kubernetes_files(profile, load_secrets(profile), options)  # in memory: a bad input writes nothing
+    write_manifests(files, target)
+    full = target.resolve()
+    where = full.relative_to(paths.ROOT) if full.is_relative_to(paths.ROOT) else target
+    print(f"rendered {where}/: {' '.join(sorted(files))}")
+    print(f"next: redis-harness env init {args.profile} --kubernetes, then kubectl apply -k {where}")
     return 0

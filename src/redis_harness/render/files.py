@@ -121,6 +121,15 @@ def write_deployment(files: dict[str, str], target: Path) -> Path:
     them reading the old, deleted files until they were recreated.) Rendering
     happens in memory before this, so a template error writes nothing.
     """
+    write_files(files, target)
+    for stale in set(RENDERED_FILES) | {"sentinel.conf"}:
+        if stale not in files:
+            (target / stale).unlink(missing_ok=True)
+    return target
+
+
+def write_files(files: dict[str, str], target: Path) -> None:
+    """Each file written in place atomically (a temp file renamed over it), mode 0644: none holds a secret."""
     target.mkdir(parents=True, exist_ok=True)
     os.chmod(target, 0o755)
     for name, text in files.items():
@@ -137,10 +146,6 @@ def write_deployment(files: dict[str, str], target: Path) -> Path:
         except BaseException:
             Path(staging).unlink(missing_ok=True)
             raise
-    for stale in set(RENDERED_FILES) | {"sentinel.conf"}:
-        if stale not in files:
-            (target / stale).unlink(missing_ok=True)
-    return target
 
 
 def check_claim(profile: Profile, target: Path) -> None:

@@ -28,13 +28,14 @@ from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.env_template import dotenv_value
 from redis_harness.profile.model import Profile
-from redis_harness.render.files import CONFIG_DIR, environment, node_context, write_deployment
+from redis_harness.render.files import CONFIG_DIR, environment, node_context, write_files
 from redis_harness.render.secret_files import secret_files
 
 # Secrets the manifests name and `env init --kubernetes` fills.
 RUNTIME_SECRET = "redis-runtime"  # the data nodes' and Sentinels' secret files (render/secret_files.py)
 CREDENTIALS_SECRET = "redis-credentials"  # the users' passwords as a .env file, for the in-cluster load only
 CREDENTIALS_KEY = "env"
+KUSTOMIZATION = "kustomization.yaml"
 SECRETS_FILE = "kubernetes-secrets.yaml"  # in .state/<profile>/, never in the rendered folder
 # Pods label themselves `redis-harness/client: <service>` to be let in (NetworkPolicy).
 CLIENT_LABEL = "redis-harness/client"
@@ -164,26 +165,40 @@ def kubernetes_files(profile: Profile, secrets: Secrets, options: KubernetesOpti
     if options.load_workers:
         context["profile_text"] = profile.source.read_text(encoding="utf-8")
     files = {name: env.get_template(t).render(context) for name, t in manifest_templates(profile, options).items()}
-    files["kustomization.yaml"] = env.get_template("kubernetes/kustomization.yaml.j2").render(
+    files[KUSTOMIZATION] = env.get_template("kubernetes/kustomization.yaml.j2").render(
         {**context, "resources": list(files)}
     )
     return files
 
 
 def write_manifests(files: dict[str, str], target: Path) -> Path:
-    """Each file written atomically (the compose renderer's writer); manifests of an earlier render that
-    this one no longer has (a topology changed) are removed, so the folder is exactly this render."""
+    """Each file written atomically (the compose renderer's writer). Manifests an earlier render listed in
+    its kustomization.yaml that this one no longer has (a topology changed) are removed; nothing else."""
     try:
-        write_deployment(files, target)
-        for stale in target.glob("*.yaml"):
-            if stale.name not in files:
-                stale.unlink()
+        earlier = _listed_resources(target / KUSTOMIZATION)
+        write_files(files, target)
+        for stale in earlier - set(files):
+            (target / stale).unlink(missing_ok=True)
     except OSError as exc:
         raise BadInput(
             f"render: cannot write {target}/ ({exc.strerror or exc}); make it and {target.parent}/ writable, "
             "or choose another folder with --out"
         ) from None
     return target
+
+
+def _listed_resources(kustomization: Path) -> set[str]:
+    """The plain file names a kustomization.yaml rendered here lists (one written by hand is left alone)."""
+    if not kustomization.is_file():
+        return set()
+    text = kustomization.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("# Rendered by redis-harness"):
+        return set()
+    try:
+        listed = (yaml.safe_load(text) or {}).get("resources") or []
+    except yaml.YAMLError:
+        return set()
+    return {name for name in listed if isinstance(name, str) and "/" not in name and name.endswith(".yaml")}
 
 
 # --------------------------------------------------------------------------- the Secrets (never rendered)
