@@ -13,8 +13,6 @@ from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.render.files import differences, render
 from redis_harness.render.kubernetes import (
-    DEFAULT_LOAD_IMAGE,
-    MAX_LOAD_WORKERS,
     KubernetesOptions,
     check_namespace,
     default_namespace,
@@ -33,7 +31,7 @@ def register(sub: Any) -> None:
             "redis-harness render dev",
             "redis-harness render ci --check   # exit 1 when compose/ci/ is stale",
             "redis-harness render ha --target kubernetes   # kubernetes/ha/: manifests + kustomization.yaml",
-            "redis-harness render ci --target kubernetes --load-workers 2 --out /tmp/ci-k8s",
+            "redis-harness render ci --target kubernetes --out /tmp/ci-k8s",
         ],
         "The folder is rendered in memory and each file written in place only when all rendered; no password is "
         "written to it. --target kubernetes writes plain manifests and a kustomization.yaml (docs/kubernetes.md); "
@@ -52,32 +50,16 @@ def register(sub: Any) -> None:
     k8s.add_argument(
         "--no-namespace-object", action="store_true", help="the namespace exists already: render no Namespace"
     )
-    k8s.add_argument(
-        "--load-workers",
-        type=int,
-        default=0,
-        metavar="N",
-        help="also a Locust master and N workers running `redis-harness load` in the cluster (default 0: none)",
-    )
-    k8s.add_argument(
-        "--load-image", metavar="REF", default=DEFAULT_LOAD_IMAGE, help=f"their image (default {DEFAULT_LOAD_IMAGE})"
-    )
     p.set_defaults(func=run)
 
 
-KUBERNETES_ONLY = ("out", "namespace", "no_namespace_object", "load_workers", "load_image")
+KUBERNETES_ONLY = ("out", "namespace", "no_namespace_object")
 
 
 def kubernetes_options(args: argparse.Namespace, profile: Profile) -> KubernetesOptions:
     """The --target kubernetes options, checked before anything is rendered."""
-    if not 0 <= args.load_workers <= MAX_LOAD_WORKERS:
-        raise BadInput(f"--load-workers: {args.load_workers} is out of range; use 0 to {MAX_LOAD_WORKERS}")
-    ref = args.load_image
-    name, _, tag = ref.rpartition(":")
-    if not name or not tag or "/" in tag or tag == "latest" or any(c.isspace() for c in ref):
-        raise BadInput(f"--load-image: {ref!r} is not pinned; write repository:tag, e.g. {DEFAULT_LOAD_IMAGE}")
     namespace = check_namespace(args.namespace) if args.namespace is not None else default_namespace(profile)
-    return KubernetesOptions(namespace, not args.no_namespace_object, args.load_workers, ref)
+    return KubernetesOptions(namespace, not args.no_namespace_object)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,8 +98,6 @@ DEFAULTS = {
     "out": None,
     "namespace": None,
     "no_namespace_object": False,
-    "load_workers": 0,
-    "load_image": DEFAULT_LOAD_IMAGE,
 }
 
 

@@ -7,7 +7,7 @@ The rest of the node's identity (announced names, whom a replica follows) is pas
 arguments, as the compose file does.
 
 No manifest holds a password: ACL users carry SHA-256 hashes, and the pods read their secret files
-from two Secrets the manifests only name; `redis-harness env init PROFILE --kubernetes` writes them
+from a Secret the manifests only name; `redis-harness env init PROFILE --kubernetes` writes them
 (secret_manifests) to a 0600 file outside the rendered folder.
 """
 
@@ -26,15 +26,12 @@ import yaml
 from redis_harness import paths
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
-from redis_harness.profile.env_template import dotenv_value
 from redis_harness.profile.model import Profile
-from redis_harness.render.files import CONFIG_DIR, environment, node_context, write_files
+from redis_harness.render.files import environment, node_context, write_files
 from redis_harness.render.secret_files import secret_files
 
 # Secrets the manifests name and `env init --kubernetes` fills.
 RUNTIME_SECRET = "redis-runtime"  # the data nodes' and Sentinels' secret files (render/secret_files.py)
-CREDENTIALS_SECRET = "redis-credentials"  # the users' passwords as a .env file, for the in-cluster load only
-CREDENTIALS_KEY = "env"
 KUSTOMIZATION = "kustomization.yaml"
 SECRETS_FILE = "kubernetes-secrets.yaml"  # in .state/<profile>/, never in the rendered folder
 # Pods label themselves `redis-harness/client: <service>` to be let in (NetworkPolicy).
@@ -44,18 +41,13 @@ CLIENT_LABEL = "redis-harness/client"
 POD_UID = 10001
 CLUSTER_BUS_OFFSET = 10000  # Redis Cluster's node-to-node bus: the client port + 10000
 SENTINEL_PORT = 26379
-LOCUST_MASTER_PORT = 5557
-LOCUST_WEB_PORT = 8089
 # A pod's volume for AOF + RDB: the data set can be maxmemory, and an AOF rewrite or RDB save writes a
 # second copy beside the first, so 4x the container limit, at least 1 GiB.
 STORAGE_FACTOR = 4
 MIN_STORAGE_MIB = 1024
-# The one-shot cluster-create Job and the Locust pods: small, fixed limits.
+# The one-shot cluster-create Job: small, fixed limits.
 JOB_MEMORY_MIB, JOB_CPU_MILLI = 64, 100
 JOB_TTL_S = 300
-LOAD_MEMORY_MIB, LOAD_CPU_MILLI = 512, 1000
-DEFAULT_LOAD_IMAGE = "redis-harness/harness:0.1.0"
-MAX_LOAD_WORKERS = 100
 NAMESPACE_MAX = 63
 
 
@@ -63,8 +55,6 @@ NAMESPACE_MAX = 63
 class KubernetesOptions:
     namespace: str
     create_namespace: bool = True
-    load_workers: int = 0  # 0: no Locust manifests
-    load_image: str = DEFAULT_LOAD_IMAGE
 
 
 def default_namespace(profile: Profile) -> str:
@@ -114,8 +104,6 @@ def _context(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> 
         "replicas": data_node_count(profile),
         "data_secret_keys": [k for k in runtime_keys if k in ("healthcheck", "replication.conf")],
         "runtime_secret": RUNTIME_SECRET,
-        "credentials_secret": CREDENTIALS_SECRET,
-        "credentials_key": CREDENTIALS_KEY,
         "client_label": CLIENT_LABEL,
         "clients": [s.name for s in profile.security.services],
         "uid": POD_UID,
@@ -127,11 +115,6 @@ def _context(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> 
         "bus_port": profile.network.container_port + CLUSTER_BUS_OFFSET,
         "sentinel_port": SENTINEL_PORT,
         "job": {"memory_mib": JOB_MEMORY_MIB, "cpu_milli": JOB_CPU_MILLI},
-        "load": {"memory_mib": LOAD_MEMORY_MIB, "cpu_milli": LOAD_CPU_MILLI},
-        "master_port": LOCUST_MASTER_PORT,
-        "web_port": LOCUST_WEB_PORT,
-        "profile_file": f"{profile.name}.yaml",
-        "profile_dir": f"{CONFIG_DIR}/profile",
     }
 
 
@@ -147,8 +130,6 @@ def manifest_templates(profile: Profile, options: KubernetesOptions) -> dict[str
     if profile.topology.cluster is not None:
         files["cluster-create.yaml"] = "kubernetes/cluster-create.yaml.j2"
     files["networkpolicy.yaml"] = "kubernetes/networkpolicy.yaml.j2"
-    if options.load_workers:
-        files["load.yaml"] = "kubernetes/load.yaml.j2"
     return files
 
 
@@ -162,8 +143,6 @@ def kubernetes_files(profile: Profile, secrets: Secrets, options: KubernetesOpti
     config_files = {name: env.get_template(t).render(context) for name, t in node_files.items()}
     context["config_files"] = config_files
     context["config_sha256"] = hashlib.sha256("\0".join(config_files.values()).encode()).hexdigest()
-    if options.load_workers:
-        context["profile_text"] = profile.source.read_text(encoding="utf-8")
     files = {name: env.get_template(t).render(context) for name, t in manifest_templates(profile, options).items()}
     files[KUSTOMIZATION] = env.get_template("kubernetes/kustomization.yaml.j2").render(
         {**context, "resources": list(files)}
@@ -205,14 +184,9 @@ def _listed_resources(kustomization: Path) -> set[str]:
 
 
 def secret_manifests(profile: Profile, secrets: Secrets) -> str:
-    """The two Secrets the manifests name, with the passwords: for `env init --kubernetes` only."""
+    """The Secret the manifests name, with the passwords: for `env init --kubernetes` only."""
     runtime = {f.name: f.content for f in secret_files(profile, secrets)}
-    users = [secrets.default, secrets.admin, *secrets.services]
-    dotenv = "".join(f"{u.env}={dotenv_value(u.password)}\n" for u in users)
-    documents = [
-        _secret(RUNTIME_SECRET, runtime, profile, "the data nodes' and Sentinels' secret files"),
-        _secret(CREDENTIALS_SECRET, {CREDENTIALS_KEY: dotenv}, profile, "the users' passwords for the load pods"),
-    ]
+    documents = [_secret(RUNTIME_SECRET, runtime, profile, "the data nodes' and Sentinels' secret files")]
     return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, width=1000)
 
 
