@@ -11,11 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
+from redis.crc import key_slot
 
 from redis_harness.client.keys import build_key
-from redis_harness.deploy.connect import connect
+from redis_harness.deploy.connect import connect, service_cache
 from redis_harness.deploy.readiness import current_primary
 from redis_harness.faults import inject as faults
+from redis_harness.origin.store import OriginStore
 from redis_harness.profile.model import Profile, load_profile
 
 from .conftest import REPO, Deployment, deployed
@@ -149,3 +152,31 @@ def test_one_pairs_keys_share_a_slot_on_the_cluster(cluster: Deployment) -> None
     pipe.delete(*keys)
     assert pipe.execute() == [3]
     client.close()
+
+
+def test_library_multi_key_paths_span_slots_on_cluster(cluster: Deployment, tmp_path: Path) -> None:
+    """get_many, invalidate and replay_pending each take keys of many pairs, which hash to many slots:
+    on a Cluster one MGET or UNLINK across them is refused with CROSSSLOT (the library fell back to the
+    origin for every get_many: right answers, nothing ever served from Redis)."""
+    origin = OriginStore.open_seeded(tmp_path / "origin.sqlite")
+    cache = service_cache(cluster.profile, cluster.secrets, "price", origin)
+    symbols = origin.hottest(40)
+    keys = [cache.key("price", s) for s in symbols]
+    slots = {key_slot(k.encode()) for k in keys}
+    assert len(slots) > 20, "the ids of one call hash to many slots"
+    with pytest.raises(redis.exceptions.RedisClusterException, match="slot"):
+        cache.client.redis.mget(keys)  # the broken variant: one MGET across the slots
+    try:
+        first = cache.get_many("price", symbols)
+        assert set(first) == set(symbols) and cache.stats.counts["misses"] == len(symbols)
+        again = cache.get_many("price", symbols)
+        assert again == first and cache.stats.counts["hits"] == len(symbols), "the second call is served by Redis"
+        assert cache.invalidate(keys[:20]) is True
+        assert cache.client.redis.exists(*keys[:20]) == 0 and cache.client.redis.exists(*keys[20:]) == 20
+        cache._journal(keys[20:])  # as an outage would have left them
+        assert cache.replay_pending() == 20 and not cache.pending()
+        assert cache.client.redis.exists(*keys) == 0
+        assert cache.stats.counts["fallback_reads"] == 0
+    finally:
+        cache.close()
+        origin.close()

@@ -166,7 +166,8 @@ class ServiceCache:
         return value
 
     def get_many(self, entity: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Cache-aside for many ids: one MGET, one origin pass for the misses, one pipeline to fill."""
+        """Cache-aside for many ids: one MGET (one per slot on a Cluster), one origin pass for the misses, one
+        pipeline to fill."""
         keys = [self.key(entity, i) for i in ids]
         with self._accessed_lock:
             self._accessed.update((entity, i) for i in ids)
@@ -174,7 +175,7 @@ class ServiceCache:
         if not all(self._settle_pending(k) for k in keys):
             return {i: v for i in ids if (v := self._fallback(entity, i)) is not None}
         try:
-            raws = self.client.call(lambda r: r.mget(keys))
+            raws = self.client.call(lambda r: _mget(r, keys))
         except UNAVAILABLE:
             return {i: v for i in ids if (v := self._fallback(entity, i)) is not None}
         missing = []
@@ -408,3 +409,10 @@ class ServiceCache:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _mget(r: redis.Redis, keys: list[str]) -> list[Any]:
+    """MGET of keys in any slots: on a Cluster, one MGET per slot (redis-py's mget_nonatomic; the ids
+    of one call hash to many slots, and a single MGET across them is refused with CROSSSLOT)."""
+    nonatomic = getattr(r, "mget_nonatomic", None)
+    return nonatomic(keys) if nonatomic is not None else r.mget(keys)
