@@ -167,10 +167,13 @@ def test_library_multi_key_paths_span_slots_on_cluster(cluster: Deployment, tmp_
     with pytest.raises(redis.exceptions.RedisClusterException, match="slot"):
         cache.client.redis.mget(keys)  # the broken variant: one MGET across the slots
     try:
+        assert cache.invalidate(keys) is True  # the module's load runs cached some of these pairs already
+        counts = dict(cache.stats.counts)
         first = cache.get_many("price", symbols)
-        assert set(first) == set(symbols) and cache.stats.counts["misses"] == len(symbols)
+        assert set(first) == set(symbols) and cache.stats.counts["misses"] - counts["misses"] == len(symbols)
         again = cache.get_many("price", symbols)
-        assert again == first and cache.stats.counts["hits"] == len(symbols), "the second call is served by Redis"
+        assert again == first, "the second call is served by Redis"
+        assert cache.stats.counts["hits"] - counts["hits"] == len(symbols)
         assert cache.invalidate(keys[:20]) is True
         assert cache.client.redis.exists(*keys[:20]) == 0 and cache.client.redis.exists(*keys[20:]) == 20
         cache._journal(keys[20:])  # as an outage would have left them
