@@ -11,6 +11,7 @@ timeout errors. `ResilientRedis` adds the circuit breaker on top.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -38,6 +39,33 @@ class SettingsError(ValueError):
 # The .env names of .env.example, plus REDIS_USERNAME for ACL users.
 ENV_HOST, ENV_PORT, ENV_DB = "REDIS_HOST", "REDIS_PORT", "REDIS_DB"
 ENV_PASSWORD, ENV_USERNAME = "REDIS_PASSWORD", "REDIS_USERNAME"
+# TLS: the CA bundle that signed the server's certificate turns TLS on; the client's own
+# certificate and key are for a deployment that asks for one (security.tls.client_auth).
+ENV_TLS_CA, ENV_TLS_CERT, ENV_TLS_KEY = "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE"
+TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How a client speaks TLS to Redis: the server is checked against `ca_file` (and its name or
+    address against the certificate's SANs); `cert_file`/`key_file` prove the client's own identity."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    min_version: str = "TLSv1.2"
+
+    def redis_kwargs(self) -> dict[str, Any]:
+        """redis-py's connection arguments for this TLS setting."""
+        return {
+            "ssl": True,
+            "ssl_ca_certs": self.ca_file,
+            "ssl_certfile": self.cert_file,
+            "ssl_keyfile": self.key_file,
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": True,
+            "ssl_min_version": TLS_VERSIONS[self.min_version],
+        }
 
 
 @dataclass(frozen=True)
@@ -68,10 +96,12 @@ class RedisSettings:
     # Connections per pool (per node on a Cluster); None keeps redis-py's default. Beyond it a
     # checkout fails with MaxConnectionsError, counted in pool_status()["errors"].
     max_connections: int | None = None
+    tls: TlsSettings | None = None  # None: plaintext
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> RedisSettings:
-        """REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD, REDIS_USERNAME (the names in .env.example)."""
+        """REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD, REDIS_USERNAME (the names in .env.example),
+        and REDIS_TLS_CA_FILE (TLS on) with REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE (a client certificate)."""
         values: dict[str, Any] = {}
         if env.get(ENV_HOST):
             values["host"] = env[ENV_HOST]
@@ -85,6 +115,7 @@ class RedisSettings:
             values["password"] = env[ENV_PASSWORD]
         if env.get(ENV_USERNAME):
             values["username"] = env[ENV_USERNAME]
+        values.update(_tls_from_env(env))
         return cls(**{**values, **overrides})
 
     def replace(self, **changes: Any) -> RedisSettings:
@@ -96,6 +127,18 @@ class RedisSettings:
         connect timeout, the handshake read and the command read, plus the backoffs."""
         attempt = self.connect_timeout_s + 2 * self.socket_timeout_s
         return (self.retries + 1) * attempt + self.retries * self.backoff_cap_s
+
+
+def _tls_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    ca, cert, key = (env.get(var) or None for var in (ENV_TLS_CA, ENV_TLS_CERT, ENV_TLS_KEY))
+    if not ca:
+        if cert or key:
+            raise SettingsError(f"{ENV_TLS_CERT if cert else ENV_TLS_KEY}: set; also set {ENV_TLS_CA} (TLS needs it)")
+        return {}
+    if bool(cert) != bool(key):
+        missing = ENV_TLS_KEY if cert else ENV_TLS_CERT
+        raise SettingsError(f"{missing}: not set; a client certificate needs both the certificate and its key")
+    return {"tls": TlsSettings(ca_file=ca, cert_file=cert, key_file=key)}
 
 
 class RemappedSentinel(Sentinel):
@@ -154,6 +197,8 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
     }
     if settings.max_connections is not None:
         common["max_connections"] = settings.max_connections
+    tls = settings.tls.redis_kwargs() if settings.tls else {}
+    common.update(tls)
     if settings.cluster:
         # Every published node is a way in: the cluster stays reachable with any one of them down.
         reachable = [reachable for _, reachable in settings.address_map] or [(settings.host, settings.port)]
@@ -170,6 +215,7 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
                 "password": settings.sentinel_password,
                 "socket_timeout": settings.socket_timeout_s,
                 "socket_connect_timeout": settings.connect_timeout_s,
+                **tls,
             },
         )
         return sentinel.master_for(settings.master_name, db=settings.db, **common)

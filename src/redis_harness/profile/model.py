@@ -245,18 +245,28 @@ class Persistence(Section):
 
 
 class Network(Section):
-    """Where the deployment is reachable from the host."""
+    """Where the deployment is reachable from, and from whom."""
 
     container_port: ClassVar[int] = 6379
 
-    publish: Literal["loopback", "none"] = Field(
+    publish: Literal["loopback", "host", "none"] = Field(
         "loopback",
-        description="loopback: publish on network.host:network.port (loopback only); none: reachable only "
-        "from containers on the deployment's internal network",
+        description="loopback: publish on network.host:network.port (a loopback address); host: publish on a host "
+        "address other hosts reach, accepting only the networks in network.allow; none: reachable only from "
+        "containers on the deployment's internal network",
     )
-    host: str = Field("127.0.0.1", description="Host address of the published port; an IPv4 loopback address")
+    host: str = Field(
+        "127.0.0.1",
+        description="Host address of the published port: a loopback address, or with publish: host one of the "
+        "host's own IPv4 addresses",
+    )
     port: int = Field(
         6379, ge=1024, le=65535, description="Host port of the first node; the other nodes follow (redis-1 on port+1 …)"
+    )
+    allow: tuple[str, ...] = Field(
+        (),
+        description="With publish: host, the client networks (CIDR, e.g. 10.0.4.0/24) whose new connections "
+        "the host firewall accepts; every other source is dropped. Required: there is no default 'everyone'",
     )
 
     @field_validator("host")
@@ -270,15 +280,49 @@ class Network(Section):
             raise refuse(f"{host} is an IPv6 address, which the harness does not support; use 127.0.0.1")
         return host
 
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise refuse("expected a list of networks like [10.0.4.0/24]")
+        networks = []
+        for item in value:
+            try:
+                network = ipaddress.ip_network(str(item), strict=True)
+            except ValueError as exc:
+                fix = "write the network address, e.g. 10.0.4.0/24" if "host bits" in str(exc) else "e.g. 10.0.4.0/24"
+                raise refuse(f"{item!r} is not an IPv4 network; {fix}") from None
+            if network.version == 6:
+                raise refuse(f"{item} is an IPv6 network, which the harness does not support; e.g. 10.0.4.0/24")
+            if network.prefixlen == 0:
+                raise refuse(f"{item} is every address; name the client networks, e.g. 10.0.4.0/24")
+            networks.append(str(network))
+        return tuple(networks)
+
     @model_validator(mode="after")
-    def _loopback_when_published(self) -> Network:
-        if self.publish == "loopback" and not ipaddress.ip_address(self.host).is_loopback:
+    def _where_published(self) -> Network:
+        address = ipaddress.ip_address(self.host)
+        if self.publish == "loopback" and not address.is_loopback:
             raise refuse(
                 f"{self.host} is not a loopback address but network.publish is loopback; "
-                "use 127.0.0.1 (or set publish: none and reach Redis from the internal network)",
+                "use 127.0.0.1, or publish: host with an allow list (or publish: none)",
                 "host",
             )
+        if self.publish == "host":
+            if address.is_unspecified or address.is_multicast:
+                raise refuse(f"{self.host} is not one host address; name the address clients connect to", "host")
+            if not self.allow:
+                raise refuse("publish: host needs the client networks it accepts; e.g. allow: [10.0.4.0/24]", "allow")
+        elif self.allow:
+            raise refuse("only publish: host uses an allow list; remove it or set publish: host", "allow")
         return self
+
+    @property
+    def allows_only_loopback(self) -> bool:
+        return all(ipaddress.ip_network(network).subnet_of(LOOPBACK) for network in self.allow)
+
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 
 @dataclass(frozen=True)
@@ -308,6 +352,76 @@ DEFAULT_SERVICES = {
 }
 
 
+class Tls(Section):
+    """TLS on every link: clients, replication, Sentinel and the Cluster bus (Redis's own tls-* settings)."""
+
+    enabled: bool = Field(False, description="TLS on every port; the plaintext port is closed (port 0)")
+    client_auth: Literal["none", "optional", "required"] = Field(
+        "none",
+        description="none: clients prove who they are with their ACL password only; required: every client also "
+        "shows a certificate from the deployment's CA (mutual TLS); optional: a certificate, when shown, is checked",
+    )
+    min_version: Literal["TLSv1.2", "TLSv1.3"] = Field(
+        "TLSv1.2", description="Oldest protocol accepted: TLSv1.2 (TLS 1.2 and 1.3) or TLSv1.3"
+    )
+    validity_s: Duration = Field(
+        "90d", alias="validity", description="Lifetime of the certificates the harness's CA issues (1d to 825d)"
+    )
+    renew_before_s: Duration = Field(
+        "30d",
+        alias="renew_before",
+        description="`up` issues new certificates, and monitor and the alerts warn, once one expires within this",
+    )
+    names: tuple[str, ...] = Field(
+        (),
+        description="More names or addresses clients use for the deployment (its published address, service "
+        "names, localhost and 127.0.0.1 are always in the server certificate)",
+    )
+    ca_file: str | None = Field(
+        None,
+        description="Your own PKI instead of the harness's CA: the CA bundle clients and nodes trust "
+        "(with cert_file and key_file; paths relative to the profile file)",
+    )
+    cert_file: str | None = Field(None, description="Your own PKI: the server certificate every node presents")
+    key_file: str | None = Field(None, description="Your own PKI: that certificate's private key")
+
+    @field_validator("validity_s")
+    @classmethod
+    def _sane_validity(cls, seconds: float) -> float:
+        if not 86400 <= seconds <= 825 * 86400:
+            raise refuse("must be between 1d and 825d (what clients accept for a server certificate), e.g. 90d")
+        return seconds
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", name):
+                raise refuse(f"{name!r} is not a host name or IPv4 address; e.g. redis.internal or 10.0.4.7")
+        return names
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Tls:
+        if self.renew_before_s >= self.validity_s:
+            raise refuse(
+                f"{self.renew_before_s / 86400:g}d is not shorter than validity ({self.validity_s / 86400:g}d); "
+                "certificates would be renewed at every up; e.g. renew_before: 30d",
+                "renew_before",
+            )
+        own = {"ca_file": self.ca_file, "cert_file": self.cert_file, "key_file": self.key_file}
+        given = [field for field, value in own.items() if value]
+        if given and len(given) != 3:
+            missing = ", ".join(field for field in own if field not in given)
+            raise refuse(f"your own PKI needs ca_file, cert_file and key_file; add {missing}", given[0])
+        if given and not self.enabled:
+            raise refuse("certificate files are given but TLS is off; set security.tls.enabled: true", "enabled")
+        return self
+
+    @property
+    def own_pki(self) -> bool:
+        return self.ca_file is not None
+
+
 class Security(Section):
     """ACL users and password rules."""
 
@@ -321,6 +435,7 @@ class Security(Section):
     min_password_length: int = Field(
         16, ge=8, le=1024, description="Shortest password accepted (a prod profile needs at least 32)"
     )
+    tls: Tls = Field(default_factory=Tls, description="TLS on every link (off by default)")
     default_user: str = Field(
         "off",
         description="What a client that sends only a password (the `default` user, REDIS_PASSWORD) may do: "
@@ -539,10 +654,20 @@ class Profile(Section):
                 "empty and its replicas would copy the empty data set; turn on persistence.aof or set restart: no",
                 "persistence",
             )
+        self._check_published_safely()
         last_port = self.network.port + len(self.data_nodes) - 1
         if last_port > 65535:
             raise refuse(f"{self.network.port} leaves no room for {len(self.data_nodes)} nodes", "network.port")
         return self
+
+    def _check_published_safely(self) -> None:
+        network = self.network
+        if network.publish == "host" and not self.security.tls.enabled and not network.allows_only_loopback:
+            raise refuse(
+                "publish: host would send passwords and data in plaintext over the network; "
+                "set security.tls.enabled: true (or allow only 127.0.0.0/8)",
+                "network.publish",
+            )
 
     def _check_monitoring(self) -> None:
         monitoring = self.monitoring
@@ -591,7 +716,11 @@ class Profile(Section):
 
     @property
     def published(self) -> bool:
-        return self.network.publish == "loopback"
+        return self.network.publish != "none"
+
+    @property
+    def tls(self) -> Tls:
+        return self.security.tls
 
     @property
     def data_nodes(self) -> tuple[Node, ...]:
