@@ -15,6 +15,7 @@ import redis
 
 from redis_harness.client.cache import ServiceCache
 from redis_harness.client.connection import RedisSettings, ResilientRedis, make_redis
+from redis_harness.deploy.tls_client import client_tls, tls_kwargs
 from redis_harness.errors import BadInput
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
@@ -59,6 +60,7 @@ def settings_for(
         topology["sentinel_password"] = sentinel_password or password
         topology["master_name"] = profile.topology.sentinel.master_name
     topology["cluster"] = profile.topology.cluster is not None
+    topology["tls"] = client_tls(profile, username)
     return RedisSettings(host=host, port=port, username=username, password=password, **{**topology, **overrides})
 
 
@@ -100,6 +102,7 @@ def connect_node(
         socket_connect_timeout=timeout_s,
         socket_timeout=timeout_s,
         decode_responses=True,
+        **tls_kwargs(profile, username),
     )
 
 
@@ -118,6 +121,8 @@ def service_cache(
         profile,
         service,
         secrets.service(service).password,
+        # Sentinels know only `default` (REDIS_PASSWORD) for asking where the primary is.
+        sentinel_password=secrets.default.password,
         client_name=f"redis-harness-{service}",
         **(settings or {}),
     )

@@ -28,6 +28,7 @@ from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.plan import Plan, make_plan, read_sentinel_settings, sentinel_settings
 from redis_harness.deploy.readiness import current_primary, wait_until_settled
 from redis_harness.deploy.switchover import follow_primary, needs_switch, switch_primary_away
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import Secrets
 from redis_harness.render.conf_text import config_directives
@@ -45,8 +46,7 @@ class Outcome:
 
 
 def _admin(container: Any, desired: Desired, secrets: Secrets) -> redis.Redis:
-    net = desired.profile.network
-    return running.node_client(container, net.container_port, net.host, secrets.admin.password)
+    return running.node_client(desired.profile, container, secrets.admin.password)
 
 
 def _live_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
@@ -233,6 +233,7 @@ def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
                 password=secrets.password_for(user),
                 socket_connect_timeout=2,
                 socket_timeout=2,
+                **tls_kwargs(profile, user),
             )
             try:
                 client.ping()

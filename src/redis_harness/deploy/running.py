@@ -12,6 +12,7 @@ from redis.retry import Retry
 
 from redis_harness.deploy.containers import SERVICE_LABEL, project_containers
 from redis_harness.deploy.engine import docker_client
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.model import Profile
 
 ONEOFF_LABEL = "com.docker.compose.oneoff"
@@ -50,14 +51,15 @@ def published_port(container: Any, container_port: int) -> int | None:
     return None
 
 
-def node_client(container: Any, container_port: int, host: str, password: str, timeout_s: float = 2.0) -> redis.Redis:
+def node_client(profile: Profile, container: Any, password: str, timeout_s: float = 2.0) -> redis.Redis:
     """The admin user's client of one running node, through the port it publishes now (which
     may differ from the profile's while a port change is pending). No retries: a refusal is an answer."""
+    container_port = profile.network.container_port
     port = published_port(container, container_port)
     if port is None:
         raise redis.ConnectionError(f"{container.name} publishes no port for {container_port}")
     return redis.Redis(
-        host=host,
+        host=profile.network.host,
         port=port,
         username="admin",
         password=password,
@@ -65,12 +67,13 @@ def node_client(container: Any, container_port: int, host: str, password: str, t
         socket_timeout=timeout_s,
         decode_responses=True,
         retry=Retry(NoBackoff(), 0),
+        **tls_kwargs(profile, "admin"),
     )
 
 
-def read_server(container: Any, container_port: int, host: str, admin_password: str) -> Server:
+def read_node(profile: Profile, container: Any, admin_password: str) -> Server:
     try:
-        client = node_client(container, container_port, host, admin_password)
+        client = node_client(profile, container, admin_password)
     except redis.ConnectionError as exc:
         return Server(error=str(exc))
     try:
@@ -105,7 +108,3 @@ def image_id(ref: str) -> str | None:
 def running_containers(profile: Profile) -> dict[str, Any]:
     """The deployment's containers by compose service, stopped ones included."""
     return containers_by_service(project_containers(profile))
-
-
-def read_node(profile: Profile, container: Any, admin_password: str) -> Server:
-    return read_server(container, profile.network.container_port, profile.network.host, admin_password)

@@ -20,6 +20,7 @@ from redis_harness import paths
 from redis_harness.deploy import generations, ownership
 from redis_harness.deploy.containers import container_facts, project_containers
 from redis_harness.deploy.running import published_port
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.units import format_size
@@ -38,6 +39,7 @@ def _client(profile: Profile, port: int, user: str | None, password: str) -> red
         socket_timeout=2,
         decode_responses=True,
         retry=Retry(NoBackoff(), 0),
+        **tls_kwargs(profile, user),
     )
 
 
@@ -54,11 +56,12 @@ def _node_facts(profile: Profile, container: Any, secrets: Secrets | None) -> di
     if port is None:
         return {"reachable": False, "error": f"{container.name} publishes no port"}
     try:
-        default = _client(profile, port, None, secrets.default.password)
-        try:
-            default.ping()
-        finally:
-            default.close()
+        if profile.security.default_user != "off":  # with `default` off, its refusal is the profile's will
+            default = _client(profile, port, None, secrets.default.password)
+            try:
+                default.ping()
+            finally:
+                default.close()
         admin = _client(profile, port, "admin", secrets.admin.password)
         try:
             info = admin.info("memory") | admin.info("stats") | admin.info("replication")

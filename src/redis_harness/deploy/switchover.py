@@ -57,11 +57,10 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
     """Make another node the primary before `service` (the primary now) is replaced; returns it."""
     spec = profile.topology.sentinel
     assert spec is not None
-    net = profile.network
-    old = running.node_client(container, net.container_port, net.host, secrets.admin.password)
+    old = running.node_client(profile, container, secrets.admin.password)
     containers = running.running_containers(profile)
     replicas = [
-        running.node_client(containers[n.service], net.container_port, net.host, secrets.admin.password)
+        running.node_client(profile, containers[n.service], secrets.admin.password)
         for n in profile.data_nodes
         if n.service != service and n.service in containers and containers[n.service].status == "running"
     ]
@@ -111,7 +110,7 @@ def follow_primary(profile: Profile, secrets: Secrets, service: str, container: 
     primary = current_primary(profile, secrets)
     if primary is None or primary == service:
         return
-    node = running.node_client(container, profile.network.container_port, profile.network.host, secrets.admin.password)
+    node = running.node_client(profile, container, secrets.admin.password)
     try:
         _wait(lambda: _answers(node), START_S, f"{service} answering")
         info = node.info("replication")

@@ -675,6 +675,11 @@ class Profile(Section):
             return
         if self.network.publish != "loopback":
             raise refuse("needs network.publish: loopback, where its ports are published", "monitoring.enabled")
+        if self.security.tls.enabled:
+            raise refuse(
+                "the exporters do not speak TLS to the nodes yet; turn monitoring off or security.tls.enabled off",
+                "monitoring.enabled",
+            )
         taken = {n.host_port for n in self.nodes}
         for field, port in (
             ("prometheus_port", monitoring.prometheus_port),

@@ -20,6 +20,7 @@ from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.acl import SENTINEL_PEER_USER, acl_users, sentinel_acl_users
+from redis_harness.render.certificates import MOUNTED_CA, MOUNTED_CERT, MOUNTED_KEY
 from redis_harness.render.monitoring import (
     ALERTMANAGER_PORT,
     EXPORTER_PORT,
@@ -77,7 +78,19 @@ def node_context(profile: Profile, secrets: Secrets) -> dict[str, object]:
         "sentinel_peer_user": SENTINEL_PEER_USER,
         "config_dir": CONFIG_DIR,
         "primary_host": profile.data_nodes[0].service,
+        "tls_mounts": {"ca": MOUNTED_CA, "cert": MOUNTED_CERT, "key": MOUNTED_KEY},
+        "tls_cli": tls_cli_options(profile),
     }
+
+
+def tls_cli_options(profile: Profile) -> str:
+    """redis-cli's TLS options inside a node's container ('' with TLS off); the node's own certificate
+    doubles as the client certificate a deployment with client_auth asks for."""
+    if not profile.tls.enabled:
+        return ""
+    return (
+        f" --tls --cacert /run/secrets/{MOUNTED_CA} --cert /run/secrets/{MOUNTED_CERT} --key /run/secrets/{MOUNTED_KEY}"
+    )
 
 
 def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:

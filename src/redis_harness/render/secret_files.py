@@ -9,6 +9,8 @@ environment or in `docker inspect`:
 - sentinel.conf        how Sentinels log in to the data nodes and to each other
 - cluster-admin        the admin password, for the one-shot cluster-create container only
 - exporter             the `exporter` ACL user's password, for the redis_exporters (monitoring.enabled)
+- tls-*                with security.tls: the CA, each node's certificate and key, client certificates
+                       (render/certificates.py); private keys are 0600, a node's own owned by its user
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import MASTER_NAME
 from redis_harness.render.acl import SENTINEL_PEER_USER
+from redis_harness.render.certificates import is_private_key, mounted_names, tls_file_names, tls_files
+
+CONTAINER_UID = 999  # the containers' redis user (docker-compose.yml.j2)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
         files.append(SecretFile("cluster-admin", secrets.admin.password))
     if profile.monitoring.enabled:
         files.append(SecretFile("exporter", secrets.derived("exporter")))
+    existing = read_secret_files(profile, tls_file_names(profile))
+    files += [SecretFile(name, content) for name, content in tls_files(profile, existing).items()]
     return files
 
 
@@ -66,17 +73,22 @@ def secret_names(profile: Profile) -> list[str]:
         names.append("cluster-admin")
     if profile.monitoring.enabled:
         names.append("exporter")
-    return names
+    return names + list(mounted_names(profile))
+
+
+def state_names(profile: Profile) -> list[str]:
+    """Every secret file of the deployment: the mounted ones, and the CA key and client certificates."""
+    return list(dict.fromkeys(secret_names(profile) + list(tls_file_names(profile))))
 
 
 def write_secret_files(profile: Profile, secrets: Secrets) -> list[Path]:
     return write_secret_contents(profile, {s.name: s.content for s in secret_files(profile, secrets)})
 
 
-def read_secret_files(profile: Profile) -> dict[str, str]:
+def read_secret_files(profile: Profile, names: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
     """The secret files as they are now (kept in memory only, to put them back on a rollback)."""
     found = {}
-    for name in secret_names(profile):
+    for name in state_names(profile) if names is None else names:
         path = secret_path(profile, name)
         if path.is_file():
             found[name] = path.read_text(encoding="utf-8")
@@ -89,20 +101,27 @@ def write_secret_contents(profile: Profile, contents: dict[str, str]) -> list[Pa
     folder = paths.state_dir(profile.name)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)  # other host users cannot reach the files
+    mounted = set(mounted_names(profile))
     written = []
     for name, content in contents.items():
         path = folder / name
         if path.is_file() and path.read_text(encoding="utf-8") == content:
             written.append(path)
             continue
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o444)
+        private = is_private_key(name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600 if private else 0o444)
         try:
-            os.fchmod(fd, 0o644)
+            os.fchmod(fd, 0o600 if private else 0o644)
             os.ftruncate(fd, 0)
             os.write(fd, content.encode("utf-8"))
             os.fsync(fd)
-            # The containers' redis user (uid 999) reads it; nobody writes it but `up`.
-            os.fchmod(fd, 0o444)
+            if private:
+                # A node's key: readable by its redis user only. Other keys (the CA's, clients') stay the caller's.
+                if name in mounted and os.geteuid() == 0:
+                    os.fchown(fd, CONTAINER_UID, CONTAINER_UID)
+            else:
+                # The containers' redis user (uid 999) reads it; nobody writes it but `up`.
+                os.fchmod(fd, 0o444)
         finally:
             os.close(fd)
         written.append(path)
@@ -110,5 +129,5 @@ def write_secret_contents(profile: Profile, contents: dict[str, str]) -> list[Pa
 
 
 def remove_secret_files(profile: Profile) -> None:
-    for name in secret_names(profile):
+    for name in state_names(profile):
         secret_path(profile, name).unlink(missing_ok=True)
