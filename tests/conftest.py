@@ -114,6 +114,25 @@ def fault_deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[
         yield deployment
 
 
+# TLS on every link with mutual TLS: the settings the TLS tests share one deployment of.
+TLS_REQUIRED = {"tls": {"enabled": True, "client_auth": "required"}}
+
+
+@pytest.fixture(scope="session")
+def tls_deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
+    """The ci profile with TLS and client certificates required, as `tlsci` on port 6760."""
+    ci = yaml.safe_load((REPO / "profiles" / "ci.yaml").read_text())
+    profile = variant_profile(
+        "ci",
+        tmp_path_factory.mktemp("tlsci"),
+        "tlsci",
+        network={"port": 6760},
+        security={**ci["security"], **TLS_REQUIRED},
+    )
+    with deployed(profile, secret_env) as deployment:
+        yield deployment
+
+
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OriginStore]:
     store = OriginStore.open_seeded(tmp_path_factory.mktemp("origin") / "origin.sqlite")
