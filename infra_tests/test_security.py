@@ -14,6 +14,7 @@ from redis.retry import Retry
 
 from redis_harness.deploy.connect import connect_node, endpoint
 from redis_harness.deploy.containers import deployed_folder
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
@@ -74,7 +75,8 @@ def test_protected_configs_refused(admin: redis.Redis, check: Check) -> None:
 
 def _plain_client(profile: Profile, node: Node, username: str | None, password: str | None) -> redis.Redis:
     """RESP2 without retries or client name: the first command sent is exactly the one under test
-    (a RESP3 client would send HELLO first and be refused for that instead)."""
+    (a RESP3 client would send HELLO first and be refused for that instead). With TLS on it completes
+    the handshake with the harness's certificate, so the password is what is under test."""
     host, _ = endpoint(profile)
     return redis.Redis(
         host=host,
@@ -86,6 +88,7 @@ def _plain_client(profile: Profile, node: Node, username: str | None, password: 
         socket_timeout=2,
         retry=Retry(NoBackoff(), 0),
         decode_responses=True,
+        **tls_kwargs(profile, "admin"),
     )
 
 

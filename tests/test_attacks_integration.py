@@ -22,6 +22,7 @@ from redis.retry import Retry
 from redis_harness.client.connection import UnmappedAddress
 from redis_harness.deploy.connect import connect, connect_node
 from redis_harness.deploy.containers import service_container
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.model import Profile
 
 from .conftest import Deployment, deployed, emit, variant_profile
@@ -81,8 +82,9 @@ def standalone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     """A dev-, ci- or prod-like deployment on its own port (prod's default user is off)."""
     base, port = request.param
     raw = {"network": {"port": port}}
-    if base == "prod":
+    if base == "prod":  # TLS and mutual TLS as prod has them, published on the loopback here
         raw["resources"] = {"memory": "256mb", "cpus": 1.0}
+        raw["network"] = {"publish": "loopback", "host": "127.0.0.1", "allow": [], "port": port}
     profile = variant_profile(base, tmp_path_factory.mktemp(base), f"sec{base}", **raw)
     with deployed(profile, secret_env) as deployment:
         yield deployment
@@ -94,7 +96,8 @@ STANDALONE = [("dev", 6511), ("ci", 6510), ("prod", 6512)]
 def _login(deployment: Deployment, user: str | None) -> redis.Redis:
     profile, secrets = deployment.profile, deployment.secrets
     password = secrets.password_for(user)
-    return attacker(profile.network.host, profile.network.port, user, password)
+    # With TLS on, the attacker holds a certificate of the deployment's CA: only ACLs stand in the way.
+    return attacker(profile.network.host, profile.network.port, user, password, **tls_kwargs(profile, user))
 
 
 # --------------------------------------------------------------------------- points 2, 3: ACLs

@@ -399,3 +399,21 @@ def test_env_init_kubernetes_writes_the_secrets_0600(tmp_path: Path) -> None:
 def test_manifests_are_the_same_for_the_same_inputs(rendered: Rendered) -> None:
     profile, secrets, files = rendered["prod"]
     assert render(profile, secrets) == files
+
+
+def test_tls_reads_the_clusters_tls_secret_and_never_carries_a_key(rendered: Rendered) -> None:
+    """prod has TLS on: every pod mounts the CA, certificate and key from the `redis-tls` Secret the
+    cluster's PKI provides; no manifest and no Secret the harness writes holds a certificate or key
+    (the harness's own CA key stays on the host it runs on)."""
+    profile, secrets, files = rendered["prod"]
+    assert profile.tls.enabled
+    text = "\n".join(files.values())
+    assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
+    pods = [doc for doc in yaml.safe_load_all(files["redis.yaml"]) if doc and doc["kind"] == "StatefulSet"]
+    for pod in pods:
+        volumes = {v["name"]: v for v in pod["spec"]["template"]["spec"]["volumes"]}
+        sources = volumes["secrets"]["projected"]["sources"]
+        tls = next(s["secret"] for s in sources if s["secret"]["name"] == "redis-tls")
+        assert {i["path"] for i in tls["items"]} == {"tls-ca.crt", "tls-server.crt", "tls-server.key"}
+    runtime = yaml.safe_load(secret_manifests(profile, secrets))
+    assert not [key for key in runtime["stringData"] if key.startswith("tls-")]

@@ -99,12 +99,15 @@ def _env_init(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(("profile", "port"), [("ci", "6381"), ("ha", "6400"), ("prod", "6379")])
-def test_env_init_writes_the_profiles_host_and_port(tmp_path: Path, profile: str, port: str) -> None:
+@pytest.mark.parametrize(
+    ("profile", "host", "port"),
+    [("ci", "127.0.0.1", "6381"), ("ha", "127.0.0.1", "6400"), ("prod", "10.0.4.10", "6379")],
+)
+def test_env_init_writes_the_profiles_host_and_port(tmp_path: Path, profile: str, host: str, port: str) -> None:
     result = _env_init(tmp_path, profile)
     assert result.returncode == 0, result.stderr
     values = dotenv_values(tmp_path / ".env", interpolate=False)
-    assert (values["REDIS_HOST"], values["REDIS_PORT"], values["REDIS_DB"]) == ("127.0.0.1", port, "0")
+    assert (values["REDIS_HOST"], values["REDIS_PORT"], values["REDIS_DB"]) == (host, port, "0")
 
 
 def test_env_init_refuses_an_unknown_profile_and_writes_nothing(tmp_path: Path) -> None:

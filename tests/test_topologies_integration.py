@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from redis.crc import key_slot
 
 from redis_harness.client.keys import build_key
@@ -19,9 +20,9 @@ from redis_harness.deploy.connect import connect, service_cache
 from redis_harness.deploy.readiness import current_primary
 from redis_harness.faults import inject as faults
 from redis_harness.origin.store import OriginStore
-from redis_harness.profile.model import Profile, load_profile
+from redis_harness.profile.model import Profile
 
-from .conftest import REPO, Deployment, deployed
+from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, variant_profile
 
 pytestmark = pytest.mark.integration
 
@@ -43,30 +44,44 @@ def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.Com
     return result
 
 
+def tls_variant(base: str, tmp_dir: Path, **overrides: object) -> Profile:
+    """profiles/<base>.yaml with TLS on every link and client certificates required, as `tls<base>`:
+    every Sentinel and Cluster path below runs over TLS (the plaintext ones run in test_rolling_ha,
+    test_failover_command and the docs' commands)."""
+    raw = yaml.safe_load((REPO / "profiles" / f"{base}.yaml").read_text())
+    return variant_profile(base, tmp_dir, f"tls{base}", security={**raw["security"], **TLS_REQUIRED}, **overrides)
+
+
 @pytest.fixture(scope="module")
-def ha(secret_env: dict[str, str]) -> Iterator[Deployment]:
-    with deployed(load_profile("ha"), secret_env) as deployment:
+def ha(secret_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    raw = yaml.safe_load((REPO / "profiles" / "ha.yaml").read_text())
+    profile = tls_variant(
+        "ha", tmp_path_factory.mktemp("tlsha"), network={"port": 6790}, sentinel={**raw["sentinel"], "port": 6795}
+    )
+    with deployed(profile, secret_env) as deployment:
         yield deployment
 
 
 @pytest.fixture(scope="module")
-def cluster(secret_env: dict[str, str]) -> Iterator[Deployment]:
-    with deployed(load_profile("cluster"), secret_env) as deployment:
-        yield deployment
+def cluster(secret_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    with deployed(
+        tls_variant("cluster", tmp_path_factory.mktemp("tlscluster"), network={"port": 6860}), secret_env
+    ) as d:
+        yield d
 
 
 def failover_report(profile: Profile, env: dict[str, str], run_dir: Path, *extra: str) -> tuple[int, dict]:
-    result = cli(env, "load", profile.name, "--scenario", "failover", "--duration", "20s", "--report", str(run_dir),
-                 *extra)  # fmt: skip
+    source = str(profile.source)
+    result = cli(env, "load", source, "--scenario", "failover", "--duration", "20s", "--report", str(run_dir), *extra)
     return result.returncode, json.loads((run_dir / "report.json").read_text())
 
 
 def test_ha_verifies_on_every_node(ha: Deployment, cli_env: dict[str, str]) -> None:
-    again = cli(cli_env, "up", "ha")  # as docs/topologies.md shows it: the deployment is already what it says
+    again = cli(cli_env, "up", str(ha.profile.source))  # the deployment is already what it says
     assert again.returncode == 0 and "in sync, nothing to change" in again.stdout, again.stderr
-    result = cli(cli_env, "verify", "ha", "-v")
+    result = cli(cli_env, "verify", str(ha.profile.source), "-v")
     assert result.returncode == 0
-    assert result.stdout.startswith("verify redis-harness-ha (3 data nodes): passed")
+    assert result.stdout.startswith(f"verify {ha.profile.project} (3 data nodes): passed")
     tables = result.stdout.split("checks on ")[1:]
     assert [t.split(":", 1)[0] for t in tables] == ["redis-0", "redis-1", "redis-2"]
     for check in ("replication_links_up", "sentinels_agree_on_the_primary", "sentinel_requires_a_password"):
@@ -112,7 +127,7 @@ def test_verify_names_a_broken_replication_link(ha: Deployment, cli_env: dict[st
     with faults.injected(ha.profile, "disconnect", network="internal", node=replica):
         faults.disconnect(ha.profile, "edge", node=replica)
         try:
-            result = cli(cli_env, "verify", "ha", "-k", "replication_links_up or sentinel_quorum")
+            result = cli(cli_env, "verify", str(ha.profile.source), "-k", "replication_links_up or sentinel_quorum")
         finally:
             faults.reconnect(ha.profile, "edge", node=replica)
     assert result.returncode != 0
@@ -121,9 +136,11 @@ def test_verify_names_a_broken_replication_link(ha: Deployment, cli_env: dict[st
 
 
 def test_cluster_verifies_and_reup_is_harmless(cluster: Deployment, cli_env: dict[str, str]) -> None:
-    again = cli(cli_env, "up", "cluster")  # the init container finds the cluster and does nothing
+    again = cli(cli_env, "up", str(cluster.profile.source))  # the init container finds the cluster and does nothing
     assert again.returncode == 0 and "in sync, nothing to change" in again.stdout, again.stderr
-    result = cli(cli_env, "verify", "cluster", "-k", "cluster or replica or confined or runs_as_non_root", "-v")
+    result = cli(
+        cli_env, "verify", str(cluster.profile.source), "-k", "cluster or replica or confined or runs_as_non_root", "-v"
+    )
     assert result.returncode == 0
     assert result.stdout.count("checks on redis-") == 6
     assert "cluster_all_slots_covered" in result.stdout
@@ -138,7 +155,7 @@ def test_cluster_failover_names_a_new_primary(cluster: Deployment, cli_env: dict
 
 
 def test_existing_scenarios_run_unchanged_on_cluster(cluster: Deployment, cli_env: dict[str, str]) -> None:
-    result = cli(cli_env, "load", "cluster", "--scenario", "smoke", "--duration", "6s")
+    result = cli(cli_env, "load", str(cluster.profile.source), "--scenario", "smoke", "--duration", "6s")
     assert result.returncode == 0
 
 

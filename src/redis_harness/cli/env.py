@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from redis_harness import paths
 from redis_harness.cli.common import add_command
+from redis_harness.deploy.tls_client import client_tls
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.env_template import create_dotenv, service_dotenv
@@ -106,6 +108,18 @@ def write_kubernetes_secrets(profile: Profile) -> None:
     print(f"  kubectl apply -n {default_namespace(profile)} -f {shown}")
 
 
+def tls_settings(profile: Profile, service: str) -> dict[str, str]:
+    """With TLS on: the CA bundle and, when the deployment asks for one, the service's own client certificate
+    (files `up` wrote in .state/<name>/; copy them to the service's host with the password)."""
+    tls = client_tls(profile, service)
+    if tls is None:
+        return {}
+    if not Path(tls.ca_file).is_file():
+        raise BadInput(f"security.tls: no certificates issued for {profile.name} yet; run `redis-harness up` first")
+    named = {"REDIS_TLS_CA_FILE": tls.ca_file, "REDIS_TLS_CERT_FILE": tls.cert_file, "REDIS_TLS_KEY_FILE": tls.key_file}
+    return {name: value for name, value in named.items() if value}
+
+
 def print_service(profile: Profile, service: str, internal: bool) -> int:
     """The pair a service logs in with (its ACL user and that user's password), and where to connect."""
     names = [s.name for s in profile.security.services]
@@ -124,6 +138,7 @@ def print_service(profile: Profile, service: str, internal: bool) -> int:
         "REDIS_DB": "0",
         "REDIS_USERNAME": service,
         "REDIS_PASSWORD": secrets.service(service).password,
+        **tls_settings(profile, service),
     }
     where = "a container on its internal network" if internal else "this host"
     print(service_dotenv(settings, f"{service} on the {profile.name} deployment, from {where}"), end="")

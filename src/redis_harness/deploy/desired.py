@@ -18,7 +18,7 @@ from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.files import check_claim, deployment_files
-from redis_harness.render.secret_files import secret_files
+from redis_harness.render.secret_files import deployment_secret_files
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def desired_state(profile: Profile, secrets: Secrets) -> Desired:
     return Desired(
         profile=profile,
         files=files,
-        secret_files={s.name: s.content for s in secret_files(profile, secrets)},
+        secret_files={s.name: s.content for s in deployment_secret_files(profile, secrets)},
         secrets_hash=secrets_fingerprint(secrets),
         image_ref=profile.image.ref,
         service_hashes=service_hashes(profile, files["docker-compose.yml"]),

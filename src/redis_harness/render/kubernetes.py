@@ -33,6 +33,8 @@ from redis_harness.render.secret_files import secret_files
 # Secrets the manifests name and `env init --kubernetes` fills.
 RUNTIME_SECRET = "redis-runtime"  # the data nodes' and Sentinels' secret files (render/secret_files.py)
 KUSTOMIZATION = "kustomization.yaml"
+# With security.tls: the kubernetes.io/tls Secret (ca.crt, tls.crt, tls.key) the cluster's PKI provides.
+TLS_SECRET = "redis-tls"
 SECRETS_FILE = "kubernetes-secrets.yaml"  # in .state/<profile>/, never in the rendered folder
 # Pods label themselves `redis-harness/client: <service>` to be let in (NetworkPolicy).
 CLIENT_LABEL = "redis-harness/client"
@@ -104,6 +106,7 @@ def _context(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> 
         "replicas": data_node_count(profile),
         "data_secret_keys": [k for k in runtime_keys if k in ("healthcheck", "replication.conf")],
         "runtime_secret": RUNTIME_SECRET,
+        "tls_secret": TLS_SECRET,
         "client_label": CLIENT_LABEL,
         "clients": [s.name for s in profile.security.services],
         "uid": POD_UID,

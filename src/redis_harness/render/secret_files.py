@@ -53,9 +53,16 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
         files.append(SecretFile("cluster-admin", secrets.admin.password))
     if profile.monitoring.enabled:
         files.append(SecretFile("exporter", secrets.derived("exporter")))
-    existing = read_secret_files(profile, tls_file_names(profile))
-    files += [SecretFile(name, content) for name, content in tls_files(profile, existing).items()]
     return files
+
+
+def deployment_secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
+    """What `up` writes in .state/<name>/: the password files and, with TLS on, the CA and the certificates
+    (the existing ones where they may stay). Kubernetes gets only the former (`secret_files`): its pods
+    read TLS from a Secret the cluster's PKI provides, and the CA key never leaves this host."""
+    existing = read_secret_files(profile, tls_file_names(profile))
+    tls = [SecretFile(name, content) for name, content in tls_files(profile, existing).items()]
+    return secret_files(profile, secrets) + tls
 
 
 def secret_path(profile: Profile, name: str) -> Path:
@@ -82,7 +89,7 @@ def state_names(profile: Profile) -> list[str]:
 
 
 def write_secret_files(profile: Profile, secrets: Secrets) -> list[Path]:
-    return write_secret_contents(profile, {s.name: s.content for s in secret_files(profile, secrets)})
+    return write_secret_contents(profile, {s.name: s.content for s in deployment_secret_files(profile, secrets)})
 
 
 def read_secret_files(profile: Profile, names: tuple[str, ...] | list[str] | None = None) -> dict[str, str]:
