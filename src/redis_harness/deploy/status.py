@@ -9,6 +9,7 @@ cannot be read they are reported as unknown, never copied from the profile.
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from typing import Any
 
@@ -24,6 +25,8 @@ from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.units import format_size
+from redis_harness.render.certificates import certificates, tls_file_names
+from redis_harness.render.secret_files import read_secret_files
 from redis_harness.terminal import view_width
 
 LABEL_WIDTH = len("monitoring ")  # the label column; a wrapped line continues under the values
@@ -136,10 +139,11 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
         "profile_argument": paths.profile_argument(profile.name, profile.source),
         "project": profile.project,
         "endpoint": (
-            {"host": profile.network.host, "port": profile.network.port}
-            if profile.network.publish == "loopback"
+            {"host": profile.network.host, "port": profile.network.port, "allow": list(profile.network.allow)}
+            if profile.published
             else None
         ),
+        "tls": _tls_facts(profile),
         "containers": facts,
         # Per container: the limit is every node's; the figure used is the fullest node's.
         "memory_limit": next((c["memory_limit"] for c in data if c["memory_limit"]), None),
@@ -162,6 +166,22 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
     }
 
 
+def _tls_facts(profile: Profile) -> dict[str, Any] | None:
+    """How clients must connect, and when the soonest certificate `up` issued expires (None: not issued yet)."""
+    tls = profile.tls
+    if not tls.enabled:
+        return None
+    issued = certificates(read_secret_files(profile, tls_file_names(profile)))
+    soonest = min(issued, key=lambda cert: cert.not_after) if issued else None
+    return {
+        "min_version": tls.min_version,
+        "client_auth": tls.client_auth,
+        "soonest_expiry": soonest.not_after.isoformat() if soonest else None,
+        "soonest_file": soonest.file if soonest else None,
+        "days_left": round(soonest.expires_in(dt.datetime.now(dt.UTC)).total_seconds() / 86400, 1) if soonest else None,
+    }
+
+
 def _size(value: int | None) -> str:
     return format_size(value) if value is not None else "unknown"
 
@@ -178,7 +198,22 @@ def format_status(status: dict[str, Any], width: int | None = None) -> str:
 def _status_lines(status: dict[str, Any]) -> list[str]:
     lines = [f"profile    {status['profile']}  (compose project {status['project']})"]
     endpoint = status["endpoint"]
-    lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}" if endpoint else "endpoint   none (not published)")
+    if endpoint:
+        allow = f" (accepts {', '.join(endpoint['allow'])} only)" if endpoint.get("allow") else ""
+        lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}{allow}")
+    else:
+        lines.append("endpoint   none (not published)")
+    tls = status.get("tls")
+    if tls:
+        certs = {"required": "client certificates required", "optional": "client certificates checked when shown"}
+        expiry = (
+            f"; soonest certificate expiry in {tls['days_left']:g} days ({tls['soonest_file']})"
+            if tls["days_left"] is not None
+            else "; no certificates issued yet"
+        )
+        lines.append(
+            f"tls        {tls['min_version']} or newer, {certs.get(tls['client_auth'], 'passwords only')}{expiry}"
+        )
     owner = status.get("owner")
     if owner:
         whose = "this checkout" if owner["this_checkout"] else "another checkout: changes refused here"
