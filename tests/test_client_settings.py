@@ -96,3 +96,45 @@ def test_outages_are_connection_and_timeout_errors_but_not_bad_credentials() -> 
     assert is_outage(redis.BusyLoadingError("loading the AOF"))
     assert not is_outage(redis.AuthenticationError("wrong password"))
     assert not is_outage(redis.ResponseError("WRONGTYPE"))
+
+
+def test_sentinel_cluster_and_address_map_from_the_environment() -> None:
+    env = {
+        "REDIS_SENTINELS": "10.0.4.10:26379, 10.0.4.10:26380",
+        "REDIS_SENTINEL_PASSWORD": "ask-only",
+        "REDIS_MASTER_NAME": "primary",
+        "REDIS_ADDRESS_MAP": "redis-0:6379=10.0.4.10:6400,redis-1:6379=10.0.4.10:6401",
+    }
+    settings = RedisSettings.from_env(env)
+    assert settings.sentinels == (("10.0.4.10", 26379), ("10.0.4.10", 26380))
+    assert settings.sentinel_password == "ask-only" and settings.master_name == "primary"
+    assert settings.address_map == ((("redis-0", 6379), ("10.0.4.10", 6400)), (("redis-1", 6379), ("10.0.4.10", 6401)))
+    assert RedisSettings.from_env({"REDIS_CLUSTER": "1"}).cluster is True
+    assert RedisSettings.from_env({"REDIS_CLUSTER": "0"}).cluster is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REDIS_SENTINELS": "10.0.4.10"}, "REDIS_SENTINELS: '10.0.4.10' is not host:port"),
+        ({"REDIS_SENTINELS": "h:99999"}, "REDIS_SENTINELS: 'h:99999' is not host:port"),
+        ({"REDIS_CLUSTER": "maybe"}, "REDIS_CLUSTER: 'maybe' is not 1 or 0"),
+        ({"REDIS_CLUSTER": "1", "REDIS_SENTINELS": "h:1"}, "REDIS_CLUSTER: a Cluster has no Sentinels"),
+        ({"REDIS_ADDRESS_MAP": "redis-0:6379"}, "REDIS_ADDRESS_MAP: 'redis-0:6379' is not name:port=host:port"),
+        ({"REDIS_TLS_CERT_FILE": "c.pem"}, "REDIS_TLS_CERT_FILE: set; also set REDIS_TLS_CA_FILE"),
+        ({"REDIS_TLS_CA_FILE": "ca.pem", "REDIS_TLS_CERT_FILE": "c.pem"}, "REDIS_TLS_KEY_FILE: not set"),
+    ],
+)
+def test_bad_topology_or_tls_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        RedisSettings.from_env(env)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_tls_from_the_environment_turns_tls_on_with_the_client_certificate() -> None:
+    env = {"REDIS_TLS_CA_FILE": "ca.pem", "REDIS_TLS_CERT_FILE": "c.pem", "REDIS_TLS_KEY_FILE": "c.key"}
+    tls = RedisSettings.from_env(env).tls
+    assert tls is not None and (tls.ca_file, tls.cert_file, tls.key_file) == ("ca.pem", "c.pem", "c.key")
+    kwargs = tls.redis_kwargs()
+    assert kwargs["ssl"] is True and kwargs["ssl_check_hostname"] is True and kwargs["ssl_cert_reqs"] == "required"
+    assert RedisSettings.from_env({}).tls is None

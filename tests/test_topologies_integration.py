@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 import yaml
+from dotenv import dotenv_values
 from redis.crc import key_slot
 
+from redis_harness.client.cache import ServiceCache
 from redis_harness.client.keys import build_key
 from redis_harness.deploy.connect import connect, service_cache
 from redis_harness.deploy.readiness import current_primary
@@ -197,6 +199,38 @@ def test_library_multi_key_paths_span_slots_on_cluster(cluster: Deployment, tmp_
         assert cache.replay_pending() == 20 and not cache.pending()
         assert cache.client.redis.exists(*keys) == 0
         assert cache.stats.counts["fallback_reads"] == 0
+    finally:
+        cache.close()
+        origin.close()
+
+
+@pytest.mark.parametrize("topology", ["ha", "cluster"])
+def test_a_service_on_another_host_needs_only_what_env_init_prints(
+    topology: str, request: pytest.FixtureRequest, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`env init P --service price` prints all a service needs (TLS files, Sentinels or Cluster, the map
+    from announced names to published addresses); the shipped library's from_env connects with it alone."""
+    deployment: Deployment = request.getfixturevalue(topology)
+    printed = cli(cli_env, "env", "init", str(deployment.profile.source), "--service", "price")
+    assert printed.returncode == 0, printed.stderr
+    (tmp_path / "price.env").write_text(printed.stdout)
+    env = {k: v for k, v in dotenv_values(tmp_path / "price.env", interpolate=False).items() if v is not None}
+    assert env["REDIS_TLS_CA_FILE"] and env["REDIS_TLS_CERT_FILE"].endswith("tls-client-price.crt")
+    assert ("REDIS_SENTINELS" in env) == (topology == "ha") and ("REDIS_CLUSTER" in env) == (topology == "cluster")
+    origin = OriginStore.open_seeded(tmp_path / "origin.sqlite")
+    cache = ServiceCache.from_env(env, "price", origin)
+    try:
+        symbol = origin.hottest(1)[0]
+        assert cache.get("price", symbol) == cache.get("price", symbol)  # filled, then served
+        assert cache.stats.counts["hits"] >= 1 and cache.stats.counts["fallback_reads"] == 0
+        # The broken variant: without the map, the names the nodes announce are not reachable from here.
+        unmapped = {k: v for k, v in env.items() if k != "REDIS_ADDRESS_MAP"}
+        with pytest.raises((redis.RedisError, redis.exceptions.RedisClusterException)):  # noqa: PT012
+            blind = ServiceCache.from_env(unmapped, "price", origin)  # a Cluster client reads the slot map here
+            try:
+                blind.client.redis.set("price:v1:probe:x", "1")
+            finally:
+                blind.close()
     finally:
         cache.close()
         origin.close()

@@ -8,9 +8,10 @@ from typing import Any
 
 from redis_harness import paths
 from redis_harness.cli.common import add_command
+from redis_harness.deploy.connect import settings_for
 from redis_harness.deploy.tls_client import client_tls
 from redis_harness.errors import BadInput
-from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.env_template import create_dotenv, service_dotenv
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.render.kubernetes import default_namespace, write_secret_manifests
@@ -120,6 +121,22 @@ def tls_settings(profile: Profile, service: str) -> dict[str, str]:
     return {name: value for name, value in named.items() if value}
 
 
+def topology_settings(profile: Profile, secrets: Secrets) -> dict[str, str]:
+    """Sentinel or Cluster: where to ask for the primary or the slot map, and the map from the names the
+    nodes announce to their published addresses (a client on another host cannot resolve the names)."""
+    settings = settings_for(profile, None, "")
+    found: dict[str, str] = {}
+    if settings.sentinels:
+        found["REDIS_SENTINELS"] = ",".join(f"{host}:{port}" for host, port in settings.sentinels)
+        found["REDIS_SENTINEL_PASSWORD"] = secrets.default.password
+        found["REDIS_MASTER_NAME"] = settings.master_name
+    if settings.cluster:
+        found["REDIS_CLUSTER"] = "1"
+    if settings.sentinels or settings.cluster:
+        found["REDIS_ADDRESS_MAP"] = ",".join(f"{a[0]}:{a[1]}={r[0]}:{r[1]}" for a, r in settings.address_map)
+    return found
+
+
 def print_service(profile: Profile, service: str, internal: bool) -> int:
     """The pair a service logs in with (its ACL user and that user's password), and where to connect."""
     names = [s.name for s in profile.security.services]
@@ -139,6 +156,7 @@ def print_service(profile: Profile, service: str, internal: bool) -> int:
         "REDIS_USERNAME": service,
         "REDIS_PASSWORD": secrets.service(service).password,
         **tls_settings(profile, service),
+        **({} if internal else topology_settings(profile, secrets)),
     }
     where = "a container on its internal network" if internal else "this host"
     print(service_dotenv(settings, f"{service} on the {profile.name} deployment, from {where}"), end="")

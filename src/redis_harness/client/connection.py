@@ -42,6 +42,15 @@ ENV_PASSWORD, ENV_USERNAME = "REDIS_PASSWORD", "REDIS_USERNAME"
 # TLS: the CA bundle that signed the server's certificate turns TLS on; the client's own
 # certificate and key are for a deployment that asks for one (security.tls.client_auth).
 ENV_TLS_CA, ENV_TLS_CERT, ENV_TLS_KEY = "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE"
+# Topologies: REDIS_SENTINELS (host:port,…) with REDIS_SENTINEL_PASSWORD and REDIS_MASTER_NAME, or
+# REDIS_CLUSTER=1; REDIS_ADDRESS_MAP (name:port=host:port,…) maps the addresses nodes announce to
+# the ones this client reaches (the deployment's published ports).
+ENV_SENTINELS, ENV_SENTINEL_PASSWORD, ENV_MASTER_NAME = (
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_PASSWORD",
+    "REDIS_MASTER_NAME",
+)
+ENV_CLUSTER, ENV_ADDRESS_MAP = "REDIS_CLUSTER", "REDIS_ADDRESS_MAP"
 TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
@@ -100,8 +109,9 @@ class RedisSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> RedisSettings:
-        """REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD, REDIS_USERNAME (the names in .env.example),
-        and REDIS_TLS_CA_FILE (TLS on) with REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE (a client certificate)."""
+        """REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_PASSWORD, REDIS_USERNAME (the names in .env.example);
+        REDIS_TLS_CA_FILE (TLS on) with REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE (a client certificate);
+        REDIS_SENTINELS, REDIS_SENTINEL_PASSWORD, REDIS_MASTER_NAME, REDIS_CLUSTER and REDIS_ADDRESS_MAP."""
         values: dict[str, Any] = {}
         if env.get(ENV_HOST):
             values["host"] = env[ENV_HOST]
@@ -116,6 +126,7 @@ class RedisSettings:
         if env.get(ENV_USERNAME):
             values["username"] = env[ENV_USERNAME]
         values.update(_tls_from_env(env))
+        values.update(_topology_from_env(env))
         return cls(**{**values, **overrides})
 
     def replace(self, **changes: Any) -> RedisSettings:
@@ -127,6 +138,44 @@ class RedisSettings:
         connect timeout, the handshake read and the command read, plus the backoffs."""
         attempt = self.connect_timeout_s + 2 * self.socket_timeout_s
         return (self.retries + 1) * attempt + self.retries * self.backoff_cap_s
+
+
+def _address(var: str, text: str) -> tuple[str, int]:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(f"{var}: {text.strip()!r} is not host:port; write e.g. 10.0.4.10:26379")
+    return host, int(port)
+
+
+def _addresses(var: str, text: str) -> tuple[tuple[str, int], ...]:
+    return tuple(_address(var, part) for part in text.split(",") if part.strip())
+
+
+def _topology_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if env.get(ENV_SENTINELS):
+        values["sentinels"] = _addresses(ENV_SENTINELS, env[ENV_SENTINELS])
+        values["sentinel_password"] = env.get(ENV_SENTINEL_PASSWORD) or env.get(ENV_PASSWORD) or None
+        if env.get(ENV_MASTER_NAME):
+            values["master_name"] = env[ENV_MASTER_NAME]
+    cluster = (env.get(ENV_CLUSTER) or "").strip().lower()
+    if cluster not in ("", "0", "1", "false", "true", "no", "yes"):
+        raise SettingsError(f"{ENV_CLUSTER}: {cluster!r} is not 1 or 0")
+    if cluster in ("1", "true", "yes"):
+        if "sentinels" in values:
+            raise SettingsError(f"{ENV_CLUSTER}: a Cluster has no Sentinels; unset {ENV_SENTINELS} or {ENV_CLUSTER}")
+        values["cluster"] = True
+    if env.get(ENV_ADDRESS_MAP):
+        pairs = []
+        for part in env[ENV_ADDRESS_MAP].split(","):
+            if not part.strip():
+                continue
+            announced, sep, reachable = part.partition("=")
+            if not sep:
+                raise SettingsError(f"{ENV_ADDRESS_MAP}: {part.strip()!r} is not name:port=host:port")
+            pairs.append((_address(ENV_ADDRESS_MAP, announced), _address(ENV_ADDRESS_MAP, reachable)))
+        values["address_map"] = tuple(pairs)
+    return values
 
 
 def _tls_from_env(env: Mapping[str, str]) -> dict[str, Any]:
