@@ -92,3 +92,21 @@ def test_acl_list_order_of_single_commands_is_no_drift() -> None:
     after = "user price on #ab ~price:* resetchannels -@all +@string +ttl +get -select"
     assert _acl_tokens(before) == _acl_tokens(after)
     assert _acl_tokens(before) != _acl_tokens(after.replace(" -select", ""))
+
+
+def test_source_lines_of_another_release_reuse_the_debian_mirrors_not_a_third_party_one(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text(
+        "deb http://vendor.invalid/apt nodistro main\n"  # a third-party source with a bare suite
+        "deb http://mirror.invalid/debian bookworm main\n"
+        "deb http://mirror.invalid/debian bookworm-updates main\n"
+        "deb http://security.invalid/debian-security bookworm-security main\n"
+    )
+    assert apt_sources.source_lines("trixie", tmp_path) == [
+        "deb http://mirror.invalid/debian trixie main",
+        "deb http://mirror.invalid/debian trixie-updates main",
+        "deb http://security.invalid/debian-security trixie-security main",
+    ]
+    (tmp_path / "sources.list").write_text("deb http://vendor.invalid/apt nodistro main\n")
+    with pytest.raises(BadInput, match="trixie"):
+        apt_sources.source_lines("trixie", tmp_path)

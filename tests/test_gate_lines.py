@@ -17,7 +17,7 @@ from .test_gates import ALERTS, BREAKERS, healthy_report
 # Per gate: (the healthy report's comparison, the broken report's comparison), with ALERTS of profiles/ci.yaml.
 EXPECTED = {
     "error_rate": ("0 % <= 1 %", "9.1 % > 1 %"),
-    "error_rate_except_oom": ("-0.5 % <= 1 %", "8.6 % > 1 %"),
+    "error_rate_except_oom": ("0 % <= 1 %", "8.6 % > 1 %"),
     "oom_refusals_seen": ("writes refused with -OOM 5 >= 1", "writes refused with -OOM 0 < 1"),
     "slow_updates": ("0.8 ms <= 100 ms", "250 ms > 100 ms"),
     "miss_ratio": ("5 % <= 20 %", "50 % > 20 %"),

@@ -6,9 +6,10 @@ import copy
 
 import pytest
 
+from redis_harness.load.sampler import oom_replies
 from redis_harness.load.scenarios import SCENARIOS
 from redis_harness.profile.model import load_profile
-from redis_harness.report.gates import GATES, evaluate
+from redis_harness.report.gates import GATES, Gate, evaluate
 
 PROFILE = load_profile("ci")
 ALERTS = PROFILE.alerts
@@ -119,3 +120,53 @@ def test_new_primary_elected_says_what_happened_whether_or_not_one_was_elected()
     assert gate.detail == "time from the kill until redis-1 replaced redis-0; 1 of 2 kills elected no new primary"
     (gate,) = evaluate(healthy_report() | {"faults": []}, ALERTS, ("new_primary_elected",))
     assert gate.detail == "no fault was injected"
+
+
+def _unbounded_error_rate_except_oom(report: dict, alerts) -> Gate:
+    """The formula before the bound: errors less every -OOM refusal counted, over the calls."""
+    total = sum(c["count"] for c in report["commands"].values())
+    errors = sum(c["errors"] for c in report["commands"].values()) - report["server"]["oom_errors"]
+    return Gate("error_rate_except_oom", errors / total <= alerts.error_ratio, errors / total, alerts.error_ratio, "")
+
+
+def check_error_rate_except_oom_is_bounded(gate_fn) -> None:
+    """More -OOM refusals counted than calls failed (a pipeline's refused call is one failed call but
+    several -OOM replies): the ratio stays at 0 and the detail names both counts."""
+    report = healthy_report()
+    report["commands"]["SET price"].update(errors=3)
+    report["server"].update(oom_errors=8, oom_replies=40)
+    gate = gate_fn(report, ALERTS)
+    assert gate.value == 0.0 and gate.passed
+    assert "bounded at 0 %" in gate.detail and "8" in gate.detail and "3 failed calls" in gate.detail
+    assert "40 by the server's count" in gate.detail
+    # Past one: more errors besides -OOM than calls (a damaged report) is still at most 100 %.
+    report["commands"]["SET price"].update(errors=5000)
+    report["server"].update(oom_errors=0)
+    gate = gate_fn(report, ALERTS)
+    assert gate.value == 1.0 and not gate.passed and "bounded at 100 %" in gate.detail
+
+
+def test_error_rate_except_oom_is_bounded_and_says_why() -> None:
+    check_error_rate_except_oom_is_bounded(GATES["error_rate_except_oom"])
+
+
+def test_the_unbounded_formula_fails_the_bound_check() -> None:
+    with pytest.raises(AssertionError):
+        check_error_rate_except_oom_is_bounded(_unbounded_error_rate_except_oom)
+
+
+def test_error_rate_except_oom_counts_other_errors_without_a_bound_note() -> None:
+    report = healthy_report()
+    report["commands"]["SET price"].update(errors=25)
+    report["server"].update(oom_errors=5, oom_replies=5)
+    (gate,) = evaluate(report, ALERTS, ("error_rate_except_oom",))
+    assert gate.value == pytest.approx(20 / 1100)
+    assert gate.detail == "20 of 1,100 commands failed, besides 5 refused with -OOM"
+
+
+def test_the_servers_oom_count_is_read_from_errorstats_per_node_and_summed() -> None:
+    # redis-py's parse of INFO errorstats, and RedisCluster's answer keyed by node.
+    standalone = {"errorstat_OOM": {"count": 7}, "errorstat_NOPERM": {"count": 2}}
+    assert oom_replies(standalone) == 7
+    assert oom_replies({"errorstat_NOPERM": {"count": 2}}) == 0 and oom_replies({}) == 0
+    assert oom_replies({"127.0.0.1:6391": standalone, "127.0.0.1:6392": {"errorstat_OOM": {"count": 3}}}) == 10

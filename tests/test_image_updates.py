@@ -12,21 +12,25 @@ from pathlib import Path
 import pytest
 from docker.errors import APIError, ImageNotFound
 
-from redis_harness.deploy import image_check
+from redis_harness.deploy import image, image_check
+from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.engine import docker_client
+from redis_harness.deploy.plan import Plan, _image_rows
 from redis_harness.profile.model import DEFAULT_IMAGE
 
+from .conftest import variant_profile
 from .test_converge import cli, new_live, plan_json
 
 pytestmark = pytest.mark.integration
 
 
-def make_behind(source: str, tag: str) -> str:
-    """`source` as `tag`, its dpkg database saying a package the security archive updates is
-    older than it is; returns that package."""
+def make_behind(source: str, tag: str, suite: str = "bookworm") -> str:
+    """`source` as `tag` (its labels kept), its dpkg database saying a package the suite's security
+    archive updates (else its point updates) is older than it is; returns that package."""
     installed = image_check.installed_packages(source)
-    security = image_check.archive_versions("bookworm")
-    package = next(p for p in sorted(installed) if security.get(p, ("", ""))[1] == "bookworm-security")
+    archives = image_check.archive_versions(suite)
+    updated = [p for p in sorted(installed) if p in archives]
+    package = next((p for p in updated if archives[p][1] == f"{suite}-security"), None) or updated[0]
     dockerfile = (
         f"FROM {source}\nUSER root\n"
         f"RUN sed -i '/^Package: {package}$/,/^$/ s/^Version: .*/Version: 0.0-old/' /var/lib/dpkg/status\n"
@@ -85,5 +89,51 @@ def test_newest_rebuilds_a_stale_image_rolls_the_containers_and_rolls_back(tmp_p
     finally:
         live.run("down", "--volumes", "--take-over")
         for ref in (STALE_TAG, STALE_BASE, stale_id):
+            with contextlib.suppress(ImageNotFound, APIError):
+                client.images.remove(ref, force=True)
+
+
+SUITE_TAG = "redis-harness/redis:day2-trixie"
+SUITE_BEHIND_TAG = "redis-harness/redis:day2-trixie-behind"
+SUITE_BASE = "redis-harness/debian-redis-base:trixie-day2-trixie"
+
+
+def check_against_recorded_suite(output: str, package: str, suite: str) -> None:
+    """`image check`'s findings come from the archives of `suite`, and only from them."""
+    assert package in output and f"{suite}-" in output, output
+    assert f"pending in Debian {suite}" in output, output
+    assert image.DEFAULT_SUITE not in output.replace(f"Debian {suite}", ""), output
+
+
+def test_an_image_built_with_suite_is_checked_and_rebuilt_against_that_suite(tmp_path: Path) -> None:
+    """`image build --suite trixie` (this bookworm machine's mirrors serve trixie too) records the suite
+    in the image; `image check` and image.updates: newest then compare with trixie's archives, and the
+    planned rebuild keeps trixie. Checking it against the default suite (the behaviour before the label)
+    does not name trixie's archives: shown failing the same check."""
+    client = docker_client()
+    try:
+        built = cli("image", "build", "--tag", SUITE_TAG, "--suite", "trixie", env=dict(os.environ))
+        assert built.returncode == 0, built.stderr
+        assert client.images.get(SUITE_TAG).labels[image.SUITE_LABEL] == "trixie"
+        assert image.built_suite(SUITE_TAG) == "trixie" and image.built_suite(DEFAULT_IMAGE) == image.DEFAULT_SUITE
+        package = make_behind(SUITE_TAG, SUITE_BEHIND_TAG, "trixie")
+        assert image.built_suite(SUITE_BEHIND_TAG) == "trixie", "an image built FROM it keeps the label"
+
+        behind = cli("image", "check", "--tag", SUITE_BEHIND_TAG, env=dict(os.environ))
+        assert behind.returncode in (0, 1), behind.stderr
+        check_against_recorded_suite(behind.stdout, package, "trixie")
+        default = cli("image", "check", "--tag", SUITE_BEHIND_TAG, "--suite", "bookworm", env=dict(os.environ))
+        with pytest.raises(AssertionError):
+            check_against_recorded_suite(default.stdout, package, "trixie")
+
+        # image.updates: newest: the plan finds the package behind trixie's archives and rebuilds from trixie.
+        profile = variant_profile("ci", tmp_path, "day2img", image={"ref": SUITE_BEHIND_TAG, "updates": "newest"})
+        desired = Desired(profile, {"docker-compose.yml": "services: {}\n"}, {}, "", SUITE_BEHIND_TAG)
+        plan = Plan()
+        _image_rows(plan, desired, {})
+        assert plan.rebuild == "trixie", plan
+        assert any(c.how == "rebuild" and package in c.running for c in plan.changes), plan.changes
+    finally:
+        for ref in (SUITE_BEHIND_TAG, SUITE_TAG, SUITE_BASE):
             with contextlib.suppress(ImageNotFound, APIError):
                 client.images.remove(ref, force=True)

@@ -160,6 +160,10 @@ def test_generator_and_calibration_are_shown_when_the_run_has_them(tmp_path: Pat
     html = to_html(report)
     assert "PING p50 41 µs, p99 90 µs; GET p50 50 µs" in html
     assert "× 8.0" in html  # cache.get price p50 399 µs against the 50 µs floor
+    report["calibration"]["nodes"] = {"redis-0": {"get_p50_us": 48.0}, "redis-2": {"get_p50_us": 52.0}}
+    assert "every primary of the Cluster on its own port: redis-0 GET p50 48 µs, redis-2 GET p50 52 µs)." in " ".join(
+        to_html(report).split()
+    )
     assert 'id="generator-warning"' in html and "<td>the Locust process</td><td>97 %</td>" in html
     assert "<td>80 %</td></tr>" in html  # busy for 80 % of the run, rounded as the terminal says it
     # The terminal's words: busy (on a core or waiting for one), not CPU alone.

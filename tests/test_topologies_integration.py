@@ -18,10 +18,13 @@ from redis.crc import key_slot
 
 from redis_harness.client.cache import ServiceCache
 from redis_harness.client.keys import build_key
-from redis_harness.deploy.connect import connect, service_cache
+from redis_harness.deploy.connect import connect, connect_node, endpoint, service_cache
 from redis_harness.deploy.readiness import current_primary
 from redis_harness.faults import inject as faults
+from redis_harness.load.calibrate import CALLS, KEY, _figures, _measure, calibrate
+from redis_harness.load.resp import RedisReplyError, RespConnection
 from redis_harness.origin.store import OriginStore
+from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 
 from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, variant_profile
@@ -154,6 +157,45 @@ def test_cluster_failover_names_a_new_primary(cluster: Deployment, cli_env: dict
     (fault,) = report["faults"]
     assert fault["new_primary"] and fault["new_primary"] != fault["old_primary"]
     assert report["commands"]["cache.get price"]["count"] > 0
+    # The run's latency floor was measured on every primary (it was null on a Cluster before).
+    check_cluster_calibration(report["calibration"], cluster.profile)
+
+
+def check_cluster_calibration(figures: dict | None, profile: Profile) -> None:
+    """A floor for the run (PING and GET, µs) and one per primary, each from its own CALLS calls."""
+    assert figures is not None, "no latency floor was measured"
+    assert len(figures["nodes"]) == profile.topology.cluster.primaries, figures
+    for one in (figures, *figures["nodes"].values()):
+        assert 0 < one["ping_p50_us"] <= one["ping_p99_us"] and 0 < one["get_p50_us"] <= one["get_p99_us"], one
+    assert figures["calls"] == sum(n["calls"] for n in figures["nodes"].values()) == 2 * CALLS * len(figures["nodes"])
+
+
+def _calibrate_through_the_endpoint(profile: Profile, secrets: Secrets) -> dict | None:
+    """The calibration before Cluster support: one connection to the published port, one fixed key."""
+    host, port = endpoint(profile)
+    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0)
+    try:
+        return {**_figures(*_measure(connection, KEY)), "nodes": {}}
+    except RedisReplyError:
+        return None
+    finally:
+        connection.close()
+
+
+def test_calibration_measures_every_primary_of_the_cluster(cluster: Deployment) -> None:
+    """On the cluster each primary's floor is measured on its own port with a key of its own slots;
+    the old single-endpoint calibration meets -MOVED (its key hashes to another node's slot) and
+    gives no floor: shown failing the same check."""
+    figures = calibrate(cluster.profile, cluster.secrets)
+    check_cluster_calibration(figures, cluster.profile)
+    answered = {}
+    for node in cluster.profile.data_nodes:
+        client = connect_node(cluster.profile, node, "admin", cluster.secrets.admin.password)
+        answered[node.service] = client.execute_command("ROLE")[0]
+        client.close()
+    assert set(figures["nodes"]) == {s for s, role in answered.items() if role == "master"}
+    with pytest.raises(AssertionError, match="no latency floor"):
+        check_cluster_calibration(_calibrate_through_the_endpoint(cluster.profile, cluster.secrets), cluster.profile)
 
 
 def test_existing_scenarios_run_unchanged_on_cluster(cluster: Deployment, cli_env: dict[str, str]) -> None:

@@ -39,7 +39,11 @@ def register(sub: Any) -> None:
         "is pending (rebuild with `redis-harness image build`), 0 otherwise.",
     )
     c.add_argument("--tag", default=DEFAULT_IMAGE, help=f"the image to check (default {DEFAULT_IMAGE})")
-    c.add_argument("--suite", default=image.DEFAULT_SUITE, help="the Debian suite the image was built from")
+    c.add_argument(
+        "--suite",
+        default=None,
+        help=f"the Debian suite to compare with (default: the one recorded in the image, else {image.DEFAULT_SUITE})",
+    )
     c.set_defaults(func=run_check)
 
 
@@ -55,12 +59,13 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     with shown(f"image check {args.tag}"):
-        pending = image_check.pending_updates(args.tag, args.suite)
+        suite = args.suite or image.built_suite(args.tag)
+        pending = image_check.pending_updates(args.tag, suite)
     for p in pending:
         print(f"{p.package:32} {p.installed:28} -> {p.available:28} {p.archive}")
     security = [p for p in pending if p.security]
     print(
-        f"{args.tag}: {len(security)} security update(s) and {len(pending) - len(security)} other update(s) pending"
-        + ("; rebuild with `redis-harness image build`" if pending else "")
+        f"{args.tag}: {len(security)} security update(s) and {len(pending) - len(security)} other update(s) "
+        f"pending in Debian {suite}" + ("; rebuild with `redis-harness image build`" if pending else "")
     )
     return 1 if security else 0

@@ -45,17 +45,30 @@ def _entries(apt_dir: Path) -> list[tuple[str, list[str]]]:
     return found
 
 
+def _mirror_for(wanted: str, entries: list[tuple[str, list[str]]]) -> str | None:
+    """The URI serving `wanted`: the entry naming it, else the one serving the same archive of a Debian
+    release the machine does use (one with a -security archive: third-party sources have none). Debian's
+    mirrors carry every current release, so `image build --suite trixie` on bookworm reuses its mirrors."""
+    named = next((u for u, suites in entries if wanted in suites), None)
+    if named is not None:
+        return named
+    suffix = wanted[wanted.index("-") :] if "-" in wanted else ""
+    releases = [s.removesuffix("-security") for _, suites in entries for s in suites if s.endswith("-security")]
+    return next((u for u, suites in entries for release in releases if release + suffix in suites), None)
+
+
 def source_lines(suite: str, apt_dir: Path = APT_DIR) -> list[str]:
     """`deb URI SUITE main` lines for suite, suite-updates and suite-security from this machine's
-    sources; BadInput when the machine has no source for the release or its security updates."""
+    sources (another release's mirrors when the machine names none for `suite`); BadInput when the
+    machine has no mirror for a release or for security updates."""
     entries = _entries(apt_dir)
     lines = []
     for suffix in UPDATE_SUFFIXES:
         wanted = suite + suffix
-        uri = next((u for u, suites in entries if wanted in suites), None)
+        uri = _mirror_for(wanted, entries)
         if uri is None and suffix == "-updates":
             # Point updates come from the release's own mirror when no line names them.
-            uri = next((u for u, suites in entries if suite in suites), None)
+            uri = _mirror_for(suite, entries)
         if uri is None:
             raise BadInput(
                 f"image: this machine's apt sources ({apt_dir}) have no entry for {wanted}; "

@@ -264,8 +264,8 @@ def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     """Make `desired` true: files, live steps, containers, health."""
     baseline = baseline_of(desired)
     if plan.rebuild:
-        progress.note(f"rebuilding {desired.image_ref} with Debian's security and point updates")
-        image.build_offline(desired.image_ref)
+        progress.note(f"rebuilding {desired.image_ref} with Debian {plan.rebuild}'s security and point updates")
+        image.build_offline(desired.image_ref, suite=plan.rebuild)
     progress.note("writing compose/" + desired.profile.name + "/ in place")
     write_deployment(desired.files, paths.deployment_dir(desired.profile.name))
     write_secret_contents(desired.profile, desired.secret_files)

@@ -23,6 +23,9 @@ from redis_harness.profile.model import DEFAULT_IMAGE, Image, Monitoring
 
 OFFLINE_PACKAGES = ("redis-server", "redis-tools", "procps", "iproute2")
 DEFAULT_SUITE = "bookworm"
+# The Debian suite an offline image was built from, recorded at build time: `image check` and
+# `image.updates: newest` compare it with that suite's archives, and a rebuild keeps it.
+SUITE_LABEL = "org.redis-harness.debian-suite"
 DOCKERFILE_DIR = paths.ROOT / "image"
 # The tags `up` may build when they are missing: the project's own default.
 BUILDABLE_TAGS = (DEFAULT_IMAGE,)
@@ -37,6 +40,16 @@ def is_present(ref: str) -> bool:
     except ImageNotFound:
         return False
     return True
+
+
+def built_suite(ref: str) -> str:
+    """The Debian suite image `ref` was built from: its label, or DEFAULT_SUITE for an image built
+    before the label was recorded (or not built here)."""
+    try:
+        labels = docker_client().images.get(ref).labels or {}
+    except ImageNotFound:
+        return DEFAULT_SUITE
+    return labels.get(SUITE_LABEL) or DEFAULT_SUITE
 
 
 def _bootstrap_rootfs(suite: str, out: Path, packages: tuple[str, ...] = OFFLINE_PACKAGES) -> None:
@@ -89,7 +102,12 @@ def build_offline(
     progress.note(f"docker build: {ref} from {DOCKERFILE_DIR.name}/Dockerfile on {base_ref}")
     try:
         image, _ = client.images.build(
-            path=str(dockerfile_dir), tag=ref, buildargs={"BASE": base_ref}, rm=True, forcerm=True
+            path=str(dockerfile_dir),
+            tag=ref,
+            buildargs={"BASE": base_ref},
+            labels={SUITE_LABEL: suite},
+            rm=True,
+            forcerm=True,
         )
     except (BuildError, APIError) as exc:
         raise HarnessError(f"image: docker build of {ref} failed: {exc}") from None

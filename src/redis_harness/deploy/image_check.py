@@ -3,7 +3,8 @@
 The image's installed packages come from dpkg inside a throw-away container
 (no network); the archives' versions from apt on the host, with a temporary
 state folder and this machine's own mirrors for SUITE-updates and
-SUITE-security. A pending security update is a finding; so is a point update.
+SUITE-security, SUITE being the suite recorded in the image when it was built.
+A pending security update is a finding; so is a point update.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis_harness import progress
-from redis_harness.deploy import apt_sources
+from redis_harness.deploy import apt_sources, image
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
 
@@ -97,9 +98,11 @@ def newer(a: str, b: str) -> bool:
     return subprocess.run(["dpkg", "--compare-versions", a, "gt", b], capture_output=True).returncode == 0
 
 
-def pending_updates(ref: str, suite: str) -> list[Pending]:
+def pending_updates(ref: str, suite: str | None = None) -> list[Pending]:
+    """The packages of `ref` behind `suite`'s update archives; by default the suite recorded in the image."""
     if not docker_client().images.list(name=ref):
         raise BadInput(f"image check: {ref} is not present; build it with `redis-harness image build --tag {ref}`")
+    suite = suite or image.built_suite(ref)
     installed = installed_packages(ref)
     available = archive_versions(suite)
     found = []

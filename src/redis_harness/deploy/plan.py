@@ -27,7 +27,7 @@ from redis_harness.deploy import image_check, running
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.generations import Generation
-from redis_harness.deploy.image import DEFAULT_SUITE
+from redis_harness.deploy.image import built_suite
 from redis_harness.deploy.running import HASH_LABEL, Server
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.units import format_size
@@ -92,7 +92,7 @@ class Plan:
     create: set[str] = field(default_factory=set)
     remove: set[str] = field(default_factory=set)
     secret_files: set[str] = field(default_factory=set)
-    rebuild: bool = False  # the image is behind the update archives (image.updates: newest)
+    rebuild: str = ""  # the suite to rebuild the image from: it is behind its archives (image.updates: newest)
     refusal: str = ""  # why `up` will not apply this plan (nothing is changed); empty when it will
     servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
 
@@ -307,10 +307,11 @@ def _image_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> Non
     and every container running it replaced (one at a time, as for any new image)."""
     if desired.profile.image.updates != "newest" or running.image_id(desired.image_ref) is None:
         return  # pinned, or not built yet (up builds it from the archives anyway)
-    pending = image_check.pending_updates(desired.image_ref, DEFAULT_SUITE)
+    suite = built_suite(desired.image_ref)  # an image built with --suite is compared with, and rebuilt from, it
+    pending = image_check.pending_updates(desired.image_ref, suite)
     if not pending:
         return
-    plan.rebuild = True
+    plan.rebuild = suite
     security = sum(1 for p in pending if p.security)
     behind = f"{len(pending)} package(s) behind ({security} security): {', '.join(p.package for p in pending[:3])}"
     plan.add(Change("(image)", desired.image_ref, behind, "rebuilt with the archives' newest", "rebuild"))

@@ -27,6 +27,14 @@ INFO_FIELDS = (
 )
 
 
+def oom_replies(errorstats: dict[str, Any]) -> int:
+    """The server's own count of -OOM replies (INFO errorstats, one per refused command since it started);
+    a cluster client's answer per node is summed."""
+    if errorstats and all(isinstance(v, dict) and "count" not in v for v in errorstats.values()):
+        return sum(oom_replies(node) for node in errorstats.values())
+    return int((errorstats.get("errorstat_OOM") or {}).get("count", 0))
+
+
 class ServerSampler:
     """Call sample() about once a second; each call appends one row to `series`."""
 
@@ -53,6 +61,7 @@ class ServerSampler:
         try:
             info = self._redis().info()
             row.update({key: info.get(key) for key in INFO_FIELDS})
+            row["oom_replies"] = oom_replies(self._redis().info("errorstats"))
             row["up"] = True
         except redis.RedisError:
             row["up"] = False  # a fault is in progress: the gap is part of the story

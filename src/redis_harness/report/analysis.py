@@ -135,6 +135,12 @@ def _server_summary(series: list[dict[str, Any]], post: dict[str, Any]) -> dict[
         "series": rated,
         "evicted_keys": max(0, (last.get("evicted_keys") or 0) - (first.get("evicted_keys") or 0)),
         "expired_keys": max(0, (last.get("expired_keys") or 0) - (first.get("expired_keys") or 0)),
+        # The server's -OOM count (one per refused command); runs sampled before it was kept have none.
+        "oom_replies": (
+            max(0, last["oom_replies"] - first["oom_replies"])
+            if "oom_replies" in first and "oom_replies" in last
+            else None
+        ),
         "used_memory_max": max((r.get("used_memory") or 0 for r in up), default=0),
         "maxmemory": last.get("maxmemory") or 0,
         "container_memory_max": max((r.get("container_memory") or 0 for r in series), default=0),

@@ -47,13 +47,25 @@ def _error_rate(report: dict, alerts: Alerts) -> Gate:
 
 
 def _error_rate_except_oom(report: dict, alerts: Alerts) -> Gate:
-    """Errors other than the -OOM refusals a scenario provokes on purpose."""
+    """Errors other than the -OOM refusals a scenario provokes on purpose, as a share in [0, 1].
+
+    The -OOM count is the client's (one per refused call); the server's own count (INFO errorstats, one
+    per refused command: a pipeline's or a transaction's every write) can be larger, and no -OOM count may
+    take the ratio below zero or past one. When a bound applies, the detail says which counts disagreed.
+    """
     total = sum(c["count"] for c in report["commands"].values())
+    failed = sum(c["errors"] for c in report["commands"].values())
     oom = report["server"]["oom_errors"]
-    errors = sum(c["errors"] for c in report["commands"].values()) - oom
-    ratio = errors / total if total else 1.0
+    server_oom = report["server"].get("oom_replies")
+    errors = failed - oom
+    ratio = min(1.0, max(0.0, errors / total)) if total else 1.0
     limit = alerts.error_ratio
-    detail = f"{errors:,} of {total:,} commands failed, besides {oom:,} refused with -OOM"
+    server = f" ({server_oom:,} by the server's count)" if server_oom is not None and server_oom != oom else ""
+    detail = f"{max(0, errors):,} of {total:,} commands failed, besides {oom:,} refused with -OOM{server}"
+    if total and errors < 0:
+        detail += f"; bounded at 0 %: -OOM refusals counted {oom:,}, more than the client's {failed:,} failed calls"
+    elif total and errors > total:
+        detail += f"; bounded at 100 %: {errors:,} errors besides -OOM, more than the {total:,} calls"
     return Gate("error_rate_except_oom", total > 0 and ratio <= limit, ratio, limit, detail)
 
 
