@@ -67,6 +67,19 @@ class TlsSettings:
             "ssl_min_version": TLS_VERSIONS[self.min_version],
         }
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same checks for a client on its own socket (the lean load user): the server's certificate
+        verified against `ca_file` and its name checked, this client's certificate shown when set.
+
+        Built from `ssl.SSLContext` as it is when called: gevent's cooperative class in a process gevent
+        has patched (Locust), the standard library's otherwise."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
+        context.minimum_version = TLS_VERSIONS[self.min_version]
+        context.load_verify_locations(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
 
 @dataclass(frozen=True)
 class RedisSettings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from redis_harness.deploy.connect import endpoint
+from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.load.recorder import new_histogram
 from redis_harness.load.resp import RedisReplyError, RespConnection, encode
 from redis_harness.profile.credentials import Secrets
@@ -31,7 +32,8 @@ def _timed(connection: RespConnection, payload: bytes) -> float:
 def calibrate(profile: Profile, secrets: Secrets) -> dict[str, float | int] | None:
     """{ping_p50_us, ping_p99_us, get_p50_us, get_p99_us, calls}; None when the deployment did not answer."""
     host, port = endpoint(profile)
-    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0)
+    tls = client_ssl_context(profile, "admin")
+    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0, tls=tls)
     ping, get = new_histogram(), new_histogram()
     try:
         connection.execute(encode("SET", KEY, "xxx", "EX", 60))
