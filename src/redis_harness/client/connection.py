@@ -151,7 +151,39 @@ def _tls_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     if bool(cert) != bool(key):
         missing = ENV_TLS_KEY if cert else ENV_TLS_CERT
         raise SettingsError(f"{missing}: not set; a client certificate needs both the certificate and its key")
-    return {"tls": TlsSettings(ca_file=ca, cert_file=cert, key_file=key)}
+    tls = TlsSettings(ca_file=ca, cert_file=cert, key_file=key)
+    _check_tls_files(tls)
+    return {"tls": tls}
+
+
+def _check_tls_files(tls: TlsSettings) -> None:
+    """Each file read and parsed now, so a wrong path or file names its variable here rather than
+    surfacing as an ssl error from the first connection."""
+    for var, path in ((ENV_TLS_CA, tls.ca_file), (ENV_TLS_CERT, tls.cert_file), (ENV_TLS_KEY, tls.key_file)):
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise SettingsError(
+                f"{var}: cannot read {path!r} ({exc.strerror}); give the path of a readable file"
+            ) from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=tls.ca_file)
+    except (ssl.SSLError, ValueError):
+        raise SettingsError(
+            f"{ENV_TLS_CA}: {tls.ca_file!r} holds no PEM certificate; give the deployment's CA bundle"
+        ) from None
+    if tls.cert_file:
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except ssl.SSLError:
+            raise SettingsError(
+                f"{ENV_TLS_CERT}: {tls.cert_file!r} does not load with {ENV_TLS_KEY} {tls.key_file!r} "
+                "(not PEM, or the key is not this certificate's); give the service's own pair"
+            ) from None
 
 
 class RemappedSentinel(Sentinel):
