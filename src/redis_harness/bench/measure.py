@@ -12,8 +12,9 @@ Locust, redis-py) is the ratio between them. Two shapes:
 Against a deployment with security.tls on, both sides speak TLS with the harness's
 client settings (redis-benchmark --tls --cacert, and --cert/--key when the
 deployment asks clients for a certificate). `--plaintext TWIN` measures a
-plaintext deployment of the same shape in the same invocation, so the TLS cost
-(plaintext vs TLS, for redis-benchmark and the harness) comes from one run.
+plaintext deployment of the same shape in the same invocation, each run paired
+with its twin's back to back, so the TLS cost (plaintext vs TLS, for
+redis-benchmark and the harness) comes from one run.
 
 Figures, not asserts: the command exits 0 whatever the numbers are.
 """
@@ -28,7 +29,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from secrets import token_hex, token_urlsafe
@@ -256,9 +257,9 @@ def sized_redis_benchmark(
     binary: str, profile: Profile, user: BenchUser, clients: int, duration_s: float
 ) -> tuple[int, dict[str, BenchmarkLine]]:
     """redis-benchmark takes a request count, not a time: a short probe (also a warm-up) sizes the real run."""
-    progress.note(f"redis-benchmark -c {clients}: sizing probe")
+    progress.note(f"redis-benchmark -c {clients} on {profile.name}: sizing probe")
     probe = run_redis_benchmark(binary, profile, user, clients, PROBE_REQUESTS[clients], timeout_s=60)
-    progress.note(f"redis-benchmark -c {clients}: measuring")
+    progress.note(f"redis-benchmark -c {clients} on {profile.name}: measuring")
     requests = requests_for(mix_throughput(probe), duration_s)
     # Generous bound: the real run is sized to take duration_s; a slower machine gets 4x that.
     return requests, run_redis_benchmark(binary, profile, user, clients, requests, timeout_s=60 + 4 * duration_s)
@@ -348,6 +349,15 @@ def check_twin(profile: Profile, twin: Profile) -> None:
             )
 
 
+@dataclass(frozen=True)
+class Target:
+    """One deployment bench measures, and where its harness runs go."""
+
+    profile: Profile
+    secrets: Secrets
+    run_dir: Path
+
+
 def measure(
     profile: Profile,
     secrets: Secrets,
@@ -355,35 +365,54 @@ def measure(
     duration_s: float,
     plaintext: tuple[Profile, Secrets] | None = None,
 ) -> dict[str, Any]:
-    """Both sides on `profile`; with `plaintext` (a TLS-off twin, check_twin), the same on it, then the TLS cost."""
-    result = measure_one(profile, secrets, run_dir, duration_s)
+    """Both sides on `profile`; with `plaintext` (a TLS-off twin, check_twin), the same on it and the TLS cost.
+
+    With a twin every run goes TLS then plaintext back to back (redis-benchmark -c 50 on both, then -c 1,
+    then each harness run), so a change in what else the machine runs lands on both sides of a pair
+    rather than on one whole half of the comparison."""
+    targets = [Target(profile, secrets, run_dir)]
     if plaintext is not None:
-        twin, twin_secrets = plaintext
-        progress.note(f"the plaintext twin: {twin.name}")
-        result["plaintext"] = measure_one(twin, twin_secrets, run_dir / "plaintext", duration_s)
-        result["tls_cost"] = tls_cost(result, result["plaintext"])
+        targets.append(Target(*plaintext, run_dir / "plaintext"))
+    binary = ""
+    for target in targets:
+        binary = check_ready(target.profile, target.secrets)
+    started = time.time()
+    benchmarks: list[dict[str, Any]] = [{} for _ in targets]
+    with ExitStack() as users:
+        bench_users = [users.enter_context(temporary_user(t.profile, t.secrets)) for t in targets]
+        for shape, clients in (("closed_loop", CLOSED_LOOP_CLIENTS), ("one_connection", 1)):
+            for target, user, figures in zip(targets, bench_users, benchmarks, strict=True):
+                requests, tests = sized_redis_benchmark(binary, target.profile, user, clients, duration_s)
+                figures[shape] = _benchmark_figures(clients, requests, tests)
+    harness: list[dict[str, Any]] = [{} for _ in targets]
+    for key, users_n, workers in HARNESS_RUNS:
+        for target, runs in zip(targets, harness, strict=True):
+            sub_dir = target.run_dir / f"harness-{key.replace('_', '-')}"
+            sub_dir.mkdir(parents=True, exist_ok=True)
+            where = f" on {target.profile.name}" if len(targets) > 1 else ""
+            progress.note(f"harness raw, {users_n} users, {workers or 1} process{'es' if workers else ''}{where}")
+            report = run_harness(target.profile, target.secrets, sub_dir, users_n, workers, duration_s)
+            runs[key] = _harness_figures(report, sub_dir, users_n, workers)
+    version = _redis_benchmark_version(binary)
+    results = [
+        _result(t.profile, rb, hs, duration_s, started, version)
+        for t, rb, hs in zip(targets, benchmarks, harness, strict=True)
+    ]
+    result = results[0]
+    if plaintext is not None:
+        result["plaintext"] = results[1]
+        result["tls_cost"] = tls_cost(result, results[1])
     return result
 
 
-def measure_one(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float) -> dict[str, Any]:
-    binary = check_ready(profile, secrets)
-    started = time.time()
-
-    with temporary_user(profile, secrets) as user:
-        closed_n, closed = sized_redis_benchmark(binary, profile, user, CLOSED_LOOP_CLIENTS, duration_s)
-        one_n, one = sized_redis_benchmark(binary, profile, user, 1, duration_s)
-    redis_benchmark = {
-        "closed_loop": _benchmark_figures(CLOSED_LOOP_CLIENTS, closed_n, closed),
-        "one_connection": _benchmark_figures(1, one_n, one),
-    }
-    harness: dict[str, dict[str, Any]] = {}
-    for key, users, workers in HARNESS_RUNS:
-        sub_dir = run_dir / f"harness-{key.replace('_', '-')}"
-        sub_dir.mkdir(parents=True, exist_ok=True)
-        progress.note(f"harness raw, {users} users, {workers or 1} process{'es' if workers else ''}")
-        report = run_harness(profile, secrets, sub_dir, users, workers, duration_s)
-        harness[key] = _harness_figures(report, sub_dir, users, workers)
-
+def _result(
+    profile: Profile,
+    redis_benchmark: dict[str, Any],
+    harness: dict[str, dict[str, Any]],
+    duration_s: float,
+    started: float,
+    version: str,
+) -> dict[str, Any]:
     # Each harness run against redis-benchmark with the same number of connections.
     ratios = {
         f"{key}_vs_redis_benchmark": ratio(
@@ -406,7 +435,7 @@ def measure_one(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: f
         "mix": f"GET+SET 1:1, {KEYSPACE:,} keys, {VALUE_SIZE}-byte values",
         "duration_s": duration_s,
         "started": started,
-        "redis_benchmark_version": _redis_benchmark_version(binary),
+        "redis_benchmark_version": version,
         "redis_benchmark": redis_benchmark,
         "harness": harness,
         "ratios": ratios,
@@ -471,7 +500,7 @@ def cost_table(result: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
     return [
         *wrapped(
             f"TLS cost: {result['profile']} ({result['tls']}) against its plaintext twin {twin['profile']} "
-            f"({twin['endpoint']}), same shape, measured one after the other:",
+            f"({twin['endpoint']}), same shape, each run beside its twin's:",
             "  ",
             width,
         ),
