@@ -7,6 +7,7 @@ from typing import Any
 
 from redis_harness import paths
 from redis_harness.cli.common import add_command
+from redis_harness.deploy.tls_client import client_tls
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.env_template import create_dotenv, service_dotenv
@@ -125,6 +126,11 @@ def print_service(profile: Profile, service: str, internal: bool) -> int:
         "REDIS_USERNAME": service,
         "REDIS_PASSWORD": secrets.service(service).password,
     }
+    tls = client_tls(profile, service)
+    if tls is not None:  # the CA bundle, and the service's own certificate when the deployment asks for one
+        settings["REDIS_TLS_CA_FILE"] = tls.ca_file
+        if tls.cert_file and tls.key_file:
+            settings |= {"REDIS_TLS_CERT_FILE": tls.cert_file, "REDIS_TLS_KEY_FILE": tls.key_file}
     where = "a container on its internal network" if internal else "this host"
     print(service_dotenv(settings, f"{service} on the {profile.name} deployment, from {where}"), end="")
     return 0
