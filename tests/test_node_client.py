@@ -15,6 +15,7 @@ its error listener is shown failing and crashing.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -34,7 +35,7 @@ from redis_harness import paths
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import service_container
 from redis_harness.faults import inject as faults
-from redis_harness.render.certificates import client_paths
+from redis_harness.render.certificates import client_paths, issue_ca
 
 from .conftest import Deployment, deployed, emit, variant_profile
 
@@ -361,22 +362,29 @@ def test_service_patterns_over_tls(node_installed: None, tls_deployment: Deploym
         assert_patterns(result, run.stderr)
 
 
-def test_node_client_without_certificate_is_refused(node_installed: None, tls_deployment: Deployment) -> None:
+def test_node_client_without_certificate_is_refused(
+    node_installed: None, tls_deployment: Deployment, tmp_path: Path
+) -> None:
     """client_auth required: with the CA but no certificate, or in plaintext, neither library gets a
-    connection; the same login with the service's certificate connects (in the same run)."""
+    connection, and trusting another CA it refuses the server itself; the same login with the
+    service's certificate and the deployment's CA connects (in the same run)."""
+    other_ca = tmp_path / "other-ca.crt"
+    other_ca.write_text(issue_ca(tls_deployment.profile, dt.datetime.now(dt.UTC))[0])
     variants = {
         "certificate": tls_node_env(tls_deployment, "price"),
         "no_certificate": tls_node_env(tls_deployment, "price", certificate=False),
         "plaintext": as_user(tls_deployment, "price"),
+        "other_ca": {**tls_node_env(tls_deployment, "price"), "REDIS_TLS_CA_FILE": str(other_ca)},
     }
     runs = run_nodes(
         {(library, name): (env, (library, "login", "1500")) for library in LIBRARIES for name, env in variants.items()}
     )
     for library in LIBRARIES:
         assert runs[library, "certificate"].ok()["outcome"] == "connected"
-        for refused in ("no_certificate", "plaintext"):
+        for refused in ("no_certificate", "plaintext", "other_ca"):
             result = runs[library, refused].ok()
             assert result["outcome"] != "connected" and result["error_events"] > 0, (library, refused, result)
+        assert runs[library, "other_ca"].ok()["errors"] == ["self-signed certificate in certificate chain"]
 
 
 def load_dataset(deployment: Deployment) -> None:
