@@ -78,7 +78,7 @@ def harness(deployment: Deployment, *args: str, timeout_s: float = 300) -> subpr
 
 
 def test_load_raw_over_tls_has_no_errors(tls_deployment: Deployment, tmp_path: Path) -> None:
-    """The lean user and the calibration over TLS with client certificates required."""
+    """`load tlsci --scenario raw`: the lean user and the calibration over TLS, client certificates required."""
     profile = str(tls_deployment.profile.source)
     args = ("--scenario", "raw", "--users", "5", "--rate", "2000", "--duration", "3s", "--report", str(tmp_path))
     result = harness(tls_deployment, "load", profile, *args)
