@@ -35,6 +35,7 @@ from redis.retry import Retry
 
 from redis_harness.client.connection import make_redis
 from redis_harness.deploy.connect import endpoint, settings_for
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.load.generator import CpuSampler
 from redis_harness.load.generator import summarize as summarize_cpu
 from redis_harness.load.recorder import Recorder, split_part
@@ -163,6 +164,7 @@ def redis_client(acl_user: str | None) -> redis.Redis:
             socket_timeout=CALL_TIMEOUT_S,
             retry=Retry(NoBackoff(), 0),
             decode_responses=False,
+            **tls_kwargs(run.profile, acl_user),
         )
         # One connection per user, made but not opened: redis-py's single_connection_client
         # connects (and authenticates) in the constructor, where a refused connection or a

@@ -18,6 +18,8 @@ scenarios that need routing keep `harness.RedisUser`.
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from collections import Counter
 from typing import Any
@@ -29,6 +31,7 @@ from locust.stats import StatsEntry, bucket_response_time
 
 from loadtests.harness import CALL_TIMEOUT_S, Pacer, report_request, state
 from redis_harness.deploy.connect import endpoint
+from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.load.resp import OutOfMemoryReply, RedisReplyError, RespConnection, encode
 
 __all__ = ["LeanRedisUser", "encode"]
@@ -52,8 +55,15 @@ class LeanRedisUser(User):
         self.state = state()
         host, port = endpoint(self.state.profile)
         password = self.state.secrets.password_for(self.acl_user)
+        tls = _tls_context(self.acl_user)
         self.connection = RespConnection(
-            host, port, self.acl_user or "default", password, CALL_TIMEOUT_S, socket_class=_socket_class(environment)
+            host,
+            port,
+            self.acl_user or "default",
+            password,
+            CALL_TIMEOUT_S,
+            socket_class=None if tls else _socket_class(environment),
+            tls=tls,
         )
         self.pacer = Pacer(self.state.rate, environment, self.state.recorder)
         self.last_error: Exception | None = None
@@ -115,6 +125,9 @@ def _socket_class(environment: Any) -> type | None:
     call, more than Redis takes to answer on loopback; a blocking socket makes
     the one-connection latency Redis's, as redis-benchmark -c 1 measures it.
     Locust's own greenlets still run between tasks (the user yields after each).
+
+    Over TLS the user stays on gevent's sockets: the standard library's ssl classes look each other
+    up by module name, which gevent's patching points at its own, so they fail in a patched process.
     """
     options = environment.parsed_options
     single = (
@@ -124,6 +137,12 @@ def _socket_class(environment: Any) -> type | None:
         and isinstance(environment.runner, LocalRunner)
     )
     return monkey.get_original("socket", "socket") if single else None
+
+
+@functools.cache
+def _tls_context(acl_user: str | None) -> ssl.SSLContext | None:
+    """One context per user in this process (the CA and key loaded once); None on a plaintext deployment."""
+    return client_ssl_context(state().profile, acl_user)
 
 
 def log_batch(entry: StatsEntry, values_ms: list[float]) -> None:

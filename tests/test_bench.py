@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -13,10 +14,14 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+import yaml
 
+from redis_harness import paths
 from redis_harness.bench import measure as bench
-from redis_harness.errors import HarnessError
+from redis_harness.client.connection import TlsSettings
+from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load.scenarios import RAW_KEYSPACE, raw_key
+from redis_harness.profile.model import Profile
 
 from .conftest import REPO, Deployment, deployed, variant_profile
 
@@ -266,3 +271,98 @@ def test_bench_runs_redis_benchmark_as_a_temporary_user(
     finally:
         admin.acl_deluser(user)
         admin.close()
+
+
+# ----------------------------------------------------------------------------- over TLS
+
+
+def test_tls_arguments_give_redis_benchmark_the_ca_and_the_client_pair() -> None:
+    assert bench.tls_arguments(None) == []
+    assert bench.tls_arguments(TlsSettings(ca_file="/s/ca.crt")) == ["--tls", "--cacert", "/s/ca.crt"]
+    mutual = TlsSettings(ca_file="/s/ca.crt", cert_file="/s/c.crt", key_file="/s/c.key")
+    assert bench.tls_arguments(mutual) == ["--tls", "--cacert", "/s/ca.crt", "--cert", "/s/c.crt", "--key", "/s/c.key"]
+
+
+def _tls_variant(tmp_path: Path, name: str, client_auth: str = "required", **overrides: object) -> Profile:
+    security = yaml.safe_load((REPO / "profiles" / "ci.yaml").read_text())["security"]
+    tls = {"tls": {"enabled": True, "client_auth": client_auth}}
+    return variant_profile("ci", tmp_path, name, security={**security, **tls}, **overrides)
+
+
+def test_benchmark_command_speaks_tls_with_the_harness_certificate(tmp_path: Path) -> None:
+    user = bench.BenchUser("bench-1234abcd", "pw")
+    plain = bench.benchmark_command("redis-benchmark", variant_profile("ci", tmp_path, "bplain"), user, 50, 1000)
+    assert "--tls" not in plain
+    cmd = bench.benchmark_command("redis-benchmark", _tls_variant(tmp_path, "btls"), user, 50, 1000)
+    state = paths.state_dir("btls")
+    assert cmd[cmd.index("--tls") :] == [
+        "--tls", "--cacert", str(state / "tls-ca.crt"),
+        "--cert", str(state / "tls-client-admin.crt"), "--key", str(state / "tls-client-admin.key"),
+    ]  # fmt: skip
+    assert cmd[: cmd.index("--tls")] == plain  # everything else as in plaintext
+    # client_auth none: the CA only (a client certificate the server does not ask for is not shown)
+    no_auth = bench.benchmark_command("redis-benchmark", _tls_variant(tmp_path, "bnone", "none"), user, 50, 1000)
+    assert no_auth[no_auth.index("--tls") :] == ["--tls", "--cacert", str(paths.state_dir("bnone") / "tls-ca.crt")]
+
+
+def test_plaintext_twin_must_be_the_same_shape_with_tls_off(tmp_path: Path) -> None:
+    tls, plain = _tls_variant(tmp_path, "shapetls"), variant_profile("ci", tmp_path, "shapeplain")
+    bench.check_twin(tls, plain)  # same shape: accepted
+    refusals = [
+        (plain, tls, "--plaintext: shapeplain has security.tls off; give the TLS deployment as PROFILE"),
+        (tls, _tls_variant(tmp_path, "shapetls2"), "--plaintext: shapetls2 has security.tls on"),
+        (tls, variant_profile("ci", tmp_path, "shapetls"), "--plaintext: shapetls is PROFILE itself"),
+        (tls, variant_profile("ci", tmp_path, "big", resources={"memory": "256mb"}), "differs from shapetls in res"),
+        (tls, variant_profile("ha", tmp_path, "ha2"), "differs from shapetls in topology_kind"),
+    ]  # fmt: skip
+    for profile, twin, says in refusals:
+        with pytest.raises(BadInput, match=re.escape(says)) as raised:
+            bench.check_twin(profile, twin)
+        assert "\n" not in str(raised.value)
+
+
+def test_tls_cost_sets_each_run_beside_its_plaintext_twin() -> None:
+    over_tls, plain = bench_result(saturated=True), bench_result(saturated=False)
+    over_tls["redis_benchmark"]["closed_loop"]["ops_s"] = 41_000.0
+    cost = bench.tls_cost(over_tls, plain)
+    assert list(cost) == [label for label, _, _ in bench.COST_RUNS]
+    rb = cost["redis-benchmark -c 50"]
+    assert (rb["plaintext_ops_s"], rb["tls_ops_s"], rb["tls_vs_plaintext"]) == (55_303.2, 41_000.0, 0.741)
+    assert rb["get_p50_us"] == {"plaintext": 471.0, "tls": 471.0}
+    assert cost["harness raw, 1 user"]["get_p99_us"] == {"plaintext": 318, "tls": 318}  # the harness's own figures
+
+
+def _tls_bench_result() -> dict:
+    result = bench_result(saturated=False)
+    result.update(profile="tlsci", tls="TLS, client certificate (required)")
+    result["ratios"]["best_closed_loop_vs_redis_benchmark"] = 0.534
+    twin = bench_result(saturated=True)
+    twin.update(profile="ci", endpoint="127.0.0.1:6381", tls=None)
+    twin["ratios"]["best_closed_loop_vs_redis_benchmark"] = 0.612
+    result["plaintext"] = twin
+    result["tls_cost"] = bench.tls_cost(result, twin)
+    return result
+
+
+def test_bench_table_over_tls_shows_the_cost_the_floor_and_a_saturated_twin() -> None:
+    text = bench.format_table(_tls_bench_result())
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    flat = " ".join(text.split())
+    assert flat.startswith("bench tlsci (127.0.0.1:6630, TLS, client certificate (required)):")
+    assert (
+        "over TLS, client certificate (required): harness / redis-benchmark 0.53 (the lean user's floor 0.60: below it)"
+        in flat
+    )
+    assert "in plaintext: harness / redis-benchmark 0.61 (the lean user's floor 0.60: kept)" in flat
+    assert "TLS cost: tlsci (TLS, client certificate (required)) against its plaintext twin ci (127.0.0.1:6381)" in flat
+    cost_at = next(i for i, line in enumerate(lines) if line.startswith("TLS cost"))
+    row = next(line for line in lines[cost_at:] if line.startswith("redis-benchmark -c 50 "))
+    assert row.split()[-7:] == ["55,303", "55,303", "1.00", "471", "471", "801", "801"]
+    # the generator limited the twin's closed-loop runs: said, with their names
+    assert "saturated generator in plaintext closed_loop_1_process, plaintext closed_loop_2_workers:" in flat
+    assert max(len(line) for line in bench.format_table(_tls_bench_result(), 80).splitlines()) <= 80
+    # Broken variant: a result with no twin shows no cost, and no floor line without the best ratio.
+    alone = _tls_bench_result()
+    del alone["plaintext"], alone["tls_cost"], alone["ratios"]["best_closed_loop_vs_redis_benchmark"]
+    assert "TLS cost" not in bench.format_table(alone) and "floor" not in bench.format_table(alone)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import socket
 import threading
 from collections.abc import Iterator
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from redis_harness.client.connection import RedisSettings, SettingsError, is_outage, make_redis
+from redis_harness.client.connection import RedisSettings, SettingsError, TlsSettings, is_outage, make_redis
 from redis_harness.deploy.connect import settings_for
 from redis_harness.errors import BadInput
+from redis_harness.render.certificates import issue, issue_ca
 
 from .conftest import variant_profile
 
@@ -121,8 +123,6 @@ def test_sentinel_cluster_and_address_map_from_the_environment() -> None:
         ({"REDIS_CLUSTER": "maybe"}, "REDIS_CLUSTER: 'maybe' is not 1 or 0"),
         ({"REDIS_CLUSTER": "1", "REDIS_SENTINELS": "h:1"}, "REDIS_CLUSTER: a Cluster has no Sentinels"),
         ({"REDIS_ADDRESS_MAP": "redis-0:6379"}, "REDIS_ADDRESS_MAP: 'redis-0:6379' is not name:port=host:port"),
-        ({"REDIS_TLS_CERT_FILE": "c.pem"}, "REDIS_TLS_CERT_FILE: set; also set REDIS_TLS_CA_FILE"),
-        ({"REDIS_TLS_CA_FILE": "ca.pem", "REDIS_TLS_CERT_FILE": "c.pem"}, "REDIS_TLS_KEY_FILE: not set"),
     ],
 )
 def test_bad_topology_or_tls_settings_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -131,10 +131,56 @@ def test_bad_topology_or_tls_settings_name_the_variable(env: dict[str, str], mes
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
 
 
-def test_tls_from_the_environment_turns_tls_on_with_the_client_certificate() -> None:
-    env = {"REDIS_TLS_CA_FILE": "ca.pem", "REDIS_TLS_CERT_FILE": "c.pem", "REDIS_TLS_KEY_FILE": "c.key"}
-    tls = RedisSettings.from_env(env).tls
-    assert tls is not None and (tls.ca_file, tls.cert_file, tls.key_file) == ("ca.pem", "c.pem", "c.key")
-    kwargs = tls.redis_kwargs()
-    assert kwargs["ssl"] is True and kwargs["ssl_check_hostname"] is True and kwargs["ssl_cert_reqs"] == "required"
-    assert RedisSettings.from_env({}).tls is None
+# ----------------------------------------------------------------------------- TLS from the environment
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A CA, the price service's certificate and key, another service's key and a file that is no PEM,
+    issued by the harness's own issuer (render/certificates.py)."""
+    folder = tmp_path_factory.mktemp("pki")
+    profile = variant_profile("ci", folder, "tlsenv")
+    now = dt.datetime.now(dt.UTC)
+    ca, ca_key = issue_ca(profile, now)
+    cert, key = issue(profile, ca, ca_key, "price", None, now, dt.timedelta(days=1))
+    _, other_key = issue(profile, ca, ca_key, "processing", None, now, dt.timedelta(days=1))
+    files = {"ca": ca, "cert": cert, "key": key, "other_key": other_key, "junk": "not a certificate\n"}
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return {name: str(folder / name) for name in files}
+
+
+TLS_VARS = ("REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE")
+
+
+def test_tls_settings_from_the_environment(pki: dict[str, str]) -> None:
+    full = RedisSettings.from_env(dict(zip(TLS_VARS, (pki["ca"], pki["cert"], pki["key"]), strict=True)))
+    assert full.tls == TlsSettings(ca_file=pki["ca"], cert_file=pki["cert"], key_file=pki["key"])
+    assert full.tls.redis_kwargs()["ssl_certfile"] == pki["cert"]
+    assert RedisSettings.from_env({"REDIS_TLS_CA_FILE": pki["ca"]}).tls == TlsSettings(ca_file=pki["ca"])
+    assert RedisSettings.from_env({"REDIS_TLS_CA_FILE": ""}).tls is None  # empty: plaintext, as unset
+
+
+@pytest.mark.parametrize(
+    ("given", "var", "says"),
+    [
+        ({"REDIS_TLS_CERT_FILE": "cert", "REDIS_TLS_KEY_FILE": "key"}, "REDIS_TLS_CERT_FILE", "also set REDIS_TLS_CA"),
+        ({"REDIS_TLS_CA_FILE": "ca", "REDIS_TLS_CERT_FILE": "cert"}, "REDIS_TLS_KEY_FILE", "not set"),
+        ({"REDIS_TLS_CA_FILE": "ca", "REDIS_TLS_KEY_FILE": "key"}, "REDIS_TLS_CERT_FILE", "not set"),
+        ({"REDIS_TLS_CA_FILE": "/nonexistent/ca.crt"}, "REDIS_TLS_CA_FILE", "cannot read"),
+        ({"REDIS_TLS_CA_FILE": "junk"}, "REDIS_TLS_CA_FILE", "holds no PEM certificate"),
+        ({"REDIS_TLS_CA_FILE": "ca", "REDIS_TLS_CERT_FILE": "cert", "REDIS_TLS_KEY_FILE": "/nonexistent/k"},
+         "REDIS_TLS_KEY_FILE", "cannot read"),
+        ({"REDIS_TLS_CA_FILE": "ca", "REDIS_TLS_CERT_FILE": "cert", "REDIS_TLS_KEY_FILE": "other_key"},
+         "REDIS_TLS_CERT_FILE", "the key is not this certificate's"),
+        ({"REDIS_TLS_CA_FILE": "ca", "REDIS_TLS_CERT_FILE": "junk", "REDIS_TLS_KEY_FILE": "key"},
+         "REDIS_TLS_CERT_FILE", "does not load"),
+    ],
+)  # fmt: skip
+def test_bad_tls_environment_names_the_variable_in_one_line(
+    pki: dict[str, str], given: dict[str, str], var: str, says: str
+) -> None:
+    env = {name: pki.get(value, value) for name, value in given.items()}
+    with pytest.raises(SettingsError, match=f"^{var}: ") as raised:
+        RedisSettings.from_env(env)
+    assert says in str(raised.value) and "\n" not in str(raised.value)

@@ -15,6 +15,7 @@ its error listener is shown failing and crashing.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -30,9 +31,11 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
+from redis_harness import paths
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import service_container
 from redis_harness.faults import inject as faults
+from redis_harness.render.certificates import client_paths, issue_ca
 
 from .conftest import Deployment, deployed, emit, variant_profile
 
@@ -51,9 +54,15 @@ K = TypeVar("K", bound=Hashable)
 
 
 @pytest.fixture(scope="module")
-def node_deployment(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
+def node_installed() -> None:
     if shutil.which("node") is None or not (NODE_DIR / "node_modules" / "ioredis").is_dir():
         pytest.fail("Node or tests/node/node_modules missing: scripts/test installs them (npm ci in tests/node)")
+
+
+@pytest.fixture(scope="module")
+def node_deployment(
+    node_installed: None, tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]
+) -> Iterator[Deployment]:
     # Memory for the data set that makes loading take a second; a short idle timeout for the
     # idle tests; ci otherwise.
     profile = variant_profile(
@@ -323,6 +332,59 @@ def test_wrong_pair_fails_once(node_deployment: Deployment) -> None:
         assert given_up["error_events"] == 1 and given_up["reconnects"] == 0, given_up
         assert retrying["errors"] == given_up["errors"] and retrying["reconnects"] >= 2, retrying
         assert runs[library, "right_pair"].ok()["outcome"] == "connected"
+
+
+# ----------------------------------------------------------------------------- over TLS
+
+
+def tls_node_env(deployment: Deployment, user: str, *, certificate: bool = True) -> dict[str, str]:
+    """A service's .env for a TLS deployment: the CA bundle and (mutual TLS) the certificate the harness
+    wrote for that service, under the same names the Python library reads."""
+    ca, cert, key = client_paths(paths.state_dir(deployment.profile.name), user)
+    env = {**as_user(deployment, user), "REDIS_TLS_CA_FILE": str(ca)}
+    if certificate:
+        env |= {"REDIS_TLS_CERT_FILE": str(cert), "REDIS_TLS_KEY_FILE": str(key)}
+    return env
+
+
+def test_service_patterns_over_tls(node_installed: None, tls_deployment: Deployment) -> None:
+    """Both libraries, every service user, over TLS with client certificates required (no plaintext port)."""
+    runs = run_nodes(
+        {
+            (library, user): (tls_node_env(tls_deployment, user), (library, "patterns"))
+            for library in LIBRARIES
+            for user in SERVICES
+        }
+    )
+    for (_, user), run in runs.items():
+        result = run.ok()
+        assert result["user"] == user
+        assert_patterns(result, run.stderr)
+
+
+def test_node_client_without_certificate_is_refused(
+    node_installed: None, tls_deployment: Deployment, tmp_path: Path
+) -> None:
+    """client_auth required: with the CA but no certificate, or in plaintext, neither library gets a
+    connection, and trusting another CA it refuses the server itself; the same login with the
+    service's certificate and the deployment's CA connects (in the same run)."""
+    other_ca = tmp_path / "other-ca.crt"
+    other_ca.write_text(issue_ca(tls_deployment.profile, dt.datetime.now(dt.UTC))[0])
+    variants = {
+        "certificate": tls_node_env(tls_deployment, "price"),
+        "no_certificate": tls_node_env(tls_deployment, "price", certificate=False),
+        "plaintext": as_user(tls_deployment, "price"),
+        "other_ca": {**tls_node_env(tls_deployment, "price"), "REDIS_TLS_CA_FILE": str(other_ca)},
+    }
+    runs = run_nodes(
+        {(library, name): (env, (library, "login", "1500")) for library in LIBRARIES for name, env in variants.items()}
+    )
+    for library in LIBRARIES:
+        assert runs[library, "certificate"].ok()["outcome"] == "connected"
+        for refused in ("no_certificate", "plaintext", "other_ca"):
+            result = runs[library, refused].ok()
+            assert result["outcome"] != "connected" and result["error_events"] > 0, (library, refused, result)
+        assert runs[library, "other_ca"].ok()["errors"] == ["self-signed certificate in certificate chain"]
 
 
 def load_dataset(deployment: Deployment) -> None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from dotenv import dotenv_values
 
 from redis_harness import paths
@@ -221,3 +222,27 @@ def test_an_awkward_password_survives_the_service_settings() -> None:
     text = service_dotenv({"REDIS_PASSWORD": AWKWARD, "REDIS_USERNAME": "price"}, "heading")
     assert dotenv_values(stream=io.StringIO(text), interpolate=False)["REDIS_PASSWORD"] == AWKWARD
     assert dotenv_value("0123abcdef") == "0123abcdef"
+
+
+def test_service_settings_on_a_tls_deployment_name_the_ca_and_the_services_certificate(tmp_path: Path) -> None:
+    """What a service needs over TLS, under the names the client library and tests/node read: the CA
+    bundle and (client_auth required) the certificate the harness issues for that service."""
+    root = checkout_copy(tmp_path)
+    raw = yaml.safe_load((root / "profiles" / "ci.yaml").read_text())
+    raw["name"], raw["security"]["tls"] = "tlsci", {"enabled": True, "client_auth": "required"}
+    (root / "profiles" / "tlsci.yaml").write_text(yaml.safe_dump(raw))
+    assert in_checkout(root, "env", "init", "tlsci").returncode == 0
+    printed = dotenv_values(stream=io.StringIO(in_checkout(root, "env", "init", "tlsci", "--service", "price").stdout))
+    state = root / ".state" / "tlsci"
+    assert {k: v for k, v in printed.items() if k.startswith("REDIS_TLS_")} == {
+        "REDIS_TLS_CA_FILE": str(state / "tls-ca.crt"),
+        "REDIS_TLS_CERT_FILE": str(state / "tls-client-price.crt"),
+        "REDIS_TLS_KEY_FILE": str(state / "tls-client-price.key"),
+    }
+    # client_auth none: the CA only; a plaintext profile (ci): none of them
+    raw["security"]["tls"]["client_auth"] = "none"
+    (root / "profiles" / "tlsci.yaml").write_text(yaml.safe_dump(raw))
+    ca_only = in_checkout(root, "env", "init", "tlsci", "--service", "price").stdout
+    assert [k for k in dotenv_values(stream=io.StringIO(ca_only)) if k.startswith("REDIS_TLS")] == ["REDIS_TLS_CA_FILE"]
+    assert in_checkout(root, "env", "init", "ci").returncode == 0
+    assert "REDIS_TLS_" not in in_checkout(root, "env", "init", "ci", "--service", "price").stdout

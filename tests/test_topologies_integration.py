@@ -20,6 +20,7 @@ from redis_harness.client.cache import ServiceCache
 from redis_harness.client.keys import build_key
 from redis_harness.deploy.connect import connect, connect_node, endpoint, service_cache
 from redis_harness.deploy.readiness import current_primary
+from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.faults import inject as faults
 from redis_harness.load.calibrate import CALLS, KEY, _figures, _measure, calibrate
 from redis_harness.load.resp import RedisReplyError, RespConnection
@@ -173,7 +174,8 @@ def check_cluster_calibration(figures: dict | None, profile: Profile) -> None:
 def _calibrate_through_the_endpoint(profile: Profile, secrets: Secrets) -> dict | None:
     """The calibration before Cluster support: one connection to the published port, one fixed key."""
     host, port = endpoint(profile)
-    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0)
+    tls = client_ssl_context(profile, "admin")
+    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0, tls=tls)
     try:
         return {**_figures(*_measure(connection, KEY)), "nodes": {}}
     except RedisReplyError:

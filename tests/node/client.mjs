@@ -18,11 +18,17 @@
 //                                                  milliseconds: how connect() settled, errors,
 //                                                  reconnects
 //
+// TLS as the Python library reads it: REDIS_TLS_CA_FILE (the deployment's CA bundle) turns TLS
+// on, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE are the service's client certificate for a
+// deployment with security.tls.client_auth optional or required. The server's certificate is
+// checked against the CA and its SANs against REDIS_HOST (Node's default checks, kept).
+//
 // Keys live under the service's prefix, REDIS_SERVICE (default: REDIS_USERNAME, else price):
 // `<service>:v1:<entity>:<id>`. Warnings the client library prints (ioredis's "Skipping the
 // ready check" when INFO is refused) are captured into the output as well as shown.
 
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import Redis from "ioredis";
 import { createClient } from "redis";
 
@@ -54,6 +60,17 @@ const errorListener = env.REDIS_ERROR_LISTENER !== "0";
 // A wrong username/password pair (REDIS_USERNAME with `default`'s password, say) never heals
 // by retrying: both libraries give up on WRONGPASS instead of reconnecting forever.
 // REDIS_AUTH_GIVE_UP=0 only for the test that shows the loop.
+// Node's TLS options for both libraries (null: plaintext). TLS 1.2 at least, as the profile's default.
+function tlsOptions() {
+  if (!env.REDIS_TLS_CA_FILE) return null;
+  const options = { ca: readFileSync(env.REDIS_TLS_CA_FILE), minVersion: "TLSv1.2" };
+  if (env.REDIS_TLS_CERT_FILE) {
+    options.cert = readFileSync(env.REDIS_TLS_CERT_FILE);
+    options.key = readFileSync(env.REDIS_TLS_KEY_FILE);
+  }
+  return options;
+}
+const tls = tlsOptions();
 const giveUp = (err) => env.REDIS_AUTH_GIVE_UP !== "0" && String(err?.message).startsWith("WRONGPASS");
 
 // The options this deployment calls for (README, "Node services"): the ACL user, bounded
@@ -75,6 +92,7 @@ function ioredisClient(extra = {}) {
     enableReadyCheck: env.REDIS_READY_CHECK !== "0",
     retryStrategy: backoff,
     lazyConnect: true,
+    ...(tls ? { tls } : {}),
     ...extra,
   });
   // ioredis's retryStrategy never sees why a connection failed; its 'error' event does.
@@ -91,6 +109,7 @@ function nodeRedisClient() {
       port,
       connectTimeout: 2000,
       reconnectStrategy: (tries, cause) => (giveUp(cause) ? cause : backoff(tries)),
+      ...(tls ? { tls: true, ...tls } : {}),
     },
     username,
     password,

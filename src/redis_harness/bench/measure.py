@@ -9,6 +9,13 @@ Locust, redis-py) is the ratio between them. Two shapes:
   Locust users, in one process and with 2 worker processes);
 - one connection: latency percentiles (redis-benchmark -c 1 vs 1 user).
 
+Against a deployment with security.tls on, both sides speak TLS with the harness's
+client settings (redis-benchmark --tls --cacert, and --cert/--key when the
+deployment asks clients for a certificate). `--plaintext TWIN` measures a
+plaintext deployment of the same shape in the same invocation, each run paired
+with its twin's back to back, so the TLS cost (plaintext vs TLS, for
+redis-benchmark and the harness) comes from one run.
+
 Figures, not asserts: the command exits 0 whatever the numbers are.
 """
 
@@ -22,14 +29,16 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from secrets import token_hex, token_urlsafe
 from typing import Any
 
 from redis_harness import progress
+from redis_harness.client.connection import TlsSettings
 from redis_harness.deploy.connect import connect
+from redis_harness.deploy.tls_client import client_tls
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load import run as load_run
 from redis_harness.load.generator import BUSY_PERCENT, process_label
@@ -59,6 +68,11 @@ HARNESS_RUNS = (
     (f"closed_loop_{WORKERS}_workers", CLOSED_LOOP_CLIENTS, WORKERS),
     ("one_connection", 1, 0),
 )
+# The share of redis-benchmark's closed-loop throughput the lean user is meant to keep (plaintext and TLS):
+# shown beside the best closed-loop ratio, never enforced (a figure of a shared machine).
+LEAN_FLOOR = 0.6
+# What must match for a plaintext deployment to stand beside a TLS one: everything but security and network.
+SHAPE = ("topology_kind", "image", "resources", "memory", "persistence", "server", "replication", "sentinel", "cluster")
 
 
 @dataclass(frozen=True)
@@ -201,14 +215,32 @@ def temporary_user(profile: Profile, secrets: Secrets) -> Iterator[BenchUser]:
         admin.close()
 
 
+def tls_arguments(tls: TlsSettings | None) -> list[str]:
+    """redis-benchmark's flags for a client's TLS settings: the CA it checks the server with, and the
+    client's own certificate when the deployment asks for one (file paths only, no secret)."""
+    if tls is None:
+        return []
+    arguments = ["--tls", "--cacert", tls.ca_file]
+    if tls.cert_file and tls.key_file:
+        arguments += ["--cert", tls.cert_file, "--key", tls.key_file]
+    return arguments
+
+
+def benchmark_command(binary: str, profile: Profile, user: BenchUser, clients: int, requests: int) -> list[str]:
+    """`-t get,set -r 10000 -d 3` as `user`; over TLS with the harness's client certificate (the ACL user is
+    the temporary one, the TLS identity the harness's own)."""
+    host, port = profile.network.host, profile.network.port
+    return [binary, "-h", host, "-p", str(port), "--user", user.name, "-a", user.password,
+            "-t", "get,set", "-r", str(KEYSPACE), "-d", str(VALUE_SIZE), "-c", str(clients), "-n", str(requests),
+            "--csv", *tls_arguments(client_tls(profile, user.name))]  # fmt: skip
+
+
 def run_redis_benchmark(
     binary: str, profile: Profile, user: BenchUser, clients: int, requests: int, timeout_s: float
 ) -> dict[str, BenchmarkLine]:
-    """One `-t get,set -r 10000 -d 3` run; bounded by timeout_s (it retries forever when the port is closed)."""
-    host, port = profile.network.host, profile.network.port
-    cmd = [binary, "-h", host, "-p", str(port), "--user", user.name, "-a", user.password,
-           "-t", "get,set", "-r", str(KEYSPACE), "-d", str(VALUE_SIZE), "-c", str(clients), "-n", str(requests),
-           "--csv"]  # fmt: skip
+    """One `-t get,set -r 10000 -d 3` run; bounded by timeout_s (it retries forever when the port is closed,
+    and spins when a TLS handshake is refused)."""
+    cmd = benchmark_command(binary, profile, user, clients, requests)
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -225,9 +257,9 @@ def sized_redis_benchmark(
     binary: str, profile: Profile, user: BenchUser, clients: int, duration_s: float
 ) -> tuple[int, dict[str, BenchmarkLine]]:
     """redis-benchmark takes a request count, not a time: a short probe (also a warm-up) sizes the real run."""
-    progress.note(f"redis-benchmark -c {clients}: sizing probe")
+    progress.note(f"redis-benchmark -c {clients} on {profile.name}: sizing probe")
     probe = run_redis_benchmark(binary, profile, user, clients, PROBE_REQUESTS[clients], timeout_s=60)
-    progress.note(f"redis-benchmark -c {clients}: measuring")
+    progress.note(f"redis-benchmark -c {clients} on {profile.name}: measuring")
     requests = requests_for(mix_throughput(probe), duration_s)
     # Generous bound: the real run is sized to take duration_s; a slower machine gets 4x that.
     return requests, run_redis_benchmark(binary, profile, user, clients, requests, timeout_s=60 + 4 * duration_s)
@@ -298,25 +330,89 @@ def check_ready(profile: Profile, secrets: Secrets) -> str:
     return _redis_benchmark()
 
 
-def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float) -> dict[str, Any]:
-    binary = check_ready(profile, secrets)
+def check_twin(profile: Profile, twin: Profile) -> None:
+    """A plaintext deployment may stand beside a TLS one only when they differ in nothing but TLS and address."""
+    if not profile.tls.enabled:
+        raise BadInput(
+            f"--plaintext: {profile.name} has security.tls off; give the TLS deployment as PROFILE "
+            "and its plaintext twin to --plaintext"
+        )
+    if twin.tls.enabled:
+        raise BadInput(f"--plaintext: {twin.name} has security.tls on; give a deployment with TLS off")
+    if twin.name == profile.name:
+        raise BadInput(f"--plaintext: {twin.name} is PROFILE itself; give another deployment of the same shape")
+    for field in SHAPE:
+        if getattr(twin, field) != getattr(profile, field):
+            raise BadInput(
+                f"--plaintext: {twin.name} differs from {profile.name} in {field}; the TLS cost compares "
+                "deployments of the same shape (only security and network may differ)"
+            )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One deployment bench measures, and where its harness runs go."""
+
+    profile: Profile
+    secrets: Secrets
+    run_dir: Path
+
+
+def measure(
+    profile: Profile,
+    secrets: Secrets,
+    run_dir: Path,
+    duration_s: float,
+    plaintext: tuple[Profile, Secrets] | None = None,
+) -> dict[str, Any]:
+    """Both sides on `profile`; with `plaintext` (a TLS-off twin, check_twin), the same on it and the TLS cost.
+
+    With a twin every run goes TLS then plaintext back to back (redis-benchmark -c 50 on both, then -c 1,
+    then each harness run), so a change in what else the machine runs lands on both sides of a pair
+    rather than on one whole half of the comparison."""
+    targets = [Target(profile, secrets, run_dir)]
+    if plaintext is not None:
+        targets.append(Target(*plaintext, run_dir / "plaintext"))
+    binary = ""
+    for target in targets:
+        binary = check_ready(target.profile, target.secrets)
     started = time.time()
+    benchmarks: list[dict[str, Any]] = [{} for _ in targets]
+    with ExitStack() as users:
+        bench_users = [users.enter_context(temporary_user(t.profile, t.secrets)) for t in targets]
+        for shape, clients in (("closed_loop", CLOSED_LOOP_CLIENTS), ("one_connection", 1)):
+            for target, user, figures in zip(targets, bench_users, benchmarks, strict=True):
+                requests, tests = sized_redis_benchmark(binary, target.profile, user, clients, duration_s)
+                figures[shape] = _benchmark_figures(clients, requests, tests)
+    harness: list[dict[str, Any]] = [{} for _ in targets]
+    for key, users_n, workers in HARNESS_RUNS:
+        for target, runs in zip(targets, harness, strict=True):
+            sub_dir = target.run_dir / f"harness-{key.replace('_', '-')}"
+            sub_dir.mkdir(parents=True, exist_ok=True)
+            where = f" on {target.profile.name}" if len(targets) > 1 else ""
+            progress.note(f"harness raw, {users_n} users, {workers or 1} process{'es' if workers else ''}{where}")
+            report = run_harness(target.profile, target.secrets, sub_dir, users_n, workers, duration_s)
+            runs[key] = _harness_figures(report, sub_dir, users_n, workers)
+    version = _redis_benchmark_version(binary)
+    results = [
+        _result(t.profile, rb, hs, duration_s, started, version)
+        for t, rb, hs in zip(targets, benchmarks, harness, strict=True)
+    ]
+    result = results[0]
+    if plaintext is not None:
+        result["plaintext"] = results[1]
+        result["tls_cost"] = tls_cost(result, results[1])
+    return result
 
-    with temporary_user(profile, secrets) as user:
-        closed_n, closed = sized_redis_benchmark(binary, profile, user, CLOSED_LOOP_CLIENTS, duration_s)
-        one_n, one = sized_redis_benchmark(binary, profile, user, 1, duration_s)
-    redis_benchmark = {
-        "closed_loop": _benchmark_figures(CLOSED_LOOP_CLIENTS, closed_n, closed),
-        "one_connection": _benchmark_figures(1, one_n, one),
-    }
-    harness: dict[str, dict[str, Any]] = {}
-    for key, users, workers in HARNESS_RUNS:
-        sub_dir = run_dir / f"harness-{key.replace('_', '-')}"
-        sub_dir.mkdir(parents=True, exist_ok=True)
-        progress.note(f"harness raw, {users} users, {workers or 1} process{'es' if workers else ''}")
-        report = run_harness(profile, secrets, sub_dir, users, workers, duration_s)
-        harness[key] = _harness_figures(report, sub_dir, users, workers)
 
+def _result(
+    profile: Profile,
+    redis_benchmark: dict[str, Any],
+    harness: dict[str, dict[str, Any]],
+    duration_s: float,
+    started: float,
+    version: str,
+) -> dict[str, Any]:
     # Each harness run against redis-benchmark with the same number of connections.
     ratios = {
         f"{key}_vs_redis_benchmark": ratio(
@@ -334,14 +430,97 @@ def measure(profile: Profile, secrets: Secrets, run_dir: Path, duration_s: float
     return {
         "profile": profile.name,
         "endpoint": f"{profile.network.host}:{profile.network.port}",
+        "tls": _tls_label(profile),
+        "lean_floor": LEAN_FLOOR,
         "mix": f"GET+SET 1:1, {KEYSPACE:,} keys, {VALUE_SIZE}-byte values",
         "duration_s": duration_s,
         "started": started,
-        "redis_benchmark_version": _redis_benchmark_version(binary),
+        "redis_benchmark_version": version,
         "redis_benchmark": redis_benchmark,
         "harness": harness,
         "ratios": ratios,
     }
+
+
+def _tls_label(profile: Profile) -> str | None:
+    """How the clients spoke to the deployment: None plaintext, else TLS and whether they showed a certificate."""
+    tls = profile.tls
+    if not tls.enabled:
+        return None
+    return "TLS" if tls.client_auth == "none" else f"TLS, client certificate ({tls.client_auth})"
+
+
+# The runs the TLS cost sets side by side: (label, side, shape).
+COST_RUNS = (
+    ("redis-benchmark -c 50", "redis_benchmark", "closed_loop"),
+    ("harness raw, 50 users, 1 process", "harness", "closed_loop_1_process"),
+    (f"harness raw, 50 users, {WORKERS} workers", "harness", f"closed_loop_{WORKERS}_workers"),
+    ("redis-benchmark -c 1", "redis_benchmark", "one_connection"),
+    ("harness raw, 1 user", "harness", "one_connection"),
+)
+
+
+def _get_latency(side: str, figures: dict[str, Any]) -> dict[str, Any]:
+    return (figures["tests"] if side == "redis_benchmark" else figures["latency"]).get("GET", {})
+
+
+def tls_cost(tls: dict[str, Any], plaintext: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per run: ops/s plaintext and over TLS, their ratio, and GET p50/p99 of each (µs)."""
+    cost = {}
+    for label, side, shape in COST_RUNS:
+        over_tls, plain = tls[side][shape], plaintext[side][shape]
+        get_tls, get_plain = _get_latency(side, over_tls), _get_latency(side, plain)
+        cost[label] = {
+            "plaintext_ops_s": plain["ops_s"],
+            "tls_ops_s": over_tls["ops_s"],
+            "tls_vs_plaintext": ratio(over_tls["ops_s"], plain["ops_s"]),
+            **{
+                f"get_{pct}_us": {"plaintext": get_plain.get(f"{pct}_us"), "tls": get_tls.get(f"{pct}_us")}
+                for pct in ("p50", "p99")
+            },
+        }
+    return cost
+
+
+def cost_table(result: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
+    """The TLS cost: each run's throughput and GET latency, plaintext beside TLS."""
+    rows = [
+        [
+            label,
+            f"{c['plaintext_ops_s']:,.0f}",
+            f"{c['tls_ops_s']:,.0f}",
+            _fmt_ratio(c["tls_vs_plaintext"]),
+            *(_fmt_number(c[f"get_{pct}_us"][side]) for pct in ("p50", "p99") for side in ("plaintext", "tls")),
+        ]
+        for label, c in result["tls_cost"].items()
+    ]
+    header = ["run", "plain", "TLS", "TLS/plain", "plain", "TLS", "plain", "TLS"]
+    groups = [Group("ops/s", 1, 2), Group("GET p50 µs", 4, 5), Group("GET p99 µs", 6, 7)]
+    twin = result["plaintext"]
+    return [
+        *wrapped(
+            f"TLS cost: {result['profile']} ({result['tls']}) against its plaintext twin {twin['profile']} "
+            f"({twin['endpoint']}), same shape, each run beside its twin's:",
+            "  ",
+            width,
+        ),
+        *table(header, rows, groups=groups, width=width),
+    ]
+
+
+def floor_line(result: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
+    """The best closed-loop harness / redis-benchmark ratio beside the lean user's floor (a figure, not a gate)."""
+    best = result["ratios"].get("best_closed_loop_vs_redis_benchmark")
+    if best is None:
+        return []
+    kept = "kept" if best >= LEAN_FLOOR else "below it"
+    over = f" over {result['tls']}" if result.get("tls") else " in plaintext"
+    return wrapped(
+        f"best closed loop{over}: harness / redis-benchmark {best:.2f} "
+        f"(the lean user's floor {LEAN_FLOOR:.2f}: {kept})",
+        "  ",
+        width,
+    )
 
 
 def format_table(result: dict[str, Any], width: int = MAX_WIDTH) -> str:
@@ -352,8 +531,10 @@ def format_table(result: dict[str, Any], width: int = MAX_WIDTH) -> str:
         ("harness raw, 50 users, 1 process", hs["closed_loop_1_process"]["ops_s"]),
         (f"harness raw, 50 users, {WORKERS} workers", hs[f"closed_loop_{WORKERS}_workers"]["ops_s"]),
     ]
+    over = f", {result['tls']}" if result.get("tls") else ""
     lines = wrapped(
-        f"bench {result['profile']} ({result['endpoint']}): {result['mix']}, {result['duration_s']:.0f} s per run",
+        f"bench {result['profile']} ({result['endpoint']}{over}): {result['mix']}, "
+        f"{result['duration_s']:.0f} s per run",
         "  ",
         width,
     )
@@ -361,6 +542,7 @@ def format_table(result: dict[str, Any], width: int = MAX_WIDTH) -> str:
     lines += [
         "",
         *table(["closed loop, 50 connections", "ops/s", "harness / redis-benchmark"], closed_rows, width=width),
+        *floor_line(result, width),
     ]
 
     one_rb, one_hs = rb["one_connection"], hs["one_connection"]
@@ -373,7 +555,13 @@ def format_table(result: dict[str, Any], width: int = MAX_WIDTH) -> str:
     ]
     latency_header = [f"{cmd} {pct}" for cmd in ("GET", "SET") for pct in ("p50", "p99")]
     lines += ["", *table(["one connection", "ops/s", *latency_header], one_rows, width=width)]
-    return "\n".join([*lines, "", *generator_table(hs, width)])
+    runs = dict(hs)
+    if "plaintext" in result:
+        lines += ["", *cost_table(result, width)]
+        twin = result["plaintext"]
+        lines += floor_line(twin, width)
+        runs.update({f"plaintext {key}": figures for key, figures in twin["harness"].items()})
+    return "\n".join([*lines, "", *generator_table(runs, width)])
 
 
 def generator_table(harness: dict[str, dict[str, Any]], width: int = MAX_WIDTH) -> list[str]:
@@ -401,6 +589,10 @@ def _percent_of(process: dict[str, Any]) -> float | None:
 def _latency_cells(latency: dict[str, dict[str, float]]) -> list[float | None]:
     """GET p50, GET p99, SET p50, SET p99 in µs."""
     return [latency.get(cmd, {}).get(pct) for cmd in ("GET", "SET") for pct in ("p50_us", "p99_us")]
+
+
+def _fmt_number(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def _fmt_us(value: float | None) -> str:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from redis_harness.bench.measure import DEFAULT_DURATION, check_ready, format_table, measure
+from redis_harness.bench.measure import DEFAULT_DURATION, check_ready, check_twin, format_table, measure
 from redis_harness.cli.common import add_command, add_profile_argument, require_owned
 from redis_harness.cli.progress import shown
 from redis_harness.load.run import REPORTS_DIR
@@ -23,12 +23,22 @@ def register(sub: Any) -> None:
         sub,
         "bench",
         "redis-benchmark beside the harness's raw scenario on one deployment: throughput and latency",
-        ["redis-harness bench ci", "redis-harness bench dev --duration 10s"],
+        [
+            "redis-harness bench ci",
+            "redis-harness bench dev --duration 10s",
+            "redis-harness bench tlsci --plaintext ci",
+        ],
         "Both sides run GET and SET 1:1 over 10,000 keys with 3-byte values against the published loopback "
-        "port, so the ratio between them is the harness's own overhead.",
+        "port, so the ratio between them is the harness's own overhead. Over TLS when the profile has "
+        "security.tls on; --plaintext measures a TLS-off deployment of the same shape too: the TLS cost.",
     )
     add_profile_argument(p)
     p.add_argument("--duration", default=DEFAULT_DURATION, help=f"time per run, e.g. 5s (default {DEFAULT_DURATION})")
+    p.add_argument(
+        "--plaintext",
+        metavar="PROFILE",
+        help="a TLS-off deployment of the same shape, measured after PROFILE: the TLS cost",
+    )
     p.add_argument("--report", metavar="DIR", help="run folder (default reports/<time>-<profile>-bench)")
     p.set_defaults(func=run)
 
@@ -40,11 +50,19 @@ def run(args: argparse.Namespace) -> int:
     secrets = load_secrets(profile)
     require_owned(profile, "bench")
     check_ready(profile, secrets)  # refuse before any folder is made
+    plaintext = None
+    if args.plaintext:
+        twin = load_profile(args.plaintext)
+        check_twin(profile, twin)
+        twin_secrets = load_secrets(twin)
+        require_owned(twin, "bench")
+        check_ready(twin, twin_secrets)
+        plaintext = (twin, twin_secrets)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.report) if args.report else REPORTS_DIR / f"{stamp}-{profile.name}-bench"
     run_dir.mkdir(parents=True, exist_ok=True)
     with shown("bench"):
-        result = measure(profile, secrets, run_dir, duration_s)
+        result = measure(profile, secrets, run_dir, duration_s, plaintext)
     (run_dir / "bench.json").write_text(json.dumps(result, indent=2))
     print(format_table(result, view_width()))
     print(f"\nbench.json: {run_dir / 'bench.json'}")

@@ -158,6 +158,11 @@ def print_service(profile: Profile, service: str, internal: bool) -> int:
         **tls_settings(profile, service),
         **({} if internal else topology_settings(profile, secrets)),
     }
+    tls = client_tls(profile, service)
+    if tls is not None:  # the CA bundle, and the service's own certificate when the deployment asks for one
+        settings["REDIS_TLS_CA_FILE"] = tls.ca_file
+        if tls.cert_file and tls.key_file:
+            settings |= {"REDIS_TLS_CERT_FILE": tls.cert_file, "REDIS_TLS_KEY_FILE": tls.key_file}
     where = "a container on its internal network" if internal else "this host"
     print(service_dotenv(settings, f"{service} on the {profile.name} deployment, from {where}"), end="")
     return 0

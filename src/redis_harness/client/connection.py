@@ -76,6 +76,19 @@ class TlsSettings:
             "ssl_min_version": TLS_VERSIONS[self.min_version],
         }
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same checks for a client on its own socket (the lean load user): the server's certificate
+        verified against `ca_file` and its name checked, this client's certificate shown when set.
+
+        Built from `ssl.SSLContext` as it is when called: gevent's cooperative class in a process gevent
+        has patched (Locust), the standard library's otherwise."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
+        context.minimum_version = TLS_VERSIONS[self.min_version]
+        context.load_verify_locations(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
 
 @dataclass(frozen=True)
 class RedisSettings:
@@ -187,7 +200,39 @@ def _tls_from_env(env: Mapping[str, str]) -> dict[str, Any]:
     if bool(cert) != bool(key):
         missing = ENV_TLS_KEY if cert else ENV_TLS_CERT
         raise SettingsError(f"{missing}: not set; a client certificate needs both the certificate and its key")
-    return {"tls": TlsSettings(ca_file=ca, cert_file=cert, key_file=key)}
+    tls = TlsSettings(ca_file=ca, cert_file=cert, key_file=key)
+    _check_tls_files(tls)
+    return {"tls": tls}
+
+
+def _check_tls_files(tls: TlsSettings) -> None:
+    """Each file read and parsed now, so a wrong path or file names its variable here rather than
+    surfacing as an ssl error from the first connection."""
+    for var, path in ((ENV_TLS_CA, tls.ca_file), (ENV_TLS_CERT, tls.cert_file), (ENV_TLS_KEY, tls.key_file)):
+        if path is None:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise SettingsError(
+                f"{var}: cannot read {path!r} ({exc.strerror}); give the path of a readable file"
+            ) from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=tls.ca_file)
+    except (ssl.SSLError, ValueError):
+        raise SettingsError(
+            f"{ENV_TLS_CA}: {tls.ca_file!r} holds no PEM certificate; give the deployment's CA bundle"
+        ) from None
+    if tls.cert_file:
+        try:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        except ssl.SSLError:
+            raise SettingsError(
+                f"{ENV_TLS_CERT}: {tls.cert_file!r} does not load with {ENV_TLS_KEY} {tls.key_file!r} "
+                "(not PEM, or the key is not this certificate's); give the service's own pair"
+            ) from None
 
 
 class RemappedSentinel(Sentinel):

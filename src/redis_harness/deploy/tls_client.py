@@ -7,6 +7,7 @@ user they log in as (a service's own, or admin's for every other user).
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from redis_harness import paths
@@ -31,3 +32,10 @@ def tls_kwargs(profile: Profile, user: str | None) -> dict[str, Any]:
     """redis-py's connection arguments for `client_tls` ({} on a plaintext deployment)."""
     settings = client_tls(profile, user)
     return settings.redis_kwargs() if settings else {}
+
+
+def client_ssl_context(profile: Profile, user: str | None) -> ssl.SSLContext | None:
+    """An ssl.SSLContext for a client on its own socket (load/resp.py) with `client_tls`'s settings;
+    None on a plaintext deployment."""
+    settings = client_tls(profile, user)
+    return settings.ssl_context() if settings else None

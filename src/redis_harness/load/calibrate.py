@@ -22,6 +22,7 @@ from hdrh.histogram import HdrHistogram
 from redis.crc import key_slot
 
 from redis_harness.deploy.connect import endpoint
+from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.load.recorder import new_histogram
 from redis_harness.load.resp import RedisReplyError, RespConnection, encode
 from redis_harness.profile.credentials import Secrets
@@ -93,10 +94,11 @@ def _cluster(profile: Profile, secrets: Secrets) -> dict[str, Any] | None:
     """Each primary measured on its own port; the run's floor is all of them merged."""
     ping_all, get_all = new_histogram(), new_histogram()
     nodes: dict[str, dict[str, Any]] = {}
+    tls = client_ssl_context(profile, "admin")
     for node in profile.data_nodes:
         if node.host_port is None:
             continue
-        connection = RespConnection(profile.network.host, node.host_port, "admin", secrets.admin.password, 1.0)
+        connection = RespConnection(profile.network.host, node.host_port, "admin", secrets.admin.password, 1.0, tls=tls)
         try:
             raw = connection.execute(encode("CLUSTER", "NODES"))
             ranges = own_slots(raw.decode() if isinstance(raw, bytes) else str(raw))
@@ -122,7 +124,8 @@ def calibrate(profile: Profile, secrets: Secrets) -> dict[str, Any] | None:
     host, port = endpoint(profile)  # an unpublished deployment: the one-line refusal
     if profile.topology.cluster is not None:
         return _cluster(profile, secrets)
-    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0)
+    tls = client_ssl_context(profile, "admin")
+    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0, tls=tls)
     try:
         ping, get = _measure(connection, KEY)
     except RedisReplyError:

@@ -1,15 +1,19 @@
-"""Redis's wire protocol (RESP2) on a plain socket, with replies parsed by hiredis.Reader.
+"""Redis's wire protocol (RESP2) on a plain socket (or one wrapped in TLS), with replies parsed by hiredis.Reader.
 
 The cheapest way this harness has to talk to Redis from Python: commands
 encoded once (`encode`), a connection that only sends bytes and parses
 replies. The lean Locust user (loadtests/lean.py) runs it on gevent's
 cooperative sockets; the calibration (load/calibrate.py) on a blocking one,
-so the latency floor it records is not redis-py's.
+so the latency floor it records is not redis-py's. Against a deployment with
+security.tls on, the socket is wrapped by an ssl.SSLContext the caller builds
+(TlsSettings.ssl_context: the deployment's CA, the name checked, a client
+certificate when the deployment asks for one).
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import Any
 
 import hiredis
@@ -45,8 +49,11 @@ class RespConnection:
         password: str | None,
         timeout_s: float = 1.0,
         socket_class: type[socket.socket] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
+        # None: plaintext. A context of the socket's kind: gevent's for its sockets, the standard one otherwise.
+        self.tls = tls
         # None: the socket module's class at connect time (gevent's cooperative one inside Locust).
         self.socket_class = socket_class
         self._auth = (
@@ -64,10 +71,13 @@ class RespConnection:
         sock.settimeout(self.timeout_s)
         try:
             sock.connect((self.host, self.port))
-        except OSError:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                # The handshake runs here, within the timeout; the host is checked against the certificate's SANs.
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        except OSError:  # ssl.SSLError and certificate failures are OSErrors too
             sock.close()
             raise
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._reader = hiredis.Reader()
         self.connects += 1
