@@ -35,7 +35,8 @@ class SecretFile:
     content: str
 
 
-def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
+def secret_files(profile: Profile, secrets: Secrets, *, renew_all: bool = False) -> list[SecretFile]:
+    """Every secret file's content; TLS certificates reused from .state/ unless due (`renew_all`: every leaf new)."""
     files = [SecretFile("healthcheck", secrets.healthcheck_password)]
     if profile.topology.has_replicas:
         files.append(
@@ -54,7 +55,7 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
     if profile.monitoring.enabled:
         files.append(SecretFile("exporter", secrets.derived("exporter")))
     existing = read_secret_files(profile, tls_file_names(profile))
-    files += [SecretFile(name, content) for name, content in tls_files(profile, existing).items()]
+    files += [SecretFile(name, content) for name, content in tls_files(profile, existing, renew_all=renew_all).items()]
     return files
 
 
