@@ -103,6 +103,7 @@ class Plan:
     remove: set[str] = field(default_factory=set)
     secret_files: set[str] = field(default_factory=set)
     rebuild: bool = False  # the image is behind the update archives (image.updates: newest)
+    renewals: list[str] = field(default_factory=list)  # "file: reason" of each certificate `up` issues again
     refusal: str = ""  # why `up` will not apply this plan (nothing is changed); empty when it will
     servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
 
@@ -339,10 +340,11 @@ def _certificate_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) 
     """A row for each running node that serves another certificate than the one desired: live
     (CONFIG SET tls-*) on a data node, a restart on a Sentinel. Returns the files the rows stand for."""
     profile = desired.profile
-    if not profile.tls.enabled or not profile.published:
-        return set()  # an unpublished node's certificate reaches it at its next restart
     on_disk = read_secret_files(profile, tls_file_names(profile))
     due = renewal_reasons(profile, on_disk)
+    plan.renewals = [f"{file}: {reason}" for file, reason in due.items()]
+    if not profile.tls.enabled or not profile.published:
+        return set()  # an unpublished node's certificate reaches it at its next restart
     conf = config_directives(desired.files["redis.conf"])
     data = {n.service for n in profile.data_nodes}
     shown: set[str] = set()
