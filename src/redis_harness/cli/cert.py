@@ -74,6 +74,16 @@ def _folder(profile: Profile) -> str:
         return str(folder) + "/"
 
 
+def _stacked(rows: list[list[str]], width: int) -> str:
+    """The table for a narrow terminal: file, expiry and renewal on one line, subject and names under it."""
+    file_width = max(len(row[0]) for row in rows)
+    lines = [f"{'FILE':<{file_width}}  {'EXPIRES':<10}  {'LEFT':>6}  RENEW", "  SUBJECT CN; NAMES (SAN)"]
+    for file, common_name, names, expires, left, renew in rows:
+        lines.append(f"{file:<{file_width}}  {expires:<10}  {left:>6}  {renew}")
+        lines += textwrap.wrap(f"CN {common_name}; {names}", width, initial_indent="  ", subsequent_indent="    ")
+    return "\n".join(lines)
+
+
 def format_certificates(
     profile: Profile, statuses: list[CertStatus], now: dt.datetime, width: int | None = None
 ) -> str:
@@ -96,6 +106,8 @@ def format_certificates(
         for s in statuses
     ]
     table = text_table(HEADERS, rows, width, no_wrap=frozenset({0, 3, 4, 5}))
+    if max(len(line) for line in table.splitlines()) > width:
+        table = _stacked(rows, width)
     due = [s for s in statuses if s.reason]
     reasons = [
         textwrap.fill(f"{s.info.file}: {s.reason}", width, subsequent_indent="  ", break_on_hyphens=False) for s in due

@@ -176,21 +176,21 @@ def rotate(profile: Profile, secrets: Secrets) -> Outcome:
     CONFIG SET tls-*, Sentinels restarted one at a time), checked by a handshake with each node, and the
     previous files and certificates put back when a node fails to load them. Under the deployment's
     lock, by its owner only; refused while the profile has other changes pending (`up` first)."""
-    if not profile.tls.enabled:
-        raise BadInput(f"security.tls.enabled: {profile.name} has TLS off; there are no certificates to rotate")
-    if profile.tls.own_pki:
-        raise BadInput(
-            "security.tls.cert_file: your own PKI issues these certificates; put new files there and run `up`"
-        )
-    if not profile.published:
-        raise BadInput(
-            f"network.publish: {profile.name} publishes no port, so new certificates cannot be loaded and checked "
-            "live; set network.publish: loopback, or run `up` after `down` (data volumes kept)"
-        )
     with lock.held(profile, "cert rotate"):
         require_compose()
         docker_client()
-        ownership.require_owned(profile, "cert rotate")
+        ownership.require_owned(profile, "cert")
+        if not profile.tls.enabled:
+            raise BadInput(f"security.tls.enabled: {profile.name} has TLS off; there are no certificates to rotate")
+        if profile.tls.own_pki:
+            raise BadInput(
+                "security.tls.cert_file: your own PKI issues these certificates; put new files there and run `up`"
+            )
+        if not profile.published:
+            raise BadInput(
+                f"network.publish: {profile.name} publishes no port, so new certificates cannot be loaded and "
+                "checked live; set network.publish: loopback, or run `down` then `up` (data volumes kept)"
+            )
         previous = generations.latest(profile)
         if previous is None or not running_containers(profile):
             raise BadInput(f"deployment: {profile.project} is not up; run `redis-harness up {profile.name}` first")

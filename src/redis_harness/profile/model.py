@@ -392,13 +392,16 @@ class Tls(Section):
             raise refuse("must be between 1d and 825d (what clients accept for a server certificate), e.g. 90d")
         return seconds
 
-    @field_validator("names")
+    @field_validator("names", mode="before")
     @classmethod
-    def _names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+    def _names(cls, names: Any) -> tuple[str, ...]:
+        # Before strict validation: YAML gives a list, the model keeps a tuple.
+        if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+            raise refuse("expected a list of host names or addresses, e.g. [redis.internal, 10.0.4.7]")
         for name in names:
             if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", name):
                 raise refuse(f"{name!r} is not a host name or IPv4 address; e.g. redis.internal or 10.0.4.7")
-        return names
+        return tuple(names)
 
     @model_validator(mode="after")
     def _coherent(self) -> Tls:

@@ -370,11 +370,12 @@ def renewal_reasons(profile: Profile, existing: Mapping[str, str], now: dt.datet
     ca_left = read_cert(CA_CERT, ca_pem).expires_in(now)
     if ca_left <= CA_RENEW_BEFORE:
         return {CA_CERT: f"expires in {ca_left.total_seconds() / 86400:.1f} days (a new CA and every certificate)"}
-    wanted = [(node_files(node)[0], server_names(profile, node)) for node in profile.nodes]
-    wanted += [(client_files(user)[0], None) for user in client_users(profile)]
+    wanted = [(*node_files(node), server_names(profile, node)) for node in profile.nodes]
+    wanted += [(*client_files(user), None) for user in client_users(profile)]
     due = {}
-    for cert, names in wanted:
-        reason = _renewal_reason(profile, existing.get(cert), ca_pem, names, now)
+    for cert, key, names in wanted:
+        # A certificate without its key is as good as missing (tls_files issues both again).
+        reason = _renewal_reason(profile, existing.get(cert) if key in existing else None, ca_pem, names, now)
         if reason:
             due[cert] = reason
     return due
