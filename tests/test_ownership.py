@@ -38,6 +38,7 @@ CHANGING = [
     ("fault", "{profile}", "kill"),
     ("load", "{profile}", "--scenario", "smoke", "--duration", "2s"),
     ("bench", "{profile}", "--duration", "1s"),
+    ("cert", "rotate", "{profile}"),
 ]
 
 

@@ -13,6 +13,7 @@ import sys
 from redis_harness import __version__
 from redis_harness.cli import (
     bench,
+    cert,
     compare,
     down,
     env,
@@ -39,6 +40,7 @@ COMMANDS = (
     plan,
     down,
     rollback,
+    cert,
     status,
     monitor,
     verify,

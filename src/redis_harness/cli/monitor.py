@@ -33,7 +33,9 @@ def register(sub: Any) -> None:
         ],
         "Refreshed every second: ops/s, hit and miss ratio over the last interval, memory against maxmemory and "
         "the container limit, evictions and expirations per second, clients per ACL user, rejected connections, "
-        "the slowest recent commands, keys without a TTL under a volatile-* policy, replication and cluster state. "
+        "the slowest recent commands, keys without a TTL under a volatile-* policy, replication and cluster state, "
+        "and with TLS the days until the soonest certificate a node serves expires (alert cert_expiry within "
+        "security.tls.renew_before). "
         "The monitor's own commands (INFO, a sample of 200 keys' TTLs) are taken out of ops/s and the hit ratio. "
         "Exit 0 when no alert fires, 1 when one does (with --once, or at the end of --count), 2 on bad input or "
         "when the deployment is not up.",
@@ -57,11 +59,16 @@ def run(args: argparse.Namespace) -> int:
         return _live(profile, reader, interval, args.count)
 
 
+def _renew_before(profile: Profile) -> float | None:
+    """The cert_expiry alert's threshold: renew_before, with TLS on."""
+    return profile.tls.renew_before_s if profile.tls.enabled else None
+
+
 def _once(profile: Profile, reader: DeploymentReader, interval: float, *, as_json: bool) -> int:
     before = reader.read(full=False)  # the counters only: the baseline of the interval's rates
     time.sleep(interval)
-    figures = deployment_figures(reader.read(), before)
-    states = evaluate(figures, profile.alerts)
+    figures = deployment_figures(reader.read(), before) | {"cert_expiry": reader.cert_expiry()}
+    states = evaluate(figures, profile.alerts, _renew_before(profile))
     if as_json:
         print(json.dumps(as_json_document(figures, states), indent=2, default=str))
     else:
@@ -83,9 +90,9 @@ def _live(profile: Profile, reader: DeploymentReader, interval: float, count: in
         while not count or refreshes < count:
             time.sleep(interval)
             readings = reader.read()
-            figures = deployment_figures(readings, before)
+            figures = deployment_figures(readings, before) | {"cert_expiry": reader.cert_expiry()}
             before = readings
-            states = evaluate(figures, profile.alerts)
+            states = evaluate(figures, profile.alerts, _renew_before(profile))
             title = f"monitor {profile.project}  {time.strftime('%H:%M:%S')}  every {interval:g} s, Ctrl-C stops"
             live.update(render(title, figures, states, since.update(states, time.time())))
             refreshes += 1

@@ -86,9 +86,13 @@ def format_plan(name: str, plan: Plan, width: int | None = None) -> str:
     else:
         verdict = f"{len(plan.changes)} changes pending; `redis-harness up {name}` applies them"
     width = width or view_width()
+    renewals = [
+        textwrap.fill(f"renewal due: {line}", width, subsequent_indent="  ", break_on_hyphens=False)
+        for line in plan.renewals
+    ]
     # Node and how never wrap; the values wrap (a hash breaks where it must), none narrower than 12 columns.
     table = text_table(HEADERS, rows, width, no_wrap=frozenset({0, 4}))
-    return table + "\n" + textwrap.fill(verdict, width, break_on_hyphens=False)
+    return "\n".join([table, *renewals, textwrap.fill(verdict, width, break_on_hyphens=False)])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +105,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         changes = [c.as_dict() for c in plan.sorted_changes()]
         refusal = plan.refusal or None
-        document = {"profile": profile.name, "in_sync": plan.in_sync, "changes": changes, "refusal": refusal}
+        document = {
+            "profile": profile.name,
+            "in_sync": plan.in_sync,
+            "changes": changes,
+            "renewals": plan.renewals,
+            "refusal": refusal,
+        }
         print(json.dumps(document, indent=2))
     else:
         print(format_plan(args.profile, plan))

@@ -17,7 +17,7 @@ from redis_harness.deploy.converge import Outcome, apply, check, converge, put_b
 from redis_harness.deploy.desired import Desired, desired_state, with_files
 from redis_harness.deploy.engine import docker_client, require_compose
 from redis_harness.deploy.generations import Generation
-from redis_harness.deploy.plan import make_plan
+from redis_harness.deploy.plan import CERTIFICATE_SETTING, make_plan
 from redis_harness.deploy.running import running_containers
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.profile.credentials import Secrets
@@ -25,7 +25,7 @@ from redis_harness.profile.host import check_host_limits
 from redis_harness.profile.model import Profile
 from redis_harness.render.secret_files import remove_secret_files
 
-__all__ = ["UpResult", "check_port_free", "compose", "down", "preflight", "rollback", "up"]
+__all__ = ["UpResult", "check_port_free", "compose", "down", "preflight", "rollback", "rotate", "up"]
 
 
 @dataclass(frozen=True)
@@ -165,3 +165,45 @@ def rollback(profile: Profile, secrets: Secrets) -> tuple[Generation, Generation
         recorded = record(old, secrets, restored_from=target.number)
         generations.write_baseline(profile, running_containers(profile))
         return target, recorded
+
+
+def _certificate_change(setting: str) -> bool:
+    return setting == CERTIFICATE_SETTING or setting.startswith("secret file tls-")
+
+
+def rotate(profile: Profile, secrets: Secrets) -> Outcome:
+    """New leaf certificates for every node and client, written in place and loaded live (data nodes by
+    CONFIG SET tls-*, Sentinels restarted one at a time), checked by a handshake with each node, and the
+    previous files and certificates put back when a node fails to load them. Under the deployment's
+    lock, by its owner only; refused while the profile has other changes pending (`up` first)."""
+    with lock.held(profile, "cert rotate"):
+        require_compose()
+        docker_client()
+        ownership.require_owned(profile, "cert")
+        if not profile.tls.enabled:
+            raise BadInput(f"security.tls.enabled: {profile.name} has TLS off; there are no certificates to rotate")
+        if profile.tls.own_pki:
+            raise BadInput(
+                "security.tls.cert_file: your own PKI issues these certificates; put new files there and run `up`"
+            )
+        if not profile.published:
+            raise BadInput(
+                f"network.publish: {profile.name} publishes no port, so new certificates cannot be loaded and "
+                "checked live; set network.publish: loopback, or run `down` then `up` (data volumes kept)"
+            )
+        previous = generations.latest(profile)
+        if previous is None or not running_containers(profile):
+            raise BadInput(f"deployment: {profile.project} is not up; run `redis-harness up {profile.name}` first")
+        progress.note("issuing new certificates in memory")
+        desired = desired_state(profile, secrets, renew_all=True)
+        planned = make_plan(desired, secrets, previous)
+        others = [c for c in planned.changes if not _certificate_change(c.setting)]
+        if others or planned.refusal:
+            raise BadInput(
+                f"cert rotate: {profile.name} has {len(others)} other changes pending "
+                f"(see `redis-harness plan {profile.name}`); run `redis-harness up {profile.name}` first"
+            )
+        try:
+            return converge(desired, secrets, planned, previous)
+        except HarnessError as exc:
+            raise HarnessError("cert rotate: " + str(exc).removeprefix("up: ")) from None

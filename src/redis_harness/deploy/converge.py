@@ -29,8 +29,10 @@ from redis_harness.deploy.plan import Plan, make_plan, read_sentinel_settings, s
 from redis_harness.deploy.readiness import current_primary, wait_until_settled
 from redis_harness.deploy.switchover import follow_primary, needs_switch, switch_primary_away
 from redis_harness.deploy.tls_client import tls_kwargs
+from redis_harness.deploy.tls_served import served_certificate
 from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import Secrets
+from redis_harness.render.certificates import node_files, read_cert
 from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import write_deployment
 from redis_harness.render.secret_files import read_secret_files, write_secret_contents
@@ -206,11 +208,31 @@ def _check_sentinels(desired: Desired, secrets: Secrets) -> None:
             raise HarnessError(f"up: {node.service}: Sentinel settings not in effect: {', '.join(drift)}")
 
 
+def check_certificates(desired: Desired) -> None:
+    """With TLS: every node serves the certificate its file holds (a new connection sees a renewed or
+    rotated one), so a file written but never loaded fails here and is rolled back."""
+    profile = desired.profile
+    for node in profile.nodes if profile.tls.enabled else ():
+        cert = node_files(node)[0]
+        if cert not in desired.secret_files:
+            continue
+        wanted = read_cert(cert, desired.secret_files[cert])
+        served = served_certificate(profile, node)
+        if isinstance(served, str):
+            raise HarnessError(f"up: {node.service}: {served}")
+        if served.serial != wanted.serial:
+            raise HarnessError(
+                f"up: {node.service}: serves certificate serial {served.short_serial}, "
+                f"not {wanted.short_serial} of {cert}"
+            )
+
+
 def check(desired: Desired, secrets: Secrets, plan: Plan) -> None:
-    """The fast checks after a change: admin login, the settings, every password, the data."""
+    """The fast checks after a change: admin login, the settings, every password, the data, the certificates."""
     profile = desired.profile
     if not profile.published:
         return  # the host cannot reach the servers; health (the containers' own PING) must do
+    check_certificates(desired)
     _check_sentinels(desired, secrets)
     wanted = config_directives(desired.files["redis.conf"])
     containers = running.running_containers(profile)

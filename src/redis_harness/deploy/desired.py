@@ -72,13 +72,14 @@ def service_hashes(profile: Profile, compose_text: str) -> dict[str, str]:
     return hashes
 
 
-def desired_state(profile: Profile, secrets: Secrets) -> Desired:
+def desired_state(profile: Profile, secrets: Secrets, *, renew_all: bool = False) -> Desired:
+    """The deployment as the profile says, in memory; `renew_all` (cert rotate): new leaf certificates."""
     check_claim(profile, paths.deployment_dir(profile.name))  # a same-named deployment of another file
     files = deployment_files(profile, secrets)
     return Desired(
         profile=profile,
         files=files,
-        secret_files={s.name: s.content for s in deployment_secret_files(profile, secrets)},
+        secret_files={s.name: s.content for s in deployment_secret_files(profile, secrets, renew_all=renew_all)},
         secrets_hash=secrets_fingerprint(secrets),
         image_ref=profile.image.ref,
         service_hashes=service_hashes(profile, files["docker-compose.yml"]),

@@ -12,6 +12,11 @@ Per node, each setting that differs, with how `up` will apply it:
 - create    a container that does not exist yet; remove: one the profile no longer has
 - rebuild   the image (image.updates: newest) rebuilt from Debian's update archives
             before its containers are replaced
+
+With security.tls, a node whose served certificate (one handshake) is not the one its file in
+.state/ should hold (renewed within renew_before, `cert rotate`) is loaded live on a data node
+(CONFIG SET tls-* makes Redis re-read the files) and restarted on a Sentinel, which takes neither
+CONFIG SET nor SENTINEL CONFIG SET for tls-* (Redis 7.0).
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.image import built_suite
 from redis_harness.deploy.running import HASH_LABEL, Server
+from redis_harness.deploy.tls_served import served_certificate
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.units import format_size
+from redis_harness.render.certificates import node_files, read_cert, renewal_reasons, tls_file_names
 from redis_harness.render.conf_text import config_directives
-from redis_harness.render.secret_files import secret_path
+from redis_harness.render.secret_files import read_secret_files, secret_path
 
 # redis.conf directives Redis takes only at start (CONFIG SET refuses them, or
 # `enable-protected-configs no` does).
@@ -58,6 +65,9 @@ RESTART_ONLY = frozenset(
 )
 # Values that come from a secret file: compared, never printed.
 SECRET_DIRECTIVES = frozenset({"masterauth", "requirepass"})
+# The directives whose CONFIG SET (even to the same value) makes Redis 7 load its TLS files again.
+TLS_FILE_DIRECTIVES = ("tls-cert-file", "tls-key-file", "tls-ca-cert-file")
+CERTIFICATE_SETTING = "tls certificate"
 ORDER = {"refused": -1, "rebuild": 0, "create": 1, "remove": 2, "recreate": 3, "rolling": 4, "restart": 5, "live": 6}
 
 
@@ -93,6 +103,7 @@ class Plan:
     remove: set[str] = field(default_factory=set)
     secret_files: set[str] = field(default_factory=set)
     rebuild: str = ""  # the suite to rebuild the image from: it is behind its archives (image.updates: newest)
+    renewals: list[str] = field(default_factory=list)  # "file: reason" of each certificate `up` issues again
     refusal: str = ""  # why `up` will not apply this plan (nothing is changed); empty when it will
     servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
 
@@ -282,7 +293,8 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
         else:
             _config_rows(plan, service, desired, server)
             _acl_rows(plan, service, desired, server, previous)
-    _secret_file_rows(plan, desired, containers)
+    shown = _certificate_rows(plan, desired, containers)
+    _secret_file_rows(plan, desired, containers, shown)
     _sentinel_rows(plan, desired, secrets, previous, containers)
     if updates:
         _image_rows(plan, desired, containers)
@@ -321,14 +333,58 @@ def _image_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> Non
             plan.add(Change(service, "image", "current build", "rebuilt", "recreate"))
 
 
-def _secret_file_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> None:
+def _served(cert: Any) -> str:
+    return f"serial {cert.short_serial}, until {cert.not_after:%Y-%m-%d}"
+
+
+def _certificate_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> set[str]:
+    """A row for each running node that serves another certificate than the one desired: live
+    (CONFIG SET tls-*) on a data node, a restart on a Sentinel. Returns the files the rows stand for."""
+    profile = desired.profile
+    on_disk = read_secret_files(profile, tls_file_names(profile))
+    due = renewal_reasons(profile, on_disk)
+    plan.renewals = [f"{file}: {reason}" for file, reason in due.items()]
+    if not profile.tls.enabled or not profile.published:
+        return set()  # an unpublished node's certificate reaches it at its next restart
+    conf = config_directives(desired.files["redis.conf"])
+    data = {n.service for n in profile.data_nodes}
+    shown: set[str] = set()
+    for node in profile.nodes:
+        cert, key = node_files(node)
+        container = containers.get(node.service)
+        if cert not in desired.secret_files or container is None or container.status != "running":
+            continue
+        if node.service in plan.recreate:
+            continue  # a new container reads the new files anyway
+        wanted = read_cert(cert, desired.secret_files[cert])
+        served = served_certificate(profile, node)
+        if not isinstance(served, str) and served.serial == wanted.serial:
+            continue
+        shown.update({cert, key})
+        current = read_cert(cert, on_disk[cert]) if cert in on_disk else None
+        running_text = f"unreadable: {served}" if isinstance(served, str) else _served(served)
+        if current is not None and current.serial == wanted.serial:
+            reason = "its file's certificate is not loaded"
+        else:
+            reason = due.get(cert) or due.get(next(iter(due), ""), "new certificate (cert rotate)")
+        if node.service in data:
+            plan.live_config.setdefault(node.service, {}).update({d: conf[d] for d in TLS_FILE_DIRECTIVES})
+            how = "live"
+        else:
+            plan.restart.add(node.service)
+            how = "restart"
+        plan.add(Change(node.service, CERTIFICATE_SETTING, running_text, f"{_served(wanted)}: {reason}", how))
+    return shown
+
+
+def _secret_file_rows(plan: Plan, desired: Desired, containers: dict[str, Any], shown: set[str]) -> None:
     for name, content in sorted(desired.secret_files.items()):
         path = secret_path(desired.profile, name)
         current = path.read_text(encoding="utf-8") if path.is_file() else None
         if current == content:
             continue
         plan.secret_files.add(name)
-        if containers:
+        if containers and name not in shown:
             plan.add(
                 Change(
                     "(all)",

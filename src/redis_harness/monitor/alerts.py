@@ -1,7 +1,9 @@
 """The profile's alert conditions judged on a deployment's figures: which fire, at what value, since when.
 
 The same conditions become Prometheus rules (monitor/rules.py), so `monitor`
-and Alertmanager warn about the same things at the same thresholds.
+and Alertmanager warn about the same things at the same thresholds. With
+security.tls, `cert_expiry` fires once the soonest certificate a node serves
+expires within renew_before: the moment `up` would renew it.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from redis_harness.profile.model import Alerts
 
 ALERT_NAMES = ("miss_ratio", "memory", "slow_updates", "evictions", "keys_without_ttl", "down")
+CERT_ALERT = "cert_expiry"  # judged only with security.tls on
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class AlertState:
     value: float | None  # None: nothing to judge yet (no lookups in the interval, policy not volatile-*)
     threshold: float
     meaning: str
+    comparison: str = ">"  # how value and threshold compare when it fires
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "firing": self.firing, "value": self.value, "threshold": self.threshold}
@@ -30,13 +34,22 @@ def _above(name: str, value: float | None, threshold: float, meaning: str) -> Al
     return AlertState(name, value is not None and value > threshold, value, threshold, meaning)
 
 
-def evaluate(figures: dict[str, Any], alerts: Alerts) -> list[AlertState]:
+def cert_expiry_state(figures: dict[str, Any], renew_before_s: float) -> AlertState:
+    """Fires when the soonest served certificate has renew_before or less left (None: none could be read)."""
+    expiry = figures.get("cert_expiry") or {}
+    days, threshold = expiry.get("days"), renew_before_s / 86400
+    meaning = "days until the soonest certificate a node serves expires; `up` renews it"
+    return AlertState(CERT_ALERT, days is not None and days <= threshold, days, threshold, meaning, "<=")
+
+
+def evaluate(figures: dict[str, Any], alerts: Alerts, renew_before_s: float | None = None) -> list[AlertState]:
     """Each alert condition of the profile against the figures of one interval.
 
     A condition fires when its value is strictly above its threshold, as the
-    load-run gates judge them; `down` fires when any data node does not answer."""
+    load-run gates judge them; `down` fires when any data node does not answer;
+    with `renew_before_s` (TLS on) `cert_expiry` fires at or below it."""
     volatile = str(figures.get("policy") or "").startswith("volatile-")
-    return [
+    states = [
         _above("miss_ratio", figures.get("miss_ratio"), alerts.miss_ratio, "share of lookups that missed"),
         _above("memory", figures["memory"].get("ratio"), alerts.memory_ratio, "used_memory / maxmemory, fullest node"),
         _above(
@@ -54,6 +67,9 @@ def evaluate(figures: dict[str, Any], alerts: Alerts) -> list[AlertState]:
         ),
         _above("down", float(len(figures.get("nodes_down") or [])), 0, "data nodes that do not answer"),
     ]
+    if renew_before_s is not None:
+        states.append(cert_expiry_state(figures, renew_before_s))
+    return states
 
 
 class FiringSince:

@@ -8,6 +8,7 @@ previous one.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -17,10 +18,12 @@ import redis
 
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.containers import container_facts, data_containers
+from redis_harness.deploy.tls_served import served_certificate
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
+from redis_harness.render.certificates import CertInfo
 
 # Keys sampled per primary for the share of memory held by keys without a TTL, at most this often.
 TTL_SAMPLE_KEYS = 200
@@ -30,6 +33,8 @@ TTL_SAMPLE_EVERY_S = 10.0
 WRAPPERS = frozenset({"exec", "eval", "evalsha", "fcall"})
 # How far back a slowlog entry still counts as recent.
 RECENT_S = 60.0
+# The certificates nodes serve change only on a renewal: one handshake per node at most this often.
+CERT_EVERY_S = 60.0
 COUNTERS = (
     "total_commands_processed",
     "keyspace_hits",
@@ -259,6 +264,21 @@ class NodeReader:
         return sample
 
 
+def cert_expiry(served: dict[str, CertInfo | str], now: dt.datetime) -> dict[str, Any] | None:
+    """The soonest expiry among the certificates the nodes serve (None when none could be read)."""
+    certs = {service: cert for service, cert in served.items() if not isinstance(cert, str)}
+    if not certs:
+        return None
+    node, soonest = min(certs.items(), key=lambda item: item[1].not_after)
+    return {
+        "days": round(soonest.expires_in(now).total_seconds() / 86400, 2),
+        "node": node,
+        "not_after": soonest.not_after.isoformat(),
+        "serial": soonest.short_serial,
+        "unreadable": sorted(service for service, cert in served.items() if isinstance(cert, str)),
+    }
+
+
 class DeploymentReader:
     """Every data node of a deployment, each with its NodeReader; close() when done."""
 
@@ -266,6 +286,17 @@ class DeploymentReader:
         self.profile = profile
         self.readers = [NodeReader(profile, node, secrets) for node in profile.data_nodes]
         self.sample_ttl = profile.memory.policy.startswith("volatile-")
+        self._served: tuple[float, dict[str, CertInfo | str]] | None = None
+
+    def cert_expiry(self) -> dict[str, Any] | None:
+        """With TLS: the soonest expiry of what every node (Sentinels too) serves, read at most every
+        CERT_EVERY_S; None with TLS off."""
+        if not self.profile.tls.enabled:
+            return None
+        if self._served is None or time.monotonic() - self._served[0] >= CERT_EVERY_S:
+            served = {node.service: served_certificate(self.profile, node, 1.0) for node in self.profile.nodes}
+            self._served = (time.monotonic(), served)
+        return cert_expiry(self._served[1], dt.datetime.now(dt.UTC))
 
     def __enter__(self) -> DeploymentReader:
         return self

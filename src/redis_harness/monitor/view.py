@@ -63,6 +63,7 @@ ALERT_FORMAT: dict[str, Callable[[float | None], str]] = {
     "evictions": _per_s,
     "keys_without_ttl": _pct,
     "down": _nodes,
+    "cert_expiry": lambda v: "–" if v is None else f"{v:.1f} d",
 }
 
 
@@ -79,7 +80,7 @@ def alerts_view(states: list[AlertState], firing_for: dict[str, float | None]) -
     for state in firing:
         shown = ALERT_FORMAT.get(state.name, lambda v: "–" if v is None else f"{v:.4g}")
         since = firing_for.get(state.name)
-        values[state.name] = f"{shown(state.value)} > {shown(state.threshold)}" + (
+        values[state.name] = f"{shown(state.value)} {state.comparison} {shown(state.threshold)}" + (
             "" if since is None else f" for {since:.0f} s"
         )
     name_width = max((len(s.name) for s in firing), default=0)
@@ -163,6 +164,16 @@ def _cluster(figures: dict[str, Any]) -> str | None:
     return f"state ok on {ok} of {len(figures['nodes'])} nodes, {slots:,} slots ok"
 
 
+def _certs(figures: dict[str, Any]) -> str | None:
+    expiry = figures.get("cert_expiry")
+    if not expiry:
+        return None
+    return (
+        f"soonest served certificate expires in {expiry['days']:.1f} d ({expiry['node']}, "
+        f"{expiry['not_after'][:10]}, serial {expiry['serial']})"
+    )
+
+
 def deployment_lines(figures: dict[str, Any]) -> Table:
     """The deployment's figures, one labelled line each (a long one wraps under its value)."""
     grid = Table.grid(padding=(0, 2, 0, 0))
@@ -189,7 +200,11 @@ def deployment_lines(figures: dict[str, Any]) -> Table:
         )
     grid.add_row("keys", keys)
     grid.add_row("clients", f"{_clients(figures)}; {_num(figures['rejected_connections'])} rejected since start")
-    for label, line in (("replicas", _replication(figures)), ("cluster", _cluster(figures))):
+    for label, line in (
+        ("replicas", _replication(figures)),
+        ("cluster", _cluster(figures)),
+        ("certs", _certs(figures)),
+    ):
         if line:
             grid.add_row(label, line)
     for node in figures["nodes"]:

@@ -395,8 +395,9 @@ class Tls(Section):
     @field_validator("names", mode="before")
     @classmethod
     def _names(cls, names: Any) -> tuple[str, ...]:
-        if not isinstance(names, (list, tuple)):
-            raise refuse("expected a list like [redis.internal, 10.0.4.7]")
+        # Before strict validation: YAML gives a list, the model keeps a tuple.
+        if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+            raise refuse("expected a list of host names or addresses, e.g. [redis.internal, 10.0.4.7]")
         for name in names:
             if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$", name):
                 raise refuse(f"{name!r} is not a host name or IPv4 address; e.g. redis.internal or 10.0.4.7")

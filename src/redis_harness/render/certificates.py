@@ -39,6 +39,7 @@ CA_CERT, CA_KEY = "tls-ca.crt", "tls-ca.key"
 # Where a node sees its own certificate and the CA (compose mounts tls-<node>.* there).
 MOUNTED_CERT, MOUNTED_KEY, MOUNTED_CA = "tls-server.crt", "tls-server.key", CA_CERT
 CA_VALIDITY = dt.timedelta(days=3650)
+CA_RENEW_BEFORE = dt.timedelta(days=365)  # a new CA (and so every certificate) a year before the old one ends
 HARNESS_CLIENT = "admin"  # the user the harness's own clients log in as
 
 
@@ -236,6 +237,15 @@ class CertInfo:
     def names(self) -> Names:
         return Names(self.dns, self.ips)
 
+    @property
+    def short_serial(self) -> str:
+        """The serial's first 10 hex digits: enough to tell two certificates apart in a view."""
+        return f"{self.serial:x}"[:10]
+
+    @property
+    def common_name(self) -> str:
+        return self.subject.split(",")[0].removeprefix("CN=")
+
 
 def read_cert(file: str, pem: str) -> CertInfo:
     cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
@@ -329,7 +339,7 @@ def tls_files(
         return _own_pki(profile)
     now = now or dt.datetime.now(dt.UTC)
     ca_pem, ca_key = existing.get(CA_CERT), existing.get(CA_KEY)
-    if ca_pem is None or ca_key is None or read_cert(CA_CERT, ca_pem).expires_in(now) <= dt.timedelta(days=365):
+    if ca_pem is None or ca_key is None or read_cert(CA_CERT, ca_pem).expires_in(now) <= CA_RENEW_BEFORE:
         ca_pem, ca_key = issue_ca(profile, now)
     files = {CA_CERT: ca_pem, CA_KEY: ca_key}
     validity = dt.timedelta(seconds=profile.tls.validity_s)
@@ -349,31 +359,97 @@ def tls_files(
     return files
 
 
-def renewals_due(profile: Profile, existing: Mapping[str, str], now: dt.datetime | None = None) -> list[str]:
-    """`file: reason` for every certificate `up` would issue again (what `plan` lists)."""
+def renewal_reasons(profile: Profile, existing: Mapping[str, str], now: dt.datetime | None = None) -> dict[str, str]:
+    """Certificate file -> why `up` would issue it again (the ones that may stay are left out)."""
     if not profile.tls.enabled or profile.tls.own_pki:
-        return []
+        return {}
     now = now or dt.datetime.now(dt.UTC)
     ca_pem = existing.get(CA_CERT)
     if ca_pem is None or CA_KEY not in existing:
-        return [f"{CA_CERT}: missing (a new CA and every certificate)"]
-    due = []
-    for node in profile.nodes:
-        cert, _ = node_files(node)
-        reason = _renewal_reason(profile, existing.get(cert), ca_pem, server_names(profile, node), now)
+        return {CA_CERT: "missing (a new CA and every certificate)"}
+    ca_left = read_cert(CA_CERT, ca_pem).expires_in(now)
+    if ca_left <= CA_RENEW_BEFORE:
+        return {CA_CERT: f"expires in {ca_left.total_seconds() / 86400:.1f} days (a new CA and every certificate)"}
+    wanted = [(*node_files(node), server_names(profile, node)) for node in profile.nodes]
+    wanted += [(*client_files(user), None) for user in client_users(profile)]
+    due = {}
+    for cert, key, names in wanted:
+        # A certificate without its key is as good as missing (tls_files issues both again).
+        reason = _renewal_reason(profile, existing.get(cert) if key in existing else None, ca_pem, names, now)
         if reason:
-            due.append(f"{cert}: {reason}")
-    for user in client_users(profile):
-        cert, _ = client_files(user)
-        reason = _renewal_reason(profile, existing.get(cert), ca_pem, None, now)
-        if reason:
-            due.append(f"{cert}: {reason}")
+            due[cert] = reason
     return due
+
+
+def renewals_due(profile: Profile, existing: Mapping[str, str], now: dt.datetime | None = None) -> list[str]:
+    """`file: reason` for every certificate `up` would issue again (what `plan` lists)."""
+    return [f"{file}: {reason}" for file, reason in renewal_reasons(profile, existing, now).items()]
+
+
+def node_of_file(profile: Profile) -> dict[str, str]:
+    """A node's certificate file -> the node's service (tls-redis-0.crt -> redis-0)."""
+    return {node_files(node)[0]: node.service for node in profile.nodes}
 
 
 def certificates(files: Mapping[str, str]) -> list[CertInfo]:
     """Each certificate file of a deployment's set, read."""
     return [read_cert(name, text) for name, text in sorted(files.items()) if name.endswith(".crt")]
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    """One certificate of the deployment as `cert` shows it: what it is for and whether it is due."""
+
+    info: CertInfo
+    role: str  # ca | server | client
+    owner: str  # the node's service, the client's user, or the CA's deployment
+    reason: str | None  # why it is due for renewal; None when it stays
+
+    def days_left(self, now: dt.datetime) -> float:
+        return self.info.expires_in(now).total_seconds() / 86400
+
+    def as_json(self, now: dt.datetime) -> dict[str, object]:
+        info = self.info
+        return {
+            "file": info.file,
+            "role": self.role,
+            "owner": self.owner,
+            "common_name": info.common_name,
+            "subject": info.subject,
+            "issuer": info.issuer,
+            "dns": list(info.dns),
+            "ips": list(info.ips),
+            "serial": f"{info.serial:x}",
+            "not_after": info.not_after.isoformat(),
+            "days_left": round(self.days_left(now), 2),
+            "due": self.reason is not None,
+            "reason": self.reason,
+        }
+
+
+def certificate_statuses(profile: Profile, files: Mapping[str, str], now: dt.datetime) -> list[CertStatus]:
+    """Every certificate file present in `files` (the CA, each node's, each client's), in that order,
+    with why it is due. With your own PKI nothing is issued here: expiring within renew_before is due
+    (in your PKI). Keys are never read."""
+    wanted = [(CA_CERT, "ca", profile.project)]
+    wanted += [(node_files(node)[0], "server", node.service) for node in profile.nodes]
+    wanted += [(client_files(user)[0], "client", user) for user in client_users(profile)]
+    reasons = renewal_reasons(profile, files, now)
+    statuses = []
+    for file, role, owner in wanted:
+        if file not in files:
+            continue
+        info = read_cert(file, files[file])
+        reason = reasons.get(file) or (reasons.get(CA_CERT) if role != "ca" else None)
+        if profile.tls.own_pki and info.expires_in(now).total_seconds() <= profile.tls.renew_before_s:
+            reason = f"expires in {info.expires_in(now).total_seconds() / 86400:.1f} days: renew it in your own PKI"
+        statuses.append(CertStatus(info, role, owner, reason))
+    return statuses
+
+
+def certificate_file_names(profile: Profile) -> tuple[str, ...]:
+    """The certificate files (no key) of the deployment's set."""
+    return tuple(name for name in tls_file_names(profile) if name.endswith(".crt"))
 
 
 def client_paths(folder: Path, user: str) -> tuple[Path, Path, Path]:

@@ -56,12 +56,14 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
     return files
 
 
-def deployment_secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
+def deployment_secret_files(profile: Profile, secrets: Secrets, *, renew_all: bool = False) -> list[SecretFile]:
     """What `up` writes in .state/<name>/: the password files and, with TLS on, the CA and the certificates
-    (the existing ones where they may stay). Kubernetes gets only the former (`secret_files`): its pods
-    read TLS from a Secret the cluster's PKI provides, and the CA key never leaves this host."""
+    (the existing ones where they may stay; `renew_all`, for cert rotate: every leaf new). Kubernetes gets
+    only the former (`secret_files`): its pods read TLS from a Secret the cluster's PKI provides, and the
+    CA key never leaves this host."""
     existing = read_secret_files(profile, tls_file_names(profile))
-    tls = [SecretFile(name, content) for name, content in tls_files(profile, existing).items()]
+    issued = tls_files(profile, existing, renew_all=renew_all)
+    tls = [SecretFile(name, content) for name, content in issued.items()]
     return secret_files(profile, secrets) + tls
 
 
