@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,8 @@ def tls_settings(profile: Profile, service: str) -> dict[str, str]:
     if tls is None:
         return {}
     if not Path(tls.ca_file).is_file():
-        raise BadInput(f"security.tls: no certificates issued for {profile.name} yet; run `redis-harness up` first")
+        print(f"note: no certificates issued for {profile.name} yet; `redis-harness up` writes the files named here",
+              file=sys.stderr)  # fmt: skip
     named = {"REDIS_TLS_CA_FILE": tls.ca_file, "REDIS_TLS_CERT_FILE": tls.cert_file, "REDIS_TLS_KEY_FILE": tls.key_file}
     return {name: value for name, value in named.items() if value}
 
