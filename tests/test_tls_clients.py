@@ -92,7 +92,7 @@ def test_load_raw_over_tls_has_no_errors(tls_deployment: Deployment, tmp_path: P
 
 def test_redis_benchmark_over_tls_and_its_broken_variants(tls_deployment: Deployment, tmp_path: Path) -> None:
     """redis-benchmark with the harness's TLS flags measures; without --tls it fails visibly (exit 1, the
-    server's reset named), and without the client certificate it is stopped by the time bound, never
+    server's reset named), and without the client certificate it exits 1 or is stopped by the time bound, never
     reported as zeros."""
     binary = shutil.which("redis-benchmark")
     assert binary, "redis-benchmark missing (redis-tools)"
@@ -103,7 +103,9 @@ def test_redis_benchmark_over_tls_and_its_broken_variants(tls_deployment: Deploy
         assert all(line.rps > 0 and 0 < line.p50_us <= line.p99_us for line in measured.values())
         with pytest.raises(HarnessError, match="redis-benchmark exited 1: .*Connection reset by peer"):
             bench.run_redis_benchmark(binary, plaintext, user, 1, 2000, timeout_s=30)
-        with pytest.raises(HarnessError, match="did not finish within 3 s"):
+        # Refused at the handshake: redis-benchmark either says so (exit 1) or waits for a reply that never
+        # comes (the time bound); never a figure.
+        with pytest.raises(HarnessError, match="did not finish within 3 s|exited 1: .*(closed|reset)"):
             bench.run_redis_benchmark(binary, no_certificate, user, 1, 2000, timeout_s=3)
 
 
