@@ -12,6 +12,7 @@ import sys
 
 from redis_harness import __version__
 from redis_harness.cli import (
+    backup,
     bench,
     compare,
     down,
@@ -24,6 +25,7 @@ from redis_harness.cli import (
     profile,
     render,
     report,
+    restore,
     rollback,
     status,
     up,
@@ -48,6 +50,8 @@ COMMANDS = (
     compare,
     bench,
     fault,
+    backup,
+    restore,
     image,
     env,
     profile,
