@@ -209,7 +209,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _member(name: str, size: int, mtime: float) -> tarfile.TarInfo:
+def _member(name: str, size: int, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size, info.mode, info.mtime = size, 0o600, mtime
     return info
@@ -219,10 +219,10 @@ def write_backup(out: Path, manifest: Manifest, rdb: Path) -> None:
     """Write the backup to `out` (mode 0600: it holds the data) through a temporary file beside it,
     so a failed or interrupted backup never leaves a file that looks whole."""
     partial = out.with_name(f".{out.name}.partial")
-    mtime = datetime.fromisoformat(manifest.created).timestamp()
+    mtime = int(datetime.fromisoformat(manifest.created).timestamp())
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
             text = manifest.to_json()
             tar.addfile(_member(MANIFEST_NAME, len(text), mtime), io.BytesIO(text))
             with rdb.open("rb") as f:
@@ -237,7 +237,7 @@ def write_backup(out: Path, manifest: Manifest, rdb: Path) -> None:
 
 
 def _refuse(path: Path, why: str) -> BadInput:
-    return BadInput(f"restore: {path} {why}")
+    return BadInput(f"restore: {path} {why}; nothing changed")
 
 
 def not_a_backup(path: Path, detail: str) -> BadInput:
@@ -245,7 +245,7 @@ def not_a_backup(path: Path, detail: str) -> BadInput:
 
 
 def truncated(path: Path, detail: str) -> BadInput:
-    return _refuse(path, f"is truncated or corrupted ({detail}); nothing changed; use another copy of the backup")
+    return _refuse(path, f"is truncated or corrupted ({detail}); use another copy of the backup")
 
 
 def _manifest_from(path: Path, data: bytes) -> Manifest:
@@ -298,13 +298,21 @@ def open_backup(path: Path, workdir: Path) -> Iterator[Backup]:
                     out.write(chunk)
                     size += len(chunk)
     except tarfile.ReadError as exc:
-        if "unexpected end of data" in str(exc):
+        if "unexpected end of data" in str(exc) or _starts_like_a_backup(path):
             raise truncated(path, "the file ends early") from None
         raise not_a_backup(path, f"not a tar file: {exc}") from None
     except (EOFError, tarfile.TarError) as exc:
         raise truncated(path, str(exc) or exc.__class__.__name__) from None
     facts = check_rdb(path, manifest, size, digest.hexdigest(), rdb_path)
     yield Backup(path, manifest, rdb_path, facts)
+
+
+def _starts_like_a_backup(path: Path) -> bool:
+    """Whether the file begins as `write_backup` begins one (the manifest's tar header, or a piece
+    of it): a tar that then fails to read is a backup cut short, not some other file."""
+    with path.open("rb") as f:
+        name = f.read(100).split(b"\0")[0]
+    return bool(name) and MANIFEST_NAME.encode().startswith(name)
 
 
 def check_rdb(path: Path, manifest: Manifest, size: int, sha256: str, rdb_path: Path) -> RdbFacts:

@@ -86,14 +86,14 @@ def _volume(container: Any, directory: str) -> str:
     raise HarnessError(f"restore: {container.name} keeps {directory} on no volume; nothing to restore into")
 
 
-def install_script(layout: Layout, replicas: list[str]) -> str:
+def install_script(layout: Layout, replicas: int, mount: str = MOUNT) -> str:
     """The one-off container's shell: the RDB into the primary's volume (and as the AOF's base),
     the replicas' data removed. Every name is quoted; `set -e` stops at the first failure."""
     q = shlex.quote
     aof_dir, base = q(layout.appenddirname), q(f"{layout.appendfilename}.1.base.rdb")
     lines = [
         "set -eu",
-        f"cd {MOUNT}/primary",
+        f"cd {q(mount)}/primary",
         f"rm -rf {aof_dir} {q(layout.dbfilename)}",
         f"mv {INCOMING}/dump.rdb {q(layout.dbfilename)}",
         f"rmdir {INCOMING}",
@@ -105,8 +105,9 @@ def install_script(layout: Layout, replicas: list[str]) -> str:
             f"cp {q(layout.dbfilename)} {aof_dir}/{base}",
             f"printf 'file %s seq 1 type b\\n' {base} > {aof_dir}/{manifest}",
         ]
-    for i, _ in enumerate(replicas):
-        lines.append(f"rm -rf {MOUNT}/replica-{i}/{aof_dir} {MOUNT}/replica-{i}/{q(layout.dbfilename)}")
+    for i in range(replicas):
+        replica = f"{q(mount)}/replica-{i}"
+        lines.append(f"rm -rf {replica}/{aof_dir} {replica}/{q(layout.dbfilename)}")
     lines.append("sync")
     return "\n".join(lines)
 
@@ -136,7 +137,7 @@ def _run_helper(profile: Profile, primary: Any, replicas: list[Any], layout: Lay
         stale.remove(force=True)  # left by a restore that was killed mid-way
     helper = engine.containers.create(
         profile.image.ref,
-        ["sh", "-c", install_script(layout, [r.name for r in replicas])],
+        ["sh", "-c", install_script(layout, len(replicas))],
         name=name,
         user=f"{UID}:{UID}",
         volumes=volumes,
