@@ -200,11 +200,18 @@ def _swap(profile: Profile, secrets: Secrets, layout: Layout, rdb: Path, work: P
         progress.note("putting the snapshot in the primary's volume")
         _run_helper(profile, primary, replicas, layout, rdb, work)
     finally:
-        for container in reversed(stopped):  # the primary first, the Sentinels last
+        # Every node starts again, whatever failed: the primary first, the Sentinels last.
+        not_ready: HarnessError | None = None
+        for container in reversed(stopped):
             progress.note(f"starting {container.name}")
             container.start()
             if container is primary:
-                _wait_primary(profile, primary, secrets.admin.password)
+                try:
+                    _wait_primary(profile, primary, secrets.admin.password)
+                except HarnessError as exc:
+                    not_ready = exc
+        if not_ready is not None:
+            raise not_ready
 
 
 def _check_target(backup: Backup, primary: Node, profile: Profile) -> Layout:
