@@ -10,6 +10,8 @@ TEMPLATES_DIR = ROOT / "templates"
 COMPOSE_DIR = ROOT / "compose"
 # Runtime secrets handed to containers as files (never rendered, never committed).
 STATE_DIR = ROOT / ".state"
+# Backups (`redis-harness backup`): outside .state/, so `down --volumes` never takes them with it.
+BACKUPS_DIR = ROOT / "backups"
 # The profile `scripts/run` and `env init` use when none is named; its secrets live in `.env`.
 DEFAULT_PROFILE = "dev"
 # One secrets file for every profile (tests use it to ignore the repo's own files).
@@ -58,3 +60,7 @@ def profile_argument(name: str, source: Path) -> str:
         return str(source.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(source)
+
+
+def backups_dir(profile_name: str) -> Path:
+    return BACKUPS_DIR / profile_name

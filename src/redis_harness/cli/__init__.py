@@ -12,6 +12,7 @@ import sys
 
 from redis_harness import __version__
 from redis_harness.cli import (
+    backup,
     bench,
     cert,
     compare,
@@ -25,6 +26,7 @@ from redis_harness.cli import (
     profile,
     render,
     report,
+    restore,
     rollback,
     status,
     up,
@@ -50,6 +52,8 @@ COMMANDS = (
     compare,
     bench,
     fault,
+    backup,
+    restore,
     image,
     env,
     profile,
