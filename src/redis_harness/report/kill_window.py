@@ -64,7 +64,7 @@ def window_lines(window: dict[str, Any]) -> list[str]:
     for key, label, owner in PARTS:
         extra = ""
         if key == "redis_start_s" and window.get("aof_load_s") is not None:
-            extra = f", AOF load {window['aof_load_s'] * 1000:.0f} ms of it"
+            extra = f" (AOF load {window['aof_load_s'] * 1000:.0f} ms by its own count)"
         elif key == "client_s":
             longest = window.get("longest_failed_attempt_s")
             extra = f", {window['failed_attempts']:,} failed writes" + (
