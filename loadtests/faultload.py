@@ -24,10 +24,13 @@ from locust import task
 from loadtests.harness import RedisUser, state
 from loadtests.workloads import VERSION
 from redis_harness.client.keys import build_key
+from redis_harness.deploy.connect import endpoint
+from redis_harness.deploy.containers import service_container
 from redis_harness.deploy.readiness import wait_until_settled
 from redis_harness.errors import HarnessError
 from redis_harness.faults import inject as faults
 from redis_harness.faults.failover import failover
+from redis_harness.faults.restart import read_timeline
 
 FAULT_AT_SHARE = 0.4
 AUDIT_DEADLINE_S = 40.0
@@ -45,11 +48,22 @@ class SequenceWriter(RedisUser):
         self.key = build_key("processing", VERSION, "seq", f"{self.state.run_id}-{id(self):x}")
         self.next = 1
         self.acked: list[int] = []
+        # The run of failed attempts in progress: (when the first began, how many, the longest in s).
+        self.failing: tuple[float, int, float] | None = None
 
     @task
     def append(self) -> None:
+        began = time.time()
         if self.call("RPUSH seq", self.redis.rpush, self.key, self.next) is not None:
             self.acked.append(self.next)
+            if self.failing is not None:  # the first acknowledged write after an outage, to the ms
+                since, attempts, longest = self.failing
+                self.state.recorder.record_recovery(since, time.time(), attempts, longest)
+                self.failing = None
+        else:
+            took = time.time() - began
+            since, attempts, longest = self.failing or (began, 0, 0.0)
+            self.failing = (since, attempts + 1, max(longest, took))
         self.next += 1
 
     def on_stop(self) -> None:
@@ -98,7 +112,11 @@ def inject(environment: Any, kind: str, how: str = "pause") -> None:
             detail = {k: v for k, v in result.to_dict().items() if k in ("old_primary", "new_primary", "new_primary_s")}
         elif kind == "kill":
             record = faults.kill(run.profile)
-            until = record.in_place_at + faults.wait_running(run.profile, healthy=False, timeout_s=60)
+            # At once: Docker's events, Redis's log lines and the published port, probed, on the way back;
+            # the report splits the window by owner.
+            timeline = read_timeline(service_container(run.profile), record.requested_at, endpoint(run.profile))
+            until = timeline.started_at or record.in_place_at + faults.wait_running(run.profile, healthy=False)
+            detail = {"restart": timeline.to_dict()}
         elif kind == "restart":
             record = faults.restart(run.profile)
             until = time.time()

@@ -22,10 +22,13 @@ import redis
 from redis_harness.client.breaker import BreakerOpen, State
 from redis_harness.client.connection import ResilientRedis
 from redis_harness.client.keys import build_key
-from redis_harness.deploy.connect import service_cache, settings_for
+from redis_harness.deploy.connect import endpoint, service_cache, settings_for
 from redis_harness.deploy.containers import service_container
+from redis_harness.deploy.neighbours import NEIGH_DIR, RETRANS_TIME_MS
 from redis_harness.faults import inject as faults
+from redis_harness.faults.restart import read_timeline
 from redis_harness.origin.store import OriginStore, Quote
+from redis_harness.render.networks import bridge_names
 
 from .conftest import Deployment, emit
 
@@ -124,6 +127,23 @@ def test_kill_during_steady_writes(healthy: Deployment, capsys: pytest.CaptureFi
             "breaker_transitions": [f"{t.old.value}->{t.new.value}" for t in client.breaker.transitions],
         },
     )
+
+
+def test_kill_timeline_reads_each_step_of_the_way_back(healthy: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
+    """A real kill: Docker's die and start events, Redis's start, AOF load and ready lines, the published
+    port's first handshake and the healthcheck's verdict are all found, in the order they happen; `up`
+    set ARP's retry interval on the deployment's bridges. Figures reported, never asserted."""
+    profile = healthy.profile
+    for bridge in set(bridge_names(profile).values()):
+        assert (NEIGH_DIR / bridge / "retrans_time_ms").read_text().strip() == str(RETRANS_TIME_MS), bridge
+    record = faults.kill(profile)
+    found = read_timeline(service_container(profile), record.requested_at, endpoint(profile))
+    steps = [found.killed_at, found.died_at, found.redis_starting_at, found.redis_ready_at, found.healthy_at]
+    assert None not in steps and steps == sorted(steps), found
+    assert found.started_at is not None and found.died_at < found.started_at < found.redis_ready_at
+    assert found.aof_load_s is not None and found.port_open_at is not None and found.port_open_at > found.died_at
+    emit(capsys, "kill_timeline", {k: round(v - found.killed_at, 3) if k.endswith("_at") and v else v
+                                   for k, v in found.to_dict().items()})  # fmt: skip
 
 
 def _outage_round(deployment: Deployment, origin: OriginStore, kind: str, capsys: pytest.CaptureFixture[str]) -> None:

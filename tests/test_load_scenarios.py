@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from redis_harness.profile.model import Profile
+from redis_harness.report.kill_window import PARTS as KILL_WINDOW_PARTS
 
 from .conftest import REPO, deployed, variant_profile
 from .docs_pictures import keep
@@ -126,6 +127,13 @@ def test_recovery_after_kill_measures_the_error_window(load_target: Profile, cli
     html = (tmp_path / "report.html").read_text()
     assert f"kill: error window {fault['error_window_s']:g} s" in html
     assert report["library_calls"]["cache.get price"]["redis"]["count"] > 0
+    # The window split by owner, each part from its own events; they add up to kill -> first acked write.
+    window = fault["kill_window"]
+    parts = [window[key] for key, _, _ in KILL_WINDOW_PARTS]
+    assert None not in parts and min(parts) >= 0 and window["failed_attempts"] > 0, window
+    assert sum(parts) == pytest.approx(window["kill_to_first_ack_s"], abs=0.01)
+    assert f"kill -> first acknowledged write {window['kill_to_first_ack_s']:.2f} s:" in stdout
+    assert 'id="kill-window-parts"' in html
 
 
 def test_smoke_fails_when_the_deployment_refuses_the_client_library(

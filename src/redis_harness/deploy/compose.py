@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 
 from redis_harness import paths, progress
-from redis_harness.deploy import firewall, generations, image, lock, ownership
+from redis_harness.deploy import firewall, generations, image, lock, neighbours, ownership
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.containers import PROJECT_LABEL, project_containers
 from redis_harness.deploy.converge import Outcome, apply, check, converge, put_back_image, record
@@ -108,6 +108,8 @@ def up(profile: Profile, secrets: Secrets, take_over: bool = False) -> UpResult:
         if planned.refusal:
             raise HarnessError(planned.refusal)
         outcome = converge(desired, secrets, planned, previous)
+        # The bridges exist now: a restarted container is found again within 100 ms (deploy.neighbours).
+        neighbours.tune_bridges(profile)
     return UpResult(paths.deployment_dir(profile.name), image_source, outcome, previous_owner)
 
 

@@ -126,6 +126,20 @@ class Recorder:
     # unix second -> [requests, failed requests] ended in it, by the clock of the process that made
     # them: a worker's calls land in the second they happened, not when its report reached the master.
     per_second: dict[int, list[int]] = field(default_factory=dict)
+    # Writers that measure a fault (SequenceWriter): one entry per run of failed writes that ended in an
+    # acknowledged one, at full clock precision: when the first attempt failed, when the write was
+    # acknowledged, how many attempts failed and the longest of them (a connect left hanging shows there).
+    recoveries: list[dict[str, float]] = field(default_factory=list)
+
+    def record_recovery(self, failed_since: float, acked_at: float, attempts: int, longest_attempt_s: float) -> None:
+        self.recoveries.append(
+            {
+                "failed_since": failed_since,
+                "acked_at": acked_at,
+                "failed_attempts": attempts,
+                "longest_failed_attempt_s": round(longest_attempt_s, 4),
+            }
+        )
 
     def record_late(self, late_us: float) -> None:
         value = int(late_us)
@@ -204,6 +218,7 @@ class Recorder:
             "events": dict(self.events.values),
             "outcomes": sorted(self.outcomes),
             "per_second": {str(t): counts for t, counts in self.per_second.items()},
+            "recoveries": self.recoveries,
         }
         self._service, self._intended = {}, {}
         self.per_second = {}
@@ -212,6 +227,7 @@ class Recorder:
         self.cache = Counters()
         self.events = Counters()
         self.outcomes = set()
+        self.recoveries = []
         return data
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -232,6 +248,7 @@ class Recorder:
             second = self.per_second.setdefault(int(stamp), [0, 0])
             second[0] += calls
             second[1] += failed
+        self.recoveries.extend(data.get("recoveries", ()))  # absent in older raw.json
 
     def calls_series(self) -> list[dict[str, float]]:
         """Requests/s and failed requests/s, second by second, from the first call to the last

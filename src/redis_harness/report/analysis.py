@@ -21,6 +21,7 @@ from redis_harness.report.charts import png
 from redis_harness.report.gates import Gate, evaluate
 from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
+from redis_harness.report.kill_window import kill_window
 from redis_harness.report.timeline import timeline
 
 P99_RECOVERY_TOLERANCE = 1.20  # "back within 20 % of its pre-fault value"
@@ -196,6 +197,8 @@ def _faults(
                 "p99_recovery_s": _p99_recovery_s(raw.get("latency_series", []), fault.get("until", at), busiest),
                 "hit_ratio_recovery_s": _hit_ratio_recovery_s(server_series, fault.get("until", at)),
                 "acked_writes_lost": recorder.events.values.get("acked_writes_lost", 0),
+                # A kill's window split by owner (Docker, Redis, the client), from the run's own events.
+                **({"kill_window": kill_window(fault["restart"], recorder.recoveries)} if "restart" in fault else {}),
             }
         )
     return result

@@ -16,6 +16,7 @@ from typing import Any
 
 from redis_harness.load.recorder import PARTS
 from redis_harness.report.gate_lines import verdict_lines, verdicts
+from redis_harness.report.kill_window import window_lines
 from redis_harness.report.saturation import (
     ADVICE,
     CONSEQUENCE,
@@ -129,7 +130,11 @@ def fault_lines(fault: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
             f"; new primary {fault['new_primary']} (was {fault['old_primary']}) "
             f"after {_seconds(fault['new_primary_s'])}"
         )
-    return wrapped(text, CONTINUED, width)
+    lines = wrapped(text, CONTINUED, width)
+    if fault.get("kill_window"):
+        for line in window_lines(fault["kill_window"]):
+            lines += wrapped(CONTINUED + line, CONTINUED * 6, width)
+    return lines
 
 
 def prometheus_lines(fired: list[dict[str, Any]] | None, width: int = MAX_WIDTH) -> list[str]:
