@@ -100,6 +100,7 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_markers_are_known_and_sit_on_a_block(page: Path) -> None:
     used = {(b.line, b.marker) for b in doc_commands.blocks(page) if b.marker}
+    used |= {(e.line, e.marker) for e in doc_commands.examples(page) if e.marker}  # a program run by another test
     for _line, kind, arg in doc_commands.markers(page):
         assert kind in doc_commands.KINDS, f"{page.name}: unknown docs marker {kind!r}"
         assert any(marker == (kind, arg) for _, marker in used), f"{page.name}: marker {kind} {arg} above no block"
