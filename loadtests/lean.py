@@ -51,9 +51,9 @@ class LeanRedisUser(User):
         super().__init__(environment)
         self.state = state()
         host, port = endpoint(self.state.profile)
-        password = self.state.secrets.password_for(self.acl_user)
+        user, password = self.state.secrets.login(self.acl_user)
         self.connection = RespConnection(
-            host, port, self.acl_user or "default", password, CALL_TIMEOUT_S, socket_class=_socket_class(environment)
+            host, port, user or "default", password, CALL_TIMEOUT_S, socket_class=_socket_class(environment)
         )
         self.pacer = Pacer(self.state.rate, environment, self.state.recorder)
         self.last_error: Exception | None = None

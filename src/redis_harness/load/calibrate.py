@@ -14,7 +14,7 @@ import time
 from redis_harness.deploy.connect import endpoint
 from redis_harness.load.recorder import new_histogram
 from redis_harness.load.resp import RedisReplyError, RespConnection, encode
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import AnySecrets, TargetSecrets
 from redis_harness.profile.model import Profile
 
 CALLS = 300  # of each command
@@ -28,19 +28,31 @@ def _timed(connection: RespConnection, payload: bytes) -> float:
     return (time.perf_counter() - start) * 1e6
 
 
-def calibrate(profile: Profile, secrets: Secrets) -> dict[str, float | int] | None:
-    """{ping_p50_us, ping_p99_us, get_p50_us, get_p99_us, calls}; None when the deployment did not answer."""
+def calibrate(profile: Profile, secrets: AnySecrets) -> dict[str, float | int] | None:
+    """{ping_p50_us, ping_p99_us, get_p50_us, get_p99_us, calls}; None when the deployment did not answer.
+
+    On a target: as its first service user, on a key under that service's prefix (a Redis the harness did
+    not deploy is written only where its services' keys go); not over TLS (the lean connection is plaintext)."""
     host, port = endpoint(profile)
-    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0)
+    key = KEY
+    if isinstance(secrets, TargetSecrets):
+        if profile.target is None or profile.target.tls is not None or profile.target.kind != "standalone":
+            return None
+        service = secrets.services[0].user
+        user, password = secrets.login(service)
+        key = f"{service}:harness:calibration"
+    else:
+        user, password = "admin", secrets.admin.password
+    connection = RespConnection(host, port, user, password, timeout_s=1.0)
     ping, get = new_histogram(), new_histogram()
     try:
-        connection.execute(encode("SET", KEY, "xxx", "EX", 60))
-        for histogram, payload in ((ping, encode("PING")), (get, encode("GET", KEY))):
+        connection.execute(encode("SET", key, "xxx", "EX", 60))
+        for histogram, payload in ((ping, encode("PING")), (get, encode("GET", key))):
             for _ in range(CALLS):
                 histogram.record_value(max(1, int(_timed(connection, payload))))
                 time.sleep(INTERVAL_S)
-        connection.execute(encode("DEL", KEY))
-    except RedisReplyError:
+        connection.execute(encode("DEL", key))
+    except (RedisReplyError, OSError):
         return None
     finally:
         connection.close()

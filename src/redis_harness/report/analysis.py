@@ -18,7 +18,7 @@ from redis_harness.load.run import POST_FILE, RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import with_rates
 from redis_harness.profile.model import Alerts
 from redis_harness.report.charts import png
-from redis_harness.report.gates import Gate, evaluate
+from redis_harness.report.gates import Gate, evaluate, unjudgeable, verdict
 from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
 from redis_harness.report.timeline import timeline
@@ -245,9 +245,14 @@ def build(run_dir: Path) -> dict[str, Any]:
         report["eviction"]["oom_errors"] = events.get("oom_errors", 0)
     if "prometheus_alerts" in post:  # monitoring.enabled: what Prometheus's own rules said meanwhile
         report["prometheus_alerts"] = post["prometheus_alerts"]
-    gates = evaluate(report, Alerts(**snapshot["thresholds"]), tuple(snapshot["gates"]))
+    names = tuple(snapshot["gates"])
+    not_judged = unjudgeable(names, info=snapshot.get("server_figures", True), container=not snapshot.get("target"))
+    if snapshot.get("target"):
+        report["target"] = snapshot["target"]
+        report["server_figures"] = snapshot.get("server_figures", True)
+    gates = evaluate(report, Alerts(**snapshot["thresholds"]), names, not_judged)
     report["gates"] = [g.as_dict() for g in gates]
-    report["passed"] = all(g.passed for g in gates)
+    report["passed"] = verdict(gates)
     write(run_dir, report, gates)
     return report
 
