@@ -21,9 +21,22 @@ class AlertState:
     value: float | None  # None: nothing to judge yet (no lookups in the interval, policy not volatile-*)
     threshold: float
     meaning: str
+    # False: the monitor's user may not run what the condition reads (a target without its admin).
+    available: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "firing": self.firing, "value": self.value, "threshold": self.threshold}
+        shown = {"name": self.name, "firing": self.firing, "value": self.value, "threshold": self.threshold}
+        return shown if self.available else {**shown, "available": False}
+
+
+# What each condition reads; a condition whose command the monitor's user may not run is not available.
+NEEDS = {
+    "miss_ratio": "info",
+    "memory": "info",
+    "evictions": "info",
+    "keys_without_ttl": "info",
+    "slow_updates": "slowlog",
+}
 
 
 def _above(name: str, value: float | None, threshold: float, meaning: str) -> AlertState:
@@ -36,7 +49,8 @@ def evaluate(figures: dict[str, Any], alerts: Alerts) -> list[AlertState]:
     A condition fires when its value is strictly above its threshold, as the
     load-run gates judge them; `down` fires when any data node does not answer."""
     volatile = str(figures.get("policy") or "").startswith("volatile-")
-    return [
+    denied = set(figures.get("not_available") or ())
+    states = [
         _above("miss_ratio", figures.get("miss_ratio"), alerts.miss_ratio, "share of lookups that missed"),
         _above("memory", figures["memory"].get("ratio"), alerts.memory_ratio, "used_memory / maxmemory, fullest node"),
         _above(
@@ -53,6 +67,10 @@ def evaluate(figures: dict[str, Any], alerts: Alerts) -> list[AlertState]:
             "share of keys without a TTL, which a volatile-* policy can never evict",
         ),
         _above("down", float(len(figures.get("nodes_down") or [])), 0, "data nodes that do not answer"),
+    ]
+    return [
+        AlertState(s.name, False, None, s.threshold, s.meaning, available=False) if NEEDS.get(s.name) in denied else s
+        for s in states
     ]
 
 
