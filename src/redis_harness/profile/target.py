@@ -34,11 +34,13 @@ def parse_address(value: Any) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise refuse(f"{value!r} is not host:port with a port from 1 to 65535; e.g. 127.0.0.1:6390")
     try:
-        if ipaddress.ip_address(host).version == 6:
-            raise refuse(f"{host} is an IPv6 address, which the harness does not support; use an IPv4 address or name")
+        version = ipaddress.ip_address(host.strip("[]")).version
     except ValueError:
-        if not _HOST.match(host):
-            raise refuse(f"{host!r} is not a host name or IPv4 address; e.g. redis.internal:6379") from None
+        version = None
+    if version == 6:
+        raise refuse(f"{host} is an IPv6 address, which the harness does not support; use an IPv4 address or name")
+    if version is None and not _HOST.match(host):
+        raise refuse(f"{host!r} is not a host name or IPv4 address; e.g. redis.internal:6379")
     return host, int(port)
 
 
