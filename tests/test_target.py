@@ -98,7 +98,7 @@ def test_bad_target_from_the_command_line_is_exit_2_and_writes_nothing(tmp_path:
 
 
 @pytest.mark.parametrize(
-    "args", [("up",), ("down",), ("rollback",), ("render",), ("plan",), ("status",), ("fault", "kill")]
+    "args", [("up",), ("down",), ("rollback",), ("render",), ("plan",), ("status",), ("fault", "kill"), ("bench",)]
 )
 def test_commands_that_need_the_harness_deployment_refuse_a_target(tmp_path: Path, args: tuple[str, ...]) -> None:
     path = tmp_path / "external-t.yaml"

@@ -108,6 +108,6 @@ def deployment_profile(argument: str, command: str) -> Profile:
     if profile.target is not None:
         raise BadInput(
             f"{command}: '{profile.name}' is a target ({profile.target.where}), a Redis the harness did not "
-            f"deploy; {command} needs the harness's own deployment (load, bench, monitor and verify work on a target)"
+            f"deploy; {command} needs the harness's own deployment (load, monitor and verify work on a target)"
         )
     return profile

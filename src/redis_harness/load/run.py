@@ -484,7 +484,7 @@ def run(
     return tests.done[-1]
 
 
-def run_worker(profile: Profile, secrets: Secrets, master_host: str, master_port: int, verbose: bool = False) -> int:
+def run_worker(profile: Profile, secrets: AnySecrets, master_host: str, master_port: int, verbose: bool = False) -> int:
     """A Locust worker for a master on another host: the scenario and settings come from the master.
 
     The locustfile itself is fetched from the master (`-f -`); the profile and

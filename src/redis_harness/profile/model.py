@@ -632,8 +632,8 @@ class Profile(Section):
     cluster: Cluster | None = Field(None, description="Cluster shards (cluster topology)")
     target: Target | None = Field(
         None,
-        description="A Redis the harness did not deploy (load, bench, monitor and verify as an audit work on it; "
-        "up, down, rollback, fault and render refuse); a target profile has only name, target, ttl and alerts",
+        description="A Redis the harness did not deploy (load, monitor and verify as an audit work on it; "
+        "up, down, rollback, fault, render and bench refuse); a target profile has only name, target, ttl and alerts",
     )
 
     _source: Path = PrivateAttr(Path("profile.yaml"))

@@ -5,7 +5,8 @@ master name, or Cluster seed nodes), how to speak TLS to it, and which environme
 variables hold which users' passwords: one or more service users (the load workloads
 log in as them) and, optionally, an admin whose INFO, SLOWLOG and CONFIG give the
 server-side figures. The commands that only read or load a Redis work on a target; the
-ones that change a deployment (up, down, rollback, fault, render) refuse.
+ones that change a deployment (up, down, rollback, fault, render, and bench, which adds
+its own ACL user) refuse.
 """
 
 from __future__ import annotations
