@@ -210,6 +210,7 @@ def monitor(path: Path, server: ExternalRedis) -> dict:
 def test_monitor_once_json_on_both_servers(folder: Path, locked: ExternalRedis, permissive: ExternalRedis) -> None:
     paths = profiles(folder, locked, "locked")
     full = monitor(paths["admin"], locked)
+    assert full["target"] == f"127.0.0.1:{locked.port}" and full["container_figures"] is False
     assert full["read_as"] == "admin" and full["not_available"] == [] and full["memory"]["maxmemory"] == 64 * 2**20
     assert full["clients"] and all(a.get("available", True) for a in full["alerts"])
     limited = monitor(paths["no admin"], locked)

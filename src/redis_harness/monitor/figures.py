@@ -484,5 +484,6 @@ def deployment_figures(readings: list[Reading], before: list[Reading] | None) ->
         "primaries": primaries,
         # Commands the monitor's user may not run on some node: their figures are not available (None).
         "not_available": sorted({name for r in readings if r.up for name in r.denied}),
-        "target": any(r.container.get("target") for r in readings),  # not the harness's: no container figures
+        # False on a target (not the harness's containers): no container figures to show.
+        "container_figures": not any(r.container.get("target") for r in readings),
     }

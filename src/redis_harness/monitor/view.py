@@ -183,7 +183,7 @@ def deployment_lines(figures: dict[str, Any]) -> Table:
         f"{memory['node'] or '–'}"
         + (
             ""
-            if figures.get("target")
+            if not figures.get("container_figures", True)
             else f"; container {_size(memory['container_used'])} of {_size(memory['limit'])}"
         ),
     )

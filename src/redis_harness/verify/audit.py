@@ -97,7 +97,7 @@ def _config(audit: Audit, admin: redis.Redis | None, key: str) -> tuple[str | No
             value = info[info_key]
             if key == "appendonly":
                 value = "yes" if str(value) == "1" else "no"
-            return str(value), f"INFO as {service.user}"
+            return str(value), f"INFO as {audit.secrets.login(service.user)[0]}"
     return None, ""
 
 
