@@ -185,3 +185,21 @@ def test_plaintext_to_a_target_off_the_host_is_a_finding() -> None:
     assert check_transport(away).status == "fail"
     near = Audit(profile_of(target()), secrets)
     assert check_transport(near).status == "pass"
+
+
+@pytest.mark.parametrize(
+    "args", [("load", "--scenario", "smoke"), ("monitor", "--once", "--json"), ("verify",), ("verify", "--json")]
+)
+def test_a_target_that_does_not_answer_is_one_line_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    path = tmp_path / "external-t.yaml"
+    path.write_text(yaml.safe_dump(target(address="127.0.0.1:6719")))  # nothing listens there
+    before = tree(tmp_path)
+    result = run_cli(args[0], str(path), *args[1:], env={"REDIS_PRICE_PASSWORD": "pw"})
+    assert_one_line(result, 2, "target: 127.0.0.1:6719 does not answer")
+    assert tree(tmp_path) == before and result.stdout == ""
+
+
+def test_a_target_service_password_missing_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "external-t.yaml"
+    path.write_text(yaml.safe_dump(target()))
+    assert_one_line(run_cli("verify", str(path), env={}), 2, "REDIS_PRICE_PASSWORD: not set")

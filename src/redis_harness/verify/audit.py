@@ -26,6 +26,7 @@ import redis
 
 from redis_harness import paths
 from redis_harness.deploy.connect import connect
+from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import TargetSecrets
 from redis_harness.profile.model import Profile
 from redis_harness.terminal import view_width
@@ -314,10 +315,16 @@ def check_transport(audit: Audit) -> CheckResult:
 def run_audit(profile: Profile, secrets: TargetSecrets) -> list[CheckResult]:
     """Every audit check against the target, in the order a reader takes them."""
     audit = Audit(profile, secrets)
-    admin = audit.admin()
-    try:
+    assert profile.target is not None
+    first = secrets.services[0].user
+    try:  # a target that does not answer, or a wrong password, is bad input (exit 2), not a finding
+        audit.service(first).ping()
+        admin = audit.admin()
         if admin is not None:
-            admin.ping()  # a wrong admin password is an error of the command, not a finding
+            admin.ping()
+    except redis.RedisError as exc:
+        raise BadInput(f"target: {profile.target.where} does not answer an authenticated PING ({exc})") from None
+    try:
         results = [
             check_transport(audit),
             check_no_password_refused(audit),
