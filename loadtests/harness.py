@@ -43,7 +43,7 @@ from redis_harness.load.run import RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import ServerSampler
 from redis_harness.load.sent import SentCommands
 from redis_harness.load.session import ENDED, PROGRESS_FILE, RUNNING, STOPPING, nth_run_folder
-from redis_harness.profile.credentials import Secrets, load_secrets
+from redis_harness.profile.credentials import AnySecrets, TargetSecrets, secrets_for
 from redis_harness.profile.model import Profile, load_profile
 
 SAMPLE_INTERVAL_S = 1.0
@@ -60,7 +60,7 @@ class RunState:
 
     def __init__(self) -> None:
         self.profile: Profile = load_profile(os.environ["REDIS_HARNESS_PROFILE"])
-        self.secrets: Secrets = load_secrets(self.profile)
+        self.secrets: AnySecrets = secrets_for(self.profile)
         self.scenario = os.environ.get("REDIS_HARNESS_SCENARIO", "adhoc")
         self.first_dir = Path(os.environ.get("REDIS_HARNESS_RUN_DIR", "."))
         self.run_dir = self.first_dir
@@ -70,6 +70,7 @@ class RunState:
         self.run_id = self.session_id
         self.runs: list[Path] = []  # master/local: this session's test folders, in order
         self.tests = 0  # tests begun in this process (workers count their own)
+        self.left_out: list[str] = []  # a target's workloads whose service it names no user for
         self._reset()
 
     def _reset(self) -> None:
@@ -152,8 +153,9 @@ def state() -> RunState:
 def redis_client(acl_user: str | None) -> redis.Redis:
     """One connection per simulated user, retries off: an outage must show as errors."""
     run = state()
-    password = run.secrets.password_for(acl_user)
-    if run.profile.topology.sentinel is None and run.profile.topology.cluster is None:
+    secrets = run.secrets
+    acl_user, password = secrets.login(acl_user)  # a target's service may log in as another ACL user
+    if run.profile.target is None and run.profile.topology.sentinel is None and run.profile.topology.cluster is None:
         host, port = endpoint(run.profile)
         client = redis.Redis(
             host=host,
@@ -178,7 +180,7 @@ def redis_client(acl_user: str | None) -> redis.Redis:
         run.profile,
         acl_user,
         password,
-        sentinel_password=run.secrets.default.password,
+        sentinel_password=secrets.sentinel_password,
         connect_timeout_s=CALL_TIMEOUT_S,
         socket_timeout_s=CALL_TIMEOUT_S,
         retries=0,
@@ -336,9 +338,23 @@ def _on_parser(parser: Any) -> None:
                         help="redis-harness: Redis operations/s in all")  # fmt: skip
 
 
+def workload_service(user_class: type) -> str | None:
+    """The service a workload logs in as (its ACL user; None: the `default` user)."""
+    return getattr(user_class, "acl_user", None)
+
+
 @events.init.add_listener
 def _on_init(environment: Any, **_: Any) -> None:
     run = state()
+    if isinstance(run.secrets, TargetSecrets):
+        # A target names the services it has users for; the workloads of the others are left out.
+        services = {s.user for s in run.secrets.services}
+        kept = [c for c in environment.user_classes if workload_service(c) in services]
+        left_out = sorted(c.__name__ for c in environment.user_classes if c not in kept)
+        if left_out:
+            run.left_out = left_out
+        if kept:
+            environment.user_classes = kept
     if environment.web_ui is not None:
         from loadtests import webui  # only the web UI needs Flask routes
 
@@ -612,7 +628,8 @@ def save_raw(environment: Any, run: RunState) -> Path:
         "server_series": run.sampler.series if run.sampler else [],
         "faults": run.faults,
         "marks": run.marks,
-        "findings": {k: v for k, v in run.extra.items() if k not in ("greenlets", "snapshot_template")},
+        "findings": {k: v for k, v in run.extra.items() if k not in ("greenlets", "snapshot_template")}
+        | ({"workloads_left_out": run.left_out} if run.left_out else {}),
         "generator": {"processes": [summarize_cpu(role, samples) for role, samples in sorted(run.generator.items())]},
         "locust": {"num_requests": stats.num_requests, "num_failures": stats.num_failures},
     }

@@ -54,12 +54,12 @@ class LeanRedisUser(User):
         super().__init__(environment)
         self.state = state()
         host, port = endpoint(self.state.profile)
-        password = self.state.secrets.password_for(self.acl_user)
+        user, password = self.state.secrets.login(self.acl_user)
         tls = _tls_context(self.acl_user)
         self.connection = RespConnection(
             host,
             port,
-            self.acl_user or "default",
+            user or "default",
             password,
             CALL_TIMEOUT_S,
             socket_class=None if tls else _socket_class(environment),

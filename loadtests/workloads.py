@@ -181,6 +181,7 @@ class ServiceUser(RedisUser):
 
     abstract = True
     service = "price"
+    acl_user = "price"  # its plain connection (unused by the library calls) logs in as the service too
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)

@@ -140,7 +140,7 @@ def test_durations() -> None:
 
 
 def test_missing_profile_lists_the_known_ones() -> None:
-    with pytest.raises(BadInput, match="ci, cluster, dev, ha, prod"):
+    with pytest.raises(BadInput, match="ci, cluster, dev, external, ha, prod"):
         load_profile("nope")
 
 

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness.bench.measure import DEFAULT_DURATION, check_ready, check_twin, format_table, measure
-from redis_harness.cli.common import add_command, add_profile_argument, require_owned
+from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile, require_owned
 from redis_harness.cli.progress import shown
 from redis_harness.load.run import REPORTS_DIR
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
 from redis_harness.profile.units import parse_duration
 from redis_harness.terminal import view_width
 
@@ -46,13 +45,15 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # Whole seconds of at least 1: Locust's --run-time takes whole seconds.
     duration_s = max(1.0, round(parse_duration("--duration", args.duration)))
-    profile = load_profile(args.profile)
+    # bench creates (and deletes) its own ACL user on the server: not something to do to a Redis the harness
+    # did not deploy; `load --scenario raw` runs the harness's side of the same mix on a target.
+    profile = deployment_profile(args.profile, "bench")
     secrets = load_secrets(profile)
     require_owned(profile, "bench")
     check_ready(profile, secrets)  # refuse before any folder is made
     plaintext = None
     if args.plaintext:
-        twin = load_profile(args.plaintext)
+        twin = deployment_profile(args.plaintext, "bench --plaintext")
         check_twin(profile, twin)
         twin_secrets = load_secrets(twin)
         require_owned(twin, "bench")

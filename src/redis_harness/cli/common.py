@@ -10,7 +10,8 @@ from typing import Any, NoReturn
 
 from redis_harness import paths
 from redis_harness.deploy import ownership
-from redis_harness.profile.model import Profile
+from redis_harness.errors import BadInput
+from redis_harness.profile.model import Profile, load_profile
 from redis_harness.terminal import view_width
 
 # "  smoke         10 s of ...": a name and its text; a wrapped line continues under the text.
@@ -87,13 +88,26 @@ def add_take_over_argument(parser: argparse.ArgumentParser) -> None:
 
 def require_owned(profile: Profile, command: str) -> None:
     """A changing command (load, fault, bench) on another checkout's deployment: refused, exit 2,
-    naming the owner and `up --take-over` (deploy.ownership)."""
-    ownership.require_owned(profile, command)
+    naming the owner and `up --take-over` (deploy.ownership). A target belongs to no checkout."""
+    if profile.target is None:
+        ownership.require_owned(profile, command)
 
 
 def note_owner(profile: Profile) -> None:
     """Read-only commands work from any checkout; they say when the deployment is another's (on
     stderr, so their output and JSON stay the same)."""
-    note = ownership.owner_note(profile)
+    note = None if profile.target is not None else ownership.owner_note(profile)
     if note is not None:
         print(note, file=sys.stderr)
+
+
+def deployment_profile(argument: str, command: str) -> Profile:
+    """The profile of a deployment the harness makes; a target (a Redis it did not deploy) is refused in
+    one line, exit 2: this command changes or inspects the harness's own containers."""
+    profile = load_profile(argument)
+    if profile.target is not None:
+        raise BadInput(
+            f"{command}: '{profile.name}' is a target ({profile.target.where}), a Redis the harness did not "
+            f"deploy; {command} needs the harness's own deployment (load, monitor and verify work on a target)"
+        )
+    return profile

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument
+from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument, deployment_profile
 from redis_harness.deploy import compose
-from redis_harness.profile.model import load_profile
 from redis_harness.render.files import release_claim
 
 
@@ -25,7 +24,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "down")
     previous_owner = compose.down(profile, volumes=args.volumes, take_over=args.take_over)
     if previous_owner is not None:
         print(f"down: took {profile.project} over from {previous_owner.describe()}")

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness import paths
-from redis_harness.cli.common import add_command
+from redis_harness.cli.common import add_command, deployment_profile
 from redis_harness.deploy.connect import settings_for
 from redis_harness.deploy.tls_client import client_tls
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.env_template import create_dotenv, service_dotenv
-from redis_harness.profile.model import Profile, load_profile
+from redis_harness.profile.model import Profile
 from redis_harness.render.kubernetes import default_namespace, write_secret_manifests
 
 
@@ -65,7 +65,7 @@ def shown_path(target: Any) -> str:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)  # bad profile: one line, exit 2, nothing written
+    profile = deployment_profile(args.profile, "env")  # bad profile: one line, exit 2, nothing written
     if args.service is not None:
         if args.kubernetes:
             raise BadInput("--kubernetes: writes the whole deployment's Secrets; leave out --service NAME")

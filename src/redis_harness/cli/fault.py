@@ -11,14 +11,13 @@ import json
 import time
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, require_owned
+from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile, require_owned
 from redis_harness.cli.progress import shown
 from redis_harness.deploy import lock
 from redis_harness.errors import BadInput
 from redis_harness.faults import inject as faults
 from redis_harness.faults.failover import HOWS, NEW_PRIMARY_TIMEOUT_S, PARTITION_HOLD_S, check, failover
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
 
 MAX_FOR_S = 3600.0  # a forgotten --for must still end by itself
 ACTIONS = (*faults.FAULTS, "failover")
@@ -81,7 +80,7 @@ def _cmd_fault(args: argparse.Namespace) -> int:
         if not 0 <= args.hold_s <= MAX_FOR_S:
             raise BadInput(f"--hold: {args.hold_s:g} is out of range; use 0 <= SECONDS <= {MAX_FOR_S:g}")
         return _failover(args)
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "fault")
     options: dict[str, Any] = {"network": args.network} if args.action in ("disconnect", "reconnect") else {}
     if args.node:
         known = [n.service for n in profile.data_nodes]
@@ -120,7 +119,7 @@ def _inject(args: argparse.Namespace, profile: Any, options: dict[str, Any]) -> 
 
 
 def _failover(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "fault")
     check(profile, args.how)
     secrets = load_secrets(profile)
     with lock.held(profile, "fault failover"), shown("failover"):

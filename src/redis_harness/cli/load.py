@@ -10,7 +10,7 @@ from redis_harness.cli.common import add_command, add_profile_argument, require_
 from redis_harness.cli.progress import shown
 from redis_harness.load import run as load_run
 from redis_harness.load.scenarios import SCENARIOS, get_scenario
-from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.credentials import secrets_for
 from redis_harness.profile.model import load_profile
 from redis_harness.profile.units import parse_duration
 from redis_harness.report.analysis import build
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = get_scenario(args.scenario)
     options = options_from(args)
     profile = load_profile(args.profile)
-    secrets = load_secrets(profile)
+    secrets = secrets_for(profile)
     load_run.check_options(profile, scenario, options)  # bad input is told first, whoever owns it
     require_owned(profile, "load")
     verdicts: list[bool] = []

@@ -16,7 +16,7 @@ from redis_harness.monitor.alerts import FiringSince, evaluate
 from redis_harness.monitor.figures import DeploymentReader, deployment_figures
 from redis_harness.monitor.view import as_json as as_json_document
 from redis_harness.monitor.view import render
-from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.credentials import secrets_for
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.terminal import plain_text, view_width
 
@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
-    secrets = load_secrets(profile)
+    secrets = secrets_for(profile)
     note_owner(profile)
     interval = min(max(args.interval, 0.2), 60.0)
     with DeploymentReader(profile, secrets) as reader:
@@ -70,9 +70,12 @@ def _once(profile: Profile, reader: DeploymentReader, interval: float, *, as_jso
     figures = deployment_figures(reader.read(), before) | {"cert_expiry": reader.cert_expiry()}
     states = evaluate(figures, profile.alerts, _renew_before(profile))
     if as_json:
-        print(json.dumps(as_json_document(figures, states), indent=2, default=str))
+        document = as_json_document(figures, states)
+        if profile.target is not None:
+            document = {"target": profile.target.where, "read_as": reader.user, **document}
+        print(json.dumps(document, indent=2, default=str))
     else:
-        view = render(f"monitor {profile.project}: one interval of {interval:g} s", figures, states, {})
+        view = render(f"monitor {_what(profile)}: one interval of {interval:g} s", figures, states, {})
         if sys.stdout.isatty():
             Console(width=view_width()).print(view)
         else:  # a log or a pipe: plain text, no trailing blanks
@@ -93,8 +96,13 @@ def _live(profile: Profile, reader: DeploymentReader, interval: float, count: in
             figures = deployment_figures(readings, before) | {"cert_expiry": reader.cert_expiry()}
             before = readings
             states = evaluate(figures, profile.alerts, _renew_before(profile))
-            title = f"monitor {profile.project}  {time.strftime('%H:%M:%S')}  every {interval:g} s, Ctrl-C stops"
+            title = f"monitor {_what(profile)}  {time.strftime('%H:%M:%S')}  every {interval:g} s, Ctrl-C stops"
             live.update(render(title, figures, states, since.update(states, time.time())))
             refreshes += 1
     sys.stdout.flush()
     return 1 if any(s.firing for s in states) else 0
+
+
+def _what(profile: Profile) -> str:
+    """The deployment's compose project, or the target's name and address."""
+    return f"{profile.name} ({profile.target.where})" if profile.target else profile.project

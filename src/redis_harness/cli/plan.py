@@ -7,13 +7,12 @@ import json
 import textwrap
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, note_owner
+from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile, note_owner
 from redis_harness.deploy import generations
 from redis_harness.deploy.desired import desired_state
 from redis_harness.deploy.engine import docker_client, require_compose
 from redis_harness.deploy.plan import Plan, make_plan
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
 from redis_harness.profile.units import format_size
 from redis_harness.terminal import text_table, view_width
 
@@ -96,7 +95,7 @@ def format_plan(name: str, plan: Plan, width: int | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "plan")
     secrets = load_secrets(profile)
     require_compose()
     docker_client()

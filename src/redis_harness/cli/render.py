@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from redis_harness import paths
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import Profile, load_profile
+from redis_harness.profile.model import Profile
 from redis_harness.render.files import differences, render
 from redis_harness.render.kubernetes import (
     KubernetesOptions,
@@ -63,7 +63,7 @@ def kubernetes_options(args: argparse.Namespace, profile: Profile) -> Kubernetes
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "render")
     if args.target == "kubernetes":
         return run_kubernetes(args, profile)
     given = [f"--{n.replace('_', '-')}" for n in KUBERNETES_ONLY if getattr(args, n) != DEFAULTS[n]]

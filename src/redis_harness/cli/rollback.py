@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile
 from redis_harness.cli.progress import shown
 from redis_harness.deploy import compose
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
 
 
 def register(sub: Any) -> None:
@@ -30,7 +29,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "rollback")
     secrets = load_secrets(profile)
     with shown(f"rollback {profile.name}"):
         restored, recorded = compose.rollback(profile, secrets)

@@ -7,11 +7,10 @@ import json
 import sys
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument
+from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile
 from redis_harness.deploy.status import collect, format_status
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
 
 
 def register(sub: Any) -> None:
@@ -31,7 +30,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "status")
     try:
         secrets = load_secrets(profile)
     except BadInput:

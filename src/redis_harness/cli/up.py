@@ -6,12 +6,11 @@ import argparse
 import time
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument
+from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument, deployment_profile
 from redis_harness.cli.progress import shown
 from redis_harness.deploy import compose
 from redis_harness.deploy.status import collect, format_status
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import load_profile
 
 
 def register(sub: Any) -> None:
@@ -37,7 +36,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = load_profile(args.profile)
+    profile = deployment_profile(args.profile, "up")
     secrets = load_secrets(profile)
     started = time.monotonic()
     with shown(f"up {profile.name}"):

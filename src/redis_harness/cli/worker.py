@@ -9,7 +9,7 @@ from redis_harness.cli.common import add_command, add_profile_argument
 from redis_harness.cli.progress import shown
 from redis_harness.errors import BadInput
 from redis_harness.load import run as load_run
-from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.credentials import secrets_for
 from redis_harness.profile.model import load_profile
 
 
@@ -44,6 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.master_port < 65536:
         raise BadInput(f"--master-port: {args.master_port} is not a TCP port")
     profile = load_profile(args.profile)
-    secrets = load_secrets(profile)
+    secrets = secrets_for(profile)
     with shown("worker"):
         return load_run.run_worker(profile, secrets, args.master_host, args.master_port, verbose=args.verbose)

@@ -112,6 +112,8 @@ class RedisSettings:
     sentinel_password: str | None = None
     master_name: str = MASTER_NAME
     cluster: bool = False  # Cluster topology: host/port is one entry node, the rest is discovered
+    # Cluster: more entry nodes (a Redis the harness did not deploy names its seed nodes).
+    seeds: tuple[tuple[str, int], ...] = ()
     # Nodes announce their service names (redis-1:6379), which only resolve inside the
     # deployment's networks: announced address -> the address published on the loopback.
     address_map: tuple[tuple[tuple[str, int], tuple[str, int]], ...] = ()
@@ -295,7 +297,8 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
     common.update(tls)
     if settings.cluster:
         # Every published node is a way in: the cluster stays reachable with any one of them down.
-        reachable = [reachable for _, reachable in settings.address_map] or [(settings.host, settings.port)]
+        reachable = [reachable for _, reachable in settings.address_map] or list(settings.seeds)
+        reachable = reachable or [(settings.host, settings.port)]
         return RedisCluster(  # type: ignore[return-value]  # same command API
             startup_nodes=[ClusterNode(host, port) for host, port in reachable],
             address_remap=_remapper(settings),

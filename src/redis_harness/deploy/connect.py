@@ -18,12 +18,15 @@ from redis_harness.client.connection import RedisSettings, ResilientRedis, make_
 from redis_harness.deploy.tls_client import client_tls, tls_kwargs
 from redis_harness.errors import BadInput
 from redis_harness.origin.store import OriginStore
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import AnySecrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
 
 
 def endpoint(profile: Profile) -> tuple[str, int]:
+    """Where the host reaches the deployment (a target: its address, first Sentinel or first seed node)."""
+    if profile.target is not None:
+        return profile.target.seeds[0]
     if profile.network.publish == "none":
         raise BadInput(
             f"network.publish: profile '{profile.name}' publishes no port, so the host cannot reach it; "
@@ -53,6 +56,8 @@ def settings_for(
 
     Sentinels require the `default` password (REDIS_PASSWORD); it defaults to
     `password`, which is right when logging in as the default user."""
+    if profile.target is not None:
+        return target_settings(profile, username, password, sentinel_password=sentinel_password, **overrides)
     host, port = endpoint(profile)
     topology: dict[str, Any] = {"address_map": address_map(profile)}
     if profile.topology.sentinel is not None:
@@ -62,6 +67,22 @@ def settings_for(
     topology["cluster"] = profile.topology.cluster is not None
     topology["tls"] = client_tls(profile, username)
     return RedisSettings(host=host, port=port, username=username, password=password, **{**topology, **overrides})
+
+
+def target_settings(
+    profile: Profile, username: str | None, password: str, *, sentinel_password: str | None = None, **overrides: Any
+) -> RedisSettings:
+    """A target's endpoints as they are: no announced addresses to map (the target's nodes announce
+    addresses its clients reach), the Sentinels' own password only when the profile names one."""
+    target = profile.target
+    assert target is not None
+    settings: dict[str, Any] = {"tls": client_tls(profile, username)}
+    host, port = target.seeds[0]
+    if target.kind == "sentinel":
+        settings.update(sentinels=target.sentinels, master_name=target.master_name, sentinel_password=sentinel_password)
+    elif target.kind == "cluster":
+        settings.update(cluster=True, seeds=target.cluster)
+    return RedisSettings(host=host, port=port, username=username, password=password, **{**settings, **overrides})
 
 
 def connect(
@@ -92,6 +113,13 @@ def connect_node(
     """A text-mode client of one node's own published port, whatever its role: a data node
     (checks of each server; not for applications, which follow the primary) or a Sentinel
     (which takes the default user's password)."""
+    if profile.target is not None:
+        settings = target_settings(
+            profile, username, password, connect_timeout_s=timeout_s, socket_timeout_s=timeout_s, decode_responses=True
+        )
+        if node.host_port is not None:  # one server by its address (a Sentinel target's primary: asked for)
+            settings = settings.replace(host=node.service.rpartition(":")[0], port=node.host_port, cluster=False)
+        return make_redis(settings)
     if node.host_port is None:
         endpoint(profile)  # raises the one-line "publishes no port" error
     return redis.Redis(
@@ -108,7 +136,7 @@ def connect_node(
 
 def service_cache(
     profile: Profile,
-    secrets: Secrets,
+    secrets: AnySecrets,
     service: str,
     origin: OriginStore,
     *,
@@ -117,12 +145,13 @@ def service_cache(
     **options: Any,
 ) -> ServiceCache:
     """A ServiceCache as the service would run it: its own ACL user (limited to `<service>:*`), the profile's TTLs."""
+    user, password = secrets.login(service)
     redis_settings = settings_for(
         profile,
-        service,
-        secrets.service(service).password,
+        user,
+        password,
         # Sentinels know only `default` (REDIS_PASSWORD) for asking where the primary is.
-        sentinel_password=secrets.default.password,
+        sentinel_password=secrets.sentinel_password,
         client_name=f"redis-harness-{service}",
         **(settings or {}),
     )

@@ -18,6 +18,17 @@ from redis_harness.render.certificates import HARNESS_CLIENT, client_paths, clie
 
 def client_tls(profile: Profile, user: str | None) -> TlsSettings | None:
     """The TLS settings of a harness client logging in as `user` (None: plaintext deployment)."""
+    if profile.target is not None:  # a Redis the harness did not deploy: the files its profile names
+        given = profile.target.tls
+        if given is None:
+            return None
+        files = profile.target.tls_files(profile.source)
+        return TlsSettings(
+            ca_file=files["ca_file"],
+            cert_file=files["cert_file"],
+            key_file=files["key_file"],
+            min_version=given.min_version,
+        )
     tls = profile.tls
     if not tls.enabled:
         return None

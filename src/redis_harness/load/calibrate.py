@@ -25,7 +25,7 @@ from redis_harness.deploy.connect import endpoint
 from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.load.recorder import new_histogram
 from redis_harness.load.resp import RedisReplyError, RespConnection, encode
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import AnySecrets, TargetSecrets
 from redis_harness.profile.model import Profile
 
 CALLS = 300  # of each command (on a Cluster: of each command on each primary)
@@ -90,7 +90,7 @@ def key_in(ranges: list[tuple[int, int]]) -> str | None:
     return None
 
 
-def _cluster(profile: Profile, secrets: Secrets) -> dict[str, Any] | None:
+def _cluster(profile: Profile, secrets: AnySecrets) -> dict[str, Any] | None:
     """Each primary measured on its own port; the run's floor is all of them merged."""
     ping_all, get_all = new_histogram(), new_histogram()
     nodes: dict[str, dict[str, Any]] = {}
@@ -98,7 +98,8 @@ def _cluster(profile: Profile, secrets: Secrets) -> dict[str, Any] | None:
     for node in profile.data_nodes:
         if node.host_port is None:
             continue
-        connection = RespConnection(profile.network.host, node.host_port, "admin", secrets.admin.password, 1.0, tls=tls)
+        admin = secrets.admin.password  # a deployment's own Cluster: its admin
+        connection = RespConnection(profile.network.host, node.host_port, "admin", admin, 1.0, tls=tls)
         try:
             raw = connection.execute(encode("CLUSTER", "NODES"))
             ranges = own_slots(raw.decode() if isinstance(raw, bytes) else str(raw))
@@ -118,17 +119,29 @@ def _cluster(profile: Profile, secrets: Secrets) -> dict[str, Any] | None:
     return {**_figures(ping_all, get_all), "nodes": nodes}
 
 
-def calibrate(profile: Profile, secrets: Secrets) -> dict[str, Any] | None:
+def calibrate(profile: Profile, secrets: AnySecrets) -> dict[str, Any] | None:
     """{ping_p50_us, ping_p99_us, get_p50_us, get_p99_us, calls} (on a Cluster also `nodes`: the same per
-    primary); None when the deployment did not answer."""
+    primary); None when the deployment did not answer.
+
+    On a target: as its first service user, on a key under that service's prefix (a Redis the harness did
+    not deploy is written only where its services' keys go); standalone targets only."""
     host, port = endpoint(profile)  # an unpublished deployment: the one-line refusal
-    if profile.topology.cluster is not None:
+    key = KEY
+    if isinstance(secrets, TargetSecrets):
+        if profile.target is None or profile.target.kind != "standalone":
+            return None
+        service = secrets.services[0].user
+        user, password = secrets.login(service)
+        key = f"{service}:harness:calibration"
+    elif profile.topology.cluster is not None:
         return _cluster(profile, secrets)
-    tls = client_ssl_context(profile, "admin")
-    connection = RespConnection(host, port, "admin", secrets.admin.password, timeout_s=1.0, tls=tls)
+    else:
+        user, password = "admin", secrets.admin.password
+    tls = client_ssl_context(profile, service if isinstance(secrets, TargetSecrets) else "admin")
+    connection = RespConnection(host, port, user, password, timeout_s=1.0, tls=tls)
     try:
-        ping, get = _measure(connection, KEY)
-    except RedisReplyError:
+        ping, get = _measure(connection, key)
+    except (RedisReplyError, OSError):
         return None
     finally:
         connection.close()

@@ -36,7 +36,7 @@ from redis_harness.load.process import Finished, run_locust
 from redis_harness.load.scenarios import Scenario
 from redis_harness.load.session import ENDED, PROGRESS_FILE, progress_text, read_progress
 from redis_harness.origin.store import OriginStore
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import AnySecrets, Secrets, TargetSecrets
 from redis_harness.profile.model import Profile
 
 REPORTS_DIR = paths.ROOT / "reports"
@@ -49,6 +49,13 @@ EXPECT_WORKERS_MAX_WAIT_S = 120
 STOP_TIMEOUT_S = 60
 RUN_FILE, RAW_FILE, POST_FILE, LOG_FILE = "run.json", "raw.json", "post.json", "locust.log"
 FAULTS = ("kill", "restart", "pause", "disconnect", "partition")
+# What a Redis the harness did not deploy is never put through: a fault needs the harness's own containers,
+# and eviction writes past maxmemory, evicting whatever else the target holds.
+TARGET_REFUSED = {
+    "recovery": "injects a fault, which needs the harness's own deployment",
+    "failover": "kills a primary, which needs the harness's own deployment",
+    "eviction": "writes past maxmemory and would evict the target's own data",
+}
 
 
 class Interrupted(HarnessError):
@@ -101,6 +108,13 @@ OnFinished = Callable[[Run], None]
 
 def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) -> None:
     """Everything that can refuse a run, before anything is written."""
+    if profile.target is not None and (scenario.name in TARGET_REFUSED or options.fault):
+        why = TARGET_REFUSED.get(scenario.name, "injects a fault, which needs the harness's own deployment")
+        flag = "--fault" if scenario.name not in TARGET_REFUSED else "--scenario"
+        raise BadInput(
+            f"{flag}: '{profile.name}' is a target, a Redis the harness did not deploy, and {scenario.name} "
+            f"{why}; use smoke, raw or cache-latency"
+        )
     if scenario.name == "failover" and profile.topology.sentinel is None and profile.topology.cluster is None:
         raise BadInput(
             f"--scenario: failover needs a Sentinel or Cluster deployment; {profile.name} is "
@@ -134,8 +148,24 @@ def check_options(profile: Profile, scenario: Scenario, options: LoadOptions) ->
         raise BadInput(f"--report: {options.report_dir} already holds a run; give a new folder")
 
 
-def require_deployment(profile: Profile, secrets: Secrets) -> None:
+def target_client(profile: Profile, secrets: TargetSecrets, *, timeout_s: float = 2.0) -> redis.Redis:
+    """A text-mode client of a target: as its admin when the admin's password is given, else as its first
+    service user."""
+    user, password = secrets.login(secrets.admin.user if secrets.admin else secrets.services[0].user)
+    return connect(profile, user, password, timeout_s=timeout_s, sentinel_password=secrets.sentinel_password)
+
+
+def require_deployment(profile: Profile, secrets: AnySecrets) -> None:
     """BadInput (exit 2) naming the fix when the deployment does not answer an authenticated PING."""
+    if isinstance(secrets, TargetSecrets):
+        assert profile.target is not None
+        try:
+            client = target_client(profile, secrets)
+            client.ping()
+            client.close()
+        except redis.RedisError as exc:
+            raise BadInput(f"target: {profile.target.where} does not answer an authenticated PING ({exc})") from None
+        return
     try:
         client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
         client.ping()
@@ -156,14 +186,18 @@ def remove_keys(client: redis.Redis, keys: Sequence[str], batch: int = 1000) -> 
     return removed
 
 
-def remove_scratch_keys(profile: Profile, secrets: Secrets, keys: Sequence[str]) -> dict[str, Any]:
-    """A run's scratch keys removed as admin; what happened, for post.json (a failure is noted, not raised:
-    the run's figures still count)."""
+def remove_scratch_keys(profile: Profile, secrets: AnySecrets, keys: Sequence[str]) -> dict[str, Any]:
+    """A run's scratch keys removed as admin (a target: as the service whose prefix they are under); what
+    happened, for post.json (a failure is noted, not raised: the run's figures still count)."""
     if not keys:
         return {}
     progress.note(f"removing the run's {len(keys):,} scratch keys")
     try:
-        client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
+        if isinstance(secrets, TargetSecrets):
+            user, password = secrets.login(keys[0].split(":", 1)[0])
+            client = connect(profile, user, password, sentinel_password=secrets.sentinel_password)
+        else:
+            client = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
         try:
             return {"scratch_keys_removed": remove_keys(client, keys)}
         finally:
@@ -172,10 +206,14 @@ def remove_scratch_keys(profile: Profile, secrets: Secrets, keys: Sequence[str])
         return {"scratch_keys_error": f"{type(exc).__name__}: {exc}"}
 
 
-def _child_env(profile: Profile, secrets: Secrets, scenario: str, run_dir: Path, rate: float) -> dict[str, str]:
+def _child_env(profile: Profile, secrets: AnySecrets, scenario: str, run_dir: Path, rate: float) -> dict[str, str]:
     env = dict(os.environ)
-    for user in (secrets.default, secrets.admin, *secrets.services):
-        env[user.env] = user.password
+    users = (secrets.default, secrets.admin) if isinstance(secrets, Secrets) else (secrets.admin,)
+    for user in (*users, *secrets.services):
+        if user is not None:
+            env[user.env] = user.password
+    if isinstance(secrets, TargetSecrets) and profile.target and profile.target.sentinel_password_env:
+        env[profile.target.sentinel_password_env] = secrets.sentinel_password or ""
     env.update(
         {
             "REDIS_HARNESS_PROFILE": str(profile.source.resolve()),
@@ -190,7 +228,10 @@ def _child_env(profile: Profile, secrets: Secrets, scenario: str, run_dir: Path,
 
 
 def _container_facts(profile: Profile) -> dict[str, Any]:
-    """OOM kills and restarts of every data node (docker inspect)."""
+    """OOM kills and restarts of every data node (docker inspect); unknown (None) on a target, whose host
+    the harness does not see."""
+    if profile.target is not None:
+        return {"oom_killed": None, "restart_count": None}
     containers = data_containers(profile)
     if not containers:
         return {"oom_killed": None, "restart_count": None}
@@ -236,9 +277,17 @@ def run_folder(profile: Profile, scenario: Scenario, options: LoadOptions) -> Pa
 
 
 def snapshot(
-    profile: Profile, scenario: Scenario, options: LoadOptions, users: int, duration_s: float, rate: float = 0.0
+    profile: Profile,
+    scenario: Scenario,
+    options: LoadOptions,
+    users: int,
+    duration_s: float,
+    rate: float = 0.0,
+    server_figures: bool = True,
 ) -> dict:
-    """What judges this run, frozen at its start: editing the profile later changes no verdict."""
+    """What judges this run, frozen at its start: editing the profile later changes no verdict.
+    `server_figures` False: no INFO was read (a target without admin credentials), so the gates
+    that need it are not judged."""
     return {
         "scenario": scenario.name,
         "gates": list(scenario.gates),
@@ -246,8 +295,11 @@ def snapshot(
         "profile_source": str(profile.source),
         "thresholds": profile.alerts.model_dump(),
         "topology": profile.topology.kind,
-        "maxmemory": profile.memory.maxmemory_bytes,
-        "memory_limit": profile.resources.memory_bytes,
+        "maxmemory": None if profile.target else profile.memory.maxmemory_bytes,
+        "memory_limit": None if profile.target else profile.resources.memory_bytes,
+        # A target (a Redis the harness did not deploy): where, and whether its admin's INFO was read.
+        "target": profile.target.where if profile.target else None,
+        "server_figures": server_figures,
         # Where the load came from: `compare` says when two runs had different generators.
         "generator": {"host": platform.node(), "cpus": os.cpu_count()},
         "options": {
@@ -267,7 +319,7 @@ class _Tests:
     def __init__(
         self,
         profile: Profile,
-        secrets: Secrets,
+        secrets: AnySecrets,
         scenario: Scenario,
         first: Path,
         calibration: Any,
@@ -318,7 +370,7 @@ class _Tests:
         self.restarts_before = facts["restart_count"] or 0
         # The scenario's own keys (raw's, no TTL) go with the test, so the deployment is left as it was.
         facts.update(remove_scratch_keys(self.profile, self.secrets, self.scenario.scratch_keys))
-        if self.profile.monitoring.enabled:
+        if self.profile.monitoring.enabled and self.profile.target is None:
             started, ended = window or (raw.get("started") or time.time(), raw.get("ended") or time.time())
             facts["prometheus_alerts"] = firing_during(self.profile, started, ended)
         (folder / POST_FILE).write_text(json.dumps(facts))
@@ -364,7 +416,11 @@ def locust_command(
 
 
 def run(
-    profile: Profile, secrets: Secrets, scenario: Scenario, options: LoadOptions, on_finished: OnFinished | None = None
+    profile: Profile,
+    secrets: AnySecrets,
+    scenario: Scenario,
+    options: LoadOptions,
+    on_finished: OnFinished | None = None,
 ) -> Run:
     """Run `scenario` against the deployment; return the last test once Locust has ended.
 
@@ -382,7 +438,9 @@ def run(
     rate = options.rate if options.rate is not None else scenario.rate
     run_dir = run_folder(profile, scenario, options)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(snapshot(profile, scenario, options, users, duration, rate), indent=2))
+    server_figures = not isinstance(secrets, TargetSecrets) or secrets.admin is not None
+    frozen = snapshot(profile, scenario, options, users, duration, rate, server_figures)
+    (run_dir / RUN_FILE).write_text(json.dumps(frozen, indent=2))
     progress.note("calibrating: one connection, PING and GET at a low rate")
     tests = _Tests(profile, secrets, scenario, run_dir, calibrate(profile, secrets), on_finished)
     with tempfile.TemporaryDirectory(prefix="redis-harness-load-") as scratch:
@@ -426,7 +484,7 @@ def run(
     return tests.done[-1]
 
 
-def run_worker(profile: Profile, secrets: Secrets, master_host: str, master_port: int, verbose: bool = False) -> int:
+def run_worker(profile: Profile, secrets: AnySecrets, master_host: str, master_port: int, verbose: bool = False) -> int:
     """A Locust worker for a master on another host: the scenario and settings come from the master.
 
     The locustfile itself is fetched from the master (`-f -`); the profile and

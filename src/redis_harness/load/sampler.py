@@ -9,7 +9,7 @@ import redis
 
 from redis_harness.deploy.connect import connect
 from redis_harness.deploy.containers import memory_figures, service_container
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import AnySecrets, Secrets, TargetSecrets
 from redis_harness.profile.model import Profile
 
 INFO_FIELDS = (
@@ -36,9 +36,12 @@ def oom_replies(errorstats: dict[str, Any]) -> int:
 
 
 class ServerSampler:
-    """Call sample() about once a second; each call appends one row to `series`."""
+    """Call sample() about once a second; each call appends one row to `series`.
 
-    def __init__(self, profile: Profile, secrets: Secrets) -> None:
+    On a target the INFO is the admin's; without admin credentials a row only says whether the
+    target answered a service user's PING (its INFO fields absent: not available, not zero)."""
+
+    def __init__(self, profile: Profile, secrets: AnySecrets) -> None:
         self.profile = profile
         self.secrets = secrets
         self.series: list[dict[str, Any]] = []
@@ -46,7 +49,14 @@ class ServerSampler:
         self._container = None
 
     def _redis(self) -> redis.Redis:
+        if self._client is None and isinstance(self.secrets, TargetSecrets):
+            secrets = self.secrets
+            user, password = secrets.login(secrets.admin.user if secrets.admin else secrets.services[0].user)
+            self._client = connect(
+                self.profile, user, password, timeout_s=1.0, sentinel_password=secrets.sentinel_password
+            )
         if self._client is None:
+            assert isinstance(self.secrets, Secrets)
             self._client = connect(
                 self.profile,
                 "admin",
@@ -59,10 +69,13 @@ class ServerSampler:
     def sample(self) -> dict[str, Any]:
         row: dict[str, Any] = {"t": time.time()}
         try:
-            info = self._redis().info()
-            row.update({key: info.get(key) for key in INFO_FIELDS})
-            row["oom_replies"] = oom_replies(self._redis().info("errorstats"))
-            row["up"] = True
+            if isinstance(self.secrets, TargetSecrets) and self.secrets.admin is None:
+                row["up"] = bool(self._redis().ping())
+            else:
+                info = self._redis().info()
+                row.update({key: info.get(key) for key in INFO_FIELDS})
+                row["oom_replies"] = oom_replies(self._redis().info("errorstats"))
+                row["up"] = True
         except redis.RedisError:
             row["up"] = False  # a fault is in progress: the gap is part of the story
         row.update(self._container_figures())
@@ -70,6 +83,8 @@ class ServerSampler:
         return row
 
     def _container_figures(self) -> dict[str, Any]:
+        if self.profile.target is not None:
+            return {}  # not a container of the harness's
         try:
             if self._container is None:
                 # The first data node: the primary unless a failover moved it.

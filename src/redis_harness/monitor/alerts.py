@@ -25,9 +25,22 @@ class AlertState:
     threshold: float
     meaning: str
     comparison: str = ">"  # how value and threshold compare when it fires
+    # False: the monitor's user may not run what the condition reads (a target without its admin).
+    available: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "firing": self.firing, "value": self.value, "threshold": self.threshold}
+        shown = {"name": self.name, "firing": self.firing, "value": self.value, "threshold": self.threshold}
+        return shown if self.available else {**shown, "available": False}
+
+
+# What each condition reads; a condition whose command the monitor's user may not run is not available.
+NEEDS = {
+    "miss_ratio": "info",
+    "memory": "info",
+    "evictions": "info",
+    "keys_without_ttl": "info",
+    "slow_updates": "slowlog",
+}
 
 
 def _above(name: str, value: float | None, threshold: float, meaning: str) -> AlertState:
@@ -49,6 +62,7 @@ def evaluate(figures: dict[str, Any], alerts: Alerts, renew_before_s: float | No
     load-run gates judge them; `down` fires when any data node does not answer;
     with `renew_before_s` (TLS on) `cert_expiry` fires at or below it."""
     volatile = str(figures.get("policy") or "").startswith("volatile-")
+    denied = set(figures.get("not_available") or ())
     states = [
         _above("miss_ratio", figures.get("miss_ratio"), alerts.miss_ratio, "share of lookups that missed"),
         _above("memory", figures["memory"].get("ratio"), alerts.memory_ratio, "used_memory / maxmemory, fullest node"),
@@ -69,7 +83,10 @@ def evaluate(figures: dict[str, Any], alerts: Alerts, renew_before_s: float | No
     ]
     if renew_before_s is not None:
         states.append(cert_expiry_state(figures, renew_before_s))
-    return states
+    return [
+        AlertState(s.name, False, None, s.threshold, s.meaning, available=False) if NEEDS.get(s.name) in denied else s
+        for s in states
+    ]
 
 
 class FiringSince:

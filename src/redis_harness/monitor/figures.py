@@ -20,7 +20,7 @@ from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.containers import container_facts, data_containers
 from redis_harness.deploy.tls_served import served_certificate
 from redis_harness.errors import BadInput
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import AnySecrets, TargetSecrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
 from redis_harness.render.certificates import CertInfo
@@ -83,6 +83,9 @@ class Reading:
     # What the monitor's own commands added to the counters since the previous reading of this
     # node; None when unknown (the first reading on a connection).
     own: dict[str, int] | None = None
+    # Commands the reader's user may not run (a target read without its admin): their figures are
+    # not available, which is not the same as zero.
+    denied: list[str] = field(default_factory=list)
 
     @property
     def role(self) -> str | None:
@@ -157,6 +160,23 @@ def ttl_sample(keys: int, keys_with_ttl: int, ttls: list[Any], sizes: list[Any])
     }
 
 
+def reader_login(secrets: AnySecrets) -> tuple[str | None, str]:
+    """Who the monitor reads as: admin, or on a target without admin credentials its first service user
+    (who may see little of the server: what it may not run is reported as not available)."""
+    if isinstance(secrets, TargetSecrets):
+        return secrets.login(secrets.admin.user if secrets.admin else secrets.services[0].user)
+    return "admin", secrets.admin.password
+
+
+def _allowed(call: Any, reading: Reading, name: str, *args: Any) -> Any:
+    """call(*args), or None (and `name` noted as denied) when the user may not run it."""
+    try:
+        return call(*args)
+    except redis.exceptions.NoPermissionError:
+        reading.denied.append(name)
+        return None
+
+
 class NodeReader:
     """One data node, read as admin over one connection kept from reading to reading.
 
@@ -167,13 +187,15 @@ class NodeReader:
     connection keeps a new connection's AUTH out of the interval too.
     """
 
-    def __init__(self, profile: Profile, node: Node, secrets: Secrets) -> None:
+    def __init__(self, profile: Profile, node: Node, secrets: AnySecrets) -> None:
         self.profile, self.node, self.secrets = profile, node, secrets
+        self.user, self.password = reader_login(secrets)
         self._client: redis.Redis | None = None
         self._own: Counter[str] = Counter()  # what this reader did to the counters since its last INFO
         self._since_info = False  # an INFO answered on this connection: _own is complete
         self._writes: frozenset[str] | None = None
         self._ttl: tuple[float, TtlSample] | None = None  # the last key sample and when it was taken
+        self._denied_before: set[str] = set()  # commands refused on an earlier reading (not retried)
 
     def _sent(self, commands: int, **counters: int) -> None:
         self._own["total_commands_processed"] += commands
@@ -187,8 +209,10 @@ class NodeReader:
     def read(self, container: Any | None, *, full: bool = True, sample_ttl: bool = False) -> Reading:
         """One reading; `full=False` reads the counters only (a baseline for rates). A node that
         does not answer is a Reading with up=False, never an exception."""
-        if container is None:
-            facts: dict[str, Any] = {"state": "missing"}
+        if self.profile.target is not None:
+            facts: dict[str, Any] = {"state": "running", "target": True}  # not a container of the harness's
+        elif container is None:
+            facts = {"state": "missing"}
         else:
             facts = container_facts(container) if full else {"state": container.status}
         reading = Reading(service=self.node.service, port=self.node.host_port, t=time.time(), up=False, container=facts)
@@ -197,7 +221,7 @@ class NodeReader:
             self.close()
             return reading
         if self._client is None:
-            self._client = connect_node(self.profile, self.node, "admin", self.secrets.admin.password, timeout_s=1.0)
+            self._client = connect_node(self.profile, self.node, self.user, self.password, timeout_s=1.0)
             self._own, self._since_info = Counter(), False
         try:
             self._read(self._client, reading, full, sample_ttl)
@@ -209,30 +233,37 @@ class NodeReader:
 
     def _read(self, client: redis.Redis, reading: Reading, full: bool, sample_ttl: bool) -> None:
         own = dict(self._own) if self._since_info else None
-        reading.info = client.info("all")
+        info = _allowed(client.info, reading, "info", "all")
+        if info is None:
+            client.ping()  # it answers, but tells this user nothing about the server
+            reading.t = time.time()
+            return
+        reading.info = info
         reading.t = time.time()
         reading.own = own
         self._own, self._since_info = Counter(total_commands_processed=1), True  # this INFO counts in the next
         if not full:
             return
-        reading.clients = clients_per_user(client.client_list())
+        reading.clients = clients_per_user(_allowed(client.client_list, reading, "client list") or [])
         self._sent(1)
         if self._writes is None:
-            self._writes = frozenset(
-                str(c).lower() for c in client.execute_command("COMMAND LIST FILTERBY ACLCAT write")
-            )
+            names = _allowed(client.execute_command, reading, "command", "COMMAND LIST FILTERBY ACLCAT write")
+            self._writes = frozenset(str(c).lower() for c in names or [])
             self._sent(1)
-        reading.slowlog = slow_entries(client.slowlog_get(16), self._writes)
+        reading.slowlog = slow_entries(_allowed(client.slowlog_get, reading, "slowlog", 16) or [], self._writes)
         self._sent(1)
-        reading.latency = [
-            {"event": e[0], "when": e[1], "latest_ms": e[2], "max_ms": e[3]}
-            for e in client.execute_command("LATENCY LATEST")
-        ]
+        latest = _allowed(client.execute_command, reading, "latency", "LATENCY LATEST") or []
+        reading.latency = [{"event": e[0], "when": e[1], "latest_ms": e[2], "max_ms": e[3]} for e in latest]
         self._sent(1)
-        if sample_ttl and reading.role == "master":
-            reading.ttl = self._sample_ttls(client, reading.info)
-        if self.profile.topology.cluster is not None:
-            reading.cluster = client.cluster("info")
+        if sample_ttl and reading.role == "master" and "randomkey" not in self._denied_before:
+            try:
+                reading.ttl = self._sample_ttls(client, reading.info)
+            except redis.exceptions.NoPermissionError:
+                self._denied_before.add("randomkey")
+        if "randomkey" in self._denied_before:
+            reading.denied.append("randomkey")
+        if self.profile.topology.cluster is not None or (self.profile.target and self.profile.target.kind == "cluster"):
+            reading.cluster = _allowed(client.cluster, reading, "cluster info", "info") or {}
             self._sent(1)
 
     def _sample_ttls(self, client: redis.Redis, info: dict[str, Any]) -> TtlSample:
@@ -282,10 +313,12 @@ def cert_expiry(served: dict[str, CertInfo | str], now: dt.datetime) -> dict[str
 class DeploymentReader:
     """Every data node of a deployment, each with its NodeReader; close() when done."""
 
-    def __init__(self, profile: Profile, secrets: Secrets) -> None:
+    def __init__(self, profile: Profile, secrets: AnySecrets) -> None:
         self.profile = profile
         self.readers = [NodeReader(profile, node, secrets) for node in profile.data_nodes]
-        self.sample_ttl = profile.memory.policy.startswith("volatile-")
+        policy = profile.target.eviction_policy if profile.target else profile.memory.policy
+        self.sample_ttl = policy.startswith("volatile-")
+        self.user = reader_login(secrets)[0] or "default"
         self._served: tuple[float, dict[str, CertInfo | str]] | None = None
 
     def cert_expiry(self) -> dict[str, Any] | None:
@@ -311,6 +344,8 @@ class DeploymentReader:
     def read(self, *, full: bool = True) -> list[Reading]:
         """Every data node's Reading; BadInput (exit 2) when the deployment is not up at all."""
         profile = self.profile
+        if profile.target is not None:
+            return self._read_target(full)
         containers = {c.labels.get("com.docker.compose.service"): c for c in data_containers(profile)}
         if not any(c.status == "running" for c in containers.values()):
             raise BadInput(f"deployment: {profile.project} is not running; run `redis-harness up {profile.name}` first")
@@ -324,6 +359,15 @@ class DeploymentReader:
                 f"deployment: no data node of {profile.project} answers ({reasons}); "
                 f"check `redis-harness status {profile.name}`"
             )
+        return readings
+
+    def _read_target(self, full: bool) -> list[Reading]:
+        """A target's nodes, read without Docker; BadInput (exit 2) when none answers."""
+        readings = [reader.read(None, full=full, sample_ttl=self.sample_ttl) for reader in self.readers]
+        if not any(r.up for r in readings):
+            assert self.profile.target is not None
+            reasons = "; ".join(f"{r.service}: {r.error}" for r in readings)
+            raise BadInput(f"target: {self.profile.target.where} does not answer ({reasons})")
         return readings
 
 
@@ -469,4 +513,8 @@ def deployment_figures(readings: list[Reading], before: list[Reading] | None) ->
         "slowest": slowest[:5],
         "slowest_recent_update_s": max(recent_updates, default=None),
         "primaries": primaries,
+        # Commands the monitor's user may not run on some node: their figures are not available (None).
+        "not_available": sorted({name for r in readings if r.up for name in r.denied}),
+        # False on a target (not the harness's containers): no container figures to show.
+        "container_figures": not any(r.container.get("target") for r in readings),
     }

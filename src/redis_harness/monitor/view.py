@@ -93,9 +93,12 @@ def alerts_view(states: list[AlertState], firing_for: dict[str, float | None]) -
                 (state.meaning, "dim"),
             )
         )
-    ok = [s.name for s in states if not s.firing]
+    ok = [s.name for s in states if not s.firing and s.available]
     if ok:
         lines.append(Text.assemble(("ok", "green"), " " * (len("FIRING") - len("ok") + 2), ", ".join(ok)))
+    unknown = [s.name for s in states if not s.available]
+    if unknown:
+        lines.append(Text.assemble(("n/a", "yellow"), "     ", ", ".join(unknown), ("  (not available)", "dim")))
     return Group(*lines)
 
 
@@ -188,7 +191,12 @@ def deployment_lines(figures: dict[str, Any]) -> Table:
     grid.add_row(
         "memory",
         f"{_size(memory['used'])} of maxmemory {_size(memory['maxmemory'])} ({_pct(memory['ratio'])}) on "
-        f"{memory['node'] or '–'}; container {_size(memory['container_used'])} of {_size(memory['limit'])}",
+        f"{memory['node'] or '–'}"
+        + (
+            ""
+            if not figures.get("container_figures", True)
+            else f"; container {_size(memory['container_used'])} of {_size(memory['limit'])}"
+        ),
     )
     keys = f"policy {figures['policy']}"
     if figures.get("keys") == 0:
@@ -199,7 +207,9 @@ def deployment_lines(figures: dict[str, Any]) -> Table:
             f"{_pct(figures['memory_without_ttl_ratio'])} of memory, {figures['ttl_sampled_keys']} sampled); " + keys
         )
     grid.add_row("keys", keys)
-    grid.add_row("clients", f"{_clients(figures)}; {_num(figures['rejected_connections'])} rejected since start")
+    denied = figures.get("not_available") or ()
+    clients = "not available" if "client list" in denied else _clients(figures)
+    grid.add_row("clients", f"{clients}; {_num(figures['rejected_connections'])} rejected since start")
     for label, line in (
         ("replicas", _replication(figures)),
         ("cluster", _cluster(figures)),
@@ -210,6 +220,12 @@ def deployment_lines(figures: dict[str, Any]) -> Table:
     for node in figures["nodes"]:
         if not node["up"]:
             grid.add_row(Text("down", style="bold red"), f"{node['service']}: {node['error']}")
+    if figures.get("not_available"):
+        grid.add_row(
+            Text("n/a", style="yellow"),
+            f"not available to this user: {', '.join(figures['not_available']).upper()} "
+            "(a – above is not available, not zero; give the admin's password)",
+        )
     return grid
 
 
@@ -226,7 +242,8 @@ def slowest_lines(figures: dict[str, Any]) -> Group:
         for event in node["latency"]
     ]
     if not rows:
-        return Group(_line(("slowest", "bold"), "  nothing in SLOWLOG"))
+        empty = "SLOWLOG not available" if "slowlog" in (figures.get("not_available") or ()) else "nothing in SLOWLOG"
+        return Group(_line(("slowest", "bold"), f"  {empty}"))
     took = max(len(r[0]) for r in rows)
     where = max(len(r[1]) for r in rows)
     labels = ["slowest"] + [""] * (len(rows) - 1)

@@ -57,8 +57,17 @@ class Secrets:
         return self.derived("healthcheck")
 
     @property
+    def sentinel_password(self) -> str:
+        """What a client asks the Sentinels with: the default user's password (REDIS_PASSWORD)."""
+        return self.default.password
+
+    @property
     def healthcheck_hash(self) -> str:
         return sha256_hex(self.healthcheck_password)
+
+    def login(self, user: str | None) -> tuple[str | None, str]:
+        """(ACL user, password) by name: a deployment's users log in under their own names."""
+        return user, self.password_for(user)
 
     def password_for(self, user: str | None) -> str:
         """The password of an ACL user by name (None or "default": the default user)."""
@@ -121,7 +130,80 @@ def _password(env: Mapping[str, str], var: str, profile: Profile) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class TargetSecrets:
+    """A target's passwords: its service users', and the admin's and the Sentinels' when given.
+
+    The target's own rules decide what a password may be, so only an empty or unusable one is refused."""
+
+    services: tuple[UserSecret, ...]  # user: the service's name (its key prefix)
+    logins: Mapping[str, str]  # service -> the ACL user it logs in as
+    admin: UserSecret | None = None
+    sentinel_password: str | None = None
+
+    def login(self, user: str | None) -> tuple[str | None, str]:
+        """(ACL user, password) for a service (or the admin) by name."""
+        if self.admin is not None and user == self.admin.user:
+            return user, self.admin.password
+        secret = self.service(user or "default")
+        return self.logins.get(secret.user, secret.user), secret.password
+
+    def password_for(self, user: str | None) -> str:
+        if self.admin is not None and user == self.admin.user:
+            return self.admin.password
+        return self.service(user or "default").password
+
+    def service(self, name: str) -> UserSecret:
+        found = next((s for s in self.services if s.user == name), None)
+        if found is None:
+            listed = ", ".join(s.user for s in self.services)
+            raise BadInput(f"target.services: no service user {name!r} (the profile lists {listed}); add it")
+        return found
+
+    def all_passwords(self) -> list[str]:
+        users = [*self.services, *([self.admin] if self.admin else [])]
+        return [u.password for u in users] + ([self.sentinel_password] if self.sentinel_password else [])
+
+
+def _target_password(env: Mapping[str, str], var: str) -> str | None:
+    value = env.get(var) or None
+    if value is not None and ("\n" in value or "\r" in value or "\0" in value):
+        raise BadInput(f"{var}: contains a newline or NUL, which Redis cannot take; give the password on one line")
+    return value
+
+
+def target_secrets(profile: Profile, env: Mapping[str, str] | None = None) -> TargetSecrets:
+    """The target's passwords from the environment (or the profile's .env): every service user's is required;
+    the admin's is optional (unset: the server-side figures are not available)."""
+    target = profile.target
+    assert target is not None
+    env = read_environment(paths.dotenv_path(profile.name)) if env is None else env
+    services, logins = [], {}
+    for service, user, var in target.services():
+        password = _target_password(env, var)
+        if password is None:
+            raise BadInput(f"{var}: not set; export the password of the target's {user} user (or add it to .env)")
+        services.append(UserSecret(service, var, password))
+        logins[service] = user
+    admin = None
+    if target.admin is not None:
+        password = _target_password(env, target.admin.password_env)
+        admin = UserSecret(target.admin.user, target.admin.password_env, password) if password else None
+    sentinel = _target_password(env, target.sentinel_password_env) if target.sentinel_password_env else None
+    return TargetSecrets(services=tuple(services), logins=logins, admin=admin, sentinel_password=sentinel)
+
+
+AnySecrets = Secrets | TargetSecrets
+
+
+def secrets_for(profile: Profile, env: Mapping[str, str] | None = None) -> AnySecrets:
+    """The passwords the commands that read or load a Redis need: a deployment's, or a target's."""
+    return target_secrets(profile, env) if profile.target is not None else load_secrets(profile, env)
+
+
 def load_secrets(profile: Profile, env: Mapping[str, str] | None = None) -> Secrets:
+    if profile.target is not None:
+        raise BadInput(f"profile: '{profile.name}' is a target; its passwords are the users it names (target:)")
     env = read_environment(paths.dotenv_path(profile.name)) if env is None else env
     default = UserSecret("default", DEFAULT_PASSWORD_ENV, _password(env, DEFAULT_PASSWORD_ENV, profile))
     admin = UserSecret("admin", ADMIN_PASSWORD_ENV, _password(env, ADMIN_PASSWORD_ENV, profile))

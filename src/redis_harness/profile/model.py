@@ -33,6 +33,7 @@ from pydantic import (
 from redis_harness import paths
 from redis_harness.errors import BadInput
 from redis_harness.profile.messages import bad_input
+from redis_harness.profile.target import TARGET_KEYS, Target
 from redis_harness.profile.topology import (
     Cluster,
     Node,
@@ -594,7 +595,8 @@ class Monitoring(Section):
 
 
 class Profile(Section):
-    """One deployment: its topology, limits, Redis settings, users and thresholds."""
+    """One deployment: its topology, limits, Redis settings, users and thresholds; or, with `target:`,
+    a Redis the harness did not deploy (then only name, target, ttl and alerts are allowed)."""
 
     model_config = Section.model_config | {"title": "redis-harness profile"}
 
@@ -631,6 +633,11 @@ class Profile(Section):
     replication: Replication | None = Field(None, description="Replicas (replication, sentinel, cluster)")
     sentinel: Sentinel | None = Field(None, description="Sentinels (sentinel topology)")
     cluster: Cluster | None = Field(None, description="Cluster shards (cluster topology)")
+    target: Target | None = Field(
+        None,
+        description="A Redis the harness did not deploy (load, monitor and verify as an audit work on it; "
+        "up, down, rollback, fault, render and bench refuse); a target profile has only name, target, ttl and alerts",
+    )
 
     _source: Path = PrivateAttr(Path("profile.yaml"))
     _topology: Topology = PrivateAttr()
@@ -639,13 +646,24 @@ class Profile(Section):
     @classmethod
     def _name_defaults_to_the_file(cls, data: Any, info: ValidationInfo) -> Any:
         if isinstance(data, dict) and "name" not in data and info.context and "source" in info.context:
-            return {**data, "name": Path(info.context["source"]).stem}
+            data = {**data, "name": Path(info.context["source"]).stem}
+        if isinstance(data, dict) and "target" in data:
+            extra = next((key for key in data if key not in TARGET_KEYS), None)
+            if extra is not None:
+                raise refuse(
+                    "a target profile describes a Redis the harness did not deploy, so it has no deployment "
+                    f"settings; remove {extra} (keys allowed beside target: {', '.join(TARGET_KEYS[2:])})",
+                    str(extra),
+                )
         return data
 
     @model_validator(mode="after")
     def _derive(self, info: ValidationInfo) -> Profile:
         if info.context and "source" in info.context:
             self._source = Path(info.context["source"])
+        if self.target is not None:
+            self._topology = Topology(kind=self.target.kind, replication=None, sentinel=None, cluster=None)
+            return self
         self._topology = resolve_topology(self.topology_kind, self.replication, self.sentinel, self.cluster)
         self.memory._limit_bytes = self.resources.memory_bytes
         self._check_memory_floor()
@@ -710,6 +728,11 @@ class Profile(Section):
         return self._source
 
     @property
+    def is_target(self) -> bool:
+        """A Redis the harness did not deploy: read and loaded, never changed."""
+        return self.target is not None
+
+    @property
     def topology(self) -> Topology:
         return self._topology
 
@@ -732,11 +755,19 @@ class Profile(Section):
 
     @property
     def data_nodes(self) -> tuple[Node, ...]:
-        """Every Redis server of the deployment; node i is published on network.port + i."""
+        """Every Redis server of the deployment; node i is published on network.port + i. A target's: its
+        address, or its Cluster seed nodes (named host:port), or its Sentinels' primary (named by master name)."""
+        target = self.target
+        if target is not None:
+            if target.kind == "sentinel":
+                return (Node(f"{target.master_name}", "primary", None),)
+            return tuple(Node(f"{host}:{port}", target.kind, port) for host, port in target.seeds)
         return self.topology.data_nodes(self.network.port if self.published else None)
 
     @property
     def sentinel_nodes(self) -> tuple[Node, ...]:
+        if self.target is not None:
+            return ()  # asked for the primary, never checked or changed by the harness
         return self.topology.sentinel_nodes(self.published)
 
     @property

@@ -18,7 +18,7 @@ from redis_harness.load.run import POST_FILE, RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import with_rates
 from redis_harness.profile.model import Alerts
 from redis_harness.report.charts import png
-from redis_harness.report.gates import Gate, evaluate
+from redis_harness.report.gates import Gate, evaluate, unjudgeable, verdict
 from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
 from redis_harness.report.kill_window import kill_window
@@ -126,13 +126,17 @@ def error_types(run_dir: Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda e: -e["count"])[:MAX_ERROR_TYPES]
 
 
+# The server summary's figures that come from INFO.
+INFO_FIGURES = ("evicted_keys", "expired_keys", "used_memory_max", "maxmemory", "evictions_per_s_max", "hit_ratio")
+
+
 def _server_summary(series: list[dict[str, Any]], post: dict[str, Any]) -> dict[str, Any]:
     up = [row for row in series if row.get("up")]
     first, last = (up[0], up[-1]) if up else ({}, {})
     rated = with_rates(series)
     delta_hits = (last.get("keyspace_hits") or 0) - (first.get("keyspace_hits") or 0)
     delta_misses = (last.get("keyspace_misses") or 0) - (first.get("keyspace_misses") or 0)
-    return {
+    summary = {
         "series": rated,
         "evicted_keys": max(0, (last.get("evicted_keys") or 0) - (first.get("evicted_keys") or 0)),
         "expired_keys": max(0, (last.get("expired_keys") or 0) - (first.get("expired_keys") or 0)),
@@ -150,10 +154,15 @@ def _server_summary(series: list[dict[str, Any]], post: dict[str, Any]) -> dict[
         ),
         "evictions_per_s_max": max((r.get("evictions_per_s", 0) for r in rated), default=0),
         "hit_ratio": delta_hits / (delta_hits + delta_misses) if delta_hits + delta_misses > 0 else None,
-        "oom_killed": bool(post.get("oom_killed")),
+        # None: not known (a target: the harness sees no container of it).
+        "oom_killed": None if post.get("oom_killed", False) is None else bool(post.get("oom_killed")),
         "restart_count": post.get("restart_count", 0),
         "restarts_during_run": post.get("restarts_during_run", 0),
     }
+    if up and not any("used_memory" in row for row in up):
+        # No INFO was read (a target without admin credentials): not available, which is not zero.
+        summary.update(dict.fromkeys(INFO_FIGURES))
+    return summary
 
 
 def _p99_recovery_s(latency_series: list[dict[str, Any]], fault_at: float, name: str | None) -> float | None:
@@ -254,9 +263,14 @@ def build(run_dir: Path) -> dict[str, Any]:
         report["eviction"]["oom_errors"] = events.get("oom_errors", 0)
     if "prometheus_alerts" in post:  # monitoring.enabled: what Prometheus's own rules said meanwhile
         report["prometheus_alerts"] = post["prometheus_alerts"]
-    gates = evaluate(report, Alerts(**snapshot["thresholds"]), tuple(snapshot["gates"]))
+    names = tuple(snapshot["gates"])
+    not_judged = unjudgeable(names, info=snapshot.get("server_figures", True), container=not snapshot.get("target"))
+    if snapshot.get("target"):
+        report["target"] = snapshot["target"]
+        report["server_figures"] = snapshot.get("server_figures", True)
+    gates = evaluate(report, Alerts(**snapshot["thresholds"]), names, not_judged)
     report["gates"] = [g.as_dict() for g in gates]
-    report["passed"] = all(g.passed for g in gates)
+    report["passed"] = verdict(gates)
     write(run_dir, report, gates)
     return report
 

@@ -104,6 +104,9 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     gates = []
     for name in list(dict.fromkeys([*gates_a, *gates_b])):
         ga, gb = gates_a.get(name), gates_b.get(name)
+        # A gate a run could not judge (a target without admin) counts as absent from it.
+        ga = ga if ga is None or ga.get("judged", True) else None
+        gb = gb if gb is None or gb.get("judged", True) else None
         gates.append(
             {
                 "name": name,

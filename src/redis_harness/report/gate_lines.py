@@ -179,6 +179,7 @@ class GateVerdict:
     look_at: str | None = None  # a failed gate: the figure to read, and where, worded for the terminal
     note: str | None = None  # a failed latency gate on a saturated generator: the figure is probably its own
     look_at_html: str | None = None  # the same hint worded for report.html (and the web UI): no "above"
+    judged: bool = True  # False: the run lacked the figures (a target without admin): neither pass nor FAIL
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,6 +189,8 @@ def verdict(gate: dict[str, Any], *, saturated: bool = False) -> GateVerdict:
     """One gate of report.json's `gates` in words; `saturated` is the run's generator verdict."""
     name, passed = gate["name"], bool(gate["passed"])
     fmt = GATE_FORMATS[name]
+    if not gate.get("judged", True):
+        return GateVerdict(name=name, passed=False, comparison="not judged", detail=gate["detail"], judged=False)
     return GateVerdict(
         name=name,
         passed=passed,
@@ -207,7 +210,7 @@ def verdicts(report: dict[str, Any]) -> list[GateVerdict]:
 
 def verdict_lines(v: GateVerdict, width: int = MAX_WIDTH) -> list[str]:
     """The verdict line (continued under it when long), and for a failed gate where to look and the note."""
-    shown = "pass" if v.passed else "FAIL"
+    shown = "pass" if v.passed else "FAIL" if v.judged else "n/a "
     lines = wrapped(f"gate {v.name:<24} {shown}  {v.comparison}  ({v.detail})", INDENT, width)
     if v.look_at:
         lines += wrapped(v.look_at, " " * len(LOOK_AT_PREFIX), width, LOOK_AT_PREFIX)

@@ -29,6 +29,9 @@ class Gate:
     value: float | None
     threshold: float | None
     detail: str
+    # False: the run lacked the figures to judge it (a target without admin credentials has no INFO,
+    # and no container the harness can see); such a gate neither passes nor fails the run.
+    judged: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +103,8 @@ def _memory(report: dict, alerts: Alerts) -> Gate:
     ratio = server["used_memory_max"] / server["maxmemory"] if server["maxmemory"] else None
     limit = alerts.memory_ratio
     passed = ratio is not None and ratio <= limit
+    if ratio is None:  # maxmemory 0: no limit; memory grows until the host kills Redis
+        return Gate("memory", False, None, limit, "maxmemory is 0 (no limit): nothing to judge used memory against")
     return Gate("memory", passed, ratio, limit, "peak used_memory / maxmemory")
 
 
@@ -218,5 +223,36 @@ GATES: dict[str, Callable[[dict, Alerts], Gate]] = {
 }
 
 
-def evaluate(report: dict, alerts: Alerts, names: tuple[str, ...]) -> list[Gate]:
-    return [GATES[name](report, alerts) for name in names]
+# The gates that read the server's INFO (the admin's) or the container (the harness's own deployment).
+NEEDS_INFO = frozenset({"memory", "eviction_rate", "maxmemory_respected", "evictions_seen"})
+NEEDS_CONTAINER = frozenset({"no_oom_kill"})
+
+
+def unjudgeable(names: tuple[str, ...], *, info: bool, container: bool) -> dict[str, str]:
+    """Gate -> why it cannot be judged with the figures a run had."""
+    why = {}
+    for name in names:
+        if name in NEEDS_INFO and not info:
+            why[name] = "needs the server's INFO; give the target's admin password"
+        elif name in NEEDS_CONTAINER and not container:
+            why[name] = "needs the container, and the harness did not deploy this target"
+    return why
+
+
+def evaluate(
+    report: dict, alerts: Alerts, names: tuple[str, ...], not_judged: dict[str, str] | None = None
+) -> list[Gate]:
+    """Each gate of `names`; those in `not_judged` (gate -> why) say so instead of passing or failing."""
+    not_judged = not_judged or {}
+    return [
+        Gate(name, False, None, None, not_judged[name], judged=False)
+        if name in not_judged
+        else GATES[name](report, alerts)
+        for name in names
+    ]
+
+
+def verdict(gates: list[Gate]) -> bool:
+    """The run passed: every gate that could be judged passed (and at least one could)."""
+    judged = [g for g in gates if g.judged]
+    return bool(judged) and all(g.passed for g in judged)

@@ -13,12 +13,15 @@ def junit(report: dict[str, Any], gates: list[Gate]) -> str:
         "testsuite",
         name=f"load-gates.{report['profile']}.{report['scenario']}",
         tests=str(len(gates)),
-        failures=str(sum(not g.passed for g in gates)),
+        failures=str(sum(not g.passed and g.judged for g in gates)),
+        skipped=str(sum(not g.judged for g in gates)),
         time=str(report["duration_s"]),
     )
     for gate in gates:
         case = ET.SubElement(suite, "testcase", classname=f"gates.{report['scenario']}", name=gate.name)
-        if not gate.passed:
+        if not gate.judged:
+            ET.SubElement(case, "skipped", message=gate.detail)
+        elif not gate.passed:
             failure = ET.SubElement(case, "failure", message=f"{gate.name}: {gate.value} vs threshold {gate.threshold}")
             failure.text = gate.detail
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)

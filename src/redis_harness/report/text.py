@@ -55,7 +55,15 @@ def headline(report: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
         f"{report['scenario']} on {report['profile']}: {report['duration_s']} s, "
         f"{report['throughput_ops_s']:,.0f} ops/s{paced}, {'PASSED' if report['passed'] else 'FAILED'}"
     )
-    return wrapped(text, CONTINUED, width)
+    lines = wrapped(text, CONTINUED, width)
+    if report.get("target"):
+        figures = "the admin's INFO" if report.get("server_figures") else "not available (no admin credentials)"
+        note = f"target {report['target']} (not deployed by the harness); server figures: {figures}"
+        left_out = (report.get("findings") or {}).get("workloads_left_out")
+        if left_out:
+            note += f"; workloads left out (no user for their service): {', '.join(left_out)}"
+        lines += wrapped(note, CONTINUED, width)
+    return lines
 
 
 def generator_lines(report: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:

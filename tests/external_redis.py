@@ -1,0 +1,134 @@
+"""Redis servers the harness did not deploy, for the target tests: the harness's image started with a plain
+`docker run` and a hand-written redis.conf (no compose, no labels, no users.acl rendered by the harness),
+published on a loopback port of the external lane's range (6700-6719).
+
+- permissive: a password on the `default` user (which may run everything), no other ACL user, no
+  maxmemory, allkeys-lru, no persistence: what the audit is there to find.
+- locked: `default` off, a `price` user limited to `price:*` with the harness's own service rules, an
+  `admin`, maxmemory with volatile-lru, AOF on: what the audit passes.
+"""
+
+from __future__ import annotations
+
+import secrets as pysecrets
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+import yaml
+
+from redis_harness.profile.credentials import sha256_hex
+from redis_harness.profile.model import ServiceUser
+from redis_harness.render.acl import ADMIN_RULES, service_rules
+
+IMAGE = "redis-harness/redis:7.0-bookworm"
+PERMISSIVE_PORT, LOCKED_PORT = 6701, 6702
+
+PERMISSIVE_CONF = """\
+bind 0.0.0.0
+port 6379
+protected-mode no
+maxmemory 0
+maxmemory-policy allkeys-lru
+save ""
+appendonly no
+dir /tmp
+user default on #{default_hash} ~* &* +@all
+"""
+
+LOCKED_CONF = """\
+bind 0.0.0.0
+port 6379
+maxmemory 64mb
+maxmemory-policy volatile-lru
+appendonly yes
+appendfsync everysec
+save 3600 1 300 100
+dir /tmp
+user default off resetpass resetkeys resetchannels -@all
+user admin on #{admin_hash} {admin_rules}
+user price on #{price_hash} {price_rules}
+"""
+
+
+@dataclass
+class ExternalRedis:
+    """One Redis started outside the harness, and the environment holding its passwords."""
+
+    name: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    def client(self, user: str | None, password: str) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, username=user, password=password, decode_responses=True)
+
+
+def _wait(server: ExternalRedis, user: str | None, password: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if server.client(user, password).ping():
+                return
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@contextmanager
+def external_redis(kind: str, folder: Path, port: int | None = None) -> Iterator[ExternalRedis]:
+    """`docker run` the image with a hand-written config; removed on exit."""
+    port = port or (PERMISSIVE_PORT if kind == "permissive" else LOCKED_PORT)
+    name = f"external-{kind}-{port}"
+    env = {
+        "REDIS_PASSWORD": pysecrets.token_hex(24),
+        "REDIS_ADMIN_PASSWORD": pysecrets.token_hex(24),
+        "REDIS_PRICE_PASSWORD": pysecrets.token_hex(24),
+    }
+    if kind == "permissive":
+        text = PERMISSIVE_CONF.format(default_hash=sha256_hex(env["REDIS_PASSWORD"]))
+    else:
+        text = LOCKED_CONF.format(
+            admin_hash=sha256_hex(env["REDIS_ADMIN_PASSWORD"]),
+            admin_rules=ADMIN_RULES,
+            price_hash=sha256_hex(env["REDIS_PRICE_PASSWORD"]),
+            price_rules=service_rules(ServiceUser("price", "REDIS_PRICE_PASSWORD")),
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / f"{name}.conf"
+    conf.write_text(text)
+    conf.chmod(0o644)  # read by the image's redis user; hashes only, no password
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(
+        ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:6379",
+         "-v", f"{conf}:/external.conf:ro", IMAGE, "redis-server", "/external.conf"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = ExternalRedis(name, port, env)
+    try:
+        if kind == "permissive":
+            _wait(server, None, env["REDIS_PASSWORD"])
+        else:
+            _wait(server, "admin", env["REDIS_ADMIN_PASSWORD"])
+        yield server
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def target_profile(folder: Path, name: str, port: int, *, login: str = "price", admin: str | None = "admin") -> Path:
+    """A target profile for a server above: service `price` logging in as `login`; `admin` the admin user
+    (`default` on the permissive server, whose default user may run everything), None for none."""
+    price: dict[str, str] = {"password_env": "REDIS_PRICE_PASSWORD"}
+    if login != "price":
+        price = {"user": login, "password_env": "REDIS_PASSWORD"}
+    target: dict[str, object] = {"address": f"127.0.0.1:{port}", "services": {"price": price}}
+    if admin:
+        variable = "REDIS_PASSWORD" if admin == "default" else "REDIS_ADMIN_PASSWORD"
+        target["admin"] = {"user": admin, "password_env": variable}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"name": name, "target": target}))
+    return path

@@ -1,0 +1,241 @@
+"""load, monitor and verify (the audit) against Redis servers the harness did not start: the harness's image
+run with a plain `docker run` and a hand-written redis.conf (tests/external_redis.py), one permissive
+(a password on `default`, no other user, no maxmemory, allkeys-lru, no persistence) and one locked down
+(the harness's service rules for `price`, an admin, volatile-lru, AOF). Each with and without the admin's
+password. The permissive server is the broken variant every audit check is shown failing on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from redis_harness.verify.audit import AUDIT_TAG
+
+from .external_redis import ExternalRedis, external_redis, target_profile
+from .test_cli import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("external")
+    path.chmod(0o755)  # the image's redis user reads the config mounted from here
+    return path
+
+
+@pytest.fixture(scope="module")
+def permissive(folder: Path) -> Iterator[ExternalRedis]:
+    with external_redis("permissive", folder) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def locked(folder: Path) -> Iterator[ExternalRedis]:
+    with external_redis("locked", folder) as server:
+        yield server
+
+
+def profiles(folder: Path, server: ExternalRedis, kind: str) -> dict[str, Path]:
+    """The server's target profile with and without the admin (on the permissive one the service and the
+    admin are both its `default` user)."""
+    login, admin = ("default", "default") if kind == "permissive" else ("price", "admin")
+    return {
+        "admin": target_profile(folder, f"external-{kind}", server.port, login=login, admin=admin),
+        "no admin": target_profile(folder, f"external-{kind}-noadmin", server.port, login=login, admin=None),
+    }
+
+
+def audit(path: Path, server: ExternalRedis) -> tuple[int, dict[str, dict[str, str]]]:
+    result = run_cli("verify", str(path), "--json", env=server.env)
+    assert "Traceback" not in result.stderr and result.stdout, result.stderr
+    document = json.loads(result.stdout)
+    return result.returncode, {c["name"]: c for c in document["checks"]}
+
+
+CHECKS = (
+    "transport",
+    "no_password_refused",
+    "default_user_limited",
+    "eviction_policy",
+    "maxmemory_set",
+    "persistence",
+    "service_uses_own_prefix[price]",
+    "service_limited_to_prefix[price]",
+    "service_denied_dangerous_commands[price]",
+)
+
+
+def test_audit_passes_the_locked_down_server(folder: Path, locked: ExternalRedis) -> None:
+    paths = profiles(folder, locked, "locked")
+    code, checks = audit(paths["admin"], locked)
+    assert code == 0 and tuple(checks) == CHECKS
+    assert all(c["status"] == "pass" for c in checks.values()), checks
+    assert "ACL DRYRUN price" in checks["service_denied_dangerous_commands[price]"]["found"]
+    # Without the admin: probes as price; what needs the admin is listed as not run, not failed.
+    code, checks = audit(paths["no admin"], locked)
+    assert code == 0
+    assert checks["default_user_limited"]["status"] == "skip"
+    assert "needs the admin's password" in checks["default_user_limited"]["message"]
+    assert "probes as price" in checks["service_denied_dangerous_commands[price]"]["found"]
+    assert {n for n, c in checks.items() if c["status"] == "pass"} == set(CHECKS) - {"default_user_limited"}
+    text = run_cli("verify", str(paths["no admin"]), env=locked.env)
+    assert text.returncode == 0 and "not run with the credentials given:" in text.stdout
+    assert max(len(line) for line in text.stdout.splitlines()) <= 100
+
+
+def test_audit_finds_each_weakness_of_the_permissive_server(folder: Path, permissive: ExternalRedis) -> None:
+    paths = profiles(folder, permissive, "permissive")
+    findings = {
+        "default_user_limited",
+        "eviction_policy",
+        "maxmemory_set",
+        "persistence",
+        "service_limited_to_prefix[price]",
+        "service_denied_dangerous_commands[price]",
+    }
+    code, checks = audit(paths["admin"], permissive)
+    assert code == 1
+    assert {n for n, c in checks.items() if c["status"] == "fail"} == findings, checks
+    assert "allkeys-lru" in checks["eviction_policy"]["found"] and "0 bytes" in checks["maxmemory_set"]["found"]
+    assert "FLUSHALL" in checks["service_denied_dangerous_commands[price]"]["found"]
+    # Without the admin the same findings come from INFO and probes; the save rules need CONFIG GET.
+    code, checks = audit(paths["no admin"], permissive)
+    assert code == 1
+    assert {n for n, c in checks.items() if c["status"] == "fail"} == findings - {"persistence"}
+    assert checks["persistence"]["status"] == "skip"
+    text = run_cli("verify", str(paths["no admin"]), env=permissive.env).stdout
+    for finding in findings - {"persistence"}:
+        assert f"FAIL  {finding}" in text, text
+
+
+def test_audit_writes_only_its_own_key_and_removes_it(folder: Path, permissive: ExternalRedis) -> None:
+    admin = permissive.client(None, permissive.env["REDIS_PASSWORD"])
+    before = set(admin.scan_iter(count=1000))
+    audit(profiles(folder, permissive, "permissive")["admin"], permissive)
+    audit(profiles(folder, permissive, "permissive")["no admin"], permissive)
+    assert set(admin.scan_iter(count=1000)) == before  # nothing left, and the probes ran nothing (no FLUSHALL)
+    assert not [k for k in admin.scan_iter(match=f"*{AUDIT_TAG}*")]
+
+
+def test_a_client_without_password_is_a_finding_when_served(folder: Path, permissive: ExternalRedis) -> None:
+    """The broken variant of no_password_refused: `default` switched to nopass for the test."""
+    admin = permissive.client(None, permissive.env["REDIS_PASSWORD"])
+    path = profiles(folder, permissive, "permissive")["admin"]
+    assert audit(path, permissive)[1]["no_password_refused"]["status"] == "pass"
+    admin.execute_command("ACL", "SETUSER", "default", "nopass")
+    try:
+        assert audit(path, permissive)[1]["no_password_refused"]["status"] == "fail"
+    finally:
+        admin.execute_command("ACL", "SETUSER", "default", "resetpass", f">{permissive.env['REDIS_PASSWORD']}")
+
+
+def test_a_service_without_its_prefix_is_a_finding(folder: Path, locked: ExternalRedis) -> None:
+    """The broken variant of service_uses_own_prefix: a user whose keys are another prefix."""
+    admin = locked.client("admin", locked.env["REDIS_ADMIN_PASSWORD"])
+    admin.execute_command("ACL", "SETUSER", "quote", "on", f">{locked.env['REDIS_PRICE_PASSWORD']}",
+                          "resetkeys", "~other:*", "-@all", "+get", "+set", "+del", "+ping", "+info", "+multi",
+                          "+discard")  # fmt: skip
+    path = folder / "external-quote.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "external-quote",
+                "target": {
+                    "address": f"127.0.0.1:{locked.port}",
+                    "services": {"quote": {"password_env": "REDIS_PRICE_PASSWORD"}},
+                },
+            }
+        )
+    )
+    try:
+        code, checks = audit(path, locked)
+    finally:
+        admin.execute_command("ACL", "DELUSER", "quote")
+    assert code == 1
+    assert checks["service_uses_own_prefix[quote]"]["status"] == "fail"
+    assert checks["service_limited_to_prefix[quote]"]["status"] == "fail"  # its own prefix denied
+
+
+def load(path: Path, server: ExternalRedis, report: Path) -> tuple[int, dict]:
+    result = run_cli("load", str(path), "--scenario", "smoke", "--report", str(report), env=server.env)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    return result.returncode, json.loads((report / "report.json").read_text())
+
+
+def gate(report: dict, name: str) -> dict:
+    return next(g for g in report["gates"] if g["name"] == name)
+
+
+def test_load_smoke_on_the_locked_server(folder: Path, locked: ExternalRedis) -> None:
+    paths = profiles(folder, locked, "locked")
+    code, report = load(paths["admin"], locked, folder / "run-locked")
+    assert code == 0 and report["passed"] and report["server_figures"] is True
+    assert gate(report, "memory")["judged"] and gate(report, "memory")["passed"]
+    assert not gate(report, "no_oom_kill")["judged"]  # no container of the harness's to ask
+    assert report["findings"]["workloads_left_out"] == ["DataAcquisition", "DataProcessing", "LockContention"]
+    code, report = load(paths["no admin"], locked, folder / "run-locked-noadmin")
+    assert code == 0 and report["server_figures"] is False
+    assert not gate(report, "memory")["judged"] and "admin password" in gate(report, "memory")["detail"]
+    # No INFO was read: the server's figures are not available (None), never zero.
+    assert report["server"]["maxmemory"] is None and report["server"]["used_memory_max"] is None
+
+
+def test_load_smoke_on_the_permissive_server(folder: Path, permissive: ExternalRedis) -> None:
+    paths = profiles(folder, permissive, "permissive")
+    admin = permissive.client(None, permissive.env["REDIS_PASSWORD"])
+    admin.flushall()
+    code, report = load(paths["admin"], permissive, folder / "run-permissive")
+    # The memory gate judges a Redis without maxmemory as it would the harness's own: a failure.
+    assert code == 1 and not gate(report, "memory")["passed"] and gate(report, "memory")["judged"]
+    assert "maxmemory is 0" in gate(report, "memory")["detail"]
+    assert gate(report, "error_rate")["passed"]
+    code, report = load(paths["no admin"], permissive, folder / "run-permissive-noadmin")
+    assert code == 0 and not gate(report, "memory")["judged"]
+    # Nothing was written outside the service's prefix (the calibration key included), though the
+    # permissive server would have allowed it.
+    assert {k.split(":", 1)[0] for k in admin.scan_iter(count=1000)} == {"price"}
+
+
+def monitor(path: Path, server: ExternalRedis) -> dict:
+    result = run_cli("monitor", str(path), "--once", "--json", "--interval", "0.5", env=server.env)
+    assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_monitor_once_json_on_both_servers(folder: Path, locked: ExternalRedis, permissive: ExternalRedis) -> None:
+    paths = profiles(folder, locked, "locked")
+    full = monitor(paths["admin"], locked)
+    assert full["target"] == f"127.0.0.1:{locked.port}" and full["container_figures"] is False
+    assert full["read_as"] == "admin" and full["not_available"] == [] and full["memory"]["maxmemory"] == 64 * 2**20
+    assert full["clients"] and all(a.get("available", True) for a in full["alerts"])
+    limited = monitor(paths["no admin"], locked)
+    assert limited["read_as"] == "price"
+    assert {"slowlog", "client list"} <= set(limited["not_available"])
+    assert limited["slowest"] == [] and limited["clients"] == {}
+    slow = next(a for a in limited["alerts"] if a["name"] == "slow_updates")
+    assert slow["available"] is False and slow["value"] is None and not slow["firing"]
+    assert limited["memory"]["used"] is not None  # INFO is a service command in the harness's rules
+    for path in profiles(folder, permissive, "permissive").values():
+        seen = monitor(path, permissive)
+        assert seen["read_as"] == "default" and seen["not_available"] == [] and seen["policy"] == "allkeys-lru"
+
+
+def test_monitor_terminal_view_on_a_target(folder: Path, locked: ExternalRedis) -> None:
+    path = profiles(folder, locked, "locked")["no admin"]
+    result = run_cli("monitor", str(path), "--once", "--interval", "0.5", env=locked.env)
+    assert result.returncode == 0, result.stderr
+    assert "n/a" in result.stdout and "not available to this user" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+
+
+def test_the_servers_are_not_the_harness_s(locked: ExternalRedis) -> None:
+    """What makes these targets: no compose labels, started by plain docker run."""
+    labels = subprocess.run(
+        ["docker", "inspect", "-f", "{{json .Config.Labels}}", locked.name], capture_output=True, text=True, check=True
+    ).stdout
+    assert "com.docker.compose" not in labels
