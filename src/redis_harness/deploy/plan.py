@@ -12,6 +12,9 @@ Per node, each setting that differs, with how `up` will apply it:
 - create    a container that does not exist yet; remove: one the profile no longer has
 - rebuild   the image (image.updates: newest) rebuilt from Debian's update archives
             before its containers are replaced
+
+A publish: host deployment's allow list in the host firewall is one more row, node
+`(host firewall)`, applied live (its chain rewritten; no container touched).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 import redis
 
-from redis_harness.deploy import image_check, running
+from redis_harness.deploy import firewall, image_check, running
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.generations import Generation
@@ -93,6 +96,7 @@ class Plan:
     remove: set[str] = field(default_factory=set)
     secret_files: set[str] = field(default_factory=set)
     rebuild: bool = False  # the image is behind the update archives (image.updates: newest)
+    firewall: bool = False  # the deployment's allow list in the host firewall is to be (re)written
     refusal: str = ""  # why `up` will not apply this plan (nothing is changed); empty when it will
     servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
 
@@ -283,6 +287,7 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
             _config_rows(plan, service, desired, server)
             _acl_rows(plan, service, desired, server, previous)
     _secret_file_rows(plan, desired, containers)
+    _firewall_rows(plan, desired)
     _sentinel_rows(plan, desired, secrets, previous, containers)
     if updates:
         _image_rows(plan, desired, containers)
@@ -318,6 +323,23 @@ def _image_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> Non
         if desired.services.get(service, {}).get("image") == desired.image_ref and service not in plan.recreate:
             plan.recreate.add(service)
             plan.add(Change(service, "image", "current build", "rebuilt", "recreate"))
+
+
+FIREWALL_NODE = "(host firewall)"
+
+
+def _firewall_rows(plan: Plan, desired: Desired) -> None:
+    """publish: host: the allow list the host firewall holds for the deployment against the profile's
+    (also a chain left behind by a publish: host profile that publishes otherwise now)."""
+    profile = desired.profile
+    now, wanted = firewall.allowed_now(profile), profile.network.allow
+    if now == wanted and not firewall.missing_allow_rules(profile):
+        return
+    plan.firewall = True
+    shown_now, shown_wanted = " ".join(now) or "none", " ".join(wanted) or "none"
+    if now == wanted:
+        shown_now = f"{shown_now} (rules incomplete)"
+    plan.add(Change(FIREWALL_NODE, "allow", shown_now, shown_wanted, "live"))
 
 
 def _secret_file_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> None:
