@@ -24,6 +24,9 @@ failed over. What a container gains is name lookups through the host's resolvers
 The loopback-published port never crosses FORWARD: the host's own connection is
 DNATed in OUTPUT and its replies come back through INPUT as ESTABLISHED.
 
+`ensure_rules` is idempotent: the harness's own chains are rewritten whole, in one
+iptables-restore, only when they are not exactly `rules()` (an older version's go).
+
 A deployment with `network.publish: host` is reached from other hosts: Docker DNATs their
 connection in PREROUTING to the container's address and port 6379, so by FORWARD time only
 conntrack still knows which published address and port it was for (--ctorigdst,
@@ -33,9 +36,10 @@ is one of its published ports, both directions; the dispatcher chain PUBLISHED_C
 every deployment's chain, for DNATed traffic only, before the drops. Anything else keeps
 falling through to the drops, so a source outside the list never gets a SYN through.
 The chains hold ACCEPT, not RETURN: a RETURN would only leave the deployment's chain, and the
-drops after the dispatcher's jump would still apply.
-`ensure_rules` is idempotent: the harness's own chains are rewritten whole, in one
-iptables-restore, only when they are not exactly `rules()` (an older version's go).
+drops after the dispatcher's jump would still apply. Every packet is matched, not only the
+first: a network taken off the list loses its open connections too. The host's own connections
+to the published address are DNATed in OUTPUT and never cross FORWARD (always allowed, as for
+loopback). `up` writes the chain as a live plan row (deploy.plan), `down` removes it.
 """
 
 from __future__ import annotations
