@@ -9,6 +9,8 @@ in without touching a container; verify's checks pass, and fail on rules that le
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +52,33 @@ SERVICE = textwrap.dedent(
         print("wrote another service's key")
     except redis.exceptions.NoPermissionError:
         print("other prefix refused")
+    """
+)
+
+
+# One connection held open on the allowed host, answering the test's "ping" lines: no retry, so a
+# failure is this connection's own (a retry would open a new one).
+HOLDER = textwrap.dedent(
+    """
+    import os, sys
+    from redis_harness.client.connection import make_redis
+    from redis_harness.deploy.connect import settings_for
+    from redis_harness.profile.credentials import load_secrets
+    from redis_harness.profile.model import load_profile
+
+    profile = load_profile(sys.argv[1])
+    secrets = load_secrets(profile, env=os.environ)
+    settings = settings_for(profile, "price", secrets.password_for("price"), retries=0, socket_timeout_s=2)
+    client = make_redis(settings)
+    client.ping()
+    print("connected", client.connection_pool._created_connections, flush=True)
+    for line in sys.stdin:
+        try:
+            client.ping()
+            print("ok", client.connection_pool._created_connections, flush=True)
+        except Exception as exc:
+            print("cut", type(exc).__name__, flush=True)
+            break
     """
 )
 
@@ -139,16 +168,41 @@ def test_up_with_another_allow_list_swaps_who_gets_in_without_touching_a_contain
 ) -> None:
     before = {service: c.id for service, c in running_containers(published.profile).items()}
     swapped = profile_with(profile_dir, [REFUSED_NET], other_hosts.published)
+    holder = subprocess.Popen(
+        ["ip", "netns", "exec", other_hosts.allowed.name, sys.executable, "-c", HOLDER, str(swapped.source)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=published.env,
+    )
     try:
         plan = make_plan(desired_state(swapped, published.secrets), published.secrets, latest(swapped))
         assert [(c.node, c.setting, c.running, c.desired, c.how) for c in plan.changes] == [
             (FIREWALL_NODE, "allow", ALLOWED_NET, REFUSED_NET, "live")
         ]
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline().split() == ["connected", "1"]
+        holder.stdin.write("ping\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().split() == ["ok", "1"]
+        # Control: a list rewritten with the allowed host still on it keeps the same connection answering.
+        deploy.up(profile_with(profile_dir, [ALLOWED_NET, REFUSED_NET], other_hosts.published), published.secrets)
+        holder.stdin.write("ping\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().split() == ["ok", "1"]
+        swapped = profile_with(profile_dir, [REFUSED_NET], other_hosts.published)
         deploy.up(swapped, published.secrets)
+        holder.stdin.write("ping\n")
+        holder.stdin.flush()
+        cut = holder.communicate(timeout=30)[0]
+        assert cut.split()[:1] == ["cut"], f"the allowed host's open connection survived its removal: {cut}"
         assert firewall.allowed_now(swapped) == (REFUSED_NET,)
         assert reaches(published, other_hosts) == {"allowed": False, "refused": True}
         assert "got 42.5" in run_service(published, other_hosts, "refused")
     finally:
+        holder.kill()
+        holder.wait(10)
         deploy.up(profile_with(profile_dir, [ALLOWED_NET], other_hosts.published), published.secrets)
     assert reaches(published, other_hosts) == {"allowed": True, "refused": False}
     assert {service: c.id for service, c in running_containers(published.profile).items()} == before
