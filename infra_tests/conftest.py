@@ -61,6 +61,7 @@ PARTS: dict[str, Callable[[Profile], bool]] = {
     "sentinel": lambda profile: profile.topology.sentinel is not None,
     "cluster": lambda profile: profile.topology.cluster is not None,
     "monitoring": lambda profile: profile.monitoring.enabled,
+    "published_host": lambda profile: profile.network.publish == "host",
 }
 
 

@@ -21,6 +21,8 @@ from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile, profile_from_mapping
 from redis_harness.render.files import SOURCE_MARKER, release_claim
 
+from .netns import other_hosts  # noqa: F401  (a session fixture: namespaces playing other hosts)
+
 REPO = Path(__file__).resolve().parents[1]
 # A password with every character that tends to break quoting: it must work end to end.
 AWKWARD = "p@ss 'w\"rd' $HOME #x &y ?z \\ é€ "

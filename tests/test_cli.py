@@ -232,6 +232,22 @@ def test_limits_above_the_host_are_refused_by_up_before_anything_is_written(tmp_
     assert not (REPO / ".state" / "pmhost").exists()
 
 
+def test_a_published_address_this_host_does_not_have_is_refused_by_up_and_plan(tmp_path: Path) -> None:
+    path = write_profile(
+        tmp_path,
+        "netnsaddr",
+        network__publish="host",
+        network__host="198.18.99.99",  # RFC 2544's test range: on no real host
+        network__port=6745,
+        network__allow=["198.18.1.0/24"],
+        security__tls={"enabled": True},
+    )
+    for command in ("up", "plan"):
+        assert_refused(run_cli(command, str(path)), "network.host: 198.18.99.99 is not an address of this host (")
+    assert not (REPO / "compose" / "netnsaddr").exists()
+    assert not (REPO / ".state" / "netnsaddr").exists()
+
+
 def test_a_second_file_with_the_same_name_cannot_take_the_deployment_over(tmp_path: Path) -> None:
     first, second = tmp_path / "a" / "pmclaim.yaml", tmp_path / "b" / "pmclaim.yaml"
     for path in (first, second):

@@ -111,7 +111,7 @@ def test_container_limits_are_the_profiles(ci_deployment: Deployment) -> None:
 def test_status_reports_endpoint_health_and_memory(ci_deployment: Deployment) -> None:
     status = collect(ci_deployment.profile, ci_deployment.secrets)
     assert status["healthy"] is True
-    assert status["endpoint"] == {"host": "127.0.0.1", "port": ci_deployment.profile.network.port, "allow": []}
+    assert status["endpoint"] == {"host": "127.0.0.1", "port": ci_deployment.profile.network.port}
     assert status["tls"] is None  # ci is plaintext on the loopback
     assert status["memory_limit"] == ci_deployment.profile.resources.memory_bytes
     assert status["maxmemory"] == ci_deployment.profile.memory.maxmemory_bytes

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from redis_harness.errors import BadInput
-from redis_harness.profile.host import check_host_limits
+from redis_harness.profile.host import check_host_limits, check_published_address
 from redis_harness.profile.model import load_profile, profile_from_mapping
 from redis_harness.profile.units import parse_duration, parse_size
 from redis_harness.profile.yaml_file import parse_yaml
@@ -179,6 +179,17 @@ def test_host_limits_name_the_hosts_figure() -> None:
     check_host_limits(ha, memory_bytes=per_node * len(ha.nodes), cpus=8)
     with pytest.raises(BadInput, match=rf"^resources.memory: {len(ha.nodes)} x "):
         check_host_limits(ha, memory_bytes=per_node * len(ha.nodes) - 1, cpus=8)
+
+
+def test_a_published_address_must_be_one_of_the_hosts() -> None:
+    raw = yaml.safe_load((REPO / "profiles" / "ci.yaml").read_text())
+    raw["network"] = {"publish": "host", "host": "198.18.0.1", "port": 6740, "allow": ["198.18.1.0/24"]}
+    raw["security"]["tls"] = {"enabled": True}
+    profile = profile_from_mapping(raw, Path("pub.yaml"))
+    check_published_address(profile, ["127.0.0.1", "198.18.0.1"])
+    with pytest.raises(BadInput, match=r"^network.host: 198.18.0.1 is not an address of this host \(192.0.2.2\); "):
+        check_published_address(profile, ["127.0.0.1", "192.0.2.2"])
+    check_published_address(load_profile("ci"), [])  # loopback: Docker binds 127.0.0.1 anywhere
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,11 @@ def test_status_wraps_a_long_line_under_its_value(width: int) -> None:
     assert too_wide(text, width) == []
     healthy = text.split("healthy    NO: ", 1)[1].splitlines()
     assert len(healthy) > 1 and all(line.startswith(" " * len("healthy    ")) for line in healthy[1:])
+    # publish: host: the endpoint line names the allowed networks, wrapped like any other value.
+    status["endpoint"] = {"host": "198.18.0.1", "port": 6650, "allow": [f"10.{i}.0.0/16" for i in range(12)]}
+    text = format_status(status, width)
+    assert too_wide(text, width) == []
+    assert "endpoint   198.18.0.1:6650 (allow 10.0.0.0/16 10.1.0.0/16" in " ".join(text.split("\n"))
 
 
 # --------------------------------------------------------------------------- verify

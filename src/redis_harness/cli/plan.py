@@ -9,6 +9,7 @@ from typing import Any
 
 from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile, note_owner
 from redis_harness.deploy import generations
+from redis_harness.deploy.compose import check_host
 from redis_harness.deploy.desired import desired_state
 from redis_harness.deploy.engine import docker_client, require_compose
 from redis_harness.deploy.plan import Plan, make_plan
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     secrets = load_secrets(profile)
     require_compose()
     docker_client()
+    check_host(profile)
     note_owner(profile)
     plan = make_plan(desired_state(profile, secrets), secrets, generations.latest(profile))
     if args.json:

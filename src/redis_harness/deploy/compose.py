@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,11 @@ from redis_harness.deploy.plan import CERTIFICATE_SETTING, make_plan
 from redis_harness.deploy.running import running_containers
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.profile.credentials import Secrets
-from redis_harness.profile.host import check_host_limits
+from redis_harness.profile.host import check_host_limits, check_published_address
 from redis_harness.profile.model import Profile
 from redis_harness.render.secret_files import remove_secret_files
 
-__all__ = ["UpResult", "check_port_free", "compose", "down", "preflight", "rollback", "rotate", "up"]
+__all__ = ["UpResult", "check_host", "check_port_free", "compose", "down", "preflight", "rollback", "rotate", "up"]
 
 
 @dataclass(frozen=True)
@@ -74,12 +75,26 @@ def check_port_free(profile: Profile) -> None:
         probe.close()
 
 
+def host_addresses() -> list[str]:
+    """This host's own IPv4 addresses, every interface."""
+    found: Iterable[psutil._common.snicaddr] = (
+        a for addresses in psutil.net_if_addrs().values() for a in addresses if a.family == socket.AF_INET
+    )
+    return sorted({a.address for a in found})
+
+
+def check_host(profile: Profile) -> None:
+    """The profile against this machine (memory, CPUs, the published address); up and plan."""
+    check_host_limits(profile, psutil.virtual_memory().total, psutil.cpu_count() or 1)
+    check_published_address(profile, host_addresses())
+
+
 def preflight(profile: Profile, secrets: Secrets) -> tuple[Desired, str]:
-    """Every check that can refuse, before anything is written: engine, host limits, image,
-    port, and the desired state rendered in memory."""
+    """Every check that can refuse, before anything is written: engine, host limits and address,
+    image, port, and the desired state rendered in memory."""
     require_compose()
     docker_client()
-    check_host_limits(profile, psutil.virtual_memory().total, psutil.cpu_count() or 1)
+    check_host(profile)
     progress.note(f"rendering {profile.name} in memory")
     desired = desired_state(profile, secrets)
     progress.note(f"image {profile.image.ref}")
@@ -99,7 +114,8 @@ def up(profile: Profile, secrets: Secrets, take_over: bool = False) -> UpResult:
         desired, image_source = preflight(profile, secrets)
         ownership.record(profile, "up", taking_over=previous_owner is not None)
         # Host packet filter for the harness's bridges (idempotent): published ports stay loopback-only
-        # for neighbours that route to the bridge, and containers cannot open connections out.
+        # for neighbours that route to the bridge, and containers cannot open connections out. A
+        # publish: host deployment's allow list is part of the plan (deploy.plan, applied live).
         progress.note("host firewall rules for the deployment's bridges")
         firewall.ensure_rules()
         previous = generations.latest(profile)
@@ -126,6 +142,7 @@ def down(profile: Profile, volumes: bool = False, take_over: bool = False) -> ow
             ownership.record(profile, "down", taking_over=previous_owner is not None)
         args = ["down", "--remove-orphans"] + (["--volumes"] if volumes else [])
         compose(profile, *args)
+        firewall.remove_allow_rules(profile)  # a publish: host deployment's allow list goes with it
         if volumes:
             # Compose removes only the volumes its file declares; sweep any left by an older file,
             # and the owner's marker (deploy.ownership): with its data gone, anyone may take the name.

@@ -19,7 +19,7 @@ import redis
 from docker.errors import DockerException
 
 from redis_harness import paths, progress
-from redis_harness.deploy import generations, image, running
+from redis_harness.deploy import firewall, generations, image, running
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired, with_files
@@ -291,6 +291,10 @@ def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     progress.note("writing compose/" + desired.profile.name + "/ in place")
     write_deployment(desired.files, paths.deployment_dir(desired.profile.name))
     write_secret_contents(desired.profile, desired.secret_files)
+    if plan.firewall:
+        # Before any container starts: a new published port is never open to more than its list.
+        progress.note("host firewall: allow list " + (" ".join(desired.profile.network.allow) or "removed"))
+        firewall.ensure_allow_rules(desired.profile)
     _live_steps(desired, secrets, plan)
     _sentinel_steps(desired, secrets, plan)
     _container_steps(desired, secrets, plan, baseline)

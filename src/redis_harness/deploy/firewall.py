@@ -23,13 +23,29 @@ failed over. What a container gains is name lookups through the host's resolvers
 
 The loopback-published port never crosses FORWARD: the host's own connection is
 DNATed in OUTPUT and its replies come back through INPUT as ESTABLISHED.
+
 `ensure_rules` is idempotent: the harness's own chains are rewritten whole, in one
 iptables-restore, only when they are not exactly `rules()` (an older version's go).
+
+A deployment with `network.publish: host` is reached from other hosts: Docker DNATs their
+connection in PREROUTING to the container's address and port 6379, so by FORWARD time only
+conntrack still knows which published address and port it was for (--ctorigdst,
+--ctorigdstport). Each such deployment gets its own chain (`deployment_chain`) that accepts
+the connections whose original source is in `network.allow` and whose original destination
+is one of its published ports, both directions; the dispatcher chain PUBLISHED_CHAIN jumps to
+every deployment's chain, for DNATed traffic only, before the drops. Anything else keeps
+falling through to the drops, so a source outside the list never gets a SYN through.
+The chains hold ACCEPT, not RETURN: a RETURN would only leave the deployment's chain, and the
+drops after the dispatcher's jump would still apply. Every packet is matched, not only the
+first: a network taken off the list loses its open connections too. The host's own connections
+to the published address are DNATed in OUTPUT and never cross FORWARD (always allowed, as for
+loopback). `up` writes the chain as a live plan row (deploy.plan), `down` removes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import json
 import shutil
@@ -39,10 +55,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis_harness.errors import HarnessError
+from redis_harness.profile.model import Profile
 from redis_harness.render.networks import BRIDGE_PREFIX
 
 FORWARD_CHAIN = "REDIS-HARNESS-FWD"
 INPUT_CHAIN = "REDIS-HARNESS-IN"
+PUBLISHED_CHAIN = "REDIS-HARNESS-PUB"  # jumps to each publish: host deployment's chain
+DEPLOYMENT_CHAIN_PREFIX = "RHP-"
+_CHAIN_NAME_MAX = 28  # iptables' limit on a chain name
 _BRIDGES = f"{BRIDGE_PREFIX}+"
 
 
@@ -124,6 +144,8 @@ def rules(resolvers: list[str] | None = None) -> tuple[Rule, ...]:
     """Every rule, in order, for this host's resolvers (or the ones given)."""
     return (
         Rule(FORWARD_CHAIN, ("-i", _BRIDGES, "-o", _BRIDGES, "-j", "RETURN")),
+        # Connections to a publish: host deployment's port (DNATed on the way in): its allow list.
+        Rule(FORWARD_CHAIN, ("-m", "conntrack", "--ctstate", "DNAT", "-j", PUBLISHED_CHAIN)),
         *_dns_rules(docker_resolvers() if resolvers is None else resolvers),
         Rule(FORWARD_CHAIN, ("-o", _BRIDGES, "-j", "DROP")),
         Rule(FORWARD_CHAIN, ("-i", _BRIDGES, "-j", "REJECT")),
@@ -135,6 +157,52 @@ def rules(resolvers: list[str] | None = None) -> tuple[Rule, ...]:
 
 
 OWN_CHAINS = (FORWARD_CHAIN, INPUT_CHAIN)
+
+
+def deployment_chain(profile: Profile) -> str:
+    """The chain holding one deployment's allow list: RHP-<name>, or a cut name and a digest
+    where the name is too long for iptables."""
+    chain = f"{DEPLOYMENT_CHAIN_PREFIX}{profile.name}"
+    if len(chain) <= _CHAIN_NAME_MAX:
+        return chain
+    digest = hashlib.sha256(profile.name.encode()).hexdigest()[:8]
+    return f"{chain[: _CHAIN_NAME_MAX - 9]}-{digest}"
+
+
+def _dispatch_rule(profile: Profile) -> Rule:
+    comment = f"redis-harness {profile.name}"
+    return Rule(PUBLISHED_CHAIN, ("-m", "comment", "--comment", comment, "-j", deployment_chain(profile)))
+
+
+def allow_rules(profile: Profile) -> tuple[Rule, ...]:
+    """The deployment's chain: for each published port (data nodes and Sentinels) and each
+    allowed network, accept that connection both ways. Empty unless publish: host."""
+    network = profile.network
+    if network.publish != "host":
+        return ()
+    chain = deployment_chain(profile)
+    return tuple(
+        Rule(
+            chain,
+            (
+                "-p",
+                "tcp",
+                "-m",
+                "conntrack",
+                "--ctorigsrc",
+                source,
+                "--ctorigdst",
+                network.host,
+                "--ctorigdstport",
+                str(node.host_port),
+                "-j",
+                "ACCEPT",
+            ),
+        )
+        for node in profile.nodes
+        if node.host_port
+        for source in network.allow
+    )
 
 
 def _binary(name: str) -> str:
@@ -179,15 +247,20 @@ def _rewrite(chain: str, wanted_rules: tuple[Rule, ...]) -> None:
         raise HarnessError(f"firewall: cannot write chain {chain}: {done.stderr.strip()} (run as root)")
 
 
+def _create_chain(chain: str) -> None:
+    if _iptables("-n", "-L", chain).returncode != 0:
+        created = _iptables("-N", chain)
+        if created.returncode != 0:
+            raise HarnessError(f"firewall: cannot create chain {chain}: {created.stderr.strip()} (run as root)")
+
+
 def ensure_rules(resolvers: list[str] | None = None) -> list[str]:
     """Create the chains, rewrite the harness's own ones that differ from `rules()`, add the
-    jumps; returns what was added. `resolvers` replaces this host's (tests: [] blocks DNS)."""
+    jumps; returns what was added. `resolvers` replaces this host's (tests: [] blocks DNS).
+    PUBLISHED_CHAIN is created, never rewritten: its jumps are the deployments' (ensure_allow_rules)."""
     wanted_rules = rules(resolvers)
-    for chain in (*OWN_CHAINS, "DOCKER-USER"):
-        if _iptables("-n", "-L", chain).returncode != 0:
-            created = _iptables("-N", chain)
-            if created.returncode != 0:
-                raise HarnessError(f"firewall: cannot create chain {chain}: {created.stderr.strip()}")
+    for chain in (PUBLISHED_CHAIN, *OWN_CHAINS, "DOCKER-USER"):
+        _create_chain(chain)
     added = []
     for chain in OWN_CHAINS:
         if not _chain_exact(chain, wanted_rules):
@@ -204,6 +277,87 @@ def ensure_rules(resolvers: list[str] | None = None) -> list[str]:
     return added
 
 
+def allowed_now(profile: Profile) -> tuple[str, ...]:
+    """The source networks the deployment's chain accepts now, in its order ((): no chain)."""
+    if shutil.which("iptables") is None:
+        return ()
+    listed = _iptables("-S", deployment_chain(profile))
+    if listed.returncode != 0:
+        return ()
+    found: list[str] = []
+    for line in listed.stdout.splitlines():
+        words = line.split()
+        if "--ctorigsrc" in words:
+            source = words[words.index("--ctorigsrc") + 1]
+            source = source if "/" in source else f"{source}/32"
+            if source not in found:
+                found.append(source)
+    return tuple(found)
+
+
+def missing_allow_rules(profile: Profile) -> list[str]:
+    """What differs from the deployment's allow list as it should be: rules missing, rules that
+    should not be there (another list's leftovers), the dispatcher's jump; [] when exact."""
+    wanted = allow_rules(profile)
+    chain = deployment_chain(profile)
+    if not wanted:
+        return []
+    if _iptables("-n", "-L", chain).returncode != 0:
+        return [f"chain {chain}"]
+    problems = [f"missing {rule.describe()}" for rule in (*wanted, _dispatch_rule(profile)) if not _present(rule)]
+    listed = [line for line in _iptables("-S", chain).stdout.splitlines() if line.startswith("-A ")]
+    if len(listed) > len(wanted):
+        problems.append(f"{len(listed) - len(wanted)} rule(s) in {chain} beyond the allow list")
+    return problems
+
+
+def ensure_allow_rules(profile: Profile) -> list[str]:
+    """Make the deployment's chain accept exactly its allow list (rewritten in one transaction when
+    it differs) and the dispatcher jump to it; a profile that is not publish: host has its chain
+    removed. Returns what was written or removed (as `CHAIN args`); [] when already so."""
+    wanted = allow_rules(profile)
+    if not wanted:
+        return remove_allow_rules(profile)
+    chain = deployment_chain(profile)
+    _create_chain(PUBLISHED_CHAIN)
+    _create_chain(chain)
+    written = []
+    if not _chain_exact(chain, wanted):
+        _rewrite(chain, wanted)
+        written += [rule.describe() for rule in wanted]
+    dispatch = _dispatch_rule(profile)
+    if not _present(dispatch):
+        done = _iptables("-A", dispatch.chain, *dispatch.args)
+        if done.returncode != 0:
+            raise HarnessError(f"firewall: cannot add {dispatch.describe()}: {done.stderr.strip()} (run as root)")
+        written.append(dispatch.describe())
+    return written
+
+
+def _delete_chain(chain: str) -> bool:
+    if _iptables("-n", "-L", chain).returncode != 0:
+        return False
+    _iptables("-F", chain)
+    done = _iptables("-X", chain)
+    if done.returncode != 0:
+        raise HarnessError(f"firewall: cannot delete chain {chain}: {done.stderr.strip()} (run as root)")
+    return True
+
+
+def remove_allow_rules(profile: Profile) -> list[str]:
+    """Take the deployment's chain and the jump to it out (down, or no longer publish: host)."""
+    if shutil.which("iptables") is None:
+        return []
+    removed = []
+    dispatch = _dispatch_rule(profile)
+    while _present(dispatch):
+        _iptables("-D", dispatch.chain, *dispatch.args)
+        removed.append(dispatch.describe())
+    if _delete_chain(deployment_chain(profile)):
+        removed.append(f"chain {deployment_chain(profile)}")
+    return removed
+
+
 def remove_rules() -> None:
     """Take the jumps out (tests use it to show an attack working without them)."""
     for rule in rules():
@@ -215,15 +369,14 @@ def uninstall_rules() -> list[str]:
     """Take the jumps out and delete the harness's own chains: the host as before the harness
     (uninstalling); returns the chains deleted. Docker's own DOCKER-USER chain stays."""
     remove_rules()
-    deleted = []
-    for chain in OWN_CHAINS:
-        if _iptables("-n", "-L", chain).returncode == 0:
-            _iptables("-F", chain)
-            done = _iptables("-X", chain)
-            if done.returncode != 0:
-                raise HarnessError(f"firewall: cannot delete chain {chain}: {done.stderr.strip()} (run as root)")
-            deleted.append(chain)
-    return deleted
+    deployments = [
+        line.split()[1]
+        for line in _iptables("-S").stdout.splitlines()
+        if line.startswith(f"-N {DEPLOYMENT_CHAIN_PREFIX}")
+    ]
+    # The forward chain jumps to the dispatcher, which jumps to the deployments' chains: empty
+    # the referring chains first, or iptables refuses to delete a chain still jumped to.
+    return [chain for chain in (*OWN_CHAINS, PUBLISHED_CHAIN, *deployments) if _delete_chain(chain)]
 
 
 def main(argv: list[str]) -> int:

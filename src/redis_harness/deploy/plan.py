@@ -17,6 +17,9 @@ With security.tls, a node whose served certificate (one handshake) is not the on
 .state/ should hold (renewed within renew_before, `cert rotate`) is loaded live on a data node
 (CONFIG SET tls-* makes Redis re-read the files) and restarted on a Sentinel, which takes neither
 CONFIG SET nor SENTINEL CONFIG SET for tls-* (Redis 7.0).
+
+A publish: host deployment's allow list in the host firewall is one more row, node
+`(host firewall)`, applied live (its chain rewritten; no container touched).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 import redis
 
-from redis_harness.deploy import image_check, running
+from redis_harness.deploy import firewall, image_check, running
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.generations import Generation
@@ -104,6 +107,7 @@ class Plan:
     secret_files: set[str] = field(default_factory=set)
     rebuild: str = ""  # the suite to rebuild the image from: it is behind its archives (image.updates: newest)
     renewals: list[str] = field(default_factory=list)  # "file: reason" of each certificate `up` issues again
+    firewall: bool = False  # the deployment's allow list in the host firewall is to be (re)written
     refusal: str = ""  # why `up` will not apply this plan (nothing is changed); empty when it will
     servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
 
@@ -295,6 +299,7 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
             _acl_rows(plan, service, desired, server, previous)
     shown = _certificate_rows(plan, desired, containers)
     _secret_file_rows(plan, desired, containers, shown)
+    _firewall_rows(plan, desired)
     _sentinel_rows(plan, desired, secrets, previous, containers)
     if updates:
         _image_rows(plan, desired, containers)
@@ -375,6 +380,23 @@ def _certificate_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) 
             how = "restart"
         plan.add(Change(node.service, CERTIFICATE_SETTING, running_text, f"{_served(wanted)}: {reason}", how))
     return shown
+
+
+FIREWALL_NODE = "(host firewall)"
+
+
+def _firewall_rows(plan: Plan, desired: Desired) -> None:
+    """publish: host: the allow list the host firewall holds for the deployment against the profile's
+    (also a chain left behind by a publish: host profile that publishes otherwise now)."""
+    profile = desired.profile
+    now, wanted = firewall.allowed_now(profile), profile.network.allow
+    if now == wanted and not firewall.missing_allow_rules(profile):
+        return
+    plan.firewall = True
+    shown_now, shown_wanted = " ".join(now) or "none", " ".join(wanted) or "none"
+    if now == wanted:
+        shown_now = f"{shown_now} (rules incomplete)"
+    plan.add(Change(FIREWALL_NODE, "allow", shown_now, shown_wanted, "live"))
 
 
 def _secret_file_rows(plan: Plan, desired: Desired, containers: dict[str, Any], shown: set[str]) -> None:

@@ -46,6 +46,15 @@ def _client(profile: Profile, port: int, user: str | None, password: str) -> red
     )
 
 
+def _endpoint(profile: Profile) -> dict[str, Any] | None:
+    """Where clients connect; with publish: host, also the networks allowed to."""
+    network = profile.network
+    if not profile.published:
+        return None
+    found: dict[str, Any] = {"host": network.host, "port": network.port}
+    return found | {"allow": list(network.allow)} if network.publish == "host" else found
+
+
 def _node_facts(profile: Profile, container: Any, secrets: Secrets | None) -> dict[str, Any]:
     """An authenticated PING (default user and admin) and the admin's live figures of one data node."""
     if secrets is None:
@@ -138,11 +147,7 @@ def collect(profile: Profile, secrets: Secrets | None) -> dict[str, Any]:
         "owner": owner.as_dict() if owner is not None else None,
         "profile_argument": paths.profile_argument(profile.name, profile.source),
         "project": profile.project,
-        "endpoint": (
-            {"host": profile.network.host, "port": profile.network.port, "allow": list(profile.network.allow)}
-            if profile.published
-            else None
-        ),
+        "endpoint": _endpoint(profile),
         "tls": _tls_facts(profile),
         "containers": facts,
         # Per container: the limit is every node's; the figure used is the fullest node's.
@@ -198,11 +203,10 @@ def format_status(status: dict[str, Any], width: int | None = None) -> str:
 def _status_lines(status: dict[str, Any]) -> list[str]:
     lines = [f"profile    {status['profile']}  (compose project {status['project']})"]
     endpoint = status["endpoint"]
-    if endpoint:
-        allow = f" (accepts {', '.join(endpoint['allow'])} only)" if endpoint.get("allow") else ""
-        lines.append(f"endpoint   {endpoint['host']}:{endpoint['port']}{allow}")
-    else:
-        lines.append("endpoint   none (not published)")
+    allow = f" (allow {' '.join(endpoint['allow'])})" if endpoint and endpoint.get("allow") else ""
+    lines.append(
+        f"endpoint   {endpoint['host']}:{endpoint['port']}{allow}" if endpoint else "endpoint   none (not published)"
+    )
     tls = status.get("tls")
     if tls:
         certs = {"required": "client certificates required", "optional": "client certificates checked when shown"}

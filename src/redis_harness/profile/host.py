@@ -27,3 +27,17 @@ def check_host_limits(profile: Profile, memory_bytes: int, cpus: int) -> None:
             f"resources.cpus: {resources.cpus:g} is more than this host's {cpus} CPUs; "
             f"use at most {cpus} in {profile.source}"
         )
+
+
+def check_published_address(profile: Profile, host_addresses: list[str]) -> None:
+    """With publish: host, network.host must be one of this host's own addresses: Docker would
+    otherwise fail half-way through `up` (or publish nothing anyone reaches)."""
+    network = profile.network
+    if network.publish != "host" or network.host in host_addresses:
+        return
+    ours = [address for address in host_addresses if not address.startswith("127.")]
+    listed = ", ".join(ours[:4]) + (" …" if len(ours) > 4 else "") if ours else "none but loopback"
+    raise BadInput(
+        f"network.host: {network.host} is not an address of this host ({listed}); "
+        f"name one of its addresses in {profile.source}"
+    )
