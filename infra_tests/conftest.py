@@ -61,6 +61,9 @@ PARTS: dict[str, Callable[[Profile], bool]] = {
     "sentinel": lambda profile: profile.topology.sentinel is not None,
     "cluster": lambda profile: profile.topology.cluster is not None,
     "monitoring": lambda profile: profile.monitoring.enabled,
+    "tls": lambda profile: profile.tls.enabled,
+    "client_certificates": lambda profile: profile.tls.enabled and profile.tls.client_auth == "required",
+    "harness_ca": lambda profile: profile.tls.enabled and not profile.tls.own_pki,
 }
 
 
@@ -112,6 +115,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("acl_user", names)
     if "service" in metafunc.fixturenames:
         metafunc.parametrize("service", [s.name for s in session_profile(config).security.services])
+    if "tls_node" in metafunc.fixturenames:
+        nodes = tls_nodes(session_profile(config), session_node(config))
+        metafunc.parametrize("tls_node", nodes, ids=[n.service for n in nodes])
+
+
+def tls_nodes(profile: Profile, node: Node) -> list[Node]:
+    """The published TLS ports a node's run checks: its own, and the Sentinels' with the first data node."""
+    sentinels = list(profile.sentinel_nodes) if node == profile.data_nodes[0] else []
+    return [n for n in [node, *sentinels] if n.host_port is not None]
 
 
 # --------------------------------------------------------------------------- the profile side

@@ -14,6 +14,7 @@ from redis.retry import Retry
 
 from redis_harness.deploy.connect import connect_node, endpoint
 from redis_harness.deploy.containers import deployed_folder
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import Node
@@ -86,6 +87,7 @@ def _plain_client(profile: Profile, node: Node, username: str | None, password: 
         socket_timeout=2,
         retry=Retry(NoBackoff(), 0),
         decode_responses=True,
+        **tls_kwargs(profile, username),  # TLS with TLS on: the AUTH answer is what is checked, not the channel
     )
 
 

@@ -17,6 +17,7 @@ from redis.retry import Retry
 
 from redis_harness.deploy import containers
 from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.verify import parsers
@@ -129,7 +130,12 @@ def test_sentinel_requires_a_password(profile: Profile, sentinels: list[redis.Re
     for node in profile.sentinel_nodes:
         # No retries: redis-py retries an AuthenticationError (a ConnectionError) with backoff.
         client = redis.Redis(
-            host=profile.network.host, port=node.host_port, protocol=2, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+            host=profile.network.host,
+            port=node.host_port,
+            protocol=2,
+            socket_timeout=2,
+            retry=Retry(NoBackoff(), 0),
+            **tls_kwargs(profile, None),  # over TLS with TLS on: the missing AUTH is what is refused
         )
         try:
             client.ping()
