@@ -18,6 +18,7 @@ import redis
 import testinfra
 import yaml
 
+from redis_harness import paths
 from redis_harness.deploy import containers
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.engine import docker_client
@@ -26,6 +27,7 @@ from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.profile.topology import Node
 from redis_harness.render.acl import acl_users
+from redis_harness.render.certificates import is_private_key, tls_file_names
 from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import render_files
 from redis_harness.verify import parsers, runner
@@ -159,6 +161,16 @@ def expected_directives(rendered: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def expected_compose(rendered: dict[str, str]) -> dict[str, Any]:
     return yaml.safe_load(rendered["docker-compose.yml"])
+
+
+@pytest.fixture(scope="session")
+def secret_markers(profile: Profile, secrets: Secrets) -> list[str]:
+    """What must appear in no file, inspect or command line: every password, and every full line of every
+    private key of the deployment (TLS keys in .state/<name>/)."""
+    state = paths.state_dir(profile.name)
+    keys = [state / name for name in tls_file_names(profile) if is_private_key(name)]
+    lines = [line for key in keys if key.is_file() for line in parsers.pem_body_lines(key.read_text())]
+    return [*secrets.all_passwords(), *lines]
 
 
 @pytest.fixture(scope="session")

@@ -292,6 +292,17 @@ def thp_mode(text: str) -> str:
     return match.group(1) if match else text.strip()
 
 
+# --------------------------------------------------------------------------- secrets
+
+PEM_LINE = 64  # base64 characters on every full line of a PEM body
+
+
+def pem_body_lines(text: str) -> list[str]:
+    """The full base64 lines of a PEM text (a private key): any one of them found elsewhere is the key leaking,
+    whether the text was copied whole, joined into one line or escaped into JSON."""
+    return [line for line in text.splitlines() if len(line) == PEM_LINE and not line.startswith("-----")]
+
+
 # --------------------------------------------------------------------------- healthcheck
 
 
