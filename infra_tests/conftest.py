@@ -18,6 +18,7 @@ import redis
 import testinfra
 import yaml
 
+from redis_harness import paths
 from redis_harness.deploy import containers
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.engine import docker_client
@@ -26,6 +27,7 @@ from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.profile.topology import Node
 from redis_harness.render.acl import acl_users
+from redis_harness.render.certificates import is_private_key, tls_file_names
 from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import render_files
 from redis_harness.verify import parsers, runner
@@ -62,6 +64,9 @@ PARTS: dict[str, Callable[[Profile], bool]] = {
     "cluster": lambda profile: profile.topology.cluster is not None,
     "monitoring": lambda profile: profile.monitoring.enabled,
     "published_host": lambda profile: profile.network.publish == "host",
+    "tls": lambda profile: profile.tls.enabled,
+    "client_certificates": lambda profile: profile.tls.enabled and profile.tls.client_auth == "required",
+    "harness_ca": lambda profile: profile.tls.enabled and not profile.tls.own_pki,
 }
 
 
@@ -113,6 +118,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("acl_user", names)
     if "service" in metafunc.fixturenames:
         metafunc.parametrize("service", [s.name for s in session_profile(config).security.services])
+    if "tls_node" in metafunc.fixturenames:
+        nodes = tls_nodes(session_profile(config), session_node(config))
+        metafunc.parametrize("tls_node", nodes, ids=[n.service for n in nodes])
+
+
+def tls_nodes(profile: Profile, node: Node) -> list[Node]:
+    """The published TLS ports a node's run checks: its own, and the Sentinels' with the first data node."""
+    sentinels = list(profile.sentinel_nodes) if node == profile.data_nodes[0] else []
+    return [n for n in [node, *sentinels] if n.host_port is not None]
 
 
 # --------------------------------------------------------------------------- the profile side
@@ -148,6 +162,16 @@ def expected_directives(rendered: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def expected_compose(rendered: dict[str, str]) -> dict[str, Any]:
     return yaml.safe_load(rendered["docker-compose.yml"])
+
+
+@pytest.fixture(scope="session")
+def secret_markers(profile: Profile, secrets: Secrets) -> list[str]:
+    """What must appear in no file, inspect or command line: every password, and every full line of every
+    private key of the deployment (TLS keys in .state/<name>/)."""
+    state = paths.state_dir(profile.name)
+    keys = [state / name for name in tls_file_names(profile) if is_private_key(name)]
+    lines = [line for key in keys if key.is_file() for line in parsers.pem_body_lines(key.read_text())]
+    return [*secrets.all_passwords(), *lines]
 
 
 @pytest.fixture(scope="session")

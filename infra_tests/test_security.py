@@ -13,7 +13,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from redis_harness.deploy.connect import connect_node, endpoint
-from redis_harness.deploy.containers import deployed_folder
+from redis_harness.deploy.containers import deployed_folder, project_containers
 from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
@@ -88,7 +88,7 @@ def _plain_client(profile: Profile, node: Node, username: str | None, password: 
         socket_timeout=2,
         retry=Retry(NoBackoff(), 0),
         decode_responses=True,
-        **tls_kwargs(profile, "admin"),
+        **tls_kwargs(profile, username),  # TLS with TLS on: the AUTH answer is what is checked, not the channel
     )
 
 
@@ -412,39 +412,53 @@ def test_unreachable_from_undeclared_network(
 # --------------------------------------------------------------------------- no plaintext secret
 
 
-def _leaks(secrets: Secrets, texts: dict[str, str]) -> list[str]:
-    return sorted({where for where, text in texts.items() for pw in secrets.all_passwords() if pw in text})
+def _leaks(markers: list[str], texts: dict[str, str]) -> list[str]:
+    return sorted({where for where, text in texts.items() for secret in markers if secret in text})
 
 
-def test_no_plaintext_secret_in_environment(inspect: dict[str, Any], secrets: Secrets, check: Check) -> None:
+def _found(leaks: list[str], joiner: str = " ") -> str:
+    return f"password or key in {joiner.join(leaks)}" if leaks else "none"
+
+
+def test_no_plaintext_secret_in_environment(inspect: dict[str, Any], secret_markers: list[str], check: Check) -> None:
     env = {entry.partition("=")[0]: entry for entry in inspect["Config"].get("Env") or []}
-    leaks = _leaks(secrets, env)
-    check.that(not leaks, "no password in Config.Env", f"password in {' '.join(leaks)}" if leaks else "none")
+    leaks = _leaks(secret_markers, env)
+    check.that(not leaks, "no password or key in Config.Env", _found(leaks))
 
 
-def test_no_plaintext_secret_in_labels(inspect: dict[str, Any], secrets: Secrets, check: Check) -> None:
+def test_no_plaintext_secret_in_labels(inspect: dict[str, Any], secret_markers: list[str], check: Check) -> None:
     labels = {key: f"{key}={value}" for key, value in (inspect["Config"].get("Labels") or {}).items()}
-    leaks = _leaks(secrets, labels)
-    check.that(not leaks, "no password in labels", f"password in {' '.join(leaks)}" if leaks else "none")
+    leaks = _leaks(secret_markers, labels)
+    check.that(not leaks, "no password or key in labels", _found(leaks))
 
 
-def test_no_plaintext_secret_in_command_line(inspect: dict[str, Any], secrets: Secrets, check: Check) -> None:
+def test_no_plaintext_secret_in_command_line(inspect: dict[str, Any], secret_markers: list[str], check: Check) -> None:
     config = inspect["Config"]
     texts = {
         "command": " ".join([inspect.get("Path") or "", *(inspect.get("Args") or [])]),
         "entrypoint": " ".join(config.get("Entrypoint") or []),
         "healthcheck": " ".join((config.get("Healthcheck") or {}).get("Test") or []),
     }
-    leaks = _leaks(secrets, texts)
-    check.that(not leaks, "no password in command, entrypoint, healthcheck", " ".join(leaks) or "none")
+    leaks = _leaks(secret_markers, texts)
+    check.that(not leaks, "no password or key in command, entrypoint, healthcheck", " ".join(leaks) or "none")
 
 
-def test_no_plaintext_secret_in_rendered_files(profile: Profile, secrets: Secrets, check: Check) -> None:
+@pytest.mark.deployment_wide
+def test_no_plaintext_secret_in_any_container_inspect(
+    profile: Profile, secret_markers: list[str], check: Check
+) -> None:
+    """The whole `docker inspect` of every container of the deployment (Sentinels, one-shot containers too)."""
+    texts = {c.name: json.dumps(c.attrs) for c in project_containers(profile)}
+    leaks = _leaks(secret_markers, texts)
+    check.that(not leaks, f"no password or key in docker inspect of {len(texts)} containers", _found(leaks, ", "))
+
+
+def test_no_plaintext_secret_in_rendered_files(profile: Profile, secret_markers: list[str], check: Check) -> None:
     folder = deployed_folder(profile)
     texts = {p.name: p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.iterdir()) if p.is_file()}
-    leaks = _leaks(secrets, texts)
+    leaks = _leaks(secret_markers, texts)
     check.that(
         not leaks and bool(texts),
-        f"no password in compose/{profile.name}/ ({len(texts)} files)",
-        f"password in {' '.join(leaks)}" if leaks else "none",
+        f"no password or key in compose/{profile.name}/ ({len(texts)} files)",
+        _found(leaks),
     )

@@ -690,6 +690,7 @@ def test_verify_names_each_broken_container_property(
         "no_plaintext_secret_in_environment",
         "no_plaintext_secret_in_labels",
         "no_plaintext_secret_in_command_line",
+        "no_plaintext_secret_in_any_container_inspect",
     }
 
 

@@ -262,17 +262,21 @@ def _decode_proc_address(hex_address: str) -> str:
     return str(ipaddress.ip_address(swapped))
 
 
-def listening_addresses(proc_net_tcp: str, port: int) -> list[str]:
-    """Local addresses with a LISTEN socket on `port` in a /proc/net/tcp or tcp6 table."""
-    addresses = []
+def listening_sockets(proc_net_tcp: str) -> list[tuple[str, int]]:
+    """(local address, port) of every LISTEN socket in a /proc/net/tcp or tcp6 table."""
+    sockets = []
     for line in proc_net_tcp.splitlines()[1:]:
         parts = line.split()
         if len(parts) < 4 or parts[3] != "0A":  # 0A = TCP_LISTEN
             continue
         address, _, port_hex = parts[1].partition(":")
-        if int(port_hex, 16) == port:
-            addresses.append(_decode_proc_address(address))
-    return addresses
+        sockets.append((_decode_proc_address(address), int(port_hex, 16)))
+    return sockets
+
+
+def listening_addresses(proc_net_tcp: str, port: int) -> list[str]:
+    """Local addresses with a LISTEN socket on `port` in a /proc/net/tcp or tcp6 table."""
+    return [address for address, listening in listening_sockets(proc_net_tcp) if listening == port]
 
 
 def is_loopback(address: str) -> bool:
@@ -286,6 +290,17 @@ def thp_mode(text: str) -> str:
     """The selected mode in /sys/kernel/mm/transparent_hugepage/enabled: `always [madvise] never`."""
     match = re.search(r"\[(\w+)\]", text)
     return match.group(1) if match else text.strip()
+
+
+# --------------------------------------------------------------------------- secrets
+
+PEM_LINE = 64  # base64 characters on every full line of a PEM body
+
+
+def pem_body_lines(text: str) -> list[str]:
+    """The full base64 lines of a PEM text (a private key): any one of them found elsewhere is the key leaking,
+    whether the text was copied whole, joined into one line or escaped into JSON."""
+    return [line for line in text.splitlines() if len(line) == PEM_LINE and not line.startswith("-----")]
 
 
 # --------------------------------------------------------------------------- healthcheck
