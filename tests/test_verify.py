@@ -818,3 +818,15 @@ def test_verify_names_each_broken_server_setting(
         "healthcheck_can_fail",
     }
     assert outcomes["host_somaxconn_covers_tcp_backlog"] == "warn"
+
+
+def test_listening_sockets_lists_every_listen_socket_with_its_port() -> None:
+    assert parsers.listening_sockets(PROC_NET_TCP) == [("127.0.0.1", 6393), ("0.0.0.0", 6394)]
+    assert parsers.listening_sockets(PROC_NET_TCP6) == [("::1", 6393), ("::", 6393)]
+
+
+def test_pem_body_lines_are_the_full_lines_of_a_key() -> None:
+    body = ["A" * 64, "B" * 64, "C" * 20]
+    text = "\n".join(["-----BEGIN PRIVATE KEY-----", *body, "-----END PRIVATE KEY-----", ""])
+    assert parsers.pem_body_lines(text) == ["A" * 64, "B" * 64]  # the short last line could occur by chance
+    assert parsers.pem_body_lines("no key here") == []

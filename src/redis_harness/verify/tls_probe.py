@@ -52,17 +52,13 @@ def client_context(
     if cert is not None:
         context.load_cert_chain(str(cert[0]), str(cert[1]))
     if protocol is not None:
-        version = _version(protocol)
-        if version < ssl.TLSVersion.TLSv1_2:
-            context.set_ciphers(SECLEVEL_0)
-        context.minimum_version = context.maximum_version = version
+        with warnings.catch_warnings():  # TLSv1_1 is deprecated: the probe uses it on purpose
+            warnings.simplefilter("ignore", DeprecationWarning)
+            version = getattr(ssl.TLSVersion, protocol.replace(".", "_"))
+            if version < ssl.TLSVersion.TLSv1_2:
+                context.set_ciphers(SECLEVEL_0)
+            context.minimum_version = context.maximum_version = version
     return context
-
-
-def _version(name: str) -> ssl.TLSVersion:
-    with warnings.catch_warnings():  # TLSv1_1 is deprecated: the probe uses it on purpose
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return getattr(ssl.TLSVersion, name.replace(".", "_"))
 
 
 def _first_reply(sock: socket.socket) -> Answer:
