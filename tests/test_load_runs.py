@@ -239,7 +239,7 @@ def test_a_master_and_two_workers_started_separately_make_one_report(lgload: Dep
     out, err = master.communicate(timeout=240)
     print(out[-3000:], err[-2000:])
     worker_results = [w.communicate(timeout=60) for w in workers]
-    assert master.returncode == 0, err
+    assert master.returncode == 0, f"{err}\nworkers: {worker_results}"
     assert [w.returncode for w in workers] == [0, 0], worker_results
     raw = json.loads((run_dir / "raw.json").read_text())
     report = _report(run_dir)

@@ -441,12 +441,18 @@ def writer_across_kill(deployment: Deployment, extra_env: dict[str, str], librar
     errors = result["errors"]
     after_kill = [e for e in errors if e["at"] >= record.requested_at]
     ack_times = [at for _, at in acked]
+    lost = {v: at for v, at in acked if v not in stored}
     gaps = [b - a for a, b in zip(ack_times, ack_times[1:], strict=False) if b >= record.requested_at]
     return {
         "dataset_keys": admin.dbsize(),
         "load_s": loaded_in_s(deployment, record.requested_at - 1),
         "acked_writes": len(acked),
-        "lost_acked_writes": len([v for v, _ in acked if v not in stored]),
+        "lost_acked_writes": len(lost),
+        # appendfsync everysec: Redis skips an AOF write (yet replies) while an fsync is slow, for
+        # up to 2 s; writes acknowledged earlier, or by the restarted server, must all be there.
+        "lost_outside_everysec_window": len(
+            [at for at in lost.values() if at < record.requested_at - 2.0 or at > record.in_place_at + 0.5]
+        ),
         "loading_errors": sum(1 for e in errors if e["code"] == "LOADING"),
         "other_errors": sum(1 for e in errors if e["code"] != "LOADING"),
         "error_codes": sorted({e["code"] for e in errors}),
@@ -458,7 +464,8 @@ def writer_across_kill(deployment: Deployment, extra_env: dict[str, str], librar
 
 
 def test_ioredis_writer_across_kill(node_deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
-    """0 LOADING errors and no acknowledged write lost across a SIGKILL with a second-long load."""
+    """0 LOADING errors and no acknowledged write lost beyond everysec's window across a SIGKILL
+    with a second-long load."""
     profile = node_deployment.profile
     assert profile.persistence.aof and profile.restart in ("always", "unless-stopped", "on-failure")
     try:
@@ -471,7 +478,7 @@ def test_ioredis_writer_across_kill(node_deployment: Deployment, capsys: pytest.
     emit(capsys, "node_kill", figures)
     assert figures["dataset_keys"] >= DATASET_KEYS
     assert figures["loading_errors"] == 0
-    assert figures["lost_acked_writes"] == 0
+    assert figures["lost_outside_everysec_window"] == 0
     assert figures["acked_writes"] > 0
     assert figures["warnings"] == [] and not figures["ready_check_warning_in_stderr"]
     # The same writer without the ready check: the LOADING errors it would have had are counted.
@@ -482,9 +489,9 @@ def test_ioredis_writer_across_kill(node_deployment: Deployment, capsys: pytest.
 
 def test_node_redis_writer_across_kill(node_deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
     """node-redis 4 has no ready check: its LOADING errors are reported, not asserted; what Redis
-    promises (no acknowledged write lost to a process kill) is."""
+    promises (no acknowledged write lost to a process kill, beyond everysec's window) is."""
     load_dataset(node_deployment)
     figures = writer_across_kill(node_deployment, {}, library="node-redis")
     emit(capsys, "node_kill_node_redis", figures)
     assert figures["acked_writes"] > 0
-    assert figures["lost_acked_writes"] == 0
+    assert figures["lost_outside_everysec_window"] == 0

@@ -21,7 +21,7 @@ from redis_harness.deploy.connect import connect, connect_node
 from redis_harness.deploy.containers import data_containers, project_containers
 from redis_harness.deploy.readiness import current_primary, wait_until_settled
 from redis_harness.profile.credentials import load_secrets
-from redis_harness.profile.model import profile_from_mapping
+from redis_harness.profile.model import Profile, profile_from_mapping
 
 from .conftest import REPO, emit
 from .test_converge import Live, cli, fresh_env
@@ -63,6 +63,15 @@ def longest_without_ack(writer: Writer) -> float:
     return max((b - a for a, b in zip(acks, acks[1:], strict=False)), default=0.0)
 
 
+def longest_gap_at(writer: Writer) -> float:
+    """When the longest time without an ack began, in seconds from the first ack."""
+    acks = writer.acked_at
+    if len(acks) < 2:
+        return 0.0
+    start = max(zip(acks, acks[1:], strict=False), key=lambda pair: pair[1] - pair[0])[0]
+    return start - acks[0]
+
+
 def bursts(writer: Writer) -> list[dict[str, object]]:
     """Failed writes grouped where they are under 0.5 s apart: start, length, count, errors."""
     groups: list[list[tuple[float, str]]] = []
@@ -81,6 +90,18 @@ def bursts(writer: Writer) -> list[dict[str, object]]:
         }
         for group in groups
     ]
+
+
+def sentinel_failover_log(profile: Profile, since: float) -> list[str]:
+    """The failover steps in the log of the Sentinel `up` asks to fail over (the last one), from
+    `since` (monotonic): where a slow switchover spent its time."""
+    services = {c.labels.get("com.docker.compose.service"): c for c in project_containers(profile)}
+    container = services.get(profile.sentinel_nodes[-1].service)
+    if container is None:
+        return []
+    lines = container.logs(since=int(time.time() - (time.monotonic() - since)) - 1).decode(errors="replace")
+    steps = ("failover", "promoted", "selected", "slave-reconf", "switch-master", "convert-to-slave")
+    return [line[line.find(" ") + 1 :][:110] for line in lines.splitlines() if any(s in line for s in steps)]
 
 
 @contextmanager
@@ -158,6 +179,10 @@ def test_memory_limit_on_ha_rolls_node_by_node(ha: Live, capsys: pytest.CaptureF
             "failed_writes": len(writer.failed_at),
             "error_window_s": round(window, 2),
             "longest_without_ack_s": round(unserved, 2),
+            "longest_without_ack_at_s": round(longest_gap_at(writer), 2),
+            "up_started_at_s": round(started - writer.acked_at[0], 2) if writer.acked_at else None,
+            "up_progress": [line for line in result.stderr.splitlines() if "primary" in line or "SENTINEL" in line],
+            "leader_sentinel_log": sentinel_failover_log(profile, since=started),
             "bursts": bursts(writer),
             "unplanned_failover_longest_without_ack_s": round(unplanned, 2),
             "failover_down_after_s": raw["sentinel"]["down_after"],
@@ -166,7 +191,10 @@ def test_memory_limit_on_ha_rolls_node_by_node(ha: Live, capsys: pytest.CaptureF
     # Every acknowledged write is kept, and the writer waits less than it does when the
     # primary simply dies: clients keep being served through the change.
     assert lost == [], f"{len(lost)} acknowledged writes lost"
-    assert unserved < unplanned, f"{unserved:.1f} s without an ack while rolling, {unplanned:.1f} s in a failover"
+    assert unserved < unplanned, (
+        f"{unserved:.1f} s without an ack while rolling, {unplanned:.1f} s in a failover; "
+        + json.dumps({"bursts": bursts(writer), "leader": sentinel_failover_log(profile, since=started)})
+    )
 
 
 def test_sentinel_settings_go_in_live_and_drift_is_seen(ha: Live) -> None:

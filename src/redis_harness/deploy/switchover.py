@@ -64,8 +64,12 @@ def switch_primary_away(profile: Profile, secrets: Secrets, service: str, contai
         for n in profile.data_nodes
         if n.service != service and n.service in containers and containers[n.service].status == "running"
     ]
-    # SENTINEL FAILOVER is the admin user's; `default` may only ask where the primary is.
-    sentinel = connect_node(profile, profile.sentinel_nodes[0], "admin", secrets.admin.password)
+    # SENTINEL FAILOVER is the admin user's; `default` may only ask where the primary is. The
+    # Sentinel running a failover keeps naming the old primary in SENTINEL MASTERS (which
+    # redis-py asks) until every replica follows the new one, several seconds if a replica
+    # needs a full sync; the others name the new primary from its first hello (within 2 s).
+    # Clients ask the Sentinels in the order they are listed, so the last one runs it.
+    sentinel = connect_node(profile, profile.sentinel_nodes[-1], "admin", secrets.admin.password)
     try:
         progress.note(f"{service}: pausing writes until the replicas have every one")
         old.execute_command("CLIENT", "PAUSE", PAUSE_MS, "WRITE")

@@ -497,6 +497,9 @@ def run_worker(profile: Profile, secrets: AnySecrets, master_host: str, master_p
         origin_path = work_dir / "origin.sqlite"
         OriginStore.open_seeded(origin_path).close()
         env["REDIS_HARNESS_ORIGIN"] = str(origin_path)
+        # Locust saves the locustfile it fetches from the master under the temp folder by the
+        # master's file name: two workers on one host would write and import the same file.
+        env["TMPDIR"] = scratch
         cmd = [sys.executable, "-m", "locust", "-f", "-", "--worker", "--master-host", master_host,
                "--master-port", str(master_port), "--loglevel", "WARNING"]  # fmt: skip
         progress.note(f"worker: connecting to the master at {master_host}:{master_port}")
