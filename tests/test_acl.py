@@ -76,7 +76,8 @@ def test_sentinel_users_split_control_queries_and_peers() -> None:
     assert _granted(users["default"]) >= {"sentinel|get-master-addr-by-name", "sentinel|sentinels"}
     assert not {g for g in _granted(users["default"]) if g.split("|")[-1] in ("failover", "monitor", "remove", "set")}
     assert _granted(users["sentinel-peer"]) == {
-        "ping", "hello", "publish", "client|setname", "sentinel|is-master-down-by-addr"
+        "ping", "hello", "publish", "client|setname", "sentinel|is-master-down-by-addr",
+        "sentinel|get-master-addr-by-name",
     }  # fmt: skip
     assert users["admin"].command_rules == ("+@all",) and users["admin"].channel_patterns == frozenset()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -238,6 +239,31 @@ def test_sentinel_settings_go_in_live_and_drift_is_seen(ha: Live) -> None:
     assert drift.returncode == 1 and "sentinel-1" in drift.stdout and "5000" in drift.stdout, drift.stdout
     assert live.run("up").returncode == 0
     assert sentinel_figures()["sentinel-1"] == (4000, 3)
+
+
+def test_a_sentinel_made_again_after_a_failover_watches_the_current_primary_from_its_start(ha: Live) -> None:
+    """The rendered sentinel.conf names the profile's first node; a Sentinel whose container `up`
+    makes again after a failover asks its peers and starts on the node that is the primary now."""
+    live = ha
+    profile = live.profile
+    secrets = load_secrets(profile, env=live.env)
+    first = profile.data_nodes[0].service
+    rendered = (paths.deployment_dir(profile.name) / "sentinel.conf").read_text()
+    assert re.search(rf"^sentinel monitor \S+ {first} ", rendered, re.MULTILINE), "the file names the first node"
+    if current_primary(profile, secrets) == first:
+        moved = cli("fault", str(live.path), "failover", "--how", "kill", env={**os.environ, **live.env})
+        assert moved.returncode == 0, moved.stderr
+        wait_until_settled(profile, secrets, timeout_s=60)
+    primary = current_primary(profile, secrets)
+    assert primary is not None and primary != first
+    service = profile.sentinel_nodes[0].service
+    old = {c.labels["com.docker.compose.service"]: c for c in project_containers(profile)}[service]
+    old.remove(force=True)
+    assert live.run("up").returncode == 0
+    new = {c.labels["com.docker.compose.service"]: c for c in project_containers(profile)}[service]
+    assert new.id != old.id
+    watched = re.findall(r"\+monitor master \S+ (\S+) ", new.logs().decode(errors="replace"))
+    assert watched[:1] == [primary], f"{service} started watching {watched[:1]}, the primary is {primary}"
 
 
 def test_admin_rotation_on_ha_is_refused_until_down_and_up(ha: Live) -> None:

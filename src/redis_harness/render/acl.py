@@ -127,11 +127,12 @@ SENTINEL_CLIENT_RULES = (
     "+sentinel|get-master-addr-by-name +sentinel|master +sentinel|masters +sentinel|replicas "
     "+sentinel|slaves +sentinel|sentinels +sentinel|myid"
 )
-# Sentinels talk to each other: PING, hello on the hello channel, votes on a failover.
+# Sentinels talk to each other: PING, hello on the hello channel, votes on a failover, and a
+# Sentinel starting asks its peers where the primary is now.
 SENTINEL_PEER_USER = "sentinel-peer"
 SENTINEL_PEER_RULES = (
     f"resetkeys resetchannels &{SENTINEL_HELLO} -@all +ping +hello +publish +client|setname "
-    "+sentinel|is-master-down-by-addr"
+    "+sentinel|is-master-down-by-addr +sentinel|get-master-addr-by-name"
 )
 SENTINEL_ADMIN_RULES = "resetkeys resetchannels +@all"
 # What redis_exporter runs (monitoring.enabled): INFO and the slowlog, latency and config reads
