@@ -3,8 +3,8 @@
 certificate), a certificate written but not loaded is caught, a node that refuses new files gets the
 previous ones back, and Sentinels (which cannot re-read theirs) restart one at a time.
 
-The standalone tests share the session's mutual-TLS deployment (tlsci); the Sentinel one brings up
-`certsha` (ports 6800-6802, Sentinels 6810-6812) for this module only."""
+The tests share the session's mutual-TLS deployment (tlsci); the Sentinel one is in
+tests/test_publish_host_ha_integration.py, on that module's mutual-TLS `ha` deployment."""
 
 from __future__ import annotations
 
@@ -14,13 +14,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import yaml
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -37,7 +34,7 @@ from redis_harness.profile.topology import Node
 from redis_harness.render import certificates as certs
 from redis_harness.render.secret_files import read_secret_files, write_secret_contents
 
-from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, emit, variant_profile
+from .conftest import Deployment, emit
 
 pytestmark = pytest.mark.integration
 
@@ -266,50 +263,3 @@ def test_a_node_that_refuses_its_new_certificate_gets_the_previous_files_back(tl
     assert read_secret_files(profile) == files_before  # every file back as it was, keys and client certificates too
     assert {s: c.serial for s, c in served(profile).items()} == {s: c.serial for s, c in served_before.items()}
     assert cli(tls_deployment, "plan", "{profile}").returncode == 0
-
-
-# --------------------------------------------------------------------------- Sentinel
-
-
-@pytest.fixture(scope="module")
-def tls_sentinel(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
-    """profiles/ha.yaml with mutual TLS, as `certsha` on 6800 (Sentinels on 6810)."""
-    ha = yaml.safe_load((REPO / "profiles" / "ha.yaml").read_text())
-    profile = variant_profile(
-        "ha",
-        Path(tmp_path_factory.mktemp("certsha")),
-        "certsha",
-        network={"port": 6800},
-        sentinel={"port": 6810},
-        security={**ha["security"], **TLS_REQUIRED},
-    )
-    with deployed(profile, secret_env) as deployment:
-        yield deployment
-
-
-def test_rotate_restarts_sentinels_one_at_a_time_and_data_nodes_not_at_all(
-    tls_sentinel: Deployment, capsys: pytest.CaptureFixture[str]
-) -> None:
-    profile, secrets = tls_sentinel.profile, tls_sentinel.secrets
-    master = profile.topology.sentinel.master_name  # type: ignore[union-attr]
-    served_before = served(profile)
-    with Traffic(tls_sentinel, "redis-0") as traffic:
-        result = cli(tls_sentinel, "cert", "rotate", "{profile}")
-    assert result.returncode == 0, result.stderr
-    traffic.assert_unbroken()
-    assert_loaded(profile, served_before)
-    lines = result.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[1:7]] == [
-        ["redis-0", "CONFIG"],
-        ["redis-1", "CONFIG"],
-        ["redis-2", "CONFIG"],
-        ["sentinel-0", "restarted"],
-        ["sentinel-1", "restarted"],
-        ["sentinel-2", "restarted"],
-    ]
-    for sentinel in profile.sentinel_nodes:  # each back in the quorum, naming the same primary
-        client = connect_node(profile, sentinel, None, secrets.default.password)
-        assert client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)[0] == "redis-0"
-        assert len(client.execute_command("SENTINEL", "SENTINELS", master)) == 2
-        client.close()
-    emit(capsys, "cert-rotate-sentinel", traffic.figures() | {"rotate_stdout": lines[0]})

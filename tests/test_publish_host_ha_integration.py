@@ -1,7 +1,8 @@
 """A Sentinel deployment over mutual TLS published on a non-loopback address with an allow list,
 used from another host (a network namespace): the client finds the primary through the
 Sentinels, is sent only to addresses it can reach (the published ones, never a container's), and
-follows the new primary when the old one is killed. The refused host reaches no Sentinel."""
+follows the new primary when the old one is killed. The refused host reaches no Sentinel. `cert
+rotate` on the same deployment reloads the nodes live and restarts the Sentinels one at a time."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ import pytest
 import yaml
 
 from redis_harness.deploy import firewall
-from redis_harness.deploy.connect import connect
+from redis_harness.deploy.connect import connect, connect_node
 from redis_harness.deploy.readiness import current_primary
 
 from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, emit, variant_profile
 from .netns import ALLOWED_NET, OtherHosts
+from .test_certs_integration import Traffic, assert_loaded, served
+from .test_certs_integration import cli as cert_cli
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +36,7 @@ WRITER = textwrap.dedent(
     """
     import json, os, sys, time
     import redis
-    from redis_harness.deploy.connect import connect
+    from redis_harness.deploy.connect import connect, connect_node
     from redis_harness.profile.credentials import load_secrets
     from redis_harness.profile.model import load_profile
 
@@ -114,6 +117,37 @@ def test_only_the_allowed_host_reaches_the_sentinels_and_the_nodes(
     primary = current_primary(profile, published_ha.secrets)
     assert unmapped.stdout.split() == ["announced", str(primary), str(profile.network.container_port)], unmapped
     assert not other_hosts.allowed.connects(str(primary), profile.network.container_port)
+
+
+def test_rotate_restarts_sentinels_one_at_a_time_and_data_nodes_not_at_all(
+    published_ha: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cert rotate` on Sentinel: data nodes load theirs by CONFIG SET (a connection to the primary
+    stays open with 0 errors), Sentinels restart one at a time and come back naming the same primary."""
+    profile, secrets = published_ha.profile, published_ha.secrets
+    master = profile.topology.sentinel.master_name  # type: ignore[union-attr]
+    primary = current_primary(profile, secrets)
+    served_before = served(profile)
+    with Traffic(published_ha, primary) as traffic:
+        result = cert_cli(published_ha, "cert", "rotate", "{profile}")
+    assert result.returncode == 0, result.stderr
+    traffic.assert_unbroken()
+    assert_loaded(profile, served_before)
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines[1:7]] == [
+        ["redis-0", "CONFIG"],
+        ["redis-1", "CONFIG"],
+        ["redis-2", "CONFIG"],
+        ["sentinel-0", "restarted"],
+        ["sentinel-1", "restarted"],
+        ["sentinel-2", "restarted"],
+    ]
+    for sentinel in profile.sentinel_nodes:  # each back in the quorum, naming the same primary
+        client = connect_node(profile, sentinel, None, secrets.default.password)
+        assert client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)[0] == primary
+        assert len(client.execute_command("SENTINEL", "SENTINELS", master)) == 2
+        client.close()
+    emit(capsys, "cert-rotate-sentinel", traffic.figures() | {"rotate_stdout": lines[0]})
 
 
 def test_a_client_on_the_allowed_host_follows_the_new_primary(
