@@ -1,6 +1,9 @@
-"""Redis servers the harness did not deploy, for the target tests: the harness's image started with a plain
-`docker run` and a hand-written redis.conf (no compose, no labels, no users.acl rendered by the harness),
-published on a loopback port of the external lane's range (6700-6719).
+"""Redis servers the harness did not deploy, for the target tests, each from a hand-written redis.conf (no
+compose, no labels, no users.acl rendered by the harness), on a loopback port of 6700-6719, started two ways:
+
+- `docker`: the harness's image with a plain `docker run`, published on the port;
+- `process`: Debian's redis-server (scripts/bootstrap-host installs the package, its service kept off)
+  as a plain process of this host, listening on 127.0.0.1 only.
 
 - permissive: a password on the `default` user (which may run everything), no other ACL user, no
   maxmemory, allkeys-lru, no persistence: what the audit is there to find.
@@ -26,7 +29,9 @@ from redis_harness.profile.model import ServiceUser
 from redis_harness.render.acl import ADMIN_RULES, service_rules
 
 IMAGE = "redis-harness/redis:7.0-bookworm"
-PERMISSIVE_PORT, LOCKED_PORT = 6701, 6702
+PORTS = {("docker", "permissive"): 6701, ("docker", "locked"): 6702, ("process", "permissive"): 6703,
+         ("process", "locked"): 6704}  # fmt: skip
+HOWS = ("docker", "process")
 
 PERMISSIVE_CONF = """\
 bind 0.0.0.0
@@ -62,6 +67,8 @@ class ExternalRedis:
     name: str
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    how: str = "docker"
+    pid: int | None = None  # the process's, when it is one
 
     def client(self, user: str | None, password: str) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, username=user, password=password, decode_responses=True)
@@ -80,9 +87,9 @@ def _wait(server: ExternalRedis, user: str | None, password: str, timeout_s: flo
 
 
 @contextmanager
-def external_redis(kind: str, folder: Path, port: int | None = None) -> Iterator[ExternalRedis]:
-    """`docker run` the image with a hand-written config; removed on exit."""
-    port = port or (PERMISSIVE_PORT if kind == "permissive" else LOCKED_PORT)
+def external_redis(kind: str, folder: Path, how: str = "docker") -> Iterator[ExternalRedis]:
+    """A `kind` server started `how` (docker or process) with a hand-written config; removed on exit."""
+    port = PORTS[(how, kind)]
     name = f"external-{kind}-{port}"
     env = {
         "REDIS_PASSWORD": pysecrets.token_hex(24),
@@ -100,6 +107,30 @@ def external_redis(kind: str, folder: Path, port: int | None = None) -> Iterator
         )
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / f"{name}.conf"
+    with _started(how, name, port, folder, conf, text) as pid:
+        server = ExternalRedis(name, port, env, how, pid)
+        if kind == "permissive":
+            _wait(server, None, env["REDIS_PASSWORD"])
+        else:
+            _wait(server, "admin", env["REDIS_ADMIN_PASSWORD"])
+        yield server
+
+
+@contextmanager
+def _started(how: str, name: str, port: int, folder: Path, conf: Path, text: str) -> Iterator[int | None]:
+    if how == "process":
+        data = folder / name
+        data.mkdir(exist_ok=True)
+        local = {"bind 0.0.0.0": "bind 127.0.0.1", "port 6379": f"port {port}", "dir /tmp": f"dir {data}"}
+        conf.write_text("".join(local.get(line, line) + "\n" for line in text.splitlines()) + "daemonize no\n")
+        conf.chmod(0o600)
+        server = subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield server.pid
+        finally:
+            server.terminate()
+            server.wait(30)
+        return
     conf.write_text(text)
     conf.chmod(0o644)  # read by the image's redis user; hashes only, no password
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
@@ -108,13 +139,8 @@ def external_redis(kind: str, folder: Path, port: int | None = None) -> Iterator
          "-v", f"{conf}:/external.conf:ro", IMAGE, "redis-server", "/external.conf"],
         check=True, capture_output=True,
     )  # fmt: skip
-    server = ExternalRedis(name, port, env)
     try:
-        if kind == "permissive":
-            _wait(server, None, env["REDIS_PASSWORD"])
-        else:
-            _wait(server, "admin", env["REDIS_ADMIN_PASSWORD"])
-        yield server
+        yield None
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
 

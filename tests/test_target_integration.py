@@ -1,5 +1,6 @@
-"""load, monitor and verify (the audit) against Redis servers the harness did not start: the harness's image
-run with a plain `docker run` and a hand-written redis.conf (tests/external_redis.py), one permissive
+"""load, monitor and verify (the audit) against Redis servers the harness did not start, from a hand-written
+redis.conf (tests/external_redis.py), each run two ways: the harness's image with a plain `docker run`, and
+Debian's redis-server as a plain process of this host. One permissive
 (a password on `default`, no other user, no maxmemory, allkeys-lru, no persistence) and one locked down
 (the harness's service rules for `price`, an admin, volatile-lru, AOF). Each with and without the admin's
 password. The permissive server is the broken variant every audit check is shown failing on."""
@@ -7,15 +8,17 @@ password. The permissive server is the broken variant every audit check is shown
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from redis_harness.verify.audit import AUDIT_TAG
 
-from .external_redis import ExternalRedis, external_redis, target_profile
+from .external_redis import HOWS, ExternalRedis, external_redis, target_profile
 from .test_cli import run_cli
 
 pytestmark = pytest.mark.integration
@@ -28,15 +31,20 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module", params=HOWS)
+def how(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def permissive(folder: Path) -> Iterator[ExternalRedis]:
-    with external_redis("permissive", folder) as server:
+def permissive(folder: Path, how: str) -> Iterator[ExternalRedis]:
+    with external_redis("permissive", folder, how) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def locked(folder: Path) -> Iterator[ExternalRedis]:
-    with external_redis("locked", folder) as server:
+def locked(folder: Path, how: str) -> Iterator[ExternalRedis]:
+    with external_redis("locked", folder, how) as server:
         yield server
 
 
@@ -173,12 +181,12 @@ def gate(report: dict, name: str) -> dict:
 
 def test_load_smoke_on_the_locked_server(folder: Path, locked: ExternalRedis) -> None:
     paths = profiles(folder, locked, "locked")
-    code, report = load(paths["admin"], locked, folder / "run-locked")
+    code, report = load(paths["admin"], locked, folder / f"run-locked-{locked.how}")
     assert code == 0 and report["passed"] and report["server_figures"] is True
     assert gate(report, "memory")["judged"] and gate(report, "memory")["passed"]
     assert not gate(report, "no_oom_kill")["judged"]  # no container of the harness's to ask
     assert report["findings"]["workloads_left_out"] == ["DataAcquisition", "DataProcessing", "LockContention"]
-    code, report = load(paths["no admin"], locked, folder / "run-locked-noadmin")
+    code, report = load(paths["no admin"], locked, folder / f"run-locked-noadmin-{locked.how}")
     assert code == 0 and report["server_figures"] is False
     assert not gate(report, "memory")["judged"] and "admin password" in gate(report, "memory")["detail"]
     # No INFO was read: the server's figures are not available (None), never zero.
@@ -189,12 +197,12 @@ def test_load_smoke_on_the_permissive_server(folder: Path, permissive: ExternalR
     paths = profiles(folder, permissive, "permissive")
     admin = permissive.client(None, permissive.env["REDIS_PASSWORD"])
     admin.flushall()
-    code, report = load(paths["admin"], permissive, folder / "run-permissive")
+    code, report = load(paths["admin"], permissive, folder / f"run-permissive-{permissive.how}")
     # The memory gate judges a Redis without maxmemory as it would the harness's own: a failure.
     assert code == 1 and not gate(report, "memory")["passed"] and gate(report, "memory")["judged"]
     assert "maxmemory is 0" in gate(report, "memory")["detail"]
     assert gate(report, "error_rate")["passed"]
-    code, report = load(paths["no admin"], permissive, folder / "run-permissive-noadmin")
+    code, report = load(paths["no admin"], permissive, folder / f"run-permissive-noadmin-{permissive.how}")
     assert code == 0 and not gate(report, "memory")["judged"]
     # Nothing was written outside the service's prefix (the calibration key included), though the
     # permissive server would have allowed it.
@@ -234,7 +242,16 @@ def test_monitor_terminal_view_on_a_target(folder: Path, locked: ExternalRedis) 
 
 
 def test_the_servers_are_not_the_harness_s(locked: ExternalRedis) -> None:
-    """What makes these targets: no compose labels, started by plain docker run."""
+    """What makes these targets: a container with no compose labels, started by plain docker run, or a
+    process of this host outside any container, run from Debian's package."""
+    if locked.how == "process":
+        process = psutil.Process(locked.pid)
+        assert process.exe() == os.path.realpath("/usr/bin/redis-server") and process.is_running()
+        assert "docker" not in Path(f"/proc/{locked.pid}/cgroup").read_text()
+        assert (f"127.0.0.1:{locked.port}", "LISTEN") in {
+            (f"{c.laddr.ip}:{c.laddr.port}", c.status) for c in process.net_connections()
+        }
+        return
     labels = subprocess.run(
         ["docker", "inspect", "-f", "{{json .Config.Labels}}", locked.name], capture_output=True, text=True, check=True
     ).stdout
