@@ -16,10 +16,10 @@ import pytest
 
 from redis_harness.deploy.containers import project_containers
 from redis_harness.profile.model import Profile
-from redis_harness.render.monitoring import alert_rules, exporter_service, threshold_literal
+from redis_harness.render.monitoring import BLACKBOX_SERVICE, alert_rules, exporter_service, threshold_literal
 from redis_harness.verify.check import Check
 
-MONITORING_ROLES = ("exporter", "prometheus", "alertmanager")
+MONITORING_ROLES = ("exporter", "blackbox", "prometheus", "alertmanager")
 ROLE_LABEL = "io.redis-harness.role"
 # A fresh Prometheus has not scraped yet: give it a few scrape intervals before judging.
 FIRST_SCRAPES = 4
@@ -95,7 +95,10 @@ def test_monitoring_containers_hardened(profile: Profile, check: Check) -> None:
     """Non-root, read-only root, no capabilities, no new privileges, limits, loopback-only ports."""
     monitoring = [c for c in project_containers(profile) if c.labels.get(ROLE_LABEL) in MONITORING_ROLES]
     names = sorted(c.labels.get("com.docker.compose.service") for c in monitoring)
-    expected_names = sorted([exporter_service(n.service) for n in profile.data_nodes] + ["alertmanager", "prometheus"])
+    blackbox = [BLACKBOX_SERVICE] if profile.tls.enabled else []  # the TLS probes (certificate expiry)
+    expected_names = sorted(
+        [exporter_service(n.service) for n in profile.data_nodes] + ["alertmanager", "prometheus", *blackbox]
+    )
     hardened = dict.fromkeys(hardening(monitoring[0]) if monitoring else (), True)
     expected = {name: hardened for name in expected_names}
     found = {c.labels.get("com.docker.compose.service"): hardening(c) for c in monitoring}
