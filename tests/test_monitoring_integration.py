@@ -311,6 +311,7 @@ def test_verify_passes_over_tls_with_the_blackbox_hardened(montls: Deployment, t
     outcomes = verify_outcomes(montls.profile, montls.env, tmp_path)
     assert not failed(outcomes), failed(outcomes)
     assert outcomes["monitoring_containers_hardened"] == "pass"
+    assert outcomes["every_tls_probe_succeeds"] == "pass"
     assert outcomes["private_keys_private_on_host"] == "pass"
 
 
@@ -349,6 +350,29 @@ def _http_get(container: Any, port: int, path: str, before: str = "") -> str:
 
 def _metric(text: str, name: str) -> float | None:
     return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")), None)
+
+
+def test_a_probe_checking_another_name_fails_verify_and_fires_the_handshake_alert(
+    montls: Deployment, tmp_path: Path
+) -> None:
+    profile = montls.profile
+    config = paths.deployment_dir(profile.name) / "blackbox.yml"
+    original = config.read_text()
+    broken = yaml.safe_load(original)
+    broken["modules"]["redis_tls"]["tcp"]["tls_config"]["server_name"] = "not-a-node.invalid"
+    config.write_text(yaml.safe_dump(broken))
+    rule = next(r for r in alert_rules(profile) if r.name == "RedisTlsHandshakeFailing")
+    interval = profile.monitoring.scrape_interval_s
+    blackbox = service(profile, "blackbox")
+    try:
+        blackbox.restart(timeout=5)
+        wait_for("the handshake alert firing", lambda: firing(profile, rule.name), rule.for_s + 15 + 4 * interval)
+        outcomes = verify_outcomes(profile, montls.env, tmp_path, "-k", MONITORING_CHECKS)
+        assert failed(outcomes) == {"every_tls_probe_succeeds"}
+    finally:
+        config.write_text(original)
+        blackbox.restart(timeout=5)
+        wait_for("every probe good again", lambda: set(query(profile, 'probe_success{job="tls"}').values()) == {1}, 30)
 
 
 def test_both_exporters_check_the_nodes_host_name(montls: Deployment) -> None:
