@@ -1,4 +1,5 @@
-"""Monitoring (monitoring.enabled): every exporter scraped, the profile's rules loaded, the containers hardened.
+"""Monitoring (monitoring.enabled): every exporter scraped, the profile's rules loaded, the containers hardened;
+with TLS, every node's TLS probe succeeding (the certificate expiry Prometheus alerts on is read).
 
 Deployment-wide, so checked once, with the first data node; not collected when
 the profile has no monitoring. Prometheus is asked over its loopback port, as a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -16,10 +18,17 @@ import pytest
 
 from redis_harness.deploy.containers import project_containers
 from redis_harness.profile.model import Profile
-from redis_harness.render.monitoring import alert_rules, exporter_service, threshold_literal
+from redis_harness.render.monitoring import (
+    BLACKBOX_SERVICE,
+    TLS_JOB,
+    alert_rules,
+    exporter_service,
+    threshold_literal,
+    tls_probe_targets,
+)
 from redis_harness.verify.check import Check
 
-MONITORING_ROLES = ("exporter", "prometheus", "alertmanager")
+MONITORING_ROLES = ("exporter", "blackbox", "prometheus", "alertmanager")
 ROLE_LABEL = "io.redis-harness.role"
 # A fresh Prometheus has not scraped yet: give it a few scrape intervals before judging.
 FIRST_SCRAPES = 4
@@ -47,6 +56,25 @@ def test_every_exporter_target_up(profile: Profile, check: Check) -> None:
     while found != expected and "unknown" in found.values() and time.monotonic() < deadline:
         time.sleep(1)
         found = target_health(profile)
+    check.equal(expected, found)
+
+
+def probe_results(profile: Profile) -> dict[str, float]:
+    """Node -> probe_success of its latest TLS probe (1 a good handshake, 0 a failed one)."""
+    query = urllib.parse.urlencode({"query": f'probe_success{{job="{TLS_JOB}"}}'})
+    result = prometheus(profile, f"/api/v1/query?{query}")["result"]
+    return {r["metric"].get("node", r["metric"].get("instance", "")): float(r["value"][1]) for r in result}
+
+
+@pytest.mark.needs("tls")
+def test_every_tls_probe_succeeds(profile: Profile, check: Check) -> None:
+    """The blackbox_exporter's handshake with every node and Sentinel, by its service name, succeeds."""
+    expected = {service: 1.0 for service, _ in tls_probe_targets(profile)}
+    deadline = time.monotonic() + FIRST_SCRAPES * profile.monitoring.scrape_interval_s
+    found = probe_results(profile)
+    while found != expected and len(found) < len(expected) and time.monotonic() < deadline:
+        time.sleep(1)
+        found = probe_results(profile)
     check.equal(expected, found)
 
 
@@ -95,7 +123,10 @@ def test_monitoring_containers_hardened(profile: Profile, check: Check) -> None:
     """Non-root, read-only root, no capabilities, no new privileges, limits, loopback-only ports."""
     monitoring = [c for c in project_containers(profile) if c.labels.get(ROLE_LABEL) in MONITORING_ROLES]
     names = sorted(c.labels.get("com.docker.compose.service") for c in monitoring)
-    expected_names = sorted([exporter_service(n.service) for n in profile.data_nodes] + ["alertmanager", "prometheus"])
+    blackbox = [BLACKBOX_SERVICE] if profile.tls.enabled else []  # the TLS probes (certificate expiry)
+    expected_names = sorted(
+        [exporter_service(n.service) for n in profile.data_nodes] + ["alertmanager", "prometheus", *blackbox]
+    )
     hardened = dict.fromkeys(hardening(monitoring[0]) if monitoring else (), True)
     expected = {name: hardened for name in expected_names}
     found = {c.labels.get("com.docker.compose.service"): hardening(c) for c in monitoring}

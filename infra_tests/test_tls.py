@@ -31,11 +31,10 @@ from redis_harness.render.certificates import (
     Names,
     client_paths,
     is_private_key,
-    mounted_names,
     server_names,
     signed_by,
 )
-from redis_harness.render.secret_files import CONTAINER_UID
+from redis_harness.render.secret_files import CONTAINER_UID, MONITORING_UID, key_owner
 from redis_harness.verify import parsers, tls_probe
 from redis_harness.verify.check import Check
 
@@ -273,8 +272,8 @@ def test_ca_key_in_no_container(profile: Profile, tls_state: Path, ca_pem: str, 
 @pytest.mark.deployment_wide
 def test_private_keys_private_on_host(profile: Profile, tls_state: Path, check: Check) -> None:
     """Every key in .state/<name>/ is 0600; a node's own is owned by the containers' redis user (uid 999),
-    the rest (the CA's, the clients') by whoever runs the harness."""
-    mounted = set(mounted_names(profile))
+    the exporter's by the monitoring user (uid 990), the rest (the CA's, the clients') by whoever runs the
+    harness."""
     harness_uid = os.geteuid()
     problems, count = [], 0
     for path in sorted(tls_state.iterdir()):
@@ -282,11 +281,12 @@ def test_private_keys_private_on_host(profile: Profile, tls_state: Path, check: 
             continue
         count += 1
         info = path.stat()
-        owner = CONTAINER_UID if path.name in mounted and harness_uid == 0 else harness_uid
+        owner = key_owner(profile, path.name) if harness_uid == 0 else None
+        owner = harness_uid if owner is None else owner
         if stat.S_IMODE(info.st_mode) != 0o600 or info.st_uid != owner:
             problems.append(f"{path.name} {stat.S_IMODE(info.st_mode):04o} uid {info.st_uid} (want {owner})")
     check.that(
         count > 0 and not problems,
-        f"keys in .state/{profile.name}/ 0600, node keys uid {CONTAINER_UID}",
+        f"keys in .state/{profile.name}/ 0600, node keys uid {CONTAINER_UID}, the exporter's {MONITORING_UID}",
         "; ".join(problems) or f"{count} keys, all 0600, owners as wanted",
     )

@@ -16,6 +16,7 @@ from redis_harness.errors import BadInput
 from redis_harness.profile.model import Profile, profile_from_mapping
 from redis_harness.render import certificates as certs
 from redis_harness.render.files import render_files
+from redis_harness.render.secret_files import CONTAINER_UID, MONITORING_UID, key_owner
 
 from .conftest import generated_env
 from .test_profile import dev_raw, refused
@@ -88,11 +89,33 @@ def test_bad_tls_settings_are_refused_in_one_line(tls: dict, field: str, words: 
     assert message.startswith(field) and words in message, message
 
 
-def test_monitoring_with_tls_is_refused_until_the_exporters_speak_it() -> None:
+def test_monitoring_with_tls_is_accepted_but_still_only_on_loopback() -> None:
     raw = dev_raw()
     raw["security"]["tls"] = {"enabled": True}
     raw["monitoring"] = {"enabled": True}
-    assert refused(raw).startswith("monitoring.enabled:")
+    assert profile_from_mapping(raw, Path("dev.yaml")).monitoring.enabled
+    raw["network"] = {**raw["network"], "publish": "host", "host": "198.18.0.1", "allow": ["198.18.1.0/24"]}
+    assert refused(raw).startswith("monitoring.enabled: needs network.publish: loopback")
+
+
+def test_monitoring_with_tls_gives_the_exporter_a_client_certificate_its_containers_own() -> None:
+    profile = tls_profile(monitoring={"enabled": True})
+    files = certs.tls_files(profile, {}, NOW)
+    cert_file, key_file = certs.client_files("exporter")
+    cert = load(files[cert_file])
+    cert.verify_directly_issued_by(load(files[certs.CA_CERT]))
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "exporter"
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
+    assert {cert_file, key_file} <= set(certs.mounted_names(profile))
+    node_key = certs.node_files(profile.nodes[0])[1]
+    owners = {name: key_owner(profile, name) for name in (key_file, node_key, certs.client_files("admin")[1])}
+    assert owners == {key_file: MONITORING_UID, node_key: CONTAINER_UID, certs.client_files("admin")[1]: None}
+    # Without monitoring nobody needs it: not issued, not mounted.
+    plain = tls_profile()
+    assert cert_file not in certs.tls_files(plain, {}, NOW) and cert_file not in certs.mounted_names(plain)
+    assert key_owner(plain, key_file) is None
 
 
 # --------------------------------------------------------------------------- issuing

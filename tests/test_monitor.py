@@ -275,3 +275,91 @@ def test_monitoring_ports_must_not_clash(tmp_path: Any) -> None:
         variant_profile("ci", tmp_path, "monclash", monitoring={"enabled": True, "prometheus_port": 6381})
     with pytest.raises(BadInput, match="monitoring.alertmanager_port"):
         variant_profile("ci", tmp_path, "monclash2", monitoring={"prometheus_port": 9100, "alertmanager_port": 9100})
+
+
+# --------------------------------------------------------------------------- monitoring over TLS
+
+
+def tls_rendered(tmp_path: Any, base: str = "ci", **tls: Any) -> tuple[Any, dict[str, str], Any]:
+    """(profile, rendered files, secrets) of `base` with TLS on (client certificates required unless `tls`
+    says otherwise) and monitoring on."""
+    tls = {"enabled": True, "client_auth": "required", **tls}
+    profile = variant_profile(base, tmp_path, "montls", security={"tls": tls}, monitoring={"enabled": True})
+    secrets = load_secrets(profile, env=generated_env())
+    return profile, render_files(profile, secrets), secrets
+
+
+def leaks(text: str, secret_values: list[str]) -> list[str]:
+    """The secret values (passwords, or any PEM private key) found in a rendered text."""
+    found = [value for value in secret_values if value in text]
+    return found + (["a private key"] if "PRIVATE KEY" in text else [])
+
+
+@pytest.mark.parametrize("client_auth", ["required", "optional", "none"])
+def test_tls_exporters_speak_tls_checking_the_nodes_name_with_no_secret_on_a_command_line(
+    tmp_path: Any, client_auth: str
+) -> None:
+    profile, files, secrets = tls_rendered(tmp_path, client_auth=client_auth)
+    stack = yaml.safe_load(files["docker-compose.yml"])
+    exporter = stack["services"]["exporter-redis"]
+    command = exporter["command"][-1]
+    assert " -redis.addr=rediss://redis:6379 " in command  # the service name: the certificate's name
+    assert " -tls-ca-cert-file=/run/secrets/tls-ca.crt " in command
+    assert "skip-tls-verification" not in command
+    client = " -tls-client-cert-file=/run/secrets/tls-client.crt -tls-client-key-file=/run/secrets/tls-client.key"
+    assert (client in command) == (client_auth != "none")
+    mounted = {m if isinstance(m, str) else m["source"] for m in exporter["secrets"]}
+    pair = {"tls-client-exporter.crt", "tls-client-exporter.key"} if client_auth != "none" else set()
+    assert mounted == {"exporter", "tls-ca.crt"} | pair
+    values = [secrets.derived("exporter"), secrets.admin.password, secrets.healthcheck_password]
+    assert leaks(files["docker-compose.yml"], values) == []
+    # The same check on a broken variant: the password written into the command.
+    broken = files["docker-compose.yml"].replace("$(cat /run/secrets/exporter)", secrets.derived("exporter"))
+    assert leaks(broken, values) == [secrets.derived("exporter")]
+    # TLS off: the exporters stay on plain redis:// and no blackbox is rendered.
+    plain = rendered(tmp_path, enabled=True)
+    assert "-redis.addr=redis://redis:6379 " in plain["docker-compose.yml"] and "blackbox.yml" not in plain
+
+
+def test_tls_monitoring_probes_every_node_through_a_hardened_blackbox(tmp_path: Any) -> None:
+    profile, files, _ = tls_rendered(tmp_path, base="ha")
+    stack = yaml.safe_load(files["docker-compose.yml"])
+    blackbox = stack["services"]["blackbox"]
+    assert blackbox["read_only"] is True and blackbox["cap_drop"] == ["ALL"] and blackbox["user"] == "990:990"
+    assert blackbox["networks"] == ["internal"] and "ports" not in blackbox
+    assert blackbox["secrets"] == [
+        "tls-ca.crt",
+        {"source": "tls-client-exporter.crt", "target": "tls-client.crt"},
+        {"source": "tls-client-exporter.key", "target": "tls-client.key"},
+    ]
+    module = yaml.safe_load(files["blackbox.yml"])["modules"]["redis_tls"]
+    assert module["prober"] == "tcp" and module["tcp"]["tls"] is True
+    # No server_name: blackbox checks the probe's target host (the node's service name); no skipped check.
+    assert module["tcp"]["tls_config"] == {
+        "ca_file": "/run/secrets/tls-ca.crt",
+        "cert_file": "/run/secrets/tls-client.crt",
+        "key_file": "/run/secrets/tls-client.key",
+    }
+    job = next(j for j in yaml.safe_load(files["prometheus.yml"])["scrape_configs"] if j["job_name"] == "tls")
+    probed = {c["labels"]["node"]: c["targets"] for c in job["static_configs"]}
+    data = {n.service: [f"{n.service}:6379"] for n in profile.data_nodes}
+    assert probed == data | {n.service: [f"{n.service}:26379"] for n in profile.sentinel_nodes}
+    assert len(probed) == 6 and job["params"] == {"module": ["redis_tls"]} and job["metrics_path"] == "/probe"
+    assert job["relabel_configs"][-1] == {"target_label": "__address__", "replacement": "blackbox:9115"}
+    _, none_files, _ = tls_rendered(tmp_path, base="ha", client_auth="none")
+    assert "cert_file" not in yaml.safe_load(none_files["blackbox.yml"])["modules"]["redis_tls"]["tcp"]["tls_config"]
+
+
+@pytest.mark.parametrize(("renew_before", "days"), [("30d", "30"), ("10d", "10"), ("36h", "1.5")])
+def test_cert_expiry_rule_uses_renew_before(tmp_path: Any, renew_before: str, days: str) -> None:
+    _, files, _ = tls_rendered(tmp_path, renew_before=renew_before)
+    rules = {r["alert"]: r for r in yaml.safe_load(files["rules.yml"])["groups"][0]["rules"]}
+    rule = rules["RedisCertExpiringSoon"]
+    assert rule["expr"] == f'(probe_ssl_earliest_cert_expiry{{job="tls"}} - time()) / 86400 <= {days}'
+    assert rule["annotations"]["threshold"] == days and rule["labels"]["monitor_name"] == "cert_expiry"
+    assert rules["RedisTlsHandshakeFailing"]["expr"] == 'probe_success{job="tls"} == 0 or up{job="tls"} == 0'
+    assert "RedisCertExpiringSoon" not in rules_of(rendered(tmp_path, enabled=True))
+
+
+def rules_of(files: dict[str, str]) -> set[str]:
+    return {r["alert"] for r in yaml.safe_load(files["rules.yml"])["groups"][0]["rules"]}

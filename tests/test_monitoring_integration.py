@@ -1,5 +1,7 @@
 """The Prometheus stack of a real deployment (monitoring.enabled): up, verify's monitoring checks and
-their broken variants, and RedisMemoryHigh firing after memory is filled past the profile's threshold."""
+their broken variants, and RedisMemoryHigh firing after memory is filled past the profile's threshold.
+With mutual TLS (`promtls`): the exporter over TLS with its client certificate, the blackbox_exporter
+reading each served certificate's expiry, and RedisCertExpiringSoon firing on a short-lived one."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +22,12 @@ import yaml
 from redis_harness import paths
 from redis_harness.deploy.containers import project_containers
 from redis_harness.profile.model import Profile
-from redis_harness.render.monitoring import alert_rules
+from redis_harness.render.monitoring import alert_rules, exporter_service
 
 from .browser import chromium_page
-from .conftest import REPO, Deployment, deployed, variant_profile
+from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, variant_profile
 from .docs_pictures import keep
+from .test_certs_integration import _load_short_lived, served
 from .test_verify import failed, verify_outcomes
 
 pytestmark = pytest.mark.integration
@@ -256,3 +260,157 @@ def test_the_eviction_run_lists_the_alerts_it_caused(monstack: Deployment, tmp_p
     assert {"RedisEvictionsFrequent", "RedisMemoryHigh"} <= fired, stdout
     assert "prometheus alerts: " in stdout and "RedisEvictionsFrequent" in stdout
     assert "Prometheus alerts during the run" in (tmp_path / "report.html").read_text()
+
+
+# ------------------------------------------------------------------ over mutual TLS (one deployment)
+
+TLS_MONITORING = {**MONITORING, "prometheus_port": 6901, "alertmanager_port": 6902}
+
+
+@pytest.fixture(scope="module")
+def montls(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
+    """The ci profile with client certificates required and monitoring on, as `promtls` on port 6900."""
+    folder = tmp_path_factory.mktemp("promtls")
+    # variant_profile merges `security` with ci's: its users stay, TLS is added.
+    profile = variant_profile(
+        "ci", folder, "promtls", network={"port": 6900}, security=TLS_REQUIRED, monitoring=TLS_MONITORING
+    )
+    with deployed(profile, secret_env) as deployment:
+        wait_for("every target scraped", lambda: targets_up(deployment.profile), 60)
+        yield deployment
+
+
+def query(profile: Profile, promql: str) -> dict[str, float]:
+    """An instant query's answer: the `node` label (or job) -> value."""
+    path = "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    result = api(profile, path)["data"]["result"]
+    return {r["metric"].get("node", r["metric"].get("job", "")): float(r["value"][1]) for r in result}
+
+
+def firing(profile: Profile, alertname: str) -> bool:
+    return alertname in firing_now(profile)
+
+
+def test_over_tls_exporters_read_redis_and_blackbox_reads_each_served_certificate(montls: Deployment) -> None:
+    profile = montls.profile
+    nodes = {n.service for n in profile.data_nodes}
+    assert query(profile, 'up{job="redis"}') == dict.fromkeys(nodes, 1.0)
+    assert query(profile, "redis_up") == dict.fromkeys(nodes, 1.0)
+    # Figures only a logged-in INFO gives: the exporter's TLS session (with its client certificate) works.
+    assert set(query(profile, "redis_memory_max_bytes")) == nodes
+    assert query(profile, 'probe_success{job="tls"}') == {n.service: 1.0 for n in profile.nodes}
+    expiry = query(profile, 'probe_ssl_earliest_cert_expiry{job="tls"}')
+    assert expiry == {service: cert.not_after.timestamp() for service, cert in served(profile).items()}
+    for role in ("exporter", "blackbox"):
+        container = next(c for c in project_containers(profile) if c.labels.get("io.redis-harness.role") == role)
+        shown = json.dumps(container.attrs)
+        assert montls.secrets.derived("exporter") not in shown and "PRIVATE KEY" not in shown, role
+
+
+def test_verify_passes_over_tls_with_the_blackbox_hardened(montls: Deployment, tmp_path: Path) -> None:
+    outcomes = verify_outcomes(montls.profile, montls.env, tmp_path)
+    assert not failed(outcomes), failed(outcomes)
+    assert outcomes["monitoring_containers_hardened"] == "pass"
+    assert outcomes["every_tls_probe_succeeds"] == "pass"
+    assert outcomes["private_keys_private_on_host"] == "pass"
+
+
+def test_an_exporter_without_its_client_certificate_is_refused(montls: Deployment) -> None:
+    profile = montls.profile
+    document = paths.deployment_dir(profile.name) / "docker-compose.yml"
+    original = document.read_text()
+    broken = yaml.safe_load(original)
+    node = profile.data_nodes[0].service
+    exporter = exporter_service(node)
+    command = broken["services"][exporter]["command"]
+    command[-1] = command[-1].replace(
+        " -tls-client-cert-file=/run/secrets/tls-client.crt -tls-client-key-file=/run/secrets/tls-client.key", ""
+    )
+    assert command[-1] != yaml.safe_load(original)["services"][exporter]["command"][-1]
+    document.write_text(yaml.safe_dump(broken))
+    try:
+        compose(profile, "up", "--detach", "--wait", exporter)
+        wait_for("the exporter refused by the node", lambda: query(profile, "redis_up").get(node) == 0, 30)
+    finally:
+        document.write_text(original)
+        compose(profile, "up", "--detach", "--wait", exporter)
+        wait_for("the exporter reads the node again", lambda: query(profile, "redis_up").get(node) == 1, 30)
+
+
+def _internal_ip(profile: Profile, service_name: str) -> str:
+    networks = service(profile, service_name).attrs["NetworkSettings"]["Networks"]
+    return next(n["IPAddress"] for name, n in networks.items() if name.endswith("_internal"))
+
+
+def _http_get(container: Any, port: int, path: str, before: str = "") -> str:
+    """GET on the container's own loopback with bash's /dev/tcp (no curl in the image)."""
+    script = f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+    return container.exec_run(["bash", "-c", before + script]).output.decode(errors="replace")
+
+
+def _metric(text: str, name: str) -> float | None:
+    return next((float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")), None)
+
+
+def test_a_probe_checking_another_name_fails_verify_and_fires_the_handshake_alert(
+    montls: Deployment, tmp_path: Path
+) -> None:
+    profile = montls.profile
+    config = paths.deployment_dir(profile.name) / "blackbox.yml"
+    original = config.read_text()
+    broken = yaml.safe_load(original)
+    broken["modules"]["redis_tls"]["tcp"]["tls_config"]["server_name"] = "not-a-node.invalid"
+    config.write_text(yaml.safe_dump(broken))
+    rule = next(r for r in alert_rules(profile) if r.name == "RedisTlsHandshakeFailing")
+    interval = profile.monitoring.scrape_interval_s
+    blackbox = service(profile, "blackbox")
+    try:
+        blackbox.restart(timeout=5)
+        wait_for("the handshake alert firing", lambda: firing(profile, rule.name), rule.for_s + 15 + 4 * interval)
+        outcomes = verify_outcomes(profile, montls.env, tmp_path, "-k", MONITORING_CHECKS)
+        assert failed(outcomes) == {"every_tls_probe_succeeds"}
+    finally:
+        config.write_text(original)
+        blackbox.restart(timeout=5)
+        wait_for("every probe good again", lambda: set(query(profile, 'probe_success{job="tls"}').values()) == {1}, 30)
+
+
+def test_both_exporters_check_the_nodes_host_name(montls: Deployment) -> None:
+    """By the node's service name the handshake succeeds; by its container address (not in its
+    certificate) the very same flags and module fail: the host name is checked."""
+    profile = montls.profile
+    node = profile.data_nodes[0].service
+    ip = _internal_ip(profile, node)
+    blackbox = service(profile, "blackbox")
+    found = {
+        target: _metric(_http_get(blackbox, 9115, f"/probe?module=redis_tls&target={target}:6379"), "probe_success")
+        for target in (node, ip)
+    }
+    assert found == {node: 1.0, ip: 0.0}
+    exporter = service(profile, exporter_service(node))
+    command = exporter.attrs["Config"]["Cmd"][-1]
+    redis_up = {}
+    for port, host in ((9122, node), (9123, ip)):
+        # The deployed command, on another port, against `host` and for a few seconds, in the exporter's container.
+        one_off = command.replace(f"rediss://{node}:", f"rediss://{host}:").replace(":9121", f"127.0.0.1:{port}")
+        one_off = one_off.replace("exec prometheus-redis-exporter", "timeout 5 prometheus-redis-exporter")
+        assert f"rediss://{host}:6379" in one_off and f"127.0.0.1:{port}" in one_off and "timeout 5" in one_off
+        text = _http_get(exporter, port, "/metrics", before=f"{one_off} >/dev/null 2>&1 & sleep 1; ")
+        redis_up[host] = _metric(text, "redis_up")
+    assert redis_up == {node: 1.0, ip: 0.0}
+
+
+def test_a_short_lived_certificate_fires_redis_cert_expiring_soon(montls: Deployment, capsys: Any) -> None:
+    profile = montls.profile
+    rule = next(r for r in alert_rules(profile) if r.name == "RedisCertExpiringSoon")
+    assert rule.threshold == profile.tls.renew_before_s / 86400
+    assert not firing(profile, "RedisCertExpiringSoon")
+    short = _load_short_lived(montls, profile.data_nodes[0].service, days=2)
+    interval = profile.monitoring.scrape_interval_s
+    took = wait_for("RedisCertExpiringSoon firing", lambda: firing(profile, rule.name), rule.for_s + 4 * interval)
+    node = profile.data_nodes[0].service
+    assert query(profile, 'probe_ssl_earliest_cert_expiry{job="tls"}')[node] == short.not_after.timestamp()
+    alert = next(a for a in api(profile, "/api/v1/alerts")["data"]["alerts"] if a["labels"]["alertname"] == rule.name)
+    assert alert["labels"]["node"] == node and alert["annotations"]["threshold"] == rule.threshold_text
+    with capsys.disabled():
+        print(f"\n[monitoring] RedisCertExpiringSoon firing {took:.1f} s after a 2-day certificate was loaded")

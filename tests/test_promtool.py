@@ -3,6 +3,8 @@
 The rules are rendered from profiles/ci.yaml with monitoring enabled, exactly
 as `up` renders them; tests/promtool/rules_test.yml holds the series and the
 alerts each must (not) produce. A changed threshold makes those tests fail.
+With security.tls on, tests/promtool/tls_rules_test.yml does the same for
+RedisCertExpiringSoon (renew_before) and RedisTlsHandshakeFailing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from redis_harness.render.files import render_files
 from .conftest import REPO, generated_env, variant_profile
 
 RULES_TEST = REPO / "tests" / "promtool" / "rules_test.yml"
+TLS_RULES_TEST = REPO / "tests" / "promtool" / "tls_rules_test.yml"
+TLS_RENEW_BEFORE_DAYS = 30  # what tls_rules_test.yml assumes (the default renew_before)
 # What rules_test.yml assumes of the ci profile (see its header).
 ASSUMED = {
     "miss_ratio": 0.2,
@@ -38,11 +42,13 @@ def promtool() -> str:
     return path
 
 
-def rendered_rules(tmp_path: Path, **alerts: object) -> Path:
-    profile: Profile = variant_profile("ci", tmp_path, "promtool", monitoring=MONITORING, alerts=alerts)
+def rendered_rules(tmp_path: Path, tls: dict | None = None, **alerts: object) -> Path:
+    """rules.yml rendered beside its rule tests (the TLS ones with `tls`, the security.tls settings)."""
+    security = {"security": {"tls": {"enabled": True, **tls}}} if tls is not None else {}
+    profile: Profile = variant_profile("ci", tmp_path, "promtool", monitoring=MONITORING, alerts=alerts, **security)
     files = render_files(profile, load_secrets(profile, env=generated_env()))
     (tmp_path / "rules.yml").write_text(files["rules.yml"])
-    shutil.copy(RULES_TEST, tmp_path / "rules_test.yml")
+    shutil.copy(RULES_TEST if tls is None else TLS_RULES_TEST, tmp_path / "rules_test.yml")
     return tmp_path
 
 
@@ -91,3 +97,42 @@ def test_broken_rule_file_fails_promtool_check(tmp_path: Path) -> None:
     rules = folder / "rules.yml"
     rules.write_text(rules.read_text().replace("redis_memory_used_bytes /", "redis_memory_used_bytes //", 1))
     assert run("check", "rules", "rules.yml", cwd=folder).returncode != 0
+
+
+def test_tls_rules_pass_promtool_check_and_assume_the_default_renew_before(tmp_path: Path) -> None:
+    profile = variant_profile("ci", tmp_path, "promtool", security={"tls": {"enabled": True}}, monitoring=MONITORING)
+    assert profile.tls.renew_before_s / 86400 == TLS_RENEW_BEFORE_DAYS
+    folder = rendered_rules(tmp_path, tls={})
+    result = run("check", "rules", "rules.yml", cwd=folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8 rules found" in result.stdout
+
+
+def test_cert_expiry_fires_within_renew_before_and_not_beyond_it(tmp_path: Path) -> None:
+    folder = rendered_rules(tmp_path, tls={})
+    result = run("test", "rules", "rules_test.yml", cwd=folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "renew_before",
+    [
+        "29d",  # the certificate 29.9986 days from its end no longer fires
+        "31d",  # the one 30.002 days from its end fires too
+    ],
+)
+def test_another_renew_before_fails_the_cert_expiry_rule_tests(tmp_path: Path, renew_before: str) -> None:
+    folder = rendered_rules(tmp_path, tls={"renew_before": renew_before})
+    result = run("test", "rules", "rules_test.yml", cwd=folder)
+    assert result.returncode != 0
+    assert "alertname: RedisCertExpiringSoon" in result.stdout + result.stderr
+
+
+def test_a_handshake_rule_that_ignores_the_blackbox_being_down_fails_its_rule_test(tmp_path: Path) -> None:
+    folder = rendered_rules(tmp_path, tls={})
+    rules = folder / "rules.yml"
+    rules.write_text(rules.read_text().replace(' or up{job="tls"} == 0', "", 1))
+    result = run("test", "rules", "rules_test.yml", cwd=folder)
+    assert result.returncode != 0
+    assert "alertname: RedisTlsHandshakeFailing" in result.stdout + result.stderr

@@ -29,8 +29,16 @@ SUITE_LABEL = "org.redis-harness.debian-suite"
 DOCKERFILE_DIR = paths.ROOT / "image"
 # The tags `up` may build when they are missing: the project's own default.
 BUILDABLE_TAGS = (DEFAULT_IMAGE,)
-# Prometheus, Alertmanager and redis_exporter in one image (monitoring.enabled); promtool comes with prometheus.
-MONITORING_PACKAGES = ("prometheus", "prometheus-alertmanager", "prometheus-redis-exporter")
+# Prometheus, Alertmanager, redis_exporter and blackbox_exporter (the nodes' certificate expiry over TLS) in one
+# image (monitoring.enabled); promtool comes with prometheus.
+MONITORING_PACKAGES = (
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-redis-exporter",
+    "prometheus-blackbox-exporter",
+)
+# The packages an offline image was built with: a monitoring image from before a package was added is built again.
+PACKAGES_LABEL = "org.redis-harness.packages"
 MONITORING_DOCKERFILE_DIR = DOCKERFILE_DIR / "monitoring"
 
 
@@ -70,7 +78,7 @@ def _bootstrap_rootfs(suite: str, out: Path, packages: tuple[str, ...] = OFFLINE
         # The release, its point updates and its security updates, from this machine's own mirrors.
         *apt_sources.source_lines(suite),
     ]
-    progress.note(f"mmdebstrap: a minimal Debian {suite} root with {', '.join(OFFLINE_PACKAGES)}")
+    progress.note(f"mmdebstrap: a minimal Debian {suite} root with {', '.join(packages)}")
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -105,7 +113,7 @@ def build_offline(
             path=str(dockerfile_dir),
             tag=ref,
             buildargs={"BASE": base_ref},
-            labels={SUITE_LABEL: suite},
+            labels={SUITE_LABEL: suite, PACKAGES_LABEL: " ".join(packages)},
             rm=True,
             forcerm=True,
         )
@@ -142,9 +150,19 @@ def ensure(image: Image) -> str:
     return "pulled"
 
 
+def _built_packages(ref: str) -> str | None:
+    """The packages label of image `ref`, or None when it is missing (or was built before the label)."""
+    try:
+        labels = docker_client().images.get(ref).labels or {}
+    except ImageNotFound:
+        return None
+    return labels.get(PACKAGES_LABEL)
+
+
 def ensure_monitoring(ref: str) -> str:
-    """The monitoring image (Prometheus, Alertmanager, redis_exporter): present, or built offline."""
-    if is_present(ref):
+    """The monitoring image (Prometheus, Alertmanager, redis_exporter, blackbox_exporter): present with every
+    package, or built offline (again, when an older build lacks one)."""
+    if _built_packages(ref) == " ".join(MONITORING_PACKAGES):
         return "present"
     build_offline(
         ref,

@@ -561,7 +561,11 @@ class Alerts(Section):
 class Monitoring(Section):
     """Prometheus, Alertmanager and one redis_exporter per data node, beside the deployment."""
 
-    enabled: bool = Field(False, description="Run the monitoring stack with the deployment")
+    enabled: bool = Field(
+        False,
+        description="Run the monitoring stack with the deployment; with security.tls, over TLS, and a "
+        "blackbox_exporter probes each node's certificate expiry",
+    )
     prometheus_port: int = Field(
         9090, ge=1024, le=65535, description="Prometheus's port, published on network.host (loopback) only"
     )
@@ -696,11 +700,6 @@ class Profile(Section):
             return
         if self.network.publish != "loopback":
             raise refuse("needs network.publish: loopback, where its ports are published", "monitoring.enabled")
-        if self.security.tls.enabled:
-            raise refuse(
-                "the exporters do not speak TLS to the nodes yet; turn monitoring off or security.tls.enabled off",
-                "monitoring.enabled",
-            )
         taken = {n.host_port for n in self.nodes}
         for field, port in (
             ("prometheus_port", monitoring.prometheus_port),

@@ -10,7 +10,9 @@ Every file lives in .state/<name>/ beside the other secret files (never in compo
                              security.tls.names. Nodes also show it as their client certificate on
                              replication, Sentinel and Cluster-bus links (it carries clientAuth too).
 - tls-client-<user>.crt/.key with client_auth none/optional/required: one per service user and one for
-                             `admin` (the harness's own clients), for a client to prove who it is
+                             `admin` (the harness's own clients), for a client to prove who it is; with
+                             monitoring on, one for `exporter`, mounted into the redis_exporters and the
+                             blackbox_exporter (its key owned by their uid 990)
 
 A certificate is reused while it is signed by the current CA, names what the profile says and is
 further than renew_before from its expiry; otherwise a new one is issued (`up`, `cert rotate`). With
@@ -41,6 +43,7 @@ MOUNTED_CERT, MOUNTED_KEY, MOUNTED_CA = "tls-server.crt", "tls-server.key", CA_C
 CA_VALIDITY = dt.timedelta(days=3650)
 CA_RENEW_BEFORE = dt.timedelta(days=365)  # a new CA (and so every certificate) a year before the old one ends
 HARNESS_CLIENT = "admin"  # the user the harness's own clients log in as
+EXPORTER_CLIENT = "exporter"  # the ACL user the redis_exporters log in as (monitoring.enabled)
 
 
 def node_files(node: Node) -> tuple[str, str]:
@@ -52,8 +55,10 @@ def client_files(user: str) -> tuple[str, str]:
 
 
 def client_users(profile: Profile) -> tuple[str, ...]:
-    """Users the harness issues a client certificate for: every service, and admin for the harness itself."""
-    return (*(s.name for s in profile.security.services), HARNESS_CLIENT)
+    """Users the harness issues a client certificate for: every service, admin for the harness itself, and
+    exporter for the monitoring containers when monitoring is on."""
+    exporter = (EXPORTER_CLIENT,) if profile.monitoring.enabled else ()
+    return (*(s.name for s in profile.security.services), HARNESS_CLIENT, *exporter)
 
 
 def tls_file_names(profile: Profile) -> tuple[str, ...]:
@@ -69,10 +74,12 @@ def tls_file_names(profile: Profile) -> tuple[str, ...]:
 
 
 def mounted_names(profile: Profile) -> tuple[str, ...]:
-    """The TLS files some container mounts: the CA certificate and each node's own pair."""
+    """The TLS files some container mounts: the CA certificate, each node's own pair and, with monitoring on,
+    the exporter's client pair."""
     if not profile.tls.enabled:
         return ()
-    return (CA_CERT, *(name for node in profile.nodes for name in node_files(node)))
+    exporter = client_files(EXPORTER_CLIENT) if profile.monitoring.enabled else ()
+    return (CA_CERT, *(name for node in profile.nodes for name in node_files(node)), *exporter)
 
 
 def is_private_key(name: str) -> bool:

@@ -20,13 +20,18 @@ from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.acl import SENTINEL_PEER_USER, acl_users, sentinel_acl_users
-from redis_harness.render.certificates import MOUNTED_CA, MOUNTED_CERT, MOUNTED_KEY
+from redis_harness.render.certificates import EXPORTER_CLIENT, MOUNTED_CA, MOUNTED_CERT, MOUNTED_KEY, client_files
 from redis_harness.render.monitoring import (
     ALERTMANAGER_PORT,
+    BLACKBOX_PORT,
+    BLACKBOX_SERVICE,
     EXPORTER_PORT,
     PROMETHEUS_PORT,
+    TLS_JOB,
+    TLS_MODULE,
     alert_rules,
     exporter_service,
+    tls_probe_targets,
 )
 from redis_harness.render.networks import bridge_names
 from redis_harness.render.secret_files import secret_names, secret_path
@@ -52,6 +57,8 @@ def rendered_files(profile: Profile) -> dict[str, str]:
         files["prometheus.yml"] = "monitoring/prometheus.yml.j2"
         files["rules.yml"] = "monitoring/rules.yml.j2"
         files["alertmanager.yml"] = "monitoring/alertmanager.yml.j2"
+        if profile.tls.enabled:
+            files["blackbox.yml"] = "monitoring/blackbox.yml.j2"
     return files
 
 
@@ -107,6 +114,12 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         "exporter_port": EXPORTER_PORT,
         "prometheus_port": PROMETHEUS_PORT,
         "alertmanager_port": ALERTMANAGER_PORT,
+        "blackbox_service": BLACKBOX_SERVICE,
+        "blackbox_port": BLACKBOX_PORT,
+        "tls_job": TLS_JOB,
+        "tls_module": TLS_MODULE,
+        "tls_probe_targets": tls_probe_targets(profile),
+        "exporter_tls": dict(zip(("cert", "key"), client_files(EXPORTER_CLIENT), strict=True)),
     }
     files = {name: env.get_template(template).render(context) for name, template in rendered_files(profile).items()}
     if MONITORING_COMPOSE in files:

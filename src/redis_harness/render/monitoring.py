@@ -2,7 +2,8 @@
 
 One list, read by the rules template (templates/monitoring/rules.yml.j2), by
 verify (the rules Prometheus loaded must be exactly these) and by `monitor`
-(its alert names map to these). The queries use redis_exporter 1.45's metrics.
+(its alert names map to these). The queries use redis_exporter 1.45's metrics and, with
+security.tls on, blackbox_exporter 0.23's TLS probes of every node (certificate expiry).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ from redis_harness.profile.model import Profile
 EXPORTER_PORT = 9121
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
+BLACKBOX_PORT = 9115
+BLACKBOX_SERVICE = "blackbox"  # probes every node's TLS port with security.tls on
+TLS_JOB = "tls"  # the Prometheus job of those probes
+TLS_MODULE = "redis_tls"  # blackbox.yml's module: a TLS handshake, the host name checked against the certificate
+SENTINEL_PORT = 26379  # a Sentinel's port inside the deployment (sentinel.conf.j2)
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,7 @@ class AlertRule:
     threshold: float
     for_s: int
     summary: str
+    comparison: str = ">"  # how the query compares with the threshold when it fires
 
     @property
     def threshold_text(self) -> str:
@@ -38,7 +45,7 @@ def _number(value: float) -> str:
 
 def threshold_literal(rule: AlertRule) -> str:
     """The comparison with the threshold inside the rule's query, as Prometheus prints it back."""
-    return "== 0" if rule.name == "RedisDown" else f"> {_number(rule.threshold)}"
+    return f"{rule.comparison} {_number(rule.threshold)}"
 
 
 def rate_window_s(profile: Profile) -> int:
@@ -48,6 +55,43 @@ def rate_window_s(profile: Profile) -> int:
 
 def exporter_service(node_service: str) -> str:
     return f"exporter-{node_service}"
+
+
+def tls_probe_targets(profile: Profile) -> list[tuple[str, str]]:
+    """(node service, host:port) the blackbox_exporter shakes hands with: every data node and Sentinel, by
+    the service name their certificates carry (empty with TLS off)."""
+    if not profile.tls.enabled:
+        return []
+    data = [(n.service, f"{n.service}:{profile.network.container_port}") for n in profile.data_nodes]
+    return data + [(n.service, f"{n.service}:{SENTINEL_PORT}") for n in profile.sentinel_nodes]
+
+
+def _tls_rules(profile: Profile, for_s: int) -> list[AlertRule]:
+    """With TLS on: a served certificate within renew_before of its end (when `up` would renew it, and
+    `monitor`'s cert_expiry fires), and a node whose TLS handshake fails (monitor lists it as unreadable)."""
+    if not profile.tls.enabled:
+        return []
+    days = profile.tls.renew_before_s / 86400
+    return [
+        AlertRule(
+            "RedisCertExpiringSoon",
+            "cert_expiry",
+            f'(probe_ssl_earliest_cert_expiry{{job="{TLS_JOB}"}} - time()) / 86400 <= {_number(days)}',
+            days,
+            for_s,
+            "A node serves a certificate within renew_before (days) of its end; `up` renews it",
+            "<=",
+        ),
+        AlertRule(
+            "RedisTlsHandshakeFailing",
+            "cert_expiry",
+            f'probe_success{{job="{TLS_JOB}"}} == 0 or up{{job="{TLS_JOB}"}} == 0',
+            0,
+            for_s,
+            "A node's TLS handshake fails (or the blackbox_exporter does not answer)",
+            "==",
+        ),
+    ]
 
 
 def alert_rules(profile: Profile) -> list[AlertRule]:
@@ -64,6 +108,7 @@ def alert_rules(profile: Profile) -> list[AlertRule]:
             0,
             for_s,
             "A data node (or its exporter) does not answer",
+            "==",
         ),
         AlertRule(
             "RedisMissRatioHigh",
@@ -116,4 +161,4 @@ def alert_rules(profile: Profile) -> list[AlertRule]:
                 f"Most keys have no TTL, which {profile.memory.policy} can never evict",
             )
         )
-    return rules
+    return rules + _tls_rules(profile, for_s)

@@ -10,7 +10,8 @@ environment or in `docker inspect`:
 - cluster-admin        the admin password, for the one-shot cluster-create container only
 - exporter             the `exporter` ACL user's password, for the redis_exporters (monitoring.enabled)
 - tls-*                with security.tls: the CA, each node's certificate and key, client certificates
-                       (render/certificates.py); private keys are 0600, a node's own owned by its user
+                       (render/certificates.py); private keys are 0600, a node's own owned by its user,
+                       the exporter's by the monitoring containers' user
 """
 
 from __future__ import annotations
@@ -24,9 +25,17 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import MASTER_NAME
 from redis_harness.render.acl import SENTINEL_PEER_USER
-from redis_harness.render.certificates import is_private_key, mounted_names, tls_file_names, tls_files
+from redis_harness.render.certificates import (
+    EXPORTER_CLIENT,
+    client_files,
+    is_private_key,
+    mounted_names,
+    tls_file_names,
+    tls_files,
+)
 
 CONTAINER_UID = 999  # the containers' redis user (docker-compose.yml.j2)
+MONITORING_UID = 990  # the monitoring image's prometheus user (templates/monitoring/compose.yml.j2)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,14 @@ def state_names(profile: Profile) -> list[str]:
     return list(dict.fromkeys(secret_names(profile) + list(tls_file_names(profile))))
 
 
+def key_owner(profile: Profile, name: str) -> int | None:
+    """The uid a mounted private key belongs to (the one container user that reads it); None for the keys no
+    container mounts (the CA's, the clients'), which stay the caller's."""
+    if not is_private_key(name) or name not in mounted_names(profile):
+        return None
+    return MONITORING_UID if name == client_files(EXPORTER_CLIENT)[1] else CONTAINER_UID
+
+
 def write_secret_files(profile: Profile, secrets: Secrets) -> list[Path]:
     return write_secret_contents(profile, {s.name: s.content for s in deployment_secret_files(profile, secrets)})
 
@@ -110,7 +127,6 @@ def write_secret_contents(profile: Profile, contents: dict[str, str]) -> list[Pa
     folder = paths.state_dir(profile.name)
     folder.mkdir(parents=True, exist_ok=True)
     os.chmod(folder, 0o700)  # other host users cannot reach the files
-    mounted = set(mounted_names(profile))
     written = []
     for name, content in contents.items():
         path = folder / name
@@ -125,9 +141,11 @@ def write_secret_contents(profile: Profile, contents: dict[str, str]) -> list[Pa
             os.write(fd, content.encode("utf-8"))
             os.fsync(fd)
             if private:
-                # A node's key: readable by its redis user only. Other keys (the CA's, clients') stay the caller's.
-                if name in mounted and os.geteuid() == 0:
-                    os.fchown(fd, CONTAINER_UID, CONTAINER_UID)
+                # A mounted key: readable by its container's user only. Other keys (the CA's, clients') stay the
+                # caller's.
+                owner = key_owner(profile, name)
+                if owner is not None and os.geteuid() == 0:
+                    os.fchown(fd, owner, owner)
             else:
                 # The containers' redis user (uid 999) reads it; nobody writes it but `up`.
                 os.fchmod(fd, 0o444)
