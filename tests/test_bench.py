@@ -366,3 +366,29 @@ def test_bench_table_over_tls_shows_the_cost_the_floor_and_a_saturated_twin() ->
     alone = _tls_bench_result()
     del alone["plaintext"], alone["tls_cost"], alone["ratios"]["best_closed_loop_vs_redis_benchmark"]
     assert "TLS cost" not in bench.format_table(alone) and "floor" not in bench.format_table(alone)
+
+
+def _target(tmp_path: Path, **target: object) -> tuple[Profile, object]:
+    from redis_harness.profile.credentials import target_secrets
+    from redis_harness.profile.model import profile_from_mapping
+
+    raw = {"name": "benchtarget", "target": {"services": {"price": {"password_env": "P"}}, **target}}
+    profile = profile_from_mapping(raw, tmp_path / "benchtarget.yaml")
+    return profile, target_secrets(profile, {"P": "p" * 16, "A": "a" * 16})
+
+
+@pytest.mark.parametrize(
+    ("target", "refusal"),
+    [
+        ({"address": "127.0.0.1:6390"}, "target.admin: bench creates a temporary ACL user"),
+        ({"sentinels": ["127.0.0.1:26390"], "master_name": "m", "admin": {"user": "admin", "password_env": "A"}},
+         "target: bench runs redis-benchmark on one address"),
+        ({"address": "10.0.0.5:6390", "admin": {"user": "admin", "password_env": "A"}},
+         "target.address: '10.0.0.5' is not a loopback address"),
+    ],
+)  # fmt: skip
+def test_bench_on_a_target_refuses_what_it_cannot_measure(tmp_path: Path, target: dict, refusal: str) -> None:
+    """Refused before anything connects or is written: no admin, no single address, not on loopback."""
+    profile, secrets = _target(tmp_path, **target)
+    with pytest.raises(BadInput, match=re.escape(refusal)):
+        bench.check_ready(profile, secrets)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from redis_harness.load.scenarios import raw_key
 from redis_harness.verify.audit import AUDIT_TAG
 
 from .external_redis import HOWS, ExternalRedis, external_redis, target_profile
@@ -256,3 +257,23 @@ def test_the_servers_are_not_the_harness_s(locked: ExternalRedis) -> None:
         ["docker", "inspect", "-f", "{{json .Config.Labels}}", locked.name], capture_output=True, text=True, check=True
     ).stdout
     assert "com.docker.compose" not in labels
+
+
+def test_bench_on_a_target_with_its_admin(folder: Path, locked: ExternalRedis) -> None:
+    """redis-benchmark beside the raw scenario on a Redis the harness did not deploy: its admin makes and
+    removes redis-benchmark's temporary user; without the admin bench refuses before anything runs."""
+    paths = profiles(folder, locked, "locked")
+    run_dir = folder / f"bench-{locked.how}"
+    result = run_cli("bench", str(paths["admin"]), "--duration", "1s", "--report", str(run_dir), env=locked.env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    bench = json.loads((run_dir / "bench.json").read_text())
+    assert bench["endpoint"] == f"127.0.0.1:{locked.port}"
+    assert bench["redis_benchmark"]["closed_loop"]["ops_s"] > 0
+    assert all(run["ops_s"] > 0 for run in bench["harness"].values()), bench["harness"]
+    admin = locked.client("admin", locked.env["REDIS_ADMIN_PASSWORD"])
+    assert [u for u in admin.acl_users() if u.startswith("bench-")] == []  # its user is gone
+    left = [k for pattern in ("key:*", raw_key(0).rsplit(":", 1)[0] + ":*") for k in admin.scan_iter(match=pattern)]
+    assert left == [], "redis-benchmark's key:* or raw's keys were left behind"
+    refused = run_cli("bench", str(paths["no admin"]), "--report", str(folder / "bench-refused"), env=locked.env)
+    assert refused.returncode == 2 and refused.stderr.strip().startswith("redis-harness: target.admin:")
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (folder / "bench-refused").exists()

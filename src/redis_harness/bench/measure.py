@@ -44,7 +44,7 @@ from redis_harness.load import run as load_run
 from redis_harness.load.generator import BUSY_PERCENT, process_label
 from redis_harness.load.run import LoadOptions
 from redis_harness.load.scenarios import RAW_KEYSPACE, get_scenario
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import AnySecrets, Secrets, TargetSecrets
 from redis_harness.profile.model import Profile
 from redis_harness.report.analysis import build
 from redis_harness.report.saturation import CONSEQUENCE
@@ -190,7 +190,7 @@ def bench_user_rules(password: str) -> list[str]:
 
 
 @contextmanager
-def temporary_user(profile: Profile, secrets: Secrets) -> Iterator[BenchUser]:
+def temporary_user(profile: Profile, secrets: AnySecrets) -> Iterator[BenchUser]:
     """Create the benchmark's user (as admin), yield it, delete it and the keys redis-benchmark wrote
     (they have no TTL: left behind they would set off keys_without_ttl); a killed bench's users go first.
 
@@ -198,7 +198,9 @@ def temporary_user(profile: Profile, secrets: Secrets) -> Iterator[BenchUser]:
     REDISCLI_AUTH), where every local user can read it: so the password it gets
     belongs to this user, lives for one `bench`, and opens only its own keys.
     """
-    admin = connect(profile, "admin", secrets.admin.password, sentinel_password=secrets.default.password)
+    assert secrets.admin is not None  # check_ready refused a target without one
+    admin_user = secrets.admin.user if isinstance(secrets, TargetSecrets) else "admin"
+    admin = connect(profile, admin_user, secrets.admin.password, sentinel_password=secrets.sentinel_password)
     try:
         for stale in admin.acl_users():
             name = stale.decode() if isinstance(stale, bytes) else stale
@@ -229,7 +231,7 @@ def tls_arguments(tls: TlsSettings | None) -> list[str]:
 def benchmark_command(binary: str, profile: Profile, user: BenchUser, clients: int, requests: int) -> list[str]:
     """`-t get,set -r 10000 -d 3` as `user`; over TLS with the harness's client certificate (the ACL user is
     the temporary one, the TLS identity the harness's own)."""
-    host, port = profile.network.host, profile.network.port
+    host, port = endpoint(profile)
     return [binary, "-h", host, "-p", str(port), "--user", user.name, "-a", user.password,
             "-t", "get,set", "-r", str(KEYSPACE), "-d", str(VALUE_SIZE), "-c", str(clients), "-n", str(requests),
             "--csv", *tls_arguments(client_tls(profile, user.name))]  # fmt: skip
@@ -269,7 +271,7 @@ def sized_redis_benchmark(
 
 
 def run_harness(
-    profile: Profile, secrets: Secrets, run_dir: Path, users: int, workers: int, duration_s: float
+    profile: Profile, secrets: AnySecrets, run_dir: Path, users: int, workers: int, duration_s: float
 ) -> dict[str, Any]:
     """One `raw` scenario run; its summary goes to summary.txt. The report is returned: a benchmark
     records the gates' verdict rather than enforcing it."""
@@ -312,19 +314,43 @@ def _benchmark_figures(clients: int, requests: int, tests: dict[str, BenchmarkLi
 # ----------------------------------------------------------------------------- the command
 
 
+def endpoint(profile: Profile) -> tuple[str, int]:
+    """Where both sides send their commands: the published port, or a standalone target's address."""
+    if profile.target is not None and profile.target.address is not None:
+        return profile.target.address
+    return profile.network.host, profile.network.port
+
+
 def _check_loopback(profile: Profile) -> None:
+    host = endpoint(profile)[0]
     try:
-        loopback = ipaddress.ip_address(profile.network.host).is_loopback
+        loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = False
     if not loopback:
+        field = "target.address" if profile.target is not None else "network.host"
+        raise BadInput(f"{field}: {host!r} is not a loopback address; bench targets 127.0.0.1 only")
+
+
+def _check_target(profile: Profile, secrets: AnySecrets) -> None:
+    """A target is benchmarked as a deployment is: one address, and an admin for redis-benchmark's user."""
+    if profile.target is None:
+        return
+    if profile.target.address is None:
         raise BadInput(
-            f"network.host: {profile.network.host!r} is not a loopback address; bench targets 127.0.0.1 only"
+            f"target: bench runs redis-benchmark on one address; '{profile.name}' names Sentinels or Cluster "
+            "seeds (run `load --scenario raw` on it instead)"
+        )
+    if secrets.admin is None:
+        raise BadInput(
+            f"target.admin: bench creates a temporary ACL user for redis-benchmark as the admin; name the "
+            f"target's admin (user, password_env) in {profile.source.name}"
         )
 
 
-def check_ready(profile: Profile, secrets: Secrets) -> str:
+def check_ready(profile: Profile, secrets: AnySecrets) -> str:
     """Everything that can refuse a benchmark, before anything is written; returns redis-benchmark's path."""
+    _check_target(profile, secrets)
     _check_loopback(profile)
     load_run.require_deployment(profile, secrets)
     return _redis_benchmark()
@@ -351,16 +377,16 @@ def check_twin(profile: Profile, twin: Profile) -> None:
 
 @dataclass(frozen=True)
 class Target:
-    """One deployment bench measures, and where its harness runs go."""
+    """One deployment (or target) bench measures, and where its harness runs go."""
 
     profile: Profile
-    secrets: Secrets
+    secrets: AnySecrets
     run_dir: Path
 
 
 def measure(
     profile: Profile,
-    secrets: Secrets,
+    secrets: AnySecrets,
     run_dir: Path,
     duration_s: float,
     plaintext: tuple[Profile, Secrets] | None = None,
@@ -429,7 +455,7 @@ def _result(
     )
     return {
         "profile": profile.name,
-        "endpoint": f"{profile.network.host}:{profile.network.port}",
+        "endpoint": "{}:{}".format(*endpoint(profile)),
         "tls": _tls_label(profile),
         "lean_floor": LEAN_FLOOR,
         "mix": f"GET+SET 1:1, {KEYSPACE:,} keys, {VALUE_SIZE}-byte values",

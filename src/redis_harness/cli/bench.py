@@ -11,8 +11,10 @@ from typing import Any
 from redis_harness.bench.measure import DEFAULT_DURATION, check_ready, check_twin, format_table, measure
 from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile, require_owned
 from redis_harness.cli.progress import shown
+from redis_harness.errors import BadInput
 from redis_harness.load.run import REPORTS_DIR
-from redis_harness.profile.credentials import load_secrets
+from redis_harness.profile.credentials import load_secrets, secrets_for
+from redis_harness.profile.model import load_profile
 from redis_harness.profile.units import parse_duration
 from redis_harness.terminal import view_width
 
@@ -29,7 +31,9 @@ def register(sub: Any) -> None:
         ],
         "Both sides run GET and SET 1:1 over 10,000 keys with 3-byte values against the published loopback "
         "port, so the ratio between them is the harness's own overhead. Over TLS when the profile has "
-        "security.tls on; --plaintext measures a TLS-off deployment of the same shape too: the TLS cost.",
+        "security.tls on; --plaintext measures a TLS-off deployment of the same shape too: the TLS cost. "
+        "On a target (a standalone Redis on a loopback address) bench needs the target's admin, which "
+        "creates and removes redis-benchmark's temporary user.",
     )
     add_profile_argument(p)
     p.add_argument("--duration", default=DEFAULT_DURATION, help=f"time per run, e.g. 5s (default {DEFAULT_DURATION})")
@@ -45,13 +49,13 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # Whole seconds of at least 1: Locust's --run-time takes whole seconds.
     duration_s = max(1.0, round(parse_duration("--duration", args.duration)))
-    # bench creates (and deletes) its own ACL user on the server: not something to do to a Redis the harness
-    # did not deploy; `load --scenario raw` runs the harness's side of the same mix on a target.
-    profile = deployment_profile(args.profile, "bench")
-    secrets = load_secrets(profile)
+    profile = load_profile(args.profile)
+    secrets = secrets_for(profile)
     require_owned(profile, "bench")
     check_ready(profile, secrets)  # refuse before any folder is made
     plaintext = None
+    if args.plaintext and profile.target is not None:
+        raise BadInput("--plaintext: compares two deployments of the harness; leave it out on a target")
     if args.plaintext:
         twin = deployment_profile(args.plaintext, "bench --plaintext")
         check_twin(profile, twin)
