@@ -363,3 +363,23 @@ def test_cert_expiry_rule_uses_renew_before(tmp_path: Any, renew_before: str, da
 
 def rules_of(files: dict[str, str]) -> set[str]:
     return {r["alert"] for r in yaml.safe_load(files["rules.yml"])["groups"][0]["rules"]}
+
+
+def test_a_changed_rule_changes_the_definition_of_what_reads_it_only(tmp_path: Any) -> None:
+    """Prometheus reads rules.yml at start: a new threshold must change its service definition (so `up`
+    makes it again), and leave the Redis nodes', the exporters' and Alertmanager's as they were."""
+
+    def services(memory_ratio: float, name: str) -> dict:
+        (tmp_path / name).mkdir()
+        profile = variant_profile(
+            "dev", tmp_path / name, "digest", monitoring={"enabled": True}, alerts={"memory_ratio": memory_ratio}
+        )
+        files = render_files(profile, load_secrets(profile, env=generated_env()))
+        return yaml.safe_load(files["docker-compose.yml"])["services"]
+
+    before, after = services(0.80, "a"), services(0.85, "b")
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"prometheus"}, changed
+    label = "io.redis-harness.config-digest"
+    assert before["prometheus"]["labels"][label] != after["prometheus"]["labels"][label]
+    assert label in before["alertmanager"]["labels"] and label not in before["redis"]["labels"]

@@ -8,6 +8,7 @@ the previous deployment intact and running containers see the new files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -123,15 +124,29 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
     }
     files = {name: env.get_template(template).render(context) for name, template in rendered_files(profile).items()}
     if MONITORING_COMPOSE in files:
-        files["docker-compose.yml"] = _with_monitoring(files["docker-compose.yml"], files.pop(MONITORING_COMPOSE))
+        files["docker-compose.yml"] = _with_monitoring(
+            files["docker-compose.yml"], files.pop(MONITORING_COMPOSE), files
+        )
     return files
 
 
-def _with_monitoring(compose_text: str, monitoring_text: str) -> str:
+CONFIG_DIGEST_LABEL = "io.redis-harness.config-digest"
+
+
+def _with_monitoring(compose_text: str, monitoring_text: str, files: dict[str, str]) -> str:
     """The monitoring services merged into the one compose file. One self-contained file, not a compose
     `include`: `up` hashes the desired services from the rendered text before anything is written, and an
-    include would point at a file that is not there yet."""
+    include would point at a file that is not there yet.
+
+    Prometheus, Alertmanager and the blackbox read their files only when they start, and a changed file
+    leaves the service definition as it was: each gets a label with a digest of the files it mounts, so
+    new rules or thresholds change its definition and `up` makes it again (its data volume kept)."""
     compose, monitoring = yaml.safe_load(compose_text), yaml.safe_load(monitoring_text)
+    for spec in monitoring.get("services", {}).values():
+        mounted = sorted(v.split(":")[0][2:] for v in spec.get("volumes", []) if v.startswith("./"))
+        if mounted:
+            digest = hashlib.sha256("".join(f"{n}\0{files.get(n, '')}\0" for n in mounted).encode()).hexdigest()
+            spec.setdefault("labels", {})[CONFIG_DIGEST_LABEL] = digest[:16]
     for section, entries in monitoring.items():
         if isinstance(entries, dict):
             compose.setdefault(section, {}).update({k: v for k, v in entries.items() if k not in compose[section]})
