@@ -32,6 +32,11 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Load runs (~30 s each) once, on the plain process: the docker-run servers answer the same protocol,
+# and the audit and monitor tests cover both.
+ON_THE_PROCESS_ONLY = pytest.mark.parametrize("how", ["process"], indirect=True)
+
+
 @pytest.fixture(scope="module", params=HOWS)
 def how(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -180,6 +185,7 @@ def gate(report: dict, name: str) -> dict:
     return next(g for g in report["gates"] if g["name"] == name)
 
 
+@ON_THE_PROCESS_ONLY
 def test_load_smoke_on_the_locked_server(folder: Path, locked: ExternalRedis) -> None:
     paths = profiles(folder, locked, "locked")
     code, report = load(paths["admin"], locked, folder / f"run-locked-{locked.how}")
@@ -194,6 +200,7 @@ def test_load_smoke_on_the_locked_server(folder: Path, locked: ExternalRedis) ->
     assert report["server"]["maxmemory"] is None and report["server"]["used_memory_max"] is None
 
 
+@ON_THE_PROCESS_ONLY
 def test_load_smoke_on_the_permissive_server(folder: Path, permissive: ExternalRedis) -> None:
     paths = profiles(folder, permissive, "permissive")
     admin = permissive.client(None, permissive.env["REDIS_PASSWORD"])
@@ -259,6 +266,7 @@ def test_the_servers_are_not_the_harness_s(locked: ExternalRedis) -> None:
     assert "com.docker.compose" not in labels
 
 
+@ON_THE_PROCESS_ONLY
 def test_bench_on_a_target_with_its_admin(folder: Path, locked: ExternalRedis) -> None:
     """redis-benchmark beside the raw scenario on a Redis the harness did not deploy: its admin makes and
     removes redis-benchmark's temporary user; without the admin bench refuses before anything runs."""
