@@ -25,7 +25,9 @@ from redis_harness.render.files import render_files
 from redis_harness.render.kubernetes import (
     CLIENT_LABEL,
     KUSTOMIZATION,
+    POD_UID,
     KubernetesOptions,
+    LoadOptions,
     default_namespace,
     kubernetes_files,
     secret_manifests,
@@ -374,7 +376,7 @@ def test_env_init_kubernetes_writes_the_secrets_0600(tmp_path: Path) -> None:
         assert stat.S_IMODE(written.stat().st_mode) == 0o600 and stat.S_IMODE(state.stat().st_mode) == 0o700
         assert "kubectl apply -n redis-harness-k8senvinit -f .state/k8senvinit/kubernetes-secrets.yaml" in result.stdout
         docs = list(yaml.safe_load_all(written.read_text()))
-        assert [d["metadata"]["name"] for d in docs] == ["redis-runtime"]
+        assert [d["metadata"]["name"] for d in docs] == ["redis-runtime", "redis-load"]
         profile = load_profile(str(path))
         expected = {f.name: f.content for f in secret_files(profile, load_secrets(profile, read_dotenv(env_file)))}
         assert docs[0]["stringData"] == expected  # the runtime secret files, as compose mounts them
@@ -415,5 +417,238 @@ def test_tls_reads_the_clusters_tls_secret_and_never_carries_a_key(rendered: Ren
         sources = volumes["secrets"]["projected"]["sources"]
         tls = next(s["secret"] for s in sources if s["secret"]["name"] == "redis-tls")
         assert {i["path"] for i in tls["items"]} == {"tls-ca.crt", "tls-server.crt", "tls-server.key"}
-    runtime = yaml.safe_load(secret_manifests(profile, secrets))
+    runtime = next(yaml.safe_load_all(secret_manifests(profile, secrets)))
     assert not [key for key in runtime["stringData"] if key.startswith("tls-")]
+
+
+# --------------------------------------------------------------------------- load from inside the cluster
+
+LOAD_IMAGE = "registry.example.com:5000/team/redis-harness:0.1.0"
+LOAD_WORKERS = 3
+
+
+@pytest.fixture(scope="module")
+def rendered_load(rendered: Rendered) -> Rendered:
+    """Every shipped profile rendered with the load manifests (--load-workers 3 --load-image LOAD_IMAGE)."""
+    return {
+        name: (
+            profile,
+            secrets,
+            kubernetes_files(
+                profile,
+                secrets,
+                KubernetesOptions(default_namespace(profile), load=LoadOptions(LOAD_IMAGE, LOAD_WORKERS)),
+            ),
+        )
+        for name, (profile, secrets, _) in rendered.items()
+    }
+
+
+def load_pods(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {
+        job["metadata"]["name"]: job["spec"]["template"]
+        for job in of_kind(files, "Job")
+        if job["metadata"]["name"].startswith("load-")
+    }
+
+
+def load_problems(files: dict[str, str], workers: int, image: str) -> list[str]:
+    """N worker pods, a master waiting for N, both from `image`; the hardening of the Redis pods."""
+    problems = []
+    pods = load_pods(files)
+    if set(pods) != {"load-master", "load-worker"}:
+        return [f"load Jobs are {sorted(pods)}"]
+    worker_job = of_kind(files, "Job", "load-worker")[0]["spec"]
+    if (worker_job.get("completions"), worker_job.get("parallelism")) != (workers, workers):
+        problems.append(f"worker Job runs {worker_job.get('parallelism')} pods, not {workers}")
+    master_cmd = pods["load-master"]["spec"]["containers"][0]["command"][-1]
+    if f"--expect-workers {workers} " not in master_cmd:
+        problems.append(f"the master does not wait for {workers} workers")
+    for name, pod in pods.items():
+        spec = pod["spec"]
+        (c,) = spec["containers"]
+        sc = c["securityContext"]
+        if c["image"] != image:
+            problems.append(f"{name} runs {c['image']}")
+        if not (spec["securityContext"]["runAsNonRoot"] and sc["runAsNonRoot"] and sc["runAsUser"] == POD_UID):
+            problems.append(f"{name} may run as root")
+        if (
+            not sc["readOnlyRootFilesystem"]
+            or sc["allowPrivilegeEscalation"]
+            or sc["capabilities"] != {"drop": ["ALL"]}
+        ):
+            problems.append(f"{name}: root filesystem writable, escalation allowed or capabilities kept")
+        if spec["securityContext"]["seccompProfile"]["type"] != "RuntimeDefault":
+            problems.append(f"{name}: no RuntimeDefault seccomp")
+        if c["resources"]["requests"] != c["resources"]["limits"] or not c["resources"]["limits"]:
+            problems.append(f"{name}: requests differ from limits")
+        empty = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        mounted = {m["mountPath"] for m in c["volumeMounts"] if m["name"] in empty}
+        if not {"/tmp", "/run/harness"} <= mounted:
+            problems.append(f"{name}: /tmp and the run folder are not emptyDirs ({sorted(mounted)})")
+        if any("valueFrom" in e or "PASSWORD" in e["name"] for e in c.get("env", [])):
+            problems.append(f"{name}: a secret in the pod's environment")
+    return problems
+
+
+def test_load_manifests_pass_the_schemas_and_checkov(rendered_load: Rendered, tmp_path: Path) -> None:
+    for name, (_, _, files) in rendered_load.items():
+        assert "load.yaml" in yaml.safe_load(files[KUSTOMIZATION])["resources"], name
+        for version in (VERSIONS[0], VERSIONS[-1]):
+            assert schema_errors(files, version) == [], (name, version)
+    report = checkov(write_all(tmp_path, {n: {"load.yaml": f["load.yaml"]} for n, (_, _, f) in rendered_load.items()}))
+    assert report["summary"]["passed"] > 100, report["summary"]  # it read the Jobs of all five
+    assert failed_checks(report) == []
+    assert {s["check_id"] for s in report["results"]["skipped_checks"]} <= ACCEPTED_SKIPS
+
+
+def test_checkov_and_the_schemas_fail_on_broken_load_manifests(rendered_load: Rendered, tmp_path: Path) -> None:
+    text = rendered_load["ci"][2]["load.yaml"]
+    writable = text.replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false")
+    failed = failed_checks(checkov(write_all(tmp_path, {"ci": {"load.yaml": writable}})))
+    assert "CKV_K8S_22 Job.redis-harness-ci.load-worker" in failed, failed
+    typo = {"load.yaml": text.replace("backoffLimit: 0", "backofLimit: 0")}
+    assert any("Job/load-master" in e for e in schema_errors(typo, VERSIONS[-1]))
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_load_workers_image_and_hardening_land_where_they_should(rendered_load: Rendered, name: str) -> None:
+    profile, _, files = rendered_load[name]
+    assert load_problems(files, LOAD_WORKERS, LOAD_IMAGE) == []
+    # The load pods carry a client label the Redis NetworkPolicy admits.
+    labels = [pod["metadata"]["labels"][CLIENT_LABEL] for pod in load_pods(files).values()]
+    assert set(labels) <= {s.name for s in profile.security.services}
+    assert network_problems(files, profile) == []
+    # Without --load-workers nothing of the load is rendered.
+    plain = render(profile, rendered_load[name][1])
+    assert "load.yaml" not in plain and not load_pods(plain)
+
+
+def test_the_load_check_fails_on_a_wrong_count_image_or_hardening(rendered_load: Rendered) -> None:
+    files = rendered_load["ha"][2]
+    text = files["load.yaml"]
+    broken = {
+        "completions: 3": "completions: 2",
+        LOAD_IMAGE: "docker.io/someone/else:1",
+        "readOnlyRootFilesystem: true": "readOnlyRootFilesystem: false",
+        "mountPath: /run/harness": "mountPath: /var/run/harness",
+        "runAsUser: 10001": "runAsUser: 0",
+    }
+    expected = ["not 3", "runs docker.io", "root filesystem writable", "not emptyDirs", "may run as root"]
+    for (old, new), phrase in zip(broken.items(), expected, strict=True):
+        assert old in text, old
+        problems = load_problems({**files, "load.yaml": text.replace(old, new)}, LOAD_WORKERS, LOAD_IMAGE)
+        assert any(phrase in p for p in problems), (old, problems)
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_no_load_manifest_holds_a_secret(rendered_load: Rendered, name: str) -> None:
+    profile, secrets, files = rendered_load[name]
+    assert leaked(files, secrets) == []
+    planted = {"load.yaml": files["load.yaml"] + f"# {secrets.service('price').password}\n"}
+    assert leaked(planted, secrets) == [f"load.yaml: secret #{2 + 0}"]
+    # The load Secret env init writes holds each service's password under the key the pods read.
+    (load_secret,) = [
+        d for d in yaml.safe_load_all(secret_manifests(profile, secrets)) if d["metadata"]["name"] == "redis-load"
+    ]
+    for service in profile.security.services:
+        assert load_secret["stringData"][service.name] == secrets.service(service.name).password
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_the_load_target_profile_is_a_target_at_the_client_service(
+    rendered_load: Rendered, name: str, tmp_path: Path
+) -> None:
+    """The ConfigMap's target.yaml loads as a target profile; it names the rendered Services, and TLS with it."""
+    profile, _, files = rendered_load[name]
+    text = of_kind(files, "ConfigMap", "load-profile")[0]["data"]["target.yaml"]
+    (tmp_path / "target.yaml").write_text(text)
+    target = load_profile(str(tmp_path / "target.yaml")).target
+    assert target is not None
+    ns = default_namespace(profile)
+    where = [*target.sentinels, *target.cluster, *([target.address] if target.address else [])]
+    service = "sentinel" if profile.topology.sentinel is not None else "redis"
+    assert [h for h, _ in where] == [f"{service}.{ns}.svc"]
+    assert (target.tls is not None) == profile.tls.enabled
+    assert [s for s, _, _ in target.services()] == [s.name for s in profile.security.services]
+    # Every variable the profile reads is exported by the pods from the load Secret's files.
+    command = load_pods(files)["load-worker"]["spec"]["containers"][0]["command"][-1]
+    for _, _, var in target.services():
+        assert f"export {var}=" in command
+
+
+LOAD_ARGS = ["--target", "kubernetes", "--load-workers", "2", "--load-image", LOAD_IMAGE]
+
+
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        (LOAD_ARGS[:4], ["--load-image:", "build and push"]),
+        (["--target", "kubernetes", "--load-image", LOAD_IMAGE], ["--load-workers:", "number of worker pods"]),
+        ([*LOAD_ARGS[:2], "--load-workers", "0", *LOAD_ARGS[4:]], ["--load-workers:", "1 to 100"]),
+        ([*LOAD_ARGS[:2], "--load-workers", "x", *LOAD_ARGS[4:]], ["--load-workers", "invalid int"]),
+        ([*LOAD_ARGS[:5], "redis-harness"], ["--load-image:", "no fixed version"]),
+        ([*LOAD_ARGS[:5], "Registry/UPPER:1"], ["--load-image:", "not an image reference"]),
+        ([*LOAD_ARGS, "--load-scenario", "eviction"], ["--load-scenario:", "smoke"]),
+        (LOAD_ARGS[2:], ["--load-workers:", "--target kubernetes"]),
+    ],
+)
+def test_bad_load_flags_are_one_line_and_write_nothing(tmp_path: Path, args: list[str], phrases: list[str]) -> None:
+    out = tmp_path / "out"
+    before = tree(REPO / "kubernetes"), tree(REPO / "compose")
+    assert_one_line(
+        run_cli("render", "ci", *args, "--out", str(out)) if "--target" in args else run_cli("render", "ci", *args),
+        2,
+        *phrases,
+    )
+    assert not out.exists()
+    assert (tree(REPO / "kubernetes"), tree(REPO / "compose")) == before
+
+
+def test_render_with_load_writes_load_yaml_and_names_the_image(tmp_path: Path) -> None:
+    """The command docs/kubernetes.md shows, word for word."""
+    out = tmp_path / "out"
+    image = "registry.example.com/team/redis-harness:0.1.0"
+    result = run_cli(
+        "render", "ha", "--target", "kubernetes", "--load-workers", "4", "--load-image", image,
+        "--load-scenario", "raw", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "load.yaml" in result.stdout
+    files = {p.name: p.read_text() for p in out.iterdir()}
+    assert load_problems(files, 4, image) == []
+    assert "--scenario raw " in load_pods(files)["load-master"]["spec"]["containers"][0]["command"][-1]
+    # Rendered again without the load: load.yaml goes, the deployment stays.
+    assert run_cli("render", "ha", "--target", "kubernetes", "--out", str(out)).returncode == 0
+    assert not (out / "load.yaml").exists() and (out / "redis.yaml").exists()
+
+
+def dockerfile_problems(dockerfile: str, dockerignore: str) -> list[str]:
+    """The harness image: a Debian base, the package installed, a numeric non-root user last; the build
+    context leaves out the secrets and state (.env*, .state/)."""
+    problems = []
+    lines = [line.split() for line in dockerfile.splitlines() if line.strip() and not line.startswith("#")]
+    base = next((w[1] for w in lines if w[0] == "ARG" and w[1].startswith("BASE=")), "")
+    if "debian" not in base:
+        problems.append(f"base {base!r} is not Debian")
+    users = [w[1] for w in lines if w[0] == "USER"]
+    if not users or not users[-1].split(":")[0].isdigit() or users[-1].split(":")[0] == "0":
+        problems.append(f"runs as {users[-1] if users else 'root'}")
+    if "pip install" not in dockerfile or "COPY loadtests/" not in dockerfile:
+        problems.append("the package or its locustfiles are not installed")
+    ignored = {line.strip() for line in dockerignore.splitlines()}
+    for secret in (".env", ".env.*", ".state/"):
+        if secret not in ignored:
+            problems.append(f"{secret} is sent to the build")
+    return problems
+
+
+def test_the_harness_image_is_debian_non_root_and_keeps_secrets_out() -> None:
+    """Checked as text: no image is built here (the base image is not reachable offline)."""
+    dockerfile = (REPO / "image" / "harness" / "Dockerfile").read_text()
+    dockerignore = (REPO / ".dockerignore").read_text()
+    assert dockerfile_problems(dockerfile, dockerignore) == []
+    assert f"USER {POD_UID}:" in dockerfile  # the uid the manifests run as
+    assert "runs as root" in dockerfile_problems(dockerfile.replace("USER 10001:10001", "USER root"), dockerignore)
+    assert ".env.* is sent" in " ".join(dockerfile_problems(dockerfile, dockerignore.replace(".env.*\n", "")))
+    assert "not Debian" in " ".join(dockerfile_problems(dockerfile.replace("debian:", "alpine:"), dockerignore))

@@ -9,11 +9,14 @@ from typing import Any
 from redis_harness import paths
 from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile
 from redis_harness.errors import BadInput
+from redis_harness.load.run import TARGET_REFUSED
+from redis_harness.load.scenarios import SCENARIOS
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.files import differences, render
 from redis_harness.render.kubernetes import (
     KubernetesOptions,
+    check_load_options,
     check_namespace,
     default_namespace,
     default_out,
@@ -32,6 +35,7 @@ def register(sub: Any) -> None:
             "redis-harness render ci --check   # exit 1 when compose/ci/ is stale",
             "redis-harness render ha --target kubernetes   # kubernetes/ha/: manifests + kustomization.yaml",
             "redis-harness render ci --target kubernetes --out /tmp/ci-k8s",
+            "redis-harness render ci --target kubernetes --load-workers 4 --load-image REGISTRY/redis-harness:0.1.0",
         ],
         "The folder is rendered in memory and each file written in place only when all rendered; no password is "
         "written to it. --target kubernetes writes plain manifests and a kustomization.yaml (docs/kubernetes.md); "
@@ -50,16 +54,34 @@ def register(sub: Any) -> None:
     k8s.add_argument(
         "--no-namespace-object", action="store_true", help="the namespace exists already: render no Namespace"
     )
+    k8s.add_argument(
+        "--load-workers",
+        type=int,
+        metavar="N",
+        help="also render a Locust master Job and N worker pods that load the deployment from inside the cluster",
+    )
+    k8s.add_argument(
+        "--load-image", metavar="REF", help="with --load-workers: the harness image your cluster pulls (no default)"
+    )
+    k8s.add_argument("--load-scenario", metavar="NAME", help="with --load-workers: the scenario run (default: smoke)")
     p.set_defaults(func=run)
 
 
-KUBERNETES_ONLY = ("out", "namespace", "no_namespace_object")
+KUBERNETES_ONLY = ("out", "namespace", "no_namespace_object", "load_workers", "load_image", "load_scenario")
 
 
 def kubernetes_options(args: argparse.Namespace, profile: Profile) -> KubernetesOptions:
     """The --target kubernetes options, checked before anything is rendered."""
     namespace = check_namespace(args.namespace) if args.namespace is not None else default_namespace(profile)
-    return KubernetesOptions(namespace, not args.no_namespace_object)
+    if args.load_scenario is not None:
+        scenario = SCENARIOS.get(args.load_scenario)
+        if scenario is None or scenario.name in TARGET_REFUSED:
+            usable = ", ".join(n for n in SCENARIOS if n not in TARGET_REFUSED)
+            raise BadInput(
+                f"--load-scenario: {args.load_scenario!r} is not a scenario a target runs; use one of {usable}"
+            )
+    load = check_load_options(args.load_image, args.load_workers, args.load_scenario)
+    return KubernetesOptions(namespace, not args.no_namespace_object, load)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,6 +120,9 @@ DEFAULTS = {
     "out": None,
     "namespace": None,
     "no_namespace_object": False,
+    "load_workers": None,
+    "load_image": None,
+    "load_scenario": None,
 }
 
 

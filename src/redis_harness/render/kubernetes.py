@@ -27,6 +27,7 @@ from redis_harness import paths
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
+from redis_harness.profile.topology import MASTER_NAME
 from redis_harness.render.files import environment, node_context, write_files
 from redis_harness.render.secret_files import secret_files
 
@@ -53,10 +54,60 @@ JOB_TTL_S = 300
 NAMESPACE_MAX = 63
 
 
+# Load from inside the cluster (`--load-workers N --load-image REF`): a Locust master Job, N worker pods.
+LOAD_SECRET = "redis-load"  # the service users' passwords (and the Sentinels'), as files; env init fills it
+LOAD_PORT = 5557  # the master's --master-port (Locust's default)
+LOAD_RUN_DIR = "/run/harness"  # the master's run folder (an emptyDir): `kubectl cp` takes the report from here
+LOAD_PROFILE_DIR = "/etc/redis-harness"  # the target profile, from a ConfigMap
+LOAD_SECRETS_DIR = "/run/secrets/load"  # the load Secret's files; the pod's shell exports them
+LOAD_TLS_DIR = "/run/secrets/tls"  # with TLS: the redis-tls Secret's ca.crt (tls.crt, tls.key for mutual TLS)
+LOAD_MAX_WORKERS = 100
+# Fixed limits: a worker is one Locust process (one core flat out); the master only aggregates and reports.
+LOAD_MASTER = {"memory_mib": 512, "cpu_milli": 500}
+LOAD_WORKER = {"memory_mib": 512, "cpu_milli": 1000}
+LOAD_KEEP_S = 3600  # how long the finished master waits for its report to be copied out
+# [registry[:port]/]path[:tag][@sha256:digest], as Docker's reference grammar has it (lower-case repository).
+_IMAGE_REF = re.compile(
+    r"^(?P<name>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*)"
+    r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?P<digest>@sha256:[0-9a-f]{64})?$"
+)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    image: str
+    workers: int
+    scenario: str = "smoke"
+
+
 @dataclass(frozen=True)
 class KubernetesOptions:
     namespace: str
     create_namespace: bool = True
+    load: LoadOptions | None = None
+
+
+def check_load_options(image: str | None, workers: int | None, scenario: str | None) -> LoadOptions | None:
+    """--load-workers N --load-image REF [--load-scenario NAME]: all or none; no default registry."""
+    if workers is None and image is None and scenario is None:
+        return None
+    if workers is None:
+        raise BadInput("--load-workers: load manifests need the number of worker pods; add --load-workers N (1-100)")
+    if not 1 <= workers <= LOAD_MAX_WORKERS:
+        raise BadInput(f"--load-workers: {workers} is not from 1 to {LOAD_MAX_WORKERS}; give the worker pods to run")
+    if not image:
+        raise BadInput(
+            "--load-image: load manifests need the harness image your cluster pulls; build and push it "
+            "(docs/kubernetes.md), then add --load-image REGISTRY/redis-harness:TAG"
+        )
+    ref = _IMAGE_REF.match(image)
+    if not ref:
+        raise BadInput(
+            f"--load-image: {image!r} is not an image reference; e.g. registry.example.com/redis-harness:0.1.0"
+        )
+    if not ref["digest"] and ref["tag"] in (None, "latest"):
+        raise BadInput(f"--load-image: {image!r} names no fixed version; add a tag other than latest (or @sha256:…)")
+    return LoadOptions(image, workers, scenario or "smoke")
 
 
 def default_namespace(profile: Profile) -> str:
@@ -118,6 +169,7 @@ def _context(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> 
         "bus_port": profile.network.container_port + CLUSTER_BUS_OFFSET,
         "sentinel_port": SENTINEL_PORT,
         "job": {"memory_mib": JOB_MEMORY_MIB, "cpu_milli": JOB_CPU_MILLI},
+        "load": options.load,
     }
 
 
@@ -133,7 +185,43 @@ def manifest_templates(profile: Profile, options: KubernetesOptions) -> dict[str
     if profile.topology.cluster is not None:
         files["cluster-create.yaml"] = "kubernetes/cluster-create.yaml.j2"
     files["networkpolicy.yaml"] = "kubernetes/networkpolicy.yaml.j2"
+    if options.load is not None:
+        files["load.yaml"] = "kubernetes/load.yaml.j2"
     return files
+
+
+def load_secret_keys(profile: Profile) -> dict[str, str]:
+    """Key in the load Secret -> the variable the target profile reads it from: each service's password, and
+    the Sentinels' (the default user's) when there are Sentinels."""
+    keys = {s.name: s.password_env for s in profile.security.services}
+    if profile.topology.sentinel is not None:
+        keys["sentinel"] = "REDIS_SENTINEL_PASSWORD"
+    return keys
+
+
+def load_target_profile(profile: Profile, namespace: str) -> str:
+    """The target profile the load pods run with: the rendered client Service, the profile's services (their
+    passwords from the load Secret's files, exported by the pod's shell), TLS with the cluster's CA."""
+    port = profile.network.container_port
+    target: dict[str, object] = {}
+    if profile.topology.sentinel is not None:
+        target["sentinels"] = [f"sentinel.{namespace}.svc:{SENTINEL_PORT}"]
+        target["master_name"] = MASTER_NAME
+        target["sentinel_password_env"] = "REDIS_SENTINEL_PASSWORD"
+    elif profile.topology.cluster is not None:
+        target["cluster"] = [f"redis.{namespace}.svc:{port}"]
+    else:
+        target["address"] = f"redis.{namespace}.svc:{port}"
+    if profile.tls.enabled:
+        tls: dict[str, str] = {"ca_file": f"{LOAD_TLS_DIR}/ca.crt", "min_version": profile.tls.min_version}
+        if profile.tls.client_auth != "none":  # the cluster PKI's certificate in redis-tls serves as the client's
+            tls |= {"cert_file": f"{LOAD_TLS_DIR}/tls.crt", "key_file": f"{LOAD_TLS_DIR}/tls.key"}
+        target["tls"] = tls
+    keys = load_secret_keys(profile)
+    target["services"] = {s.name: {"password_env": keys[s.name]} for s in profile.security.services}
+    target["eviction_policy"] = profile.memory.policy
+    text = yaml.safe_dump({"name": profile.name, "target": target}, sort_keys=False, default_flow_style=False)
+    return f"# The rendered deployment as a target, from inside the cluster (no password here).\n{text}"
 
 
 def kubernetes_files(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> dict[str, str]:
@@ -146,6 +234,21 @@ def kubernetes_files(profile: Profile, secrets: Secrets, options: KubernetesOpti
     config_files = {name: env.get_template(t).render(context) for name, t in node_files.items()}
     context["config_files"] = config_files
     context["config_sha256"] = hashlib.sha256("\0".join(config_files.values()).encode()).hexdigest()
+    if options.load is not None:
+        context |= {
+            "load_profile": load_target_profile(profile, options.namespace),
+            "load_keys": load_secret_keys(profile),
+            "load_secret": LOAD_SECRET,
+            "load_port": LOAD_PORT,
+            "load_run_dir": LOAD_RUN_DIR,
+            "load_profile_dir": LOAD_PROFILE_DIR,
+            "load_secrets_dir": LOAD_SECRETS_DIR,
+            "load_tls_dir": LOAD_TLS_DIR,
+            "load_master": LOAD_MASTER,
+            "load_worker": LOAD_WORKER,
+            "load_keep_s": LOAD_KEEP_S,
+            "load_by_digest": "@sha256:" in options.load.image,
+        }
     files = {name: env.get_template(t).render(context) for name, t in manifest_templates(profile, options).items()}
     files[KUSTOMIZATION] = env.get_template("kubernetes/kustomization.yaml.j2").render(
         {**context, "resources": list(files)}
@@ -189,7 +292,13 @@ def _listed_resources(kustomization: Path) -> set[str]:
 def secret_manifests(profile: Profile, secrets: Secrets) -> str:
     """The Secret the manifests name, with the passwords: for `env init --kubernetes` only."""
     runtime = {f.name: f.content for f in secret_files(profile, secrets)}
-    documents = [_secret(RUNTIME_SECRET, runtime, profile, "the data nodes' and Sentinels' secret files")]
+    load = {key: secrets.service(key).password for key in load_secret_keys(profile) if key != "sentinel"}
+    if profile.topology.sentinel is not None:
+        load["sentinel"] = secrets.sentinel_password
+    documents = [
+        _secret(RUNTIME_SECRET, runtime, profile, "the data nodes' and Sentinels' secret files"),
+        _secret(LOAD_SECRET, load, profile, "the service users' passwords, for the load pods (render --load-workers)"),
+    ]
     return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False, width=1000)
 
 
