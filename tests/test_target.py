@@ -98,7 +98,7 @@ def test_bad_target_from_the_command_line_is_exit_2_and_writes_nothing(tmp_path:
 
 
 @pytest.mark.parametrize(
-    "args", [("up",), ("down",), ("rollback",), ("render",), ("plan",), ("status",), ("fault", "kill"), ("bench",)]
+    "args", [("up",), ("down",), ("rollback",), ("render",), ("plan",), ("status",), ("fault", "kill")]
 )
 def test_commands_that_need_the_harness_deployment_refuse_a_target(tmp_path: Path, args: tuple[str, ...]) -> None:
     path = tmp_path / "external-t.yaml"
@@ -106,6 +106,16 @@ def test_commands_that_need_the_harness_deployment_refuse_a_target(tmp_path: Pat
     before = tree(tmp_path)
     result = run_cli(args[0], str(path), *args[1:])
     assert_one_line(result, 2, "is a target (127.0.0.1:6390)", "needs the harness's own deployment")
+    assert tree(tmp_path) == before
+
+
+def test_bench_on_a_target_without_its_admin_refuses_before_anything_is_written(tmp_path: Path) -> None:
+    """bench works on a target with its admin (tests/test_target_integration.py); without one it refuses."""
+    path = tmp_path / "external-t.yaml"
+    path.write_text(yaml.safe_dump(target()))
+    before = tree(tmp_path)
+    result = run_cli("bench", str(path), "--report", str(tmp_path / "run"))
+    assert_one_line(result, 2, "target.admin: bench creates a temporary ACL user")
     assert tree(tmp_path) == before
 
 
