@@ -18,6 +18,7 @@ from redis.crc import key_slot
 
 from redis_harness.client.cache import ServiceCache
 from redis_harness.client.keys import build_key
+from redis_harness.deploy import firewall
 from redis_harness.deploy.connect import connect, connect_node, endpoint, service_cache
 from redis_harness.deploy.readiness import current_primary
 from redis_harness.deploy.tls_client import client_ssl_context
@@ -29,6 +30,7 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 
 from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, variant_profile
+from .netns import ALLOWED_NET, OtherHosts
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +71,14 @@ def ha(secret_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def cluster(secret_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    with deployed(
-        tls_variant("cluster", tmp_path_factory.mktemp("tlscluster"), network={"port": 6860}), secret_env
-    ) as d:
+def cluster(
+    secret_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory, other_hosts: OtherHosts
+) -> Iterator[Deployment]:
+    """Published on a host address for the allowed network only (the host itself always gets in), so a
+    client on another host is redirected across the Cluster too."""
+    firewall.ensure_rules()
+    network = {"port": 6860, "publish": "host", "host": other_hosts.published, "allow": [ALLOWED_NET]}
+    with deployed(tls_variant("cluster", tmp_path_factory.mktemp("tlscluster"), network=network), secret_env) as d:
         yield d
 
 
@@ -278,3 +284,47 @@ def test_a_service_on_another_host_needs_only_what_env_init_prints(
     finally:
         cache.close()
         origin.close()
+
+
+# A service on the allowed host with nothing but what `env init --service` printed: the Cluster client
+# reads the slot map, is redirected across the primaries, and connects only to published addresses.
+ON_ANOTHER_HOST = """
+import json, sys
+from dotenv import dotenv_values
+from redis_harness.client.cache import ServiceCache
+from redis_harness.origin.store import OriginStore
+
+env = {k: v for k, v in dotenv_values(sys.argv[1], interpolate=False).items() if v is not None}
+origin = OriginStore.open_seeded(sys.argv[2])
+cache = ServiceCache.from_env(env, "price", origin)
+symbols = origin.hottest(30)
+cache.invalidate([cache.key("price", s) for s in symbols])
+first, again = cache.get_many("price", symbols), cache.get_many("price", symbols)
+nodes = sorted({(n.host, n.port) for n in cache.client.redis.get_nodes()})
+print(json.dumps({"same": first == again and len(first) == 30, "counts": dict(cache.stats.counts), "nodes": nodes}))
+"""
+
+
+def test_a_service_on_the_allowed_host_is_redirected_only_to_published_addresses(
+    cluster: Deployment, other_hosts: OtherHosts, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    profile = cluster.profile
+    printed = cli(cli_env, "env", "init", str(profile.source), "--service", "price")
+    assert printed.returncode == 0, printed.stderr
+    env_file = tmp_path / "price.env"
+    env_file.write_text(printed.stdout)
+    done = other_hosts.allowed.python(ON_ANOTHER_HOST, str(env_file), str(tmp_path / "origin.sqlite"), timeout_s=90)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["same"] and result["counts"]["hits"] >= 30 and result["counts"].get("fallback_reads", 0) == 0
+    published = {(profile.network.host, n.host_port) for n in profile.data_nodes}
+    assert {tuple(n) for n in result["nodes"]} <= published and len(result["nodes"]) == len(published), result
+    # What the nodes announce is a name inside the deployment's network, out of that host's reach.
+    admin = connect_node(profile, profile.data_nodes[0], "admin", cluster.secrets.admin.password)
+    slots = admin.execute_command("CLUSTER", "SLOTS")
+    admin.close()
+    text = [(h.decode() if isinstance(h, bytes) else str(h), int(p)) for h, p, *_ in (r[2] for r in slots)]
+    assert text and set(text).isdisjoint(published)
+    assert not any(other_hosts.allowed.connects(host, port) for host, port in set(text)), text
+    refused = other_hosts.refused.python(ON_ANOTHER_HOST, str(env_file), str(tmp_path / "o2.sqlite"), timeout_s=90)
+    assert refused.returncode != 0
