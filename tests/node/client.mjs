@@ -99,6 +99,15 @@ function ioredisClient(extra = {}) {
   redis.on("error", (err) => {
     if (giveUp(err)) redis.disconnect();
   });
+  // ioredis listens for each socket's 'error' with once(). A refused TLS session can raise two
+  // (the server's alert, then ECONNRESET), and the second, unheard, would end the process. The
+  // first still reaches the client's 'error' event; later ones on a dead socket add nothing.
+  const connect = redis.connector.connect.bind(redis.connector);
+  redis.connector.connect = async (...args) => {
+    const stream = await connect(...args);
+    stream.on("error", () => {});
+    return stream;
+  };
   return redis;
 }
 
