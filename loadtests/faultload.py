@@ -23,6 +23,7 @@ from locust import task
 
 from loadtests.harness import RedisUser, state
 from loadtests.workloads import VERSION
+from redis_harness.client.durable import durable_write
 from redis_harness.client.keys import build_key
 from redis_harness.deploy.connect import endpoint
 from redis_harness.deploy.containers import service_container
@@ -42,20 +43,27 @@ class SequenceWriter(RedisUser):
 
     acl_user = "processing"
     weight = 2
+    durable = False  # DurableSequenceWriter: acknowledged only once a replica confirmed it (WAIT)
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.key = build_key("processing", VERSION, "seq", f"{self.state.run_id}-{id(self):x}")
         self.next = 1
-        self.acked: list[int] = []
+        self.acked: list[tuple[int, float]] = []  # (number, when Redis acknowledged it)
         # The run of failed attempts in progress: (when the first began, how many, the longest in s).
         self.failing: tuple[float, int, float] | None = None
+        self.events_prefix = "durable_" if self.durable else ""
+
+    def _write(self) -> Any:
+        if self.durable:
+            return self.call("RPUSH+WAIT seq", durable_write, self.redis, lambda pipe: pipe.rpush(self.key, self.next))
+        return self.call("RPUSH seq", self.redis.rpush, self.key, self.next)
 
     @task
     def append(self) -> None:
         began = time.time()
-        if self.call("RPUSH seq", self.redis.rpush, self.key, self.next) is not None:
-            self.acked.append(self.next)
+        if self._write() is not None:
+            self.acked.append((self.next, time.time()))
             if self.failing is not None:  # the first acknowledged write after an outage, to the ms
                 since, attempts, longest = self.failing
                 self.state.recorder.record_recovery(since, time.time(), attempts, longest)
@@ -69,11 +77,15 @@ class SequenceWriter(RedisUser):
     def on_stop(self) -> None:
         present = self._audit()
         events_ = self.state.recorder.events
-        events_.add("acked_writes", len(self.acked))
+        prefix = self.events_prefix
+        events_.add(f"{prefix}acked_writes", len(self.acked))
         if present is None:
-            events_.add("acked_writes_unverified", len(self.acked))
+            events_.add(f"{prefix}acked_writes_unverified", len(self.acked))
         else:
-            events_.add("acked_writes_lost", len(set(self.acked) - present))
+            lost = [at for number, at in self.acked if number not in present]
+            events_.add(f"{prefix}acked_writes_lost", len(lost))
+            if lost:  # when the lost writes were acknowledged: the report sets them against the fault
+                self.state.recorder.record_loss(self.durable, len(lost), min(lost), max(lost))
             self.redis.unlink(self.key)
         super().on_stop()
 
@@ -98,6 +110,22 @@ class SequenceWriter(RedisUser):
         return None
 
 
+class DurableSequenceWriter(SequenceWriter):
+    """SequenceWriter whose writes are acknowledged only once a replica confirmed them (the client
+    library's durable_write: RPUSH then WAIT 1 on one connection), for what a service cannot lose;
+    its latency beside RPUSH seq is the cost. Sentinel and replication deployments: on a Cluster
+    WAIT must go to the key's own shard, which the cluster client's pipeline does not do."""
+
+    weight = 1
+    durable = True
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        if self.state.profile.topology.cluster is not None:  # a plain SequenceWriter there
+            self.durable = False
+            self.events_prefix = ""
+
+
 def inject(environment: Any, kind: str, how: str = "pause") -> None:
     """The fault, at 40 % of the run. `failover` takes whichever node is the primary now away (`how`)."""
     run = state()
@@ -110,13 +138,15 @@ def inject(environment: Any, kind: str, how: str = "pause") -> None:
             result = failover(run.profile, run.secrets, how, hold_s=hold_s)
             record, until = result.record, result.new_primary_at
             detail = {k: v for k, v in result.to_dict().items() if k in ("old_primary", "new_primary", "new_primary_s")}
+            replication = run.profile.topology.replication
+            detail["loss_bound_s"] = replication.acked_loss_bound_s if replication else None
         elif kind == "kill":
             record = faults.kill(run.profile)
             # At once: Docker's events, Redis's log lines and the published port, probed, on the way back;
             # the report splits the window by owner.
             timeline = read_timeline(service_container(run.profile), record.requested_at, endpoint(run.profile))
             until = timeline.started_at or record.in_place_at + faults.wait_running(run.profile, healthy=False)
-            detail = {"restart": timeline.to_dict()}
+            detail = {"restart": timeline.to_dict(), "kill_loss_window_s": run.profile.persistence.kill_loss_window_s}
         elif kind == "restart":
             record = faults.restart(run.profile)
             until = time.time()

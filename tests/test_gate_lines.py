@@ -29,6 +29,7 @@ EXPECTED = {
     "evictions_seen": ("keys evicted 10 >= 1", "keys evicted 0 < 1"),
     "recovery_window": ("1.2 s <= 30 s", "31 s > 30 s"),
     "acked_writes_kept": ("acknowledged writes lost 0 <= 0", "acknowledged writes lost 1 > 0"),
+    "acked_loss_bounded": ("0 s <= 3 s", "3.2 s > 3 s"),
     "new_primary_elected": ("4.2 s <= 30 s", "not measured"),
     "generator_headroom": ("5 % <= 10 %", "50 % > 10 %"),
 }

@@ -30,7 +30,14 @@ def healthy_report() -> dict:
             "oom_killed": False,
             "oom_errors": 5,
         },
-        "client": {"events": {"acked_writes": 500, "acked_writes_lost": 0}},
+        "client": {
+            "events": {
+                "acked_writes": 500,
+                "acked_writes_lost": 0,
+                "durable_acked_writes": 200,
+                "durable_acked_writes_lost": 0,
+            }
+        },
         "faults": [
             {
                 "kind": "failover",
@@ -38,6 +45,8 @@ def healthy_report() -> dict:
                 "old_primary": "redis-0",
                 "new_primary": "redis-1",
                 "new_primary_s": 4.2,
+                "loss_bound_s": 3.0,
+                "acked_loss": None,
             }
         ],
         "eviction": {"persistent_written": 100, "persistent_present": 100},
@@ -61,6 +70,7 @@ BREAKERS = {
     "evictions_seen": lambda r: r["server"].update(evicted_keys=0),
     "recovery_window": lambda r: r["faults"][0].update(error_window_s=ALERTS.recovery_s + 1),
     "acked_writes_kept": lambda r: r["client"]["events"].update(acked_writes_lost=1),
+    "acked_loss_bounded": lambda r: lossy(r, last_s=3.2),
     "new_primary_elected": lambda r: r["faults"][0].update(new_primary=None),
     "generator_headroom": lambda r: r["generator"]["processes"][0].update(cpu_over_90_share=0.5),
 }
@@ -79,6 +89,65 @@ def test_gate_passes_when_healthy_and_fails_when_broken(name: str) -> None:
     (gate,) = evaluate(broken, ALERTS, (name,))
     assert not gate.passed, gate
     assert gate.name == name
+
+
+def lossy(report: dict, last_s: float = 1.4) -> dict:
+    """A failover that lost 3 acknowledged writes, the last acknowledged `last_s` after the fault."""
+    report["client"]["events"]["acked_writes_lost"] = 3
+    report["faults"][0]["acked_loss"] = {"count": 3, "first_s": 0.1, "last_s": last_s}
+    return report
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        pytest.param(lambda r: r["faults"][0]["acked_loss"].update(last_s=3.01), id="lost-beyond-the-bound"),
+        pytest.param(lambda r: r["client"]["events"].update(durable_acked_writes_lost=1), id="one-durable-lost"),
+        pytest.param(lambda r: r["faults"][0].update(loss_bound_s=None), id="no-bound-and-a-loss"),
+        pytest.param(lambda r: r["client"]["events"].update(acked_writes_unverified=5), id="not-read-back"),
+        pytest.param(lambda r: r["client"]["events"].update(acked_writes=0), id="nothing-written"),
+    ],
+)
+def test_acked_loss_bounded_fails_each_way_the_loss_escapes_the_bound(break_it) -> None:
+    report = lossy(healthy_report())
+    (gate,) = evaluate(report, ALERTS, ("acked_loss_bounded",))
+    assert gate.passed, gate
+    break_it(report)
+    (gate,) = evaluate(report, ALERTS, ("acked_loss_bounded",))
+    assert not gate.passed, gate
+
+
+def test_acked_loss_bounded_says_bound_measured_and_durable_side_by_side() -> None:
+    (gate,) = evaluate(lossy(healthy_report()), ALERTS, ("acked_loss_bounded",))
+    assert (gate.value, gate.threshold) == (1.4, 3.0)
+    assert gate.detail == (
+        "3 of 500 acknowledged writes lost, the last acknowledged 1.4 s after the fault; bound 3 s; "
+        "durable writes lost: 0 of 200"
+    )
+    unbounded = healthy_report()
+    unbounded["faults"][0].update(loss_bound_s=None, acked_loss=None)
+    unbounded["client"]["events"]["acked_writes_lost"] = 0
+    (gate,) = evaluate(unbounded, ALERTS, ("acked_loss_bounded",))
+    assert gate.passed and "no bound (min_replicas_to_write 0" in gate.detail, gate
+
+
+def test_acked_writes_kept_allows_only_what_everysec_lets_a_kill_lose() -> None:
+    """With appendfsync everysec a killed Redis may lose writes it acknowledged up to 2 s before the kill
+    (its AOF write postponed behind a slow fsync); one acknowledged earlier, or after, fails the gate."""
+    report = healthy_report()
+    report["faults"] = [{"kind": "kill", "error_window_s": 1.2, "kill_loss_window_s": 2.0, "acked_loss": None}]
+    report["client"]["events"]["acked_writes_lost"] = 4
+    report["faults"][0]["acked_loss"] = {"count": 4, "first_s": -1.9, "last_s": -0.2}
+    (gate,) = evaluate(report, ALERTS, ("acked_writes_kept",))
+    assert gate.passed and gate.value == 0 and "all acknowledged within the 2 s before the kill" in gate.detail
+    for first_s, last_s in ((-2.5, -0.2), (-1.0, 0.3)):
+        report["faults"][0]["acked_loss"] = {"count": 4, "first_s": first_s, "last_s": last_s}
+        (gate,) = evaluate(report, ALERTS, ("acked_writes_kept",))
+        assert not gate.passed and gate.value == 4 and "not all acknowledged" in gate.detail, (first_s, gate)
+    report["faults"][0]["kill_loss_window_s"] = 0.0  # appendfsync always: nothing may be lost
+    report["faults"][0]["acked_loss"] = {"count": 4, "first_s": -0.1, "last_s": -0.05}
+    (gate,) = evaluate(report, ALERTS, ("acked_writes_kept",))
+    assert not gate.passed and gate.detail == "4 of 500 acknowledged writes lost"
 
 
 def test_no_work_is_no_pass() -> None:

@@ -119,18 +119,70 @@ def test_ha_failover_names_a_new_primary(ha: Deployment, cli_env: dict[str, str]
     assert current_primary(ha.profile, ha.secrets) == fault["new_primary"]
 
 
-def test_ha_partition_counts_the_writes_the_old_primary_threw_away(
+def test_ha_partition_loses_acknowledged_writes_only_within_the_profiles_bound(
     ha: Deployment, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     """The old primary keeps its clients but loses its replicas and Sentinels; after healing it is
-    demoted and what it accepted meanwhile is gone. min-replicas-to-write bounds how much."""
+    demoted and what it accepted meanwhile is gone. min_replicas_to_write 1 with 1 s of lag bounds
+    that at 3 s of writes after the cut; durable writes (RPUSH then WAIT 1) lose none."""
     code, report = failover_report(ha.profile, cli_env, tmp_path, "--fault", "partition")
-    assert code == 0
     (fault,) = report["faults"]
+    gates = {g["name"]: g for g in report["gates"]}
+    print("partition:", fault.get("acked_loss"), gates["acked_loss_bounded"]["detail"])
+    assert code == 0, gates
     assert fault["kind"] == "failover (partition)" and fault["new_primary"] != fault["old_primary"]
     events = report["client"]["events"]
     assert events["acked_writes"] > 0 and "acked_writes_unverified" not in events  # counted after the heal
     assert report["commands"]["RPUSH seq"]["errors"] > 0  # the isolated primary refused writes (NOREPLICAS)
+    assert fault["loss_bound_s"] == ha.profile.topology.replication.acked_loss_bound_s == 3.0
+    assert fault["acked_loss"] is None or fault["acked_loss"]["last_s"] <= 3.0
+    assert gates["acked_loss_bounded"]["passed"]
+    # Durable writes: the isolated primary applied some, none confirmed, so none was acknowledged.
+    assert events["durable_acked_writes"] > 0 and events["durable_acked_writes_lost"] == 0
+    assert report["commands"]["RPUSH+WAIT seq"]["errors"] > 0
+
+
+def test_ha_partition_gate_fails_when_the_primary_does_not_refuse(
+    ha: Deployment, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The broken variant: every node told to accept writes without replicas (as a profile with
+    min_replicas_to_write 0 would render) while the run still expects the profile's bound. The cut-off
+    primary then acknowledges until it is demoted, well past 3 s, and the gate says so."""
+    password = ha.secrets.admin.password
+    admins = [connect_node(ha.profile, node, "admin", password) for node in ha.profile.data_nodes]
+    for admin in admins:
+        admin.config_set("min-replicas-to-write", 0)
+    try:
+        code, report = failover_report(ha.profile, cli_env, tmp_path, "--fault", "partition")
+    finally:
+        for admin in admins:
+            admin.config_set("min-replicas-to-write", 1)
+            admin.close()
+    (fault,) = report["faults"]
+    gate = next(g for g in report["gates"] if g["name"] == "acked_loss_bounded")
+    print("unrefused partition:", fault.get("acked_loss"), gate["detail"])
+    assert code != 0 and not gate["passed"], gate
+    assert fault["acked_loss"]["last_s"] > fault["loss_bound_s"] == 3.0
+
+
+def test_ha_one_second_lag_refuses_no_write_on_a_loaded_host(
+    ha: Deployment, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """min_replicas_max_lag 1 s, the least Redis accepts, with every core busy (three spinning
+    processes beside the saturated generator and the TLS deployment): not one write is refused."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        result = cli(cli_env, "load", str(ha.profile.source), "--scenario", "cache-latency", "--duration", "20s",
+                     "--report", str(tmp_path))  # fmt: skip
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    report = json.loads((tmp_path / "report.json").read_text())
+    writes = {name: c for name, c in report["commands"].items() if name.split()[0] in ("HSET", "EXPIRE", "PIPELINE")}
+    assert sum(c["count"] for c in writes.values()) > 1000
+    assert not [e for e in report["error_types"] if "NOREPLICAS" in e["error"]], report["error_types"]
+    assert sum(c["errors"] for c in report["commands"].values()) == 0, (result.stdout, report["error_types"])
 
 
 def test_verify_names_a_broken_replication_link(ha: Deployment, cli_env: dict[str, str]) -> None:

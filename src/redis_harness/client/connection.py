@@ -24,6 +24,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from redis_harness.client.breaker import CircuitBreaker, Listener
+from redis_harness.client.durable import DURABLE_TIMEOUT_MS, durable_write
 from redis_harness.client.pool import instrument, pool_status, pools_of
 
 T = TypeVar("T")
@@ -330,6 +331,17 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, (redis.ConnectionError, redis.TimeoutError))
 
 
+def check_durable(settings: RedisSettings, timeout_ms: int) -> None:
+    """ValueError when a durable write through these settings could not mean what it says."""
+    if settings.cluster:
+        raise ValueError("durable: not on a Cluster client (WAIT must follow the write on its shard's connection)")
+    if timeout_ms / 1000 >= settings.socket_timeout_s:
+        raise ValueError(
+            f"durable: timeout_ms {timeout_ms} is not shorter than the socket timeout "
+            f"({settings.socket_timeout_s:g} s): the read would time out before WAIT answers"
+        )
+
+
 class ResilientRedis:
     """A redis.Redis whose calls go through a circuit breaker.
 
@@ -375,6 +387,14 @@ class ResilientRedis:
                 return pipe.execute()
 
         return self.call(run)
+
+    def durable(
+        self, fill: Callable[[Any], None], *, replicas: int = 1, timeout_ms: int = DURABLE_TIMEOUT_MS
+    ) -> list[Any]:
+        """`pipeline(fill)` acknowledged only once `replicas` replicas confirmed it (client.durable):
+        NotDurable otherwise, a failed write to the caller but not an outage to the breaker."""
+        check_durable(self.settings, timeout_ms)
+        return self.call(lambda r: durable_write(r, fill, replicas=replicas, timeout_ms=timeout_ms))
 
     def pool_status(self) -> dict[str, int | None]:
         """Connections in use, idle, the maximum, waits and errors of this client's pool(s)."""

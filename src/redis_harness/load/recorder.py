@@ -130,6 +130,8 @@ class Recorder:
     # acknowledged one, at full clock precision: when the first attempt failed, when the write was
     # acknowledged, how many attempts failed and the longest of them (a connect left hanging shows there).
     recoveries: list[dict[str, float]] = field(default_factory=list)
+    # Writers that measure a fault: one entry per writer that lost acknowledged writes (record_loss).
+    losses: list[dict[str, Any]] = field(default_factory=list)
 
     def record_recovery(self, failed_since: float, acked_at: float, attempts: int, longest_attempt_s: float) -> None:
         self.recoveries.append(
@@ -139,6 +141,13 @@ class Recorder:
                 "failed_attempts": attempts,
                 "longest_failed_attempt_s": round(longest_attempt_s, 4),
             }
+        )
+
+    def record_loss(self, durable: bool, count: int, first_acked_at: float, last_acked_at: float) -> None:
+        """One writer's acknowledged writes that were not there at the end, and when Redis acknowledged
+        the first and last of them (the report sets that against the fault and the profile's bound)."""
+        self.losses.append(
+            {"durable": durable, "count": count, "first_acked_at": first_acked_at, "last_acked_at": last_acked_at}
         )
 
     def record_late(self, late_us: float) -> None:
@@ -219,6 +228,7 @@ class Recorder:
             "outcomes": sorted(self.outcomes),
             "per_second": {str(t): counts for t, counts in self.per_second.items()},
             "recoveries": self.recoveries,
+            "losses": self.losses,
         }
         self._service, self._intended = {}, {}
         self.per_second = {}
@@ -228,6 +238,7 @@ class Recorder:
         self.events = Counters()
         self.outcomes = set()
         self.recoveries = []
+        self.losses = []
         return data
 
     def merge(self, data: dict[str, Any]) -> None:
@@ -249,6 +260,7 @@ class Recorder:
             second[0] += calls
             second[1] += failed
         self.recoveries.extend(data.get("recoveries", ()))  # absent in older raw.json
+        self.losses.extend(data.get("losses", ()))  # absent in older raw.json
 
     def calls_series(self) -> list[dict[str, float]]:
         """Requests/s and failed requests/s, second by second, from the first call to the last

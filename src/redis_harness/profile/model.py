@@ -244,6 +244,17 @@ class Persistence(Section):
     def save_directive(self) -> str:
         return " ".join(f"{secs} {changes}" for secs, changes in self.rdb_save)
 
+    @property
+    def kill_loss_window_s(self) -> float | None:
+        """How long before a SIGKILL of Redis an acknowledged write may still be lost; None: no bound
+        (without the AOF, all since the last RDB snapshot). A killed process loses only what it had not
+        yet written to the AOF file (the page cache outlives it): nothing, except with everysec, where
+        Redis postpones the write for up to 2 s while a background fsync is slow. A host crash loses
+        more (whatever was not fsynced)."""
+        if not self.aof:
+            return None
+        return 2.0 if self.appendfsync == "everysec" else 0.0
+
 
 class Network(Section):
     """Where the deployment is reachable from, and from whom."""

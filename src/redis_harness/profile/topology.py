@@ -47,7 +47,9 @@ class Replication(Section):
         "min_replicas_max_lag: bounds the writes a partitioned old primary can accept (and lose) in a failover",
     )
     min_replicas_max_lag: Duration = Field(
-        "10s", description="See min_replicas_to_write; replicas acknowledge every second"
+        "1s",
+        description="See min_replicas_to_write; whole seconds, 1 s at least (Redis counts a replica's lag "
+        "in seconds since its last acknowledgement, sent every second)",
     )
 
     @field_validator("min_replicas_max_lag")
@@ -60,6 +62,17 @@ class Replication(Section):
     @property
     def min_replicas_max_lag_s(self) -> int:
         return max(1, int(self.min_replicas_max_lag))
+
+    @property
+    def acked_loss_bound_s(self) -> float | None:
+        """How long a primary cut off from its replicas (a partition) may go on acknowledging
+        writes that the failover then discards; None without min_replicas_to_write (until it
+        rejoins). Redis counts a replica's lag in whole seconds since its last acknowledgement,
+        which replicas send every second, and recounts its good replicas once a second: the
+        refusals start more than lag - 1 and at most lag + 2 seconds after the cut."""
+        if self.min_replicas_to_write == 0:
+            return None
+        return float(self.min_replicas_max_lag_s + 2)
 
 
 class Sentinel(Section):

@@ -190,6 +190,19 @@ def _hit_ratio_recovery_s(series: list[dict[str, Any]], fault_at: float) -> floa
     return None
 
 
+def acked_loss(losses: list[dict[str, Any]], fault_at: float) -> dict[str, Any] | None:
+    """The plain writers' lost acknowledged writes: how many, and when Redis acknowledged the first and
+    the last of them, in s after the fault (negative: before it). None when none was lost."""
+    plain = [loss for loss in losses if not loss["durable"]]
+    if not plain:
+        return None
+    return {
+        "count": sum(loss["count"] for loss in plain),
+        "first_s": round(min(loss["first_acked_at"] for loss in plain) - fault_at, 2),
+        "last_s": round(max(loss["last_acked_at"] for loss in plain) - fault_at, 2),
+    }
+
+
 def _faults(
     raw: dict[str, Any], recorder: Recorder, server_series: list[dict[str, Any]], commands: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -206,6 +219,12 @@ def _faults(
                 "p99_recovery_s": _p99_recovery_s(raw.get("latency_series", []), fault.get("until", at), busiest),
                 "hit_ratio_recovery_s": _hit_ratio_recovery_s(server_series, fault.get("until", at)),
                 "acked_writes_lost": recorder.events.values.get("acked_writes_lost", 0),
+                "acked_loss": acked_loss(recorder.losses, at),
+                **{
+                    key: recorder.events.values[key]
+                    for key in ("durable_acked_writes", "durable_acked_writes_lost")
+                    if key in recorder.events.values
+                },
                 # A kill's window split by owner (Docker, Redis, the client), from the run's own events.
                 **({"kill_window": kill_window(fault["restart"], recorder.recoveries)} if "restart" in fault else {}),
             }

@@ -110,6 +110,10 @@ GATE_FORMATS: dict[str, GateFormat] = {
         noun="acknowledged writes lost",
         hint=Hint("Faults", "acked writes lost", then="; the topology's min_replicas_to_write"),
     ),
+    "acked_loss_bounded": GateFormat(
+        "s",
+        hint=Hint("Faults", "acked writes lost", then="; min_replicas_max_lag sets the bound"),
+    ),
     "new_primary_elected": GateFormat(
         "s", hint=Hint("Faults", then="; Sentinel's down_after or Cluster's node_timeout set the pace")
     ),

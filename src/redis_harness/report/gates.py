@@ -159,10 +159,52 @@ def _recovery_window(report: dict, alerts: Alerts) -> Gate:
 
 
 def _acked_writes_kept(report: dict, alerts: Alerts) -> Gate:
+    """No acknowledged write lost, except what the profile's AOF policy lets a kill lose: with everysec,
+    writes acknowledged at most 2 s before the kill (Redis postpones its AOF write while a background
+    fsync is slow). The value counts the lost writes outside that allowance."""
     lost = report["client"]["events"].get("acked_writes_lost", 0)
     acked = report["client"]["events"].get("acked_writes", 0)
     detail = f"{lost:,} of {acked:,} acknowledged writes lost"
-    return Gate("acked_writes_kept", acked > 0 and lost == 0, float(lost), 0.0, detail)
+    outside = lost
+    faults = report["faults"]
+    # One kill: every lost write must have been acknowledged in its window, before it, by the killed server.
+    if lost and len(faults) == 1 and faults[0].get("kill_loss_window_s") and faults[0].get("acked_loss"):
+        window, loss = faults[0]["kill_loss_window_s"], faults[0]["acked_loss"]
+        within = -window <= loss["first_s"] and loss["last_s"] <= 0
+        outside = 0 if within else lost
+        detail += f", {'all' if within else 'not all'} acknowledged within the {window:g} s before the kill"
+        detail += " that appendfsync everysec allows"
+    return Gate("acked_writes_kept", acked > 0 and outside == 0, float(outside), 0.0, detail)
+
+
+def _acked_loss_bounded(report: dict, alerts: Alerts) -> Gate:
+    """A failover loses acknowledged writes only within the bound the profile implies (how long a primary
+    cut off from its replicas goes on acknowledging), and never a durable one (confirmed by a replica).
+    The value: how long after the fault the last lost write was acknowledged."""
+    events = report["client"]["events"]
+    faults = report["faults"]
+    if not faults:
+        return Gate("acked_loss_bounded", False, None, None, report.get("findings", {}).get("fault_error", "no fault"))
+    lost, durable_lost = events.get("acked_writes_lost", 0), events.get("durable_acked_writes_lost", 0)
+    lasts = [f["acked_loss"]["last_s"] for f in faults if f.get("acked_loss")]
+    last = max(lasts, default=None)
+    bound = max((f["loss_bound_s"] for f in faults if f.get("loss_bound_s") is not None), default=None)
+    if bound is None:
+        within = lost == 0
+        said = "no bound (min_replicas_to_write 0: a cut-off primary acknowledges until it rejoins)"
+    else:
+        within = last is None or last <= bound
+        said = f"bound {bound:g} s"
+    when = f", the last acknowledged {last:g} s after the fault" if last is not None else ""
+    durable = ""
+    if "durable_acked_writes" in events:
+        durable = f"; durable writes lost: {durable_lost:,} of {events['durable_acked_writes']:,}"
+    detail = f"{lost:,} of {events.get('acked_writes', 0):,} acknowledged writes lost{when}; {said}{durable}"
+    unverified = events.get("acked_writes_unverified", 0) + events.get("durable_acked_writes_unverified", 0)
+    if unverified:
+        detail += f"; {unverified:,} could not be read back"
+    passed = within and durable_lost == 0 and not unverified and events.get("acked_writes", 0) > 0
+    return Gate("acked_loss_bounded", passed, last if last is not None else 0.0, bound, detail)
 
 
 def _new_primary_elected(report: dict, alerts: Alerts) -> Gate:
@@ -218,6 +260,7 @@ GATES: dict[str, Callable[[dict, Alerts], Gate]] = {
     "evictions_seen": _evictions_seen,
     "recovery_window": _recovery_window,
     "acked_writes_kept": _acked_writes_kept,
+    "acked_loss_bounded": _acked_loss_bounded,
     "new_primary_elected": _new_primary_elected,
     "generator_headroom": _generator_headroom,
 }

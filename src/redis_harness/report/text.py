@@ -133,6 +133,15 @@ def fault_lines(fault: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
         f"hit ratio back after {_seconds(fault['hit_ratio_recovery_s'])}, "
         f"acked writes lost {fault['acked_writes_lost']:,}"
     )
+    if fault.get("acked_loss"):
+        loss = fault["acked_loss"]
+        text += f" (acknowledged {_decimal(loss['first_s'])} to {_seconds(loss['last_s'])} after the fault)"
+    if "loss_bound_s" in fault:
+        bound = fault["loss_bound_s"]
+        text += f", bound {_seconds(bound)}" if bound is not None else ", unbounded (min_replicas_to_write 0)"
+    if "durable_acked_writes" in fault:
+        durable_lost = fault.get("durable_acked_writes_lost", 0)
+        text += f", durable writes lost {durable_lost:,} of {fault['durable_acked_writes']:,}"
     if fault.get("new_primary"):
         text += (
             f"; new primary {fault['new_primary']} (was {fault['old_primary']}) "
