@@ -137,7 +137,8 @@ def inject(environment: Any, kind: str, how: str = "pause") -> None:
         if kind == "failover":
             result = failover(run.profile, run.secrets, how, hold_s=hold_s)
             record, until = result.record, result.new_primary_at
-            detail = {k: v for k, v in result.to_dict().items() if k in ("old_primary", "new_primary", "new_primary_s")}
+            shown = ("old_primary", "new_primary", "new_primary_s", "sentinel_steps")
+            detail = {k: v for k, v in result.to_dict().items() if k in shown}
             replication = run.profile.topology.replication
             detail["loss_bound_s"] = replication.acked_loss_bound_s if replication else None
         elif kind == "kill":

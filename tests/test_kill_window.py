@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 
 from redis_harness.faults.restart import RestartTimeline, log_time, parse_events, parse_log
-from redis_harness.report.kill_window import PARTS, kill_window, window_lines
+from redis_harness.faults.sentinel_steps import parse_steps
+from redis_harness.report.kill_window import (
+    FAILOVER_PARTS,
+    PARTS,
+    failover_window,
+    failover_window_lines,
+    kill_window,
+    window_lines,
+)
 
 KILLED = log_time("2026-12-04T11:13:53.361623000Z")
 # `docker logs --timestamps` of the restarted container (Redis 7.0.15, AOF with an RDB base).
@@ -106,3 +114,48 @@ def test_a_writer_through_before_the_probe_noticed_moves_the_open_port_back() ->
     late_probe["port_open_at"] = KILLED + 1.38  # the probe's next try came after the writers got in
     window = kill_window(late_probe, RECOVERIES)
     assert window["client_s"] == 0.0 and window["network_s"] == pytest.approx(1.344 - 0.677, abs=0.002)
+
+
+SENTINEL_LOGS = [
+    # sentinel-0, then the leader, as `docker logs --timestamps` prints them (Redis's own stamp after Docker's)
+    "2026-12-04T19:03:15.367000000Z 1:X 04 Dec 2026 19:03:15.367 # +sdown master primary redis-1 6379\n"
+    "2026-12-04T19:03:15.458000000Z 1:X 04 Dec 2026 19:03:15.458 # +odown master primary redis-1 6379 #quorum 3/2\n"
+    "2026-12-04T19:03:16.486000000Z 1:X 04 Dec 2026 19:03:16.486 # +switch-master primary redis-1 6379 redis-0 6379\n",
+    "2026-12-04T19:02:50.000000000Z 1:X 04 Dec 2026 19:02:50.000 # +sdown master primary redis-0 6379\n"
+    "2026-12-04T19:03:15.345000000Z 1:X 04 Dec 2026 19:03:15.345 # +sdown master primary redis-1 6379\n"
+    "2026-12-04T19:03:15.412000000Z 1:X 04 Dec 2026 19:03:15.412 # +odown master primary redis-1 6379 #quorum 2/2\n"
+    "2026-12-04T19:03:15.479000000Z 1:X 04 Dec 2026 19:03:15.479 # +elected-leader master primary redis-1 6379\n"
+    "2026-12-04T19:03:16.419000000Z 1:X 04 Dec 2026 19:03:16.419 # +promoted-slave slave redis-0:6379 redis-0 6379\n"
+    "2026-12-04T19:03:17.375000000Z 1:X 04 Dec 2026 19:03:17.375 # +switch-master primary redis-1 6379 redis-0 6379\n",
+]
+
+
+def test_a_failovers_steps_are_the_first_sentinel_to_log_each_after_the_fault() -> None:
+    fault_at = log_time("2026-12-04T19:03:13.030000000Z")
+    steps = parse_steps(SENTINEL_LOGS, after=fault_at)
+    assert steps.sdown_at == log_time("2026-12-04T19:03:15.345000000Z")  # the leader's, before sentinel-0's
+    assert steps.odown_at == log_time("2026-12-04T19:03:15.412000000Z")
+    assert steps.switched_at == log_time("2026-12-04T19:03:16.486000000Z")  # not the leader's own, later
+    window = failover_window(fault_at, steps.to_dict(), [{"acked_at": fault_at + 3.55, "failed_since": fault_at}])
+    assert window == {
+        "detection_s": 2.382,
+        "election_s": 0.067,
+        "promotion_s": 0.94,
+        "switch_s": 0.067,
+        "client_s": 0.094,
+        "fault_to_first_ack_s": 3.55,
+        "sdown_after_s": 2.315,
+    }
+    parts = sum(window[key] for key, _ in FAILOVER_PARTS)
+    assert abs(parts - window["fault_to_first_ack_s"]) < 0.005  # the steps tile the window
+    lines = failover_window_lines(window)
+    assert lines[0] == "fault -> first acknowledged write 3.55 s:" and "0.94 s  promotion" in lines[3]
+    assert all(len(line) <= 90 for line in lines)
+
+
+def test_a_step_no_sentinel_logged_is_unknown_not_zero() -> None:
+    fault_at = log_time("2026-12-04T19:03:13.030000000Z")
+    steps = parse_steps([SENTINEL_LOGS[0]], after=fault_at).to_dict()  # the leader's log unread
+    window = failover_window(fault_at, steps, [])
+    assert window["election_s"] is None and window["promotion_s"] is None and window["fault_to_first_ack_s"] is None
+    assert "?" in failover_window_lines(window)[2]

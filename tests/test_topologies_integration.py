@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from redis_harness.client.cache import ServiceCache
 from redis_harness.client.keys import build_key
 from redis_harness.deploy import firewall
 from redis_harness.deploy.connect import connect, connect_node, endpoint, service_cache
-from redis_harness.deploy.readiness import current_primary
+from redis_harness.deploy.containers import service_container
+from redis_harness.deploy.readiness import current_primary, wait_until_settled
 from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.faults import inject as faults
 from redis_harness.load.calibrate import CALLS, KEY, _figures, _measure, calibrate
@@ -28,6 +30,7 @@ from redis_harness.load.resp import RedisReplyError, RespConnection
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
+from redis_harness.report.kill_window import FAILOVER_PARTS
 
 from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, variant_profile
 from .netns import ALLOWED_NET, OtherHosts
@@ -117,6 +120,54 @@ def test_ha_failover_names_a_new_primary(ha: Deployment, cli_env: dict[str, str]
     assert fault["new_primary_s"] > ha.profile.topology.sentinel.down_after_ms / 1000
     assert report["client"]["events"]["acked_writes"] > 0  # lost ones are reported, not asserted
     assert current_primary(ha.profile, ha.secrets) == fault["new_primary"]
+    # Where the time went, step by step from the Sentinels' own logs; the steps tile the window.
+    window = fault["failover_window"]
+    print("failover window:", window)
+    steps = [window[key] for key, _ in FAILOVER_PARTS]
+    assert None not in steps and window["fault_to_first_ack_s"] is not None, window
+    assert abs(sum(steps) - window["fault_to_first_ack_s"]) < 0.01
+    assert window["detection_s"] >= ha.profile.topology.sentinel.down_after_ms / 1000  # nobody jumped the gun
+
+
+def sentinel_log_lines(profile: Profile, since: float, marker: str) -> list[str]:
+    logs = [service_container(profile, n.service).logs(since=int(since)).decode() for n in profile.sentinel_nodes]
+    return [line for text in logs for line in text.splitlines() if marker in line]
+
+
+def pause_primary(ha: Deployment, hold_s: float) -> tuple[str, str, list[str]]:
+    """Freeze the primary for hold_s, give Sentinel time to act on it; (before, after, +odown lines)."""
+    before = current_primary(ha.profile, ha.secrets)
+    since = time.time()
+    with faults.injected(ha.profile, "pause", node=before):
+        time.sleep(hold_s)
+    time.sleep(6)  # down_after and an election would both be over by now
+    return before, current_primary(ha.profile, ha.secrets), sentinel_log_lines(ha.profile, since, "+odown")
+
+
+def test_ha_rides_out_a_two_second_pause_on_a_loaded_host(ha: Deployment) -> None:
+    """down_after 2.2 s: a primary frozen for 2 s (a stall, a slow fork) is not failed over, twice, with
+    every core busy. The broken variant: the same pause with down_after 1 s on every Sentinel fails over."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        for _ in range(2):
+            before, after, odown = pause_primary(ha, 2.0)
+            assert after == before and not odown, (before, after, odown)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    sentinels = [connect_node(ha.profile, n, "admin", ha.secrets.admin.password) for n in ha.profile.sentinel_nodes]
+    master = ha.profile.topology.sentinel.master_name
+    try:
+        for sentinel in sentinels:
+            sentinel.execute_command("SENTINEL", "SET", master, "down-after-milliseconds", 1000)
+        before, after, odown = pause_primary(ha, 2.0)
+        assert after != before and odown, "a 1 s down_after should have failed over a 2 s pause"
+    finally:
+        for sentinel in sentinels:
+            sentinel.execute_command("SENTINEL", "SET", master, "down-after-milliseconds", 2200)
+            sentinel.close()
+        wait_until_settled(ha.profile, ha.secrets, timeout_s=60)
 
 
 def test_ha_partition_loses_acknowledged_writes_only_within_the_profiles_bound(

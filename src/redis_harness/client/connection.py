@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.connection import SSLConnection
 from redis.exceptions import AuthenticationError, MaxConnectionsError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from redis_harness.client.breaker import CircuitBreaker, Listener
 from redis_harness.client.durable import DURABLE_TIMEOUT_MS, durable_write
@@ -253,6 +254,29 @@ class RemappedSentinel(Sentinel):
         return [self._remap(address) for address in super().discover_slaves(service_name)]
 
 
+class PrimaryFollowingConnection(SentinelManagedConnection):
+    """A connection to the Sentinel-named primary that also drops itself on NOREPLICAS.
+
+    redis-py asks Sentinel again after READONLY (the old primary has been demoted). A primary
+    that answers NOREPLICAS has lost its replicas: after a pause or a partition it is most likely
+    an old primary already replaced, which Sentinel demotes only once it can reach it again. Until
+    then every write to it fails, so the next command should ask Sentinel, which names the new
+    primary (or this one again, when it merely lost its replicas for a while)."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except redis.ResponseError as exc:
+            if self.connection_pool.is_master and str(exc).startswith("NOREPLICAS"):
+                self.disconnect()
+                raise redis.ConnectionError(f"the primary has no replicas to write to: {exc}") from exc
+            raise
+
+
+class PrimaryFollowingSSLConnection(PrimaryFollowingConnection, SSLConnection):
+    """PrimaryFollowingConnection over TLS (as redis-py's SentinelManagedSSLConnection)."""
+
+
 class UnmappedAddress(redis.ConnectionError):
     """Sentinel or Cluster named an address that is not a node of the deployment.
 
@@ -316,7 +340,12 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
                 **tls,
             },
         )
-        return sentinel.master_for(settings.master_name, db=settings.db, **common)
+        return sentinel.master_for(
+            settings.master_name,
+            db=settings.db,
+            connection_class=PrimaryFollowingSSLConnection if settings.tls else PrimaryFollowingConnection,
+            **common,
+        )
     return redis.Redis(host=settings.host, port=settings.port, db=settings.db, **common)
 
 

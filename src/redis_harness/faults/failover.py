@@ -24,6 +24,7 @@ from redis_harness.deploy.readiness import current_primary, wait_for_new_primary
 from redis_harness.errors import BadInput
 from redis_harness.faults import inject
 from redis_harness.faults.inject import FaultRecord
+from redis_harness.faults.sentinel_steps import read_steps
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.progress import note
@@ -40,7 +41,8 @@ class Failover:
     new_primary: str
     record: FaultRecord  # the fault on the old primary (in place, reverted)
     new_primary_at: float  # time.time() when the new primary was seen
-    new_primary_s: float  # from the fault in place to the new primary seen
+    new_primary_s: float  # from the fault requested to the new primary seen
+    sentinel_steps: dict[str, Any] | None = None  # Sentinel: when each step was logged (faults.sentinel_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class Failover:
             "new_primary": self.new_primary,
             "new_primary_s": round(self.new_primary_s, 3),
             "new_primary_at": self.new_primary_at,
+            "sentinel_steps": self.sentinel_steps,
             "record": self.record.to_dict(),
         }
 
@@ -116,4 +119,5 @@ def failover(
         note(f"giving {old} back")
         undo()
         record.mark_reverted()
-    return Failover(how, old, new, record, seen_at, record.in_place_after_s + waited_s)
+    steps = read_steps(profile, record.requested_at).to_dict() if profile.topology.sentinel is not None else None
+    return Failover(how, old, new, record, seen_at, record.in_place_after_s + waited_s, steps)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,16 +63,21 @@ def log_time(stamp: str) -> float:
     return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}").replace(tzinfo=UTC).timestamp()
 
 
-def parse_log(text: str, after: float, timeline: RestartTimeline) -> None:
-    """The Redis steps from `docker logs --timestamps` output, the first of each after `after`."""
+def stamped_lines(text: str, after: float) -> Iterator[tuple[float, str]]:
+    """(unix time, message) of each line of `docker logs --timestamps` output from `after` on."""
     for line in text.splitlines():
         stamp, _, message = line.partition(" ")
         try:
             at = log_time(stamp)
         except ValueError:
             continue
-        if at < after:
-            continue
+        if at >= after:
+            yield at, message
+
+
+def parse_log(text: str, after: float, timeline: RestartTimeline) -> None:
+    """The Redis steps from `docker logs --timestamps` output, the first of each after `after`."""
+    for at, message in stamped_lines(text, after):
         if STARTING in message and timeline.redis_starting_at is None:
             timeline.redis_starting_at = at
         elif (loaded := AOF_LOADED.search(message)) and timeline.aof_load_s is None:

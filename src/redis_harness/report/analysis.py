@@ -21,7 +21,7 @@ from redis_harness.report.charts import png
 from redis_harness.report.gates import Gate, evaluate, unjudgeable, verdict
 from redis_harness.report.html import to_html
 from redis_harness.report.junit import junit
-from redis_harness.report.kill_window import kill_window
+from redis_harness.report.kill_window import failover_window, kill_window
 from redis_harness.report.timeline import timeline
 
 P99_RECOVERY_TOLERANCE = 1.20  # "back within 20 % of its pre-fault value"
@@ -208,6 +208,7 @@ def _faults(
 ) -> list[dict[str, Any]]:
     windows = error_windows(sorted(recorder.outcomes))
     busiest = max(commands, key=lambda n: commands[n]["count"], default=None)
+    recoveries = recorder.recoveries
     result = []
     for fault in raw.get("faults", []):
         at = fault["at"]
@@ -225,6 +226,11 @@ def _faults(
                     for key in ("durable_acked_writes", "durable_acked_writes_lost")
                     if key in recorder.events.values
                 },
+                **(
+                    {"failover_window": failover_window(fault["record"]["requested_at"], steps, recoveries)}
+                    if (steps := fault.get("sentinel_steps")) and "record" in fault
+                    else {}
+                ),
                 # A kill's window split by owner (Docker, Redis, the client), from the run's own events.
                 **({"kill_window": kill_window(fault["restart"], recorder.recoveries)} if "restart" in fault else {}),
             }

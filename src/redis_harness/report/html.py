@@ -13,6 +13,7 @@ from redis_harness import paths
 from redis_harness.load.generator import BUSY_PERCENT, process_label
 from redis_harness.profile.units import format_size
 from redis_harness.report.gate_lines import verdicts
+from redis_harness.report.kill_window import FAILOVER_PARTS
 from redis_harness.report.kill_window import PARTS as KILL_WINDOW_PARTS
 from redis_harness.report.saturation import (
     ADVICE,
@@ -98,4 +99,5 @@ def to_html(report: dict[str, Any], *, has_locust_html: bool = True) -> str:
         timing_consequence=TIMING_CONSEQUENCE,
         has_locust_html=has_locust_html,
         kill_window_parts=KILL_WINDOW_PARTS,
+        failover_window_parts=FAILOVER_PARTS,
     )

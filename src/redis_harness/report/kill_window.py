@@ -1,7 +1,8 @@
-"""A SIGKILL's window, kill -> first acknowledged write, split by owner (see faults.restart).
+"""A fault's window, fault -> first acknowledged write, split into its parts: a SIGKILL's by owner (see
+faults.restart), a Sentinel failover's by step (see faults.sentinel_steps).
 
-A pure function of the fault's restart timeline (Docker's events, Redis's log) and the writers'
-own recoveries (load.recorder), so a report rebuilt from a run folder gives the same parts.
+Pure functions of what the fault recorded (Docker's events, Redis's and the Sentinels' logs) and the
+writers' own recoveries (load.recorder), so a report rebuilt from a run folder gives the same parts.
 """
 
 from __future__ import annotations
@@ -76,4 +77,37 @@ def window_lines(window: dict[str, Any]) -> list[str]:
         f"  healthcheck: {window['health_checks']} run(s) until Redis was ready, healthy after {_s(healthy)}"
         + (": not waited for" if waited else "")
     )
+    return lines
+
+
+# (key, label): a Sentinel failover's steps in the order they happen (faults.sentinel_steps).
+FAILOVER_PARTS = (
+    ("detection_s", "detection: down_after, then a quorum (+odown)"),
+    ("election_s", "election of a leader Sentinel"),
+    ("promotion_s", "promotion, as the leader's next INFO shows it"),
+    ("switch_s", "first Sentinel to give clients the new address"),
+    ("client_s", "client: that address -> first acknowledged write"),
+)
+
+
+def failover_window(fault_at: float, steps: dict[str, Any], recoveries: list[dict[str, float]]) -> dict[str, Any]:
+    """Seconds of each step from the fault (requested) to the writers' first acknowledged write after it."""
+    first_ack = min((r["acked_at"] for r in recoveries if r["acked_at"] > fault_at), default=None)
+    return {
+        "detection_s": _span(fault_at, steps.get("odown_at")),
+        "election_s": _span(steps.get("odown_at"), steps.get("elected_at")),
+        "promotion_s": _span(steps.get("elected_at"), steps.get("promoted_at")),
+        "switch_s": _span(steps.get("promoted_at"), steps.get("switched_at")),
+        "client_s": _span(steps.get("switched_at"), first_ack),
+        "fault_to_first_ack_s": _span(fault_at, first_ack),
+        "sdown_after_s": _span(fault_at, steps.get("sdown_at")),
+    }
+
+
+def failover_window_lines(window: dict[str, Any]) -> list[str]:
+    """The text summary's lines under a failover: the total and each step."""
+    lines = [f"fault -> first acknowledged write {_s(window['fault_to_first_ack_s'])}:"]
+    for key, label in FAILOVER_PARTS:
+        extra = f" (first +sdown after {_s(window['sdown_after_s'])})" if key == "detection_s" else ""
+        lines.append(f"  {_s(window[key]):>8}  {label}{extra}")
     return lines

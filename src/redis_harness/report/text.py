@@ -16,7 +16,7 @@ from typing import Any
 
 from redis_harness.load.recorder import PARTS
 from redis_harness.report.gate_lines import verdict_lines, verdicts
-from redis_harness.report.kill_window import window_lines
+from redis_harness.report.kill_window import failover_window_lines, window_lines
 from redis_harness.report.saturation import (
     ADVICE,
     CONSEQUENCE,
@@ -147,9 +147,13 @@ def fault_lines(fault: dict[str, Any], width: int = MAX_WIDTH) -> list[str]:
             f"; new primary {fault['new_primary']} (was {fault['old_primary']}) "
             f"after {_seconds(fault['new_primary_s'])}"
         )
+
     lines = wrapped(text, CONTINUED, width)
     if fault.get("kill_window"):
         for line in window_lines(fault["kill_window"]):
+            lines += wrapped(CONTINUED + line, CONTINUED * 6, width)
+    if fault.get("failover_window"):
+        for line in failover_window_lines(fault["failover_window"]):
             lines += wrapped(CONTINUED + line, CONTINUED * 6, width)
     return lines
 
