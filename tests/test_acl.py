@@ -80,6 +80,9 @@ def test_sentinel_users_split_control_queries_and_peers() -> None:
         "sentinel|get-master-addr-by-name",
     }  # fmt: skip
     assert users["admin"].command_rules == ("+@all",) and users["admin"].channel_patterns == frozenset()
+    # What a data node holds: it may ask where the primary is, nothing else (no vote, no hello, no control).
+    assert _granted(users["node-lookup"]) == {"ping", "sentinel|get-master-addr-by-name"}
+    assert users["node-lookup"].key_patterns == frozenset() and users["node-lookup"].channel_patterns == frozenset()
 
 
 def test_default_user_setting_names_a_service_or_off(tmp_path: Path) -> None:

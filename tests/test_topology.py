@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def test_ha_renders_sentinels_replication_and_their_users_without_secrets() -> N
     files = render_files(profile, secrets)
     compose = yaml.safe_load(files["docker-compose.yml"])
     assert set(compose["services"]) == {"redis-0", "redis-1", "redis-2", "sentinel-0", "sentinel-1", "sentinel-2"}
-    assert compose["services"]["redis-1"]["command"][-3:] == ["--replicaof", "redis-0", "6379"]
+    assert compose["services"]["redis-1"]["command"][:2] == ["sh", "-c"]  # asks the Sentinels first
     for service in compose["services"].values():
         assert service["read_only"] is True and service["cap_drop"] == ["ALL"] and service["user"] == "999:999"
     assert compose["services"]["sentinel-2"]["ports"] == ["127.0.0.1:26402:26379"]
@@ -115,7 +116,7 @@ def test_sentinel_secret_file_holds_only_derived_passwords_and_users_carry_hashe
     )
     rendered = render_files(profile, secrets)["sentinel.conf"]
     users = {line.split()[1]: line for line in rendered.splitlines() if line.startswith("user ")}
-    assert sorted(users) == ["admin", "default", "healthcheck", "sentinel-peer"]
+    assert sorted(users) == ["admin", "default", "healthcheck", "node-lookup", "sentinel-peer"]
     assert f"#{sha256_hex(secrets.default.password)}" in users["default"]  # any character works: it is hashed
     assert AWKWARD in secrets.default.password
     assert "+sentinel|get-master-addr-by-name" in users["default"] and "failover" not in users["default"]
@@ -131,3 +132,37 @@ def test_host_clients_map_announced_names_to_loopback_ports() -> None:
     assert settings.sentinel_password == "default-pw"
     cluster = settings_for(load_profile("cluster"), "admin", "pw")
     assert cluster.cluster and dict(cluster.address_map)[("redis-5", 6379)] == ("127.0.0.1", 6415)
+
+
+@pytest.mark.parametrize(
+    ("node", "sentinels_say", "starts_with"),
+    [
+        ("redis-1", "redis-2", ["--replicaof", "redis-2", "6379"]),  # after a failover: the current primary
+        ("redis-1", "redis-1", []),  # the primary restarted before Sentinel replaced it: still the primary
+        ("redis-1", None, ["--replicaof", "redis-0", "6379"]),  # no Sentinel answers (first start): the profile
+        ("redis-0", None, []),
+        ("redis-1", "attacker.example", ["--replicaof", "redis-0", "6379"]),  # only a data node's name is taken
+    ],
+)
+def test_a_data_node_starts_as_the_sentinels_say(
+    tmp_path: Path, node: str, sentinels_say: str | None, starts_with: list[str]
+) -> None:
+    """The rendered start command itself, run by sh with redis-cli and redis-server stood in for."""
+    profile = load_profile("ha")
+    compose = yaml.safe_load(render_files(profile, load_secrets(profile, env=generated_env()))["docker-compose.yml"])
+    script = compose["services"][node]["command"][2].replace("$$", "$")  # compose's escape
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    answer = f"echo {sentinels_say}; echo 6379" if sentinels_say else "exit 1"
+    (bin_dir / "redis-cli").write_text(f"#!/bin/sh\n{answer}\n")
+    (bin_dir / "redis-server").write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    done = subprocess.run(
+        ["sh", "-c", script], capture_output=True, text=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    said, *argv = done.stdout.splitlines()
+    assert argv == ["/etc/redis-harness/redis.conf", "--replica-announce-ip", node, *starts_with]
+    assert said == (f"redis-harness: starting as a replica of {starts_with[1]}" if starts_with else
+                    "redis-harness: starting as the primary")  # fmt: skip

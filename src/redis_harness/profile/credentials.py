@@ -82,7 +82,7 @@ class Secrets:
 
     def all_passwords(self) -> list[str]:
         users = [self.default, self.admin, *self.services]
-        internal = ("healthcheck", "replication", "sentinel", "sentinel-peer", "exporter")
+        internal = ("healthcheck", "replication", "sentinel", "sentinel-peer", "node-lookup", "exporter")
         return [u.password for u in users] + [self.derived(p) for p in internal]
 
 

@@ -135,6 +135,12 @@ SENTINEL_PEER_RULES = (
     "+sentinel|is-master-down-by-addr +sentinel|get-master-addr-by-name"
 )
 SENTINEL_ADMIN_RULES = "resetkeys resetchannels +@all"
+# A data node starting asks the Sentinels which node is the primary now: after a failover, a node
+# restarted by its restart policy must rejoin as a replica of the current primary, not of the
+# profile's first node (which may be a replica of it: a loop with no primary that Sentinel cannot
+# fail over). Its own user, so a data node holds no password that votes or controls.
+NODE_LOOKUP_USER = "node-lookup"
+NODE_LOOKUP_RULES = "resetkeys resetchannels -@all +ping +sentinel|get-master-addr-by-name"
 # What redis_exporter runs (monitoring.enabled): INFO and the slowlog, latency and config reads
 # behind its metrics, naming its connection; no key, no channel.
 EXPORTER_RULES = (
@@ -197,10 +203,12 @@ def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
 
 
 def sentinel_acl_users(secrets: Secrets) -> list[AclUser]:
-    """The users of every Sentinel (sentinel.conf): admin to control, `default` to ask, peers to vote."""
+    """The users of every Sentinel (sentinel.conf): admin to control, `default` to ask, peers to vote, data
+    nodes to find the primary when they start."""
     return [
         AclUser("default", secrets.default.acl_hash, SENTINEL_CLIENT_RULES),
         AclUser("admin", secrets.admin.acl_hash, SENTINEL_ADMIN_RULES),
         AclUser(SENTINEL_PEER_USER, sha256_hex(secrets.derived(SENTINEL_PEER_USER)), SENTINEL_PEER_RULES),
+        AclUser(NODE_LOOKUP_USER, sha256_hex(secrets.derived(NODE_LOOKUP_USER)), NODE_LOOKUP_RULES),
         AclUser("healthcheck", secrets.healthcheck_hash, HEALTHCHECK_RULES),
     ]

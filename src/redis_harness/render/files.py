@@ -20,7 +20,7 @@ from redis_harness import paths
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
-from redis_harness.render.acl import SENTINEL_PEER_USER, acl_users, sentinel_acl_users
+from redis_harness.render.acl import NODE_LOOKUP_USER, SENTINEL_PEER_USER, acl_users, sentinel_acl_users
 from redis_harness.render.certificates import EXPORTER_CLIENT, MOUNTED_CA, MOUNTED_CERT, MOUNTED_KEY, client_files
 from redis_harness.render.monitoring import (
     ALERTMANAGER_PORT,
@@ -84,6 +84,7 @@ def node_context(profile: Profile, secrets: Secrets) -> dict[str, object]:
         "acl_users": acl_users(profile, secrets),
         "sentinel_acl_users": sentinel_acl_users(secrets),
         "sentinel_peer_user": SENTINEL_PEER_USER,
+        "node_lookup_user": NODE_LOOKUP_USER,
         "config_dir": CONFIG_DIR,
         "primary_host": profile.data_nodes[0].service,
         "tls_mounts": {"ca": MOUNTED_CA, "cert": MOUNTED_CERT, "key": MOUNTED_KEY},
@@ -109,7 +110,7 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         **node_context(profile, secrets),
         "bridge_names": bridge_names(profile),
         "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
-        "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf")],
+        "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf", "node-lookup")],
         "alert_rules": alert_rules(profile),
         "exporter_service": exporter_service,
         "exporter_port": EXPORTER_PORT,

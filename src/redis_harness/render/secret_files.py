@@ -7,6 +7,7 @@ environment or in `docker inspect`:
 - healthcheck          the ping-only user's password (every node)
 - replication.conf     masteruser/masterauth, `include`d by every data node's redis.conf
 - sentinel.conf        how Sentinels log in to the data nodes and to each other
+- node-lookup          how a data node starting asks the Sentinels for the primary (Sentinel topology)
 - cluster-admin        the admin password, for the one-shot cluster-create container only
 - exporter             the `exporter` ACL user's password, for the redis_exporters (monitoring.enabled)
 - tls-*                with security.tls: the CA, each node's certificate and key, client certificates
@@ -24,7 +25,7 @@ from redis_harness import paths
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import MASTER_NAME
-from redis_harness.render.acl import SENTINEL_PEER_USER
+from redis_harness.render.acl import NODE_LOOKUP_USER, SENTINEL_PEER_USER
 from redis_harness.render.certificates import (
     EXPORTER_CLIENT,
     client_files,
@@ -58,6 +59,7 @@ def secret_files(profile: Profile, secrets: Secrets) -> list[SecretFile]:
                 f"sentinel sentinel-pass {secrets.derived(SENTINEL_PEER_USER)}\n",
             )
         )
+        files.append(SecretFile("node-lookup", secrets.derived(NODE_LOOKUP_USER)))
     if profile.topology.cluster is not None:
         files.append(SecretFile("cluster-admin", secrets.admin.password))
     if profile.monitoring.enabled:
@@ -86,7 +88,7 @@ def secret_names(profile: Profile) -> list[str]:
     if profile.topology.has_replicas:
         names.append("replication.conf")
     if profile.topology.sentinel is not None:
-        names.append("sentinel.conf")
+        names += ["sentinel.conf", "node-lookup"]
     if profile.topology.cluster is not None:
         names.append("cluster-admin")
     if profile.monitoring.enabled:
