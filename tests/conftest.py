@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets as pysecrets
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -150,3 +151,19 @@ def emit(capsys: pytest.CaptureFixture[str], name: str, figures: dict[str, Any])
     (target / f"{name}.json").write_text(text + "\n")
     with capsys.disabled():
         print(f"\n[{name}] {text}")
+
+
+def run_start_script(tmp_path: Path, script: str, sentinel_answer: str | None, env: dict[str, str]) -> list[str]:
+    """A rendered data node start command run by sh, with redis-cli answering `sentinel_answer` (None: no
+    Sentinel answers) and redis-server printing its arguments; the lines it printed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    answer = f"echo {sentinel_answer}; echo 6379" if sentinel_answer else "exit 1"
+    (bin_dir / "redis-cli").write_text(f"#!/bin/sh\n{answer}\n")
+    (bin_dir / "redis-server").write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    for stub in bin_dir.iterdir():
+        stub.chmod(0o755)
+    path = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env={**path, **env}, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()

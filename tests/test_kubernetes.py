@@ -35,7 +35,7 @@ from redis_harness.render.kubernetes import (
 )
 from redis_harness.render.secret_files import secret_files
 
-from .conftest import REPO, generated_env
+from .conftest import REPO, generated_env, run_start_script
 from .test_cli import run_cli, write_profile
 from .test_cli_errors import assert_one_line, tree
 
@@ -652,3 +652,55 @@ def test_the_harness_image_is_debian_non_root_and_keeps_secrets_out() -> None:
     assert "runs as root" in dockerfile_problems(dockerfile.replace("USER 10001:10001", "USER root"), dockerignore)
     assert ".env.* is sent" in " ".join(dockerfile_problems(dockerfile, dockerignore.replace(".env.*\n", "")))
     assert "not Debian" in " ".join(dockerfile_problems(dockerfile.replace("debian:", "alpine:"), dockerignore))
+
+
+@pytest.mark.parametrize(
+    ("pod", "sentinels_say", "replicaof"),
+    [
+        ("redis-1", "redis-2", "redis-2"),  # after a failover: the current primary
+        ("redis-1", "redis-1", None),  # the primary restarted before Sentinel replaced it
+        ("redis-1", None, "redis-0"),  # no Sentinel answers (the first start): redis-0
+        ("redis-0", None, None),
+        ("redis-1", "attacker.example", "redis-0"),  # only a data pod's name is taken
+    ],
+)
+def test_a_sentinel_topology_pod_starts_as_the_sentinels_say(
+    rendered: Rendered, tmp_path: Path, pod: str, sentinels_say: str | None, replicaof: str | None
+) -> None:
+    """The StatefulSet's start command itself, run by sh with redis-cli and redis-server stood in for; the
+    runtime Secret the pod mounts holds the node-lookup password it reads."""
+    profile, _, files = rendered["ha"]
+    (statefulset,) = of_kind(files, "StatefulSet", "redis")
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    domain = f"redis-headless.{default_namespace(profile)}.svc"
+    said = f"{sentinels_say}.{domain}" if sentinels_say else None
+    argv = run_start_script(tmp_path, container["command"][2], said, {"POD_NAME": pod})[1:]
+    expected = ["--replicaof", f"{replicaof}.{domain}", "6379"] if replicaof else []
+    assert argv == ["/etc/redis-harness/redis.conf", "--replica-announce-ip", f"{pod}.{domain}", *expected]
+    (secrets,) = [v["secret"] for v in statefulset["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    assert {"key": "node-lookup", "path": "node-lookup"} in secrets["items"]
+
+
+@pytest.mark.parametrize(
+    ("peers_say", "watches"), [("redis-2", "redis-2"), (None, "redis-0"), ("evil.example", "redis-0")]
+)
+def test_a_sentinel_pod_starts_watching_the_primary_its_peers_name(
+    rendered: Rendered, tmp_path: Path, peers_say: str | None, watches: str
+) -> None:
+    """The Sentinel StatefulSet's start command, run by sh with its files under tmp_path and redis-cli and
+    redis-server stood in for: after a failover it watches the current primary, not redis-0."""
+    profile, _, files = rendered["ha"]
+    (statefulset,) = of_kind(files, "StatefulSet", "sentinel")
+    domain = f"redis-headless.{default_namespace(profile)}.svc"
+    config, secrets, data = (tmp_path / name for name in ("config", "secrets", "data"))
+    for folder in (config, secrets, data):
+        folder.mkdir()
+    (config / "sentinel.conf").write_text(f"sentinel monitor primary redis-0.{domain} 6379 2\n")
+    (secrets / "sentinel.conf").write_text("sentinel sentinel-pass peer-password\n")
+    script = statefulset["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    script = script.replace("/etc/redis-harness/", f"{config}/").replace("/run/secrets/", f"{secrets}/")
+    script = script.replace("/data/", f"{data}/")
+    said = f"{peers_say}.{domain}" if peers_say else None
+    argv = run_start_script(tmp_path, script, said, {"POD_NAME": "sentinel-1"})
+    assert argv[0] == f"{data}/sentinel.conf" and "--sentinel" in argv
+    assert (data / "sentinel.conf").read_text().splitlines()[0] == f"sentinel monitor primary {watches}.{domain} 6379 2"

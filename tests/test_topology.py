@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from redis_harness.render.acl import acl_users
 from redis_harness.render.files import render_files
 from redis_harness.render.secret_files import secret_files
 
-from .conftest import AWKWARD, REPO, generated_env
+from .conftest import AWKWARD, REPO, generated_env, run_start_script
 
 
 def raw(name: str) -> dict:
@@ -151,18 +150,7 @@ def test_a_data_node_starts_as_the_sentinels_say(
     profile = load_profile("ha")
     compose = yaml.safe_load(render_files(profile, load_secrets(profile, env=generated_env()))["docker-compose.yml"])
     script = compose["services"][node]["command"][2].replace("$$", "$")  # compose's escape
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    answer = f"echo {sentinels_say}; echo 6379" if sentinels_say else "exit 1"
-    (bin_dir / "redis-cli").write_text(f"#!/bin/sh\n{answer}\n")
-    (bin_dir / "redis-server").write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
-    for stub in bin_dir.iterdir():
-        stub.chmod(0o755)
-    done = subprocess.run(
-        ["sh", "-c", script], capture_output=True, text=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, timeout=30
-    )
-    assert done.returncode == 0, done.stderr
-    said, *argv = done.stdout.splitlines()
+    said, *argv = run_start_script(tmp_path, script, sentinels_say, {})
     assert argv == ["/etc/redis-harness/redis.conf", "--replica-announce-ip", node, *starts_with]
     assert said == (f"redis-harness: starting as a replica of {starts_with[1]}" if starts_with else
                     "redis-harness: starting as the primary")  # fmt: skip

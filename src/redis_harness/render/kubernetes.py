@@ -155,7 +155,7 @@ def _context(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> 
         "redis_domain": redis_domain,
         "sentinel_domain": _headless("sentinel-headless", ns),
         "replicas": data_node_count(profile),
-        "data_secret_keys": [k for k in runtime_keys if k in ("healthcheck", "replication.conf")],
+        "data_secret_keys": [k for k in runtime_keys if k in ("healthcheck", "replication.conf", "node-lookup")],
         "runtime_secret": RUNTIME_SECRET,
         "tls_secret": TLS_SECRET,
         "client_label": CLIENT_LABEL,
