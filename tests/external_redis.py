@@ -133,7 +133,7 @@ def _started(how: str, name: str, port: int, folder: Path, conf: Path, text: str
         return
     conf.write_text(text)
     conf.chmod(0o644)  # read by the image's redis user; hashes only, no password
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)  # -v: its /data volume too
     subprocess.run(
         ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:6379",
          "-v", f"{conf}:/external.conf:ro", IMAGE, "redis-server", "/external.conf"],
@@ -142,7 +142,7 @@ def _started(how: str, name: str, port: int, folder: Path, conf: Path, text: str
     try:
         yield None
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)  # -v: its /data volume too
 
 
 def target_profile(folder: Path, name: str, port: int, *, login: str = "price", admin: str | None = "admin") -> Path:
