@@ -52,7 +52,10 @@ class SequenceWriter(RedisUser):
         self.acked: list[tuple[int, float]] = []  # (number, when Redis acknowledged it)
         # The run of failed attempts in progress: (when the first began, how many, the longest in s).
         self.failing: tuple[float, int, float] | None = None
-        self.events_prefix = "durable_" if self.durable else ""
+
+    @property
+    def events_prefix(self) -> str:
+        return "durable_" if self.durable else ""
 
     def _write(self) -> Any:
         if self.durable:
@@ -123,7 +126,6 @@ class DurableSequenceWriter(SequenceWriter):
         super().__init__(environment)
         if self.state.profile.topology.cluster is not None:  # a plain SequenceWriter there
             self.durable = False
-            self.events_prefix = ""
 
 
 def inject(environment: Any, kind: str, how: str = "pause") -> None:

@@ -35,7 +35,7 @@ from redis_harness.render.monitoring import (
     tls_probe_targets,
 )
 from redis_harness.render.networks import bridge_names
-from redis_harness.render.secret_files import secret_names, secret_path
+from redis_harness.render.secret_files import DATA_NODE_SECRETS, secret_names, secret_path
 
 # The profile file a deployment folder was rendered from (see check_claim).
 SOURCE_MARKER = ".profile-source"
@@ -110,7 +110,7 @@ def render_files(profile: Profile, secrets: Secrets) -> dict[str, str]:
         **node_context(profile, secrets),
         "bridge_names": bridge_names(profile),
         "secret_paths": {name: str(secret_path(profile, name).resolve()) for name in names},
-        "data_node_secrets": [n for n in names if n in ("healthcheck", "replication.conf", "node-lookup")],
+        "data_node_secrets": [n for n in names if n in DATA_NODE_SECRETS],
         "alert_rules": alert_rules(profile),
         "exporter_service": exporter_service,
         "exporter_port": EXPORTER_PORT,

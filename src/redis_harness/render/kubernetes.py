@@ -29,7 +29,7 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.profile.topology import MASTER_NAME
 from redis_harness.render.files import environment, node_context, write_files
-from redis_harness.render.secret_files import secret_files
+from redis_harness.render.secret_files import DATA_NODE_SECRETS, secret_files
 
 # Secrets the manifests name and `env init --kubernetes` fills.
 RUNTIME_SECRET = "redis-runtime"  # the data nodes' and Sentinels' secret files (render/secret_files.py)
@@ -155,7 +155,7 @@ def _context(profile: Profile, secrets: Secrets, options: KubernetesOptions) -> 
         "redis_domain": redis_domain,
         "sentinel_domain": _headless("sentinel-headless", ns),
         "replicas": data_node_count(profile),
-        "data_secret_keys": [k for k in runtime_keys if k in ("healthcheck", "replication.conf", "node-lookup")],
+        "data_secret_keys": [k for k in runtime_keys if k in DATA_NODE_SECRETS],
         "runtime_secret": RUNTIME_SECRET,
         "tls_secret": TLS_SECRET,
         "client_label": CLIENT_LABEL,

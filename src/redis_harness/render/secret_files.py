@@ -35,6 +35,8 @@ from redis_harness.render.certificates import (
     tls_files,
 )
 
+# What a data node mounts of them (Compose and Kubernetes alike); the rest is for Sentinels and one-shots.
+DATA_NODE_SECRETS = ("healthcheck", "replication.conf", "node-lookup")
 CONTAINER_UID = 999  # the containers' redis user (docker-compose.yml.j2)
 MONITORING_UID = 990  # the monitoring image's prometheus user (templates/monitoring/compose.yml.j2)
 

@@ -208,7 +208,6 @@ def _faults(
 ) -> list[dict[str, Any]]:
     windows = error_windows(sorted(recorder.outcomes))
     busiest = max(commands, key=lambda n: commands[n]["count"], default=None)
-    recoveries = recorder.recoveries
     result = []
     for fault in raw.get("faults", []):
         at = fault["at"]
@@ -227,7 +226,7 @@ def _faults(
                     if key in recorder.events.values
                 },
                 **(
-                    {"failover_window": failover_window(fault["record"]["requested_at"], steps, recoveries)}
+                    {"failover_window": failover_window(fault["record"]["requested_at"], steps, recorder.recoveries)}
                     if (steps := fault.get("sentinel_steps")) and "record" in fault
                     else {}
                 ),
