@@ -130,52 +130,6 @@ def test_ha_failover_names_a_new_primary(ha: Deployment, cli_env: dict[str, str]
     assert window["detection_s"] >= ha.profile.topology.sentinel.down_after_ms / 1000  # nobody jumped the gun
 
 
-def sentinel_log_lines(profile: Profile, since: float, marker: str) -> list[str]:
-    logs = [service_container(profile, n.service).logs(since=int(since)).decode() for n in profile.sentinel_nodes]
-    return [line for text in logs for line in text.splitlines() if marker in line]
-
-
-def pause_primary(ha: Deployment, hold_s: float) -> tuple[str, str, list[str]]:
-    """Freeze the primary for hold_s, give Sentinel time to act on it; (before, after, +odown lines)."""
-    before = current_primary(ha.profile, ha.secrets)
-    since = time.time()
-    with faults.injected(ha.profile, "pause", node=before):
-        time.sleep(hold_s)
-    time.sleep(6)  # down_after and an election would both be over by now
-    return before, current_primary(ha.profile, ha.secrets), sentinel_log_lines(ha.profile, since, "+odown")
-
-
-def test_ha_rides_out_a_two_second_pause_on_a_loaded_host(ha: Deployment) -> None:
-    """down_after 2.2 s: a primary frozen for 2 s (a stall, a slow fork) is not failed over, twice, with
-    every core busy: not even a quorum agrees it is down (+odown, the verdict that starts a failover, logged
-    even when an earlier failover keeps Sentinel from starting another). The broken variant: with down_after
-    1 s on every Sentinel the same pause gets that verdict."""
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
-    try:
-        for _ in range(2):
-            before, after, odown = pause_primary(ha, 2.0)
-            assert after == before and not odown, (before, after, odown)
-    finally:
-        for burner in burners:
-            burner.kill()
-            burner.wait()
-    sentinels = [connect_node(ha.profile, n, "admin", ha.secrets.admin.password) for n in ha.profile.sentinel_nodes]
-    master = ha.profile.topology.sentinel.master_name
-    spec = ha.profile.topology.sentinel
-    try:
-        for sentinel in sentinels:
-            sentinel.execute_command("SENTINEL", "SET", master, "down-after-milliseconds", 1000)
-        _, _, odown = pause_primary(ha, 2.0)
-        # The quorum's verdict is the check's subject; whether the failover then completes within the pause
-        # depends on the vote (two candidates at once split it, and the retry comes after the pause).
-        assert odown, "with down_after 1 s a quorum should have called a 2 s pause down"
-    finally:
-        for sentinel in sentinels:
-            sentinel.execute_command("SENTINEL", "SET", master, "down-after-milliseconds", spec.down_after_ms)
-            sentinel.close()
-        wait_until_settled(ha.profile, ha.secrets, timeout_s=60)
-
-
 def test_ha_primary_crashed_after_a_failover_comes_back_as_the_sentinels_say(ha: Deployment) -> None:
     """After a failover the profile's first node is a replica. The primary's process killed, its restart
     policy starts it at once: it must rejoin as what the Sentinels say, not as a replica of redis-0 (which
@@ -187,7 +141,8 @@ def test_ha_primary_crashed_after_a_failover_comes_back_as_the_sentinels_say(ha:
         sentinel = connect_node(profile, profile.sentinel_nodes[-1], "admin", secrets.admin.password)
         sentinel.execute_command("SENTINEL", "FAILOVER", master)
         sentinel.close()
-        wait_for_new_primary(profile, secrets, profile.data_nodes[0].service, timeout_s=30)
+        # 60 s: Sentinel starts no failover within twice failover_timeout of an earlier attempt.
+        wait_for_new_primary(profile, secrets, profile.data_nodes[0].service, timeout_s=60)
         wait_until_settled(profile, secrets, timeout_s=60)
     crashed = current_primary(profile, secrets)
     assert crashed != profile.data_nodes[0].service
@@ -235,6 +190,52 @@ def test_ha_primary_crashed_after_a_failover_comes_back_as_the_sentinels_say(ha:
     flags = {s.service: connect_node(profile, s, "admin", secrets.admin.password).sentinel_master(master)
              for s in profile.sentinel_nodes}  # fmt: skip
     assert all(not f.get("is_sdown") and not f.get("is_odown") for f in flags.values()), flags
+
+
+def sentinel_log_lines(profile: Profile, since: float, marker: str) -> list[str]:
+    logs = [service_container(profile, n.service).logs(since=int(since)).decode() for n in profile.sentinel_nodes]
+    return [line for text in logs for line in text.splitlines() if marker in line]
+
+
+def pause_primary(ha: Deployment, hold_s: float) -> tuple[str, str, list[str]]:
+    """Freeze the primary for hold_s, give Sentinel time to act on it; (before, after, +odown lines)."""
+    before = current_primary(ha.profile, ha.secrets)
+    since = time.time()
+    with faults.injected(ha.profile, "pause", node=before):
+        time.sleep(hold_s)
+    time.sleep(6)  # down_after and an election would both be over by now
+    return before, current_primary(ha.profile, ha.secrets), sentinel_log_lines(ha.profile, since, "+odown")
+
+
+def test_ha_rides_out_a_two_second_pause_on_a_loaded_host(ha: Deployment) -> None:
+    """down_after 2.2 s: a primary frozen for 2 s (a stall, a slow fork) is not failed over, twice, with
+    every core busy: not even a quorum agrees it is down (+odown, the verdict that starts a failover, logged
+    even when an earlier failover keeps Sentinel from starting another). The broken variant: with down_after
+    1 s on every Sentinel the same pause gets that verdict."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        for _ in range(2):
+            before, after, odown = pause_primary(ha, 2.0)
+            assert after == before and not odown, (before, after, odown)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    sentinels = [connect_node(ha.profile, n, "admin", ha.secrets.admin.password) for n in ha.profile.sentinel_nodes]
+    master = ha.profile.topology.sentinel.master_name
+    spec = ha.profile.topology.sentinel
+    try:
+        for sentinel in sentinels:
+            sentinel.execute_command("SENTINEL", "SET", master, "down-after-milliseconds", 1000)
+        _, _, odown = pause_primary(ha, 2.0)
+        # The quorum's verdict is the check's subject; whether the failover then completes within the pause
+        # depends on the vote (two candidates at once split it, and the retry comes after the pause).
+        assert odown, "with down_after 1 s a quorum should have called a 2 s pause down"
+    finally:
+        for sentinel in sentinels:
+            sentinel.execute_command("SENTINEL", "SET", master, "down-after-milliseconds", spec.down_after_ms)
+            sentinel.close()
+        wait_until_settled(ha.profile, ha.secrets, timeout_s=60)
 
 
 def test_ha_partition_loses_acknowledged_writes_only_within_the_profiles_bound(
