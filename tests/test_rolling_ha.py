@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +19,12 @@ import redis
 import yaml
 
 from redis_harness import paths
+from redis_harness.deploy import rotation
+from redis_harness.deploy.compose import up
 from redis_harness.deploy.connect import connect, connect_node
 from redis_harness.deploy.containers import data_containers, project_containers
 from redis_harness.deploy.readiness import current_primary, wait_until_settled
+from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import Profile, profile_from_mapping
 
@@ -266,27 +270,165 @@ def test_a_sentinel_made_again_after_a_failover_watches_the_current_primary_from
     assert watched[:1] == [primary], f"{service} started watching {watched[:1]}, the primary is {primary}"
 
 
-def test_admin_rotation_on_ha_is_refused_until_down_and_up(ha: Live) -> None:
-    """A new admin password changes the replication and Sentinel passwords derived from it: `up`
-    refuses (one line, nothing changed) and names the way that works, which does (last: it
-    takes the deployment down and up)."""
+def test_admin_rotation_on_ha_is_refused_without_the_previous_password(ha: Live) -> None:
+    """A new admin password changes the replication and Sentinel passwords derived from it: without
+    the value it runs with, `up` refuses (one line naming the variable, nothing changed)."""
     live = ha
-    client = connect(live.profile, None, live.env["REDIS_PASSWORD"], sentinel_password=live.env["REDIS_PASSWORD"])
-    client.mset({f"price:v1:rot:{i}": i for i in range(100)})
     folder = paths.deployment_dir(live.profile.name)
     files_before = {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()}
     started_before = {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)}
+    running_with = live.env["REDIS_ADMIN_PASSWORD"]
     live.env["REDIS_ADMIN_PASSWORD"] = fresh_env()["REDIS_ADMIN_PASSWORD"]
+    try:
+        plan = live.run("plan", "--json")
+        assert plan.returncode == 1 and "REDIS_ADMIN_PASSWORD_PREVIOUS" in json.loads(plan.stdout)["refusal"]
+        refused = live.run("up")
+        assert refused.returncode == 1, refused.stderr
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith("redis-harness: up: the admin password differs") and "_PREVIOUS" in last, last
+        assert {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()} == files_before
+        assert {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)} == started_before
+    finally:
+        live.env["REDIS_ADMIN_PASSWORD"] = running_with
+
+
+def rotate_to_a_new_admin_password(live: Live) -> str:
+    """Sets the env of `live` for a rotation: a new admin password, the one it runs with as previous."""
+    live.env["REDIS_ADMIN_PASSWORD_PREVIOUS"] = live.env["REDIS_ADMIN_PASSWORD"]
+    live.env["REDIS_ADMIN_PASSWORD"] = fresh_env()["REDIS_ADMIN_PASSWORD"]
+    return live.env["REDIS_ADMIN_PASSWORD_PREVIOUS"]
+
+
+def admin_refused(profile: Profile, password: str) -> list[str]:
+    """The data nodes and Sentinels that refuse `password` for admin."""
+    refused = []
+    for node in [*profile.data_nodes, *profile.sentinel_nodes]:
+        client = connect_node(profile, node, "admin", password, retries=0)
+        try:
+            client.ping()
+        except redis.AuthenticationError:
+            refused.append(node.service)
+        finally:
+            client.close()
+    return refused
+
+
+def test_admin_rotation_on_ha_runs_live_under_a_writer(ha: Live, capsys: pytest.CaptureFixture[str]) -> None:
+    """With REDIS_ADMIN_PASSWORD_PREVIOUS, `up` rotates admin and every password derived from it on
+    every node and Sentinel, live: no container restarted, no acknowledged write lost, no longer
+    without an ack than a live setting change (measured in the same run), the old admin password
+    refused everywhere at the end, every link made again with the new ones."""
+    live = ha
+    profile = live.profile
+    secrets = load_secrets(profile, env=live.env)
+    started_before = {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(profile)}
+
+    def under_writer(change: str) -> tuple[Writer, subprocess.CompletedProcess[str]]:
+        writer = Writer(connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password))
+        writer.start()
+        time.sleep(1)
+        result = live.run("up")
+        time.sleep(1)
+        writer.stop.set()
+        writer.join(timeout=30)
+        assert result.returncode == 0, f"{change}: {result.stderr}"
+        return writer, result
+
+    # The reference: a live setting (SENTINEL SET on every Sentinel) under the same writer.
+    live.raw["sentinel"]["down_after"] = "5s"
+    live.write()
+    reference, _ = under_writer("live setting")
+    old = rotate_to_a_new_admin_password(live)
     plan = live.run("plan", "--json")
-    assert plan.returncode == 1 and json.loads(plan.stdout)["refusal"], plan.stdout
-    refused = live.run("up")
-    assert refused.returncode == 1, refused.stderr
-    assert refused.stderr.strip().splitlines()[-1].startswith("redis-harness: up: the admin password differs")
-    assert {f.name: f.read_bytes() for f in sorted(folder.iterdir()) if f.is_file()} == files_before
-    assert {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(live.profile)} == started_before
-    assert live.run("down").returncode == 0
-    assert live.run("up").returncode == 0
+    assert plan.returncode == 1, plan.stdout
+    planned = json.loads(plan.stdout)
+    assert not planned["refusal"] and {c["how"] for c in planned["changes"]} == {"live"}, plan.stdout
+    writer, result = under_writer("rotation")
+    check = connect(profile, None, secrets.default.password, sentinel_password=secrets.default.password)
+    stored = check.mget([f"price:v1:seq:{i}" for i in writer.acked])
+    lost = [i for i, v in zip(writer.acked, stored, strict=True) if v is None]
+    emit(
+        capsys,
+        "admin_rotation_ha",
+        {
+            "writes_acknowledged": len(writer.acked),
+            "acknowledged_writes_lost": len(lost),
+            "failed_writes": len(writer.failed_at),
+            "longest_without_ack_s": round(longest_without_ack(writer), 3),
+            "live_setting_longest_without_ack_s": round(longest_without_ack(reference), 3),
+            "live_setting_failed_writes": len(reference.failed_at),
+            "proof": [line for line in result.stderr.splitlines() if "logged in again" in line],
+        },
+    )
+    assert lost == [], f"{len(lost)} acknowledged writes lost"
+    assert len(writer.failed_at) <= len(reference.failed_at), bursts(writer)
+    assert longest_without_ack(writer) <= max(2 * longest_without_ack(reference), 0.5), bursts(writer)
+    assert {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(profile)} == started_before
+    assert admin_refused(live.profile, old) == [n.service for n in [*profile.data_nodes, *profile.sentinel_nodes]]
+    assert admin_refused(live.profile, live.env["REDIS_ADMIN_PASSWORD"]) == []
     assert live.run("plan").returncode == 0
-    secrets = load_secrets(live.profile, env=live.env)
-    check = connect(live.profile, None, secrets.default.password, sentinel_password=secrets.default.password)
-    assert check.mget([f"price:v1:rot:{i}" for i in range(100)]) == [str(i) for i in range(100)]
+    assert live.run("verify").returncode == 0
+    del live.env["REDIS_ADMIN_PASSWORD_PREVIOUS"]
+    assert live.run("plan").returncode == 0, "the previous value is not needed once the rotation is done"
+
+
+@pytest.mark.parametrize("stop_at", ["sentinel-1: accepting the new passwords", "sentinel-0: SENTINEL SET auth-pass"])
+def test_a_rotation_killed_mid_way_is_finished_by_the_next_up(ha: Live, stop_at: str) -> None:
+    """`up` killed (SIGKILL) in the middle of a rotation: half the members on the new passwords, or
+    the links half switched. `plan` shows the rotation still pending and the next `up` finishes it."""
+    live = ha
+    profile = live.profile
+    old = rotate_to_a_new_admin_password(live)
+    command = [str(REPO / ".venv" / "bin" / "redis-harness"), "up", str(live.path)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, **live.env})
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if stop_at in line:
+            process.kill()
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -9, "".join(seen)
+    half = live.run("plan", "--json")
+    assert half.returncode == 1, half.stdout
+    assert any(c["setting"] == "admin and internal passwords" for c in json.loads(half.stdout)["changes"])
+    finished = live.run("up")
+    assert finished.returncode == 0, finished.stderr
+    assert admin_refused(live.profile, old) == [n.service for n in [*profile.data_nodes, *profile.sentinel_nodes]]
+    assert live.run("plan").returncode == 0
+    wait_until_settled(profile, load_secrets(profile, env=live.env), timeout_s=30)
+    del live.env["REDIS_ADMIN_PASSWORD_PREVIOUS"]
+
+
+@pytest.mark.parametrize(
+    ("skipped", "caught"),
+    [("switch_links", "not every link logged in again"), ("drop_old", "still accepts the previous admin password")],
+)
+def test_a_broken_rotation_fails_its_proof_and_the_next_up_finishes_it(
+    ha: Live, monkeypatch: pytest.MonkeyPatch, skipped: str, caught: str
+) -> None:
+    """Broken variants: a rotation that never switches the links to the new passwords (the Sentinels
+    keep the old auth-pass), or never drops the old ones (the Sentinels keep the old admin), must not
+    pass its proof; `up` says so in one line, rolls nothing back, and the next `up` finishes it.
+    Sentinels cut off from the data nodes would start a failover after down_after, so it is longer
+    than the proof's wait here."""
+    live = ha
+    kept = dict(live.raw["sentinel"])
+    live.raw["sentinel"].update(down_after="30s", failover_timeout="60s")
+    live.write()
+    assert live.run("up").returncode == 0
+    old = rotate_to_a_new_admin_password(live)
+    monkeypatch.setattr(rotation, skipped, lambda desired, secrets: None)
+    monkeypatch.setattr(rotation, "PROOF_TIMEOUT_S", 5.0)
+    with pytest.raises(HarnessError, match=f"{caught}.*rotation stopped part-way"):
+        up(live.profile, load_secrets(live.profile, env=live.env), take_over=False)
+    monkeypatch.undo()
+    assert live.run("up").returncode == 0
+    members = [n.service for n in [*live.profile.data_nodes, *live.profile.sentinel_nodes]]
+    assert admin_refused(live.profile, old) == members
+    del live.env["REDIS_ADMIN_PASSWORD_PREVIOUS"]
+    live.raw["sentinel"] = kept
+    live.write()
+    assert live.run("up").returncode == 0
+    wait_until_settled(live.profile, load_secrets(live.profile, env=live.env), timeout_s=30)

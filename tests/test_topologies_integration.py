@@ -33,8 +33,10 @@ from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
 from redis_harness.report.kill_window import FAILOVER_PARTS
 
-from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, variant_profile
+from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, emit, variant_profile
 from .netns import ALLOWED_NET, OtherHosts
+from .test_converge import fresh_env
+from .test_rolling_ha import Writer, admin_refused, bursts, longest_without_ack
 
 pytestmark = pytest.mark.integration
 
@@ -327,6 +329,47 @@ def test_cluster_verifies_and_reup_is_harmless(cluster: Deployment, cli_env: dic
     assert result.returncode == 0
     assert result.stdout.count("checks on redis-") == 6
     assert "cluster_all_slots_covered" in result.stdout
+
+
+def test_cluster_admin_rotation_runs_live_under_a_writer(
+    cluster: Deployment, cli_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The admin password rotated on the Cluster (TLS) and back, live, under a writer: every primary's
+    replicas log in again with the new replication password, nothing acknowledged is lost, no write
+    fails, and the password rotated away from is refused by every node at the end of each."""
+    profile = cluster.profile
+    source = str(profile.source)
+    original = cli_env["REDIS_ADMIN_PASSWORD"]
+    new = fresh_env()["REDIS_ADMIN_PASSWORD"]
+    writer = Writer(connect(profile, "price", cluster.secrets.service("price").password))
+    writer.start()
+    time.sleep(1)
+    forth = cli({**cli_env, "REDIS_ADMIN_PASSWORD": new, "REDIS_ADMIN_PASSWORD_PREVIOUS": original}, "up", source)
+    refused_after_forth = admin_refused(profile, original)
+    back = cli({**cli_env, "REDIS_ADMIN_PASSWORD_PREVIOUS": new}, "up", source)
+    time.sleep(1)
+    writer.stop.set()
+    writer.join(timeout=30)
+    assert forth.returncode == 0 and back.returncode == 0, forth.stderr + back.stderr
+    stored = connect(profile, "price", cluster.secrets.service("price").password).mget_nonatomic(
+        [f"price:v1:seq:{i}" for i in writer.acked]
+    )
+    lost = [i for i, v in zip(writer.acked, stored, strict=True) if v is None]
+    emit(
+        capsys,
+        "admin_rotation_cluster",
+        {
+            "writes_acknowledged": len(writer.acked),
+            "acknowledged_writes_lost": len(lost),
+            "failed_writes": len(writer.failed_at),
+            "longest_without_ack_s": round(longest_without_ack(writer), 3),
+            "proof": [line for line in forth.stderr.splitlines() + back.stderr.splitlines() if "logged in" in line],
+        },
+    )
+    every_node = [n.service for n in profile.data_nodes]
+    assert refused_after_forth == every_node and admin_refused(profile, new) == every_node
+    assert lost == [] and writer.failed_at == [], bursts(writer)
+    assert cli(cli_env, "plan", source).returncode == 0
 
 
 def test_cluster_failover_names_a_new_primary(cluster: Deployment, cli_env: dict[str, str], tmp_path: Path) -> None:

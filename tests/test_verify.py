@@ -84,7 +84,7 @@ def test_parse_acl_line_reads_every_line_the_harness_renders() -> None:
     for user in acl_users(profile, secrets):
         entry = parsers.parse_acl_line(user.line)
         assert entry.name == user.name and entry.enabled and not entry.nopass
-        assert entry.hashes == {user.password_hash}
+        assert entry.hashes == set(user.password_hashes)
 
 
 UNITS = {

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from redis_harness.client.cache import ServiceCache
 from redis_harness.client.connection import RedisSettings, ResilientRedis, make_redis
@@ -108,7 +110,13 @@ def connect(
 
 
 def connect_node(
-    profile: Profile, node: Node, username: str | None, password: str, *, timeout_s: float = 2.0
+    profile: Profile,
+    node: Node,
+    username: str | None,
+    password: str,
+    *,
+    timeout_s: float = 2.0,
+    retries: int | None = None,
 ) -> redis.Redis:
     """A text-mode client of one node's own published port, whatever its role: a data node
     (checks of each server; not for applications, which follow the primary) or a Sentinel
@@ -130,6 +138,9 @@ def connect_node(
         socket_connect_timeout=timeout_s,
         socket_timeout=timeout_s,
         decode_responses=True,
+        # redis-py counts a refused password as a connection error, which it retries with backoff
+        # (3.3 s in all): a caller asking which password a node takes sets retries=0.
+        **({"retry": Retry(NoBackoff(), retries)} if retries is not None else {}),
         **tls_kwargs(profile, username),
     )
 

@@ -19,7 +19,7 @@ import redis
 from docker.errors import DockerException
 
 from redis_harness import paths, progress
-from redis_harness.deploy import firewall, generations, image, running
+from redis_harness.deploy import firewall, generations, image, rotation, running
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.connect import connect_node
 from redis_harness.deploy.desired import Desired, with_files
@@ -31,7 +31,7 @@ from redis_harness.deploy.switchover import follow_primary, needs_switch, switch
 from redis_harness.deploy.tls_client import tls_kwargs
 from redis_harness.deploy.tls_served import served_certificate
 from redis_harness.errors import HarnessError
-from redis_harness.profile.credentials import Secrets
+from redis_harness.profile.credentials import PREVIOUS_SUFFIX, Secrets
 from redis_harness.render.certificates import node_files, read_cert
 from redis_harness.render.conf_text import config_directives
 from redis_harness.render.files import write_deployment
@@ -288,9 +288,15 @@ def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     if plan.rebuild:
         progress.note(f"rebuilding {desired.image_ref} with Debian {plan.rebuild}'s security and point updates")
         image.build_offline(desired.image_ref, suite=plan.rebuild)
+    if plan.rotation:
+        rotation.begin(desired.profile)
+        rotation.accept_new(desired, secrets)
     progress.note("writing compose/" + desired.profile.name + "/ in place")
     write_deployment(desired.files, paths.deployment_dir(desired.profile.name))
     write_secret_contents(desired.profile, desired.secret_files)
+    if plan.rotation:
+        rotation.switch_links(desired, secrets)
+        rotation.drop_old(desired, secrets)
     if plan.firewall:
         # Before any container starts: a new published port is never open to more than its list.
         progress.note("host firewall: allow list " + (" ".join(desired.profile.network.allow) or "removed"))
@@ -299,6 +305,9 @@ def apply(desired: Desired, secrets: Secrets, plan: Plan) -> None:
     _sentinel_steps(desired, secrets, plan)
     _container_steps(desired, secrets, plan, baseline)
     wait_healthy(desired, baseline)
+    if plan.rotation:
+        took = rotation.prove_links(desired, secrets)
+        progress.note(f"every link logged in again with the new passwords alone in {took:.1f} s")
 
 
 def acl_snapshot(desired: Desired, secrets: Secrets) -> dict[str, list[str]]:
@@ -341,6 +350,13 @@ def converge(desired: Desired, secrets: Secrets, plan: Plan, previous: Generatio
         if previous is None:
             raise
         reason = str(exc).removeprefix("up: ")
+        if plan.rotation:
+            # Some nodes may accept only the new passwords by now: the previous generation's files
+            # would lock the harness out of them. The next `up` resumes where this one stopped.
+            raise HarnessError(
+                f"up: {reason}; the password rotation stopped part-way and is not rolled back: run `up` again "
+                f"to finish it, with {secrets.admin.env}{PREVIOUS_SUFFIX} still set"
+            ) from None
         restore(desired, secrets, previous, secret_backup)
         generations.write_baseline(desired.profile, running.running_containers(desired.profile))
         raise HarnessError(

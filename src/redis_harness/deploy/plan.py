@@ -31,14 +31,14 @@ from typing import Any
 
 import redis
 
-from redis_harness.deploy import firewall, image_check, running
-from redis_harness.deploy.connect import connect_node
+from redis_harness.deploy import firewall, image_check, rotation, running
 from redis_harness.deploy.desired import Desired
 from redis_harness.deploy.generations import Generation
 from redis_harness.deploy.image import built_suite
 from redis_harness.deploy.running import HASH_LABEL, Server
 from redis_harness.deploy.tls_served import served_certificate
-from redis_harness.profile.credentials import Secrets
+from redis_harness.errors import HarnessError
+from redis_harness.profile.credentials import PREVIOUS_SUFFIX, Secrets
 from redis_harness.profile.units import format_size
 from redis_harness.render.certificates import node_files, read_cert, renewal_reasons, tls_file_names
 from redis_harness.render.conf_text import config_directives
@@ -109,6 +109,7 @@ class Plan:
     renewals: list[str] = field(default_factory=list)  # "file: reason" of each certificate `up` issues again
     firewall: bool = False  # the deployment's allow list in the host firewall is to be (re)written
     refusal: str = ""  # why `up` will not apply this plan (nothing is changed); empty when it will
+    rotation: bool = False  # the admin password (and those derived from it) rotates live (rotation.py)
     servers: dict[str, Server] = field(default_factory=dict)  # what was read from each data node
 
     @property
@@ -258,6 +259,9 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
         # containers are compared (a changed file then reaches Redis at the next restart).
         if service in data_services and container.status == "running" and profile.published:
             server = running.read_node(profile, container, secrets.admin.password)
+            if server.auth_failed and secrets.admin.previous:
+                # Mid-rotation, or about to start one: the node still runs with the previous admin password.
+                server = running.read_node(profile, container, secrets.admin.previous)
             plan.servers[service] = server
         rows = _container_rows(service, container, spec, desired)
         if wanted_image_id is not None and container.attrs.get("Image") != wanted_image_id:
@@ -283,9 +287,8 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
             # restarted one at a time with the new ones could not reach the others still on the old.
             plan.refusal = (
                 f"up: the admin password differs from the one {profile.name} runs with, and its internal users' "
-                "passwords derive from it, so nodes restarted one at a time could not replicate; put the old "
-                f"REDIS_ADMIN_PASSWORD back, or apply the new one with `redis-harness down {profile.source}` then "
-                "`up` (data volumes kept, a short outage)"
+                f"passwords derive from it; set {secrets.admin.env}{PREVIOUS_SUFFIX} to the one it runs with and "
+                "`up` rotates every node to the new one live (or put the old value back)"
             )
             plan.add(Change(service, "ACL user admin", "another password", "the profile's", "refused"))
         elif server.auth_failed:
@@ -300,6 +303,8 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
     shown = _certificate_rows(plan, desired, containers)
     _secret_file_rows(plan, desired, containers, shown)
     _firewall_rows(plan, desired)
+    if profile.published and containers and not plan.refusal:
+        _rotation_rows(plan, desired, secrets)
     _sentinel_rows(plan, desired, secrets, previous, containers)
     if updates:
         _image_rows(plan, desired, containers)
@@ -311,12 +316,48 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
             else c
             for c in plan.changes
         ]
+    if plan.rotation:
+        _rotation_alone(plan)
     # A node that gets a new container or a restart reads every file anew: its live steps are moot.
     for service in plan.recreate | plan.restart:
         plan.live_config.pop(service, None)
         plan.sentinel_set.pop(service, None)
         plan.acl_load.discard(service)
     return plan
+
+
+def _rotation_rows(plan: Plan, desired: Desired, secrets: Secrets) -> None:
+    """The admin password's live rotation, when some node or Sentinel is not on the new internal
+    passwords yet (a node that takes neither admin password leaves it to the rows above)."""
+    try:
+        behind = rotation.behind(desired, secrets)
+    except HarnessError:
+        return
+    for reason in behind:
+        member, what = reason.split(": ", 1)
+        plan.add(Change(member, "admin and internal passwords", what, "the new ones alone", "live"))
+    plan.rotation = bool(behind)
+
+
+def _is_rotation_row(change: Change) -> bool:
+    secret_file = change.setting.removeprefix("secret file ")
+    return (
+        change.setting in ("admin and internal passwords", "masterauth")
+        or change.setting.startswith("ACL user ")
+        or (change.setting != secret_file and secret_file in rotation.INTERNAL_FILES)
+    )
+
+
+def _rotation_alone(plan: Plan) -> None:
+    """A rotation is resumed, never rolled back (rotation.py), so nothing else may ride with it."""
+    others = [c for c in plan.changes if not _is_rotation_row(c)]
+    if others and not plan.refusal:
+        first = others[0]
+        plan.refusal = (
+            f"up: the admin password rotates live, and {len(others)} other change(s) are pending "
+            f"({first.node}: {first.setting}); a rotation runs alone: undo the other changes in the profile, "
+            "run `up` to rotate, then make them"
+        )
 
 
 def _image_rows(plan: Plan, desired: Desired, containers: dict[str, Any]) -> None:
@@ -451,7 +492,10 @@ def read_sentinel_settings(desired: Desired, secrets: Secrets, service: str) -> 
     node = next(n for n in desired.profile.sentinel_nodes if n.service == service)
     spec = desired.profile.topology.sentinel
     assert spec is not None
-    client = connect_node(desired.profile, node, "admin", secrets.admin.password)
+    try:
+        client, _ = rotation.admin_login(rotation.sentinel_member(desired.profile, node), secrets)
+    except HarnessError as exc:
+        return str(exc).removeprefix("up: ")
     try:
         master = client.sentinel_master(spec.master_name)
     except redis.RedisError as exc:
@@ -459,6 +503,11 @@ def read_sentinel_settings(desired: Desired, secrets: Secrets, service: str) -> 
     finally:
         client.close()
     return {option: str(master.get(option)) for option in SENTINEL_LIVE}
+
+
+def _without_rotated_lines(conf_text: str) -> str:
+    """sentinel.conf without what a rotation sets live too: its users (their hashes)."""
+    return _without_live_settings("\n".join(line for line in conf_text.splitlines() if not line.startswith("user ")))
 
 
 def _sentinel_rows(
@@ -471,8 +520,10 @@ def _sentinel_rows(
     wanted_conf = desired.files["sentinel.conf"]
     recorded = previous.files.get("sentinel.conf") if previous is not None else None
     # No record of what the Sentinels started with: their own state is the truth.
-    restart = recorded is not None and _without_live_settings(recorded) != _without_live_settings(wanted_conf)
-    restart = restart or "sentinel.conf" in plan.secret_files
+    # A rotation sets the Sentinels' users and passwords live (rotation.py): no restart for those.
+    unlive = _without_rotated_lines if plan.rotation else _without_live_settings
+    restart = recorded is not None and unlive(recorded) != unlive(wanted_conf)
+    restart = restart or ("sentinel.conf" in plan.secret_files and not plan.rotation)
     wanted = sentinel_settings(wanted_conf)
     for node in desired.profile.sentinel_nodes:
         container = containers.get(node.service)

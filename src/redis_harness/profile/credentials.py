@@ -30,15 +30,27 @@ PROD_MIN_LENGTH = 32
 _GENERATE_HINT = "generate one with `openssl rand -hex 32` (or ACL GENPASS)"
 
 
+PREVIOUS_SUFFIX = "_PREVIOUS"
+
+
 @dataclass(frozen=True)
 class UserSecret:
     user: str
     env: str
     password: str
+    # <env>_PREVIOUS: the value being rotated away from. A service's or the default user's old
+    # password stays accepted while it is set (its clients move over in their own time); the
+    # admin's only logs in to the nodes a live rotation has not reached yet (deploy/rotation.py).
+    previous: str | None = None
 
     @property
     def acl_hash(self) -> str:
         return sha256_hex(self.password)
+
+    @property
+    def acl_hashes(self) -> tuple[str, ...]:
+        """The hashes the ACL accepts: the password's, and the previous one's while it is set."""
+        return (self.acl_hash,) + ((sha256_hex(self.previous),) if self.previous else ())
 
 
 @dataclass(frozen=True)
@@ -61,10 +73,6 @@ class Secrets:
         """What a client asks the Sentinels with: the default user's password (REDIS_PASSWORD)."""
         return self.default.password
 
-    @property
-    def healthcheck_hash(self) -> str:
-        return sha256_hex(self.healthcheck_password)
-
     def login(self, user: str | None) -> tuple[str | None, str]:
         """(ACL user, password) by name: a deployment's users log in under their own names."""
         return user, self.password_for(user)
@@ -80,10 +88,21 @@ class Secrets:
     def service(self, name: str) -> UserSecret:
         return next(s for s in self.services if s.user == name)
 
+    def previous_admin(self) -> Secrets | None:
+        """These secrets as they were before the admin password's rotation (None: no previous value given):
+        the admin and internal passwords the nodes a rotation has not reached still accept."""
+        if not self.admin.previous:
+            return None
+        old = UserSecret(self.admin.user, self.admin.env, self.admin.previous)
+        return Secrets(default=self.default, admin=old, services=self.services)
+
     def all_passwords(self) -> list[str]:
         users = [self.default, self.admin, *self.services]
         internal = ("healthcheck", "replication", "sentinel", "sentinel-peer", "node-lookup", "exporter")
-        return [u.password for u in users] + [self.derived(p) for p in internal]
+        found = [u.password for u in users] + [self.derived(p) for p in internal]
+        previous = self.previous_admin()
+        found += [u.previous for u in users if u.previous]
+        return found + ([previous.derived(p) for p in internal] if previous else [])
 
 
 def sha256_hex(password: str) -> str:
@@ -201,20 +220,32 @@ def secrets_for(profile: Profile, env: Mapping[str, str] | None = None) -> AnySe
     return target_secrets(profile, env) if profile.target is not None else load_secrets(profile, env)
 
 
+def _previous(env: Mapping[str, str], var: str, current: str) -> str | None:
+    """<var>_PREVIOUS: only a usable value that differs from the current one counts."""
+    value = env.get(var + PREVIOUS_SUFFIX) or None
+    if value is not None and ("\n" in value or "\r" in value or "\0" in value):
+        raise BadInput(f"{var}{PREVIOUS_SUFFIX}: contains a newline or NUL; give the old password on one line")
+    return None if value == current else value
+
+
+def _user_secret(env: Mapping[str, str], user: str, var: str, profile: Profile) -> UserSecret:
+    password = _password(env, var, profile)
+    return UserSecret(user, var, password, _previous(env, var, password))
+
+
 def load_secrets(profile: Profile, env: Mapping[str, str] | None = None) -> Secrets:
     if profile.target is not None:
         raise BadInput(f"profile: '{profile.name}' is a target; its passwords are the users it names (target:)")
     env = read_environment(paths.dotenv_path(profile.name)) if env is None else env
-    default = UserSecret("default", DEFAULT_PASSWORD_ENV, _password(env, DEFAULT_PASSWORD_ENV, profile))
-    admin = UserSecret("admin", ADMIN_PASSWORD_ENV, _password(env, ADMIN_PASSWORD_ENV, profile))
-    services = tuple(
-        UserSecret(s.name, s.password_env, _password(env, s.password_env, profile)) for s in profile.security.services
-    )
+    default = _user_secret(env, "default", DEFAULT_PASSWORD_ENV, profile)
+    admin = _user_secret(env, "admin", ADMIN_PASSWORD_ENV, profile)
+    services = tuple(_user_secret(env, s.name, s.password_env, profile) for s in profile.security.services)
     # The admin password unlocks every command: a user that shares it is the admin in all but name.
     for user in (default, *services):
-        if user.password == admin.password:
+        if admin.password in (user.password, user.previous):
             raise BadInput(
-                f"{user.env}: the same as {ADMIN_PASSWORD_ENV}, so the {user.user} user could log in as admin; "
+                f"{user.env if user.password == admin.password else user.env + PREVIOUS_SUFFIX}: the same as "
+                f"{ADMIN_PASSWORD_ENV}, so the {user.user} user could log in as admin; "
                 f"give it its own password ({_GENERATE_HINT})"
             )
     return Secrets(default=default, admin=admin, services=services)

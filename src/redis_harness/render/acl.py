@@ -152,14 +152,14 @@ EXPORTER_RULES = (
 @dataclass(frozen=True)
 class AclUser:
     name: str
-    password_hash: str
+    password_hashes: tuple[str, ...]  # more than one while a rotation keeps the previous password
     rules: str
     enabled: bool = True
 
     @property
     def line(self) -> str:
         state = "on" if self.enabled else "off"
-        secret = f" #{self.password_hash}" if self.password_hash else ""
+        secret = "".join(f" #{h}" for h in self.password_hashes)
         return f"user {self.name} {state}{secret} {self.rules}"
 
 
@@ -178,37 +178,43 @@ def default_user(profile: Profile, secrets: Secrets) -> AclUser:
     """The password-only login: off, or exactly one service's rights (security.default_user)."""
     service = profile.security.default_service
     if service is None:
-        return AclUser("default", "", DEFAULT_OFF_RULES, enabled=False)
+        return AclUser("default", (), DEFAULT_OFF_RULES, enabled=False)
     rules = service_rules(service, cluster=profile.topology.cluster is not None)
-    return AclUser("default", secrets.default.acl_hash, rules)
+    return AclUser("default", secrets.default.acl_hashes, rules)
 
 
 def acl_users(profile: Profile, secrets: Secrets) -> list[AclUser]:
     """The users of every data node (users.acl)."""
     users = [
         default_user(profile, secrets),
-        AclUser("admin", secrets.admin.acl_hash, ADMIN_RULES),
-        AclUser("healthcheck", secrets.healthcheck_hash, HEALTHCHECK_RULES),
+        AclUser("admin", (secrets.admin.acl_hash,), ADMIN_RULES),
+        _internal("healthcheck", secrets, HEALTHCHECK_RULES),
     ]
     if profile.topology.has_replicas:
-        users.append(AclUser("replication", sha256_hex(secrets.derived("replication")), REPLICATION_RULES))
+        users.append(_internal("replication", secrets, REPLICATION_RULES))
     if profile.topology.sentinel is not None:
-        users.append(AclUser("sentinel", sha256_hex(secrets.derived("sentinel")), SENTINEL_RULES))
+        users.append(_internal("sentinel", secrets, SENTINEL_RULES))
     if profile.monitoring.enabled:
-        users.append(AclUser("exporter", sha256_hex(secrets.derived("exporter")), EXPORTER_RULES))
+        users.append(_internal("exporter", secrets, EXPORTER_RULES))
     for service in profile.security.services:
         rules = service_rules(service, cluster=profile.topology.cluster is not None)
-        users.append(AclUser(service.name, secrets.service(service.name).acl_hash, rules))
+        users.append(AclUser(service.name, secrets.service(service.name).acl_hashes, rules))
     return users
+
+
+def _internal(name: str, secrets: Secrets, rules: str) -> AclUser:
+    """A user only the deployment itself logs in as, its password derived from admin's: one hash,
+    the admin's rotation moves every link to the new one before the old is dropped."""
+    return AclUser(name, (sha256_hex(secrets.derived(name)),), rules)
 
 
 def sentinel_acl_users(secrets: Secrets) -> list[AclUser]:
     """The users of every Sentinel (sentinel.conf): admin to control, `default` to ask, peers to vote, data
     nodes to find the primary when they start."""
     return [
-        AclUser("default", secrets.default.acl_hash, SENTINEL_CLIENT_RULES),
-        AclUser("admin", secrets.admin.acl_hash, SENTINEL_ADMIN_RULES),
-        AclUser(SENTINEL_PEER_USER, sha256_hex(secrets.derived(SENTINEL_PEER_USER)), SENTINEL_PEER_RULES),
-        AclUser(NODE_LOOKUP_USER, sha256_hex(secrets.derived(NODE_LOOKUP_USER)), NODE_LOOKUP_RULES),
-        AclUser("healthcheck", secrets.healthcheck_hash, HEALTHCHECK_RULES),
+        AclUser("default", secrets.default.acl_hashes, SENTINEL_CLIENT_RULES),
+        AclUser("admin", (secrets.admin.acl_hash,), SENTINEL_ADMIN_RULES),
+        _internal(SENTINEL_PEER_USER, secrets, SENTINEL_PEER_RULES),
+        _internal(NODE_LOOKUP_USER, secrets, NODE_LOOKUP_RULES),
+        _internal("healthcheck", secrets, HEALTHCHECK_RULES),
     ]
