@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from redis_harness import paths
 from redis_harness.deploy import apt_sources, generations, image
 from redis_harness.deploy.desired import secrets_fingerprint
+from redis_harness.deploy.plan import _container_rows
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import Image
@@ -110,3 +112,16 @@ def test_source_lines_of_another_release_reuse_the_debian_mirrors_not_a_third_pa
     (tmp_path / "sources.list").write_text("deb http://vendor.invalid/apt nodistro main\n")
     with pytest.raises(BadInput, match="trixie"):
         apt_sources.source_lines("trixie", tmp_path)
+
+
+def test_a_monitoring_container_is_compared_with_its_own_image() -> None:
+    """Not with the nodes' image: every `up` of a monitored deployment recreated Prometheus, Alertmanager
+    and the exporters, and a live password rotation was refused for those 'changes'."""
+    desired = SimpleNamespace(profile=SimpleNamespace(project="p"), image_ref="redis-harness/redis:7.0-bookworm")
+    container = SimpleNamespace(attrs={"Config": {"Image": "redis-harness/monitoring:bookworm"}, "HostConfig": {}})
+    same = _container_rows("prometheus", container, {"image": "redis-harness/monitoring:bookworm"}, desired)
+    assert [r for r in same if r[0] == "image"] == []
+    other = _container_rows("prometheus", container, {"image": "redis-harness/monitoring:trixie"}, desired)
+    assert [r for r in other if r[0] == "image"] == [
+        ("image", "redis-harness/monitoring:bookworm", "redis-harness/monitoring:trixie")
+    ]

@@ -20,7 +20,9 @@ import redis
 import yaml
 
 from redis_harness import paths
-from redis_harness.deploy.containers import project_containers
+from redis_harness.deploy.compose import up
+from redis_harness.deploy.containers import data_containers, project_containers
+from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import Profile
 from redis_harness.render.monitoring import alert_rules, exporter_service
 
@@ -28,6 +30,7 @@ from .browser import chromium_page
 from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, variant_profile
 from .docs_pictures import keep
 from .test_certs_integration import _load_short_lived, served
+from .test_converge import fresh_env
 from .test_verify import failed, verify_outcomes
 
 pytestmark = pytest.mark.integration
@@ -305,6 +308,32 @@ def test_over_tls_exporters_read_redis_and_blackbox_reads_each_served_certificat
         container = next(c for c in project_containers(profile) if c.labels.get("io.redis-harness.role") == role)
         shown = json.dumps(container.attrs)
         assert montls.secrets.derived("exporter") not in shown and "PRIVATE KEY" not in shown, role
+
+
+def test_an_admin_rotation_restarts_only_the_exporters_which_scrape_with_the_new_password(montls: Deployment) -> None:
+    """The exporter's password derives from the admin's: a live rotation (here standalone, TLS) restarts
+    the exporters to read their new one and nothing else, and every node is scraped again with it;
+    then the rotation back, so the module's other tests keep their secrets."""
+    profile = montls.profile
+    # In sync as brought up: the monitoring containers' own image is not compared with the nodes'.
+    assert up(profile, montls.secrets).outcome.generation is None
+    data_started = {c.name: c.attrs["State"]["StartedAt"] for c in data_containers(profile)}
+    original = montls.env["REDIS_ADMIN_PASSWORD"]
+    new = fresh_env()["REDIS_ADMIN_PASSWORD"]
+    nodes = {n.service for n in profile.data_nodes}
+    for admin, previous in ((new, original), (original, new)):
+        env = {**montls.env, "REDIS_ADMIN_PASSWORD": admin, "REDIS_ADMIN_PASSWORD_PREVIOUS": previous}
+        rotated_at = time.time()
+        up(profile, load_secrets(profile, env=env))
+        wait_for(
+            "every exporter restarted and scraping with the new password",
+            lambda at=rotated_at: (
+                set(query(profile, f"process_start_time_seconds > {at:.0f}")) == nodes
+                and query(profile, "redis_up") == dict.fromkeys(nodes, 1.0)
+            ),
+            60,
+        )
+    assert {c.name: c.attrs["State"]["StartedAt"] for c in data_containers(profile)} == data_started
 
 
 def test_verify_passes_over_tls_with_the_blackbox_hardened(montls: Deployment, tmp_path: Path) -> None:

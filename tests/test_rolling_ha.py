@@ -299,11 +299,11 @@ def rotate_to_a_new_admin_password(live: Live) -> str:
     return live.env["REDIS_ADMIN_PASSWORD_PREVIOUS"]
 
 
-def admin_refused(profile: Profile, password: str) -> list[str]:
-    """The data nodes and Sentinels that refuse `password` for admin."""
+def admin_refused(profile: Profile, password: str, user: str | None = "admin") -> list[str]:
+    """The data nodes and Sentinels that refuse `password` for `user` (admin; None: the default user)."""
     refused = []
     for node in [*profile.data_nodes, *profile.sentinel_nodes]:
-        client = connect_node(profile, node, "admin", password, retries=0)
+        client = connect_node(profile, node, user, password, retries=0)
         try:
             client.ping()
         except redis.AuthenticationError:
@@ -370,6 +370,29 @@ def test_admin_rotation_on_ha_runs_live_under_a_writer(ha: Live, capsys: pytest.
     assert live.run("verify").returncode == 0
     del live.env["REDIS_ADMIN_PASSWORD_PREVIOUS"]
     assert live.run("plan").returncode == 0, "the previous value is not needed once the rotation is done"
+
+
+def test_a_default_password_rotation_keeps_the_old_one_until_previous_is_removed(ha: Live) -> None:
+    """REDIS_PASSWORD (the default user, on every data node and Sentinel) with REDIS_PASSWORD_PREVIOUS:
+    both log in everywhere, set live (no container restarted, Sentinels included); once the previous
+    value is removed, the next `up` refuses it everywhere."""
+    live = ha
+    profile = live.profile
+    started_before = {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(profile)}
+    old, new = live.env["REDIS_PASSWORD"], fresh_env()["REDIS_PASSWORD"]
+    live.env.update(REDIS_PASSWORD=new, REDIS_PASSWORD_PREVIOUS=old)
+    plan = live.run("plan", "--json")
+    assert plan.returncode == 1 and {c["how"] for c in json.loads(plan.stdout)["changes"]} == {"live"}, plan.stdout
+    both = live.run("up")
+    assert both.returncode == 0, both.stderr
+    assert "note: REDIS_PASSWORD_PREVIOUS keeps default's old password accepted" in both.stderr
+    assert admin_refused(profile, old, None) == [] and admin_refused(profile, new, None) == []
+    del live.env["REDIS_PASSWORD_PREVIOUS"]
+    assert live.run("up").returncode == 0
+    everyone = [n.service for n in [*profile.data_nodes, *profile.sentinel_nodes]]
+    assert admin_refused(profile, old, None) == everyone and admin_refused(profile, new, None) == []
+    assert {c.name: c.attrs["State"]["StartedAt"] for c in project_containers(profile)} == started_before
+    assert live.run("plan").returncode == 0
 
 
 @pytest.mark.parametrize("stop_at", ["sentinel-1: accepting the new passwords", "sentinel-0: SENTINEL SET auth-pass"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from redis_harness.cli.common import note_previous_passwords
 from redis_harness.deploy.plan import Change, Plan, _rotation_alone, _without_rotated_lines
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets, sha256_hex
@@ -80,3 +81,20 @@ def test_a_rotation_sets_sentinel_users_live_and_nothing_else() -> None:
     rotated = conf.replace("#aa", "#bb")
     assert _without_rotated_lines(conf) == _without_rotated_lines(rotated)
     assert _without_rotated_lines(conf) != _without_rotated_lines(rotated.replace("port 26379", "port 26380"))
+
+
+def test_up_and_plan_say_what_each_previous_password_still_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    env = generated_env()
+    env["REDIS_ADMIN_PASSWORD_PREVIOUS"] = "the-admin-password-it-ran-with-0123456789"
+    env["REDIS_ACQUISITION_PASSWORD_PREVIOUS"] = "an-older-acquisition-password-0123456789"
+    secrets = load_secrets(load_profile("ha"), env=env)
+    note_previous_passwords(secrets, in_sync=False)
+    assert capsys.readouterr().err == "", "nothing while a change is pending"
+    note_previous_passwords(secrets, in_sync=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "note: every node runs with the new REDIS_ADMIN_PASSWORD; remove REDIS_ADMIN_PASSWORD_PREVIOUS"
+    assert lines[1].startswith("note: REDIS_ACQUISITION_PASSWORD_PREVIOUS keeps acquisition's old password accepted")
+    assert all(len(line) <= 100 for line in lines) and len(lines) == 3

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from redis_harness import paths
 from redis_harness.deploy import ownership
 from redis_harness.errors import BadInput
+from redis_harness.profile.credentials import PREVIOUS_SUFFIX, Secrets
 from redis_harness.profile.model import Profile, load_profile
 from redis_harness.terminal import view_width
 
@@ -99,6 +100,25 @@ def note_owner(profile: Profile) -> None:
     note = None if profile.target is not None else ownership.owner_note(profile)
     if note is not None:
         print(note, file=sys.stderr)
+
+
+def note_previous_passwords(secrets: Secrets, in_sync: bool) -> None:
+    """What each <VAR>_PREVIOUS still does, on stderr, once the deployment is what the profile says: the
+    admin's is spent (every node runs with the new one), a service's keeps its old password accepted."""
+    if not in_sync:
+        return
+    notes = []
+    if secrets.admin.previous:
+        admin = secrets.admin.env
+        notes.append(f"note: every node runs with the new {admin}; remove {admin}{PREVIOUS_SUFFIX}")
+    for user in (secrets.default, *secrets.services):
+        if user.previous:
+            notes.append(
+                f"note: {user.env}{PREVIOUS_SUFFIX} keeps {user.user}'s old password accepted; remove it and `up` "
+                "once its clients use the new one"
+            )
+    for note in notes:
+        print(textwrap.fill(note, view_width(), subsequent_indent="  ", break_on_hyphens=False), file=sys.stderr)
 
 
 def deployment_profile(argument: str, command: str) -> Profile:

@@ -7,7 +7,13 @@ import json
 import textwrap
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, deployment_profile, note_owner
+from redis_harness.cli.common import (
+    add_command,
+    add_profile_argument,
+    deployment_profile,
+    note_owner,
+    note_previous_passwords,
+)
 from redis_harness.deploy import generations
 from redis_harness.deploy.compose import check_host
 from redis_harness.deploy.desired import desired_state
@@ -116,4 +122,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print(format_plan(args.profile, plan))
+    note_previous_passwords(secrets, plan.in_sync)
     return 0 if plan.in_sync else 1

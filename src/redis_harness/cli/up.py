@@ -6,7 +6,13 @@ import argparse
 import time
 from typing import Any
 
-from redis_harness.cli.common import add_command, add_profile_argument, add_take_over_argument, deployment_profile
+from redis_harness.cli.common import (
+    add_command,
+    add_profile_argument,
+    add_take_over_argument,
+    deployment_profile,
+    note_previous_passwords,
+)
 from redis_harness.cli.progress import shown
 from redis_harness.deploy import compose
 from redis_harness.deploy.status import collect, format_status
@@ -53,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         applied = ", ".join(f"{n} {how}" for how, n in sorted(hows.items())) or "first deployment"
         what = f"{applied}; generation {outcome.generation.number}"
     print(f"up {profile.project}: {what}, healthy in {time.monotonic() - started:.1f} s")
+    note_previous_passwords(secrets, in_sync=True)
     # The image beside the status's own lines, in its label column: one line each, within 100 columns.
     print(f"image      {profile.image.ref} ({result.image_source})")
     print(format_status(collect(profile, secrets)))

@@ -71,6 +71,17 @@ def _live_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
 
 
 def _sentinel_steps(desired: Desired, secrets: Secrets, plan: Plan) -> None:
+    for service in sorted(plan.sentinel_users):
+        node = next(n for n in desired.profile.sentinel_nodes if n.service == service)
+        progress.note(f"{service}: ACL SETUSER of every user as rendered")
+        member = rotation.sentinel_member(desired.profile, node)
+        client, _ = rotation.admin_login(member, secrets)
+        try:
+            rotation.set_users_as_rendered(desired, member, client)
+        except redis.RedisError as exc:
+            raise HarnessError(f"up: {service}: ACL SETUSER refused: {exc}") from None
+        finally:
+            client.close()
     spec = desired.profile.topology.sentinel
     for service, settings in sorted(plan.sentinel_set.items()):
         assert spec is not None

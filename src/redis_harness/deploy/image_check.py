@@ -35,15 +35,15 @@ class Pending:
 def installed_packages(ref: str) -> dict[str, str]:
     """Package -> version installed in image `ref` (read by dpkg-query in a container without network)."""
     progress.note(f"reading the packages installed in {ref}")
-    output = docker_client().containers.run(
-        ref,
-        ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"],
-        entrypoint=[],
-        network_mode="none",
-        remove=True,
-        stdout=True,
-        stderr=False,
+    container = docker_client().containers.run(
+        ref, ["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"], entrypoint=[], network_mode="none", detach=True
     )
+    try:
+        container.wait()
+        output = container.logs(stdout=True, stderr=False)
+    finally:
+        # With its anonymous /data volume (the image declares one): run(remove=True) would leave it behind.
+        container.remove(force=True, v=True)
     packages = {}
     for line in output.decode("utf-8", "replace").splitlines():
         name, _, version = line.partition("\t")

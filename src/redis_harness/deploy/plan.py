@@ -39,6 +39,7 @@ from redis_harness.deploy.running import HASH_LABEL, Server
 from redis_harness.deploy.tls_served import served_certificate
 from redis_harness.errors import HarnessError
 from redis_harness.profile.credentials import PREVIOUS_SUFFIX, Secrets
+from redis_harness.profile.topology import Node
 from redis_harness.profile.units import format_size
 from redis_harness.render.certificates import node_files, read_cert, renewal_reasons, tls_file_names
 from redis_harness.render.conf_text import config_directives
@@ -100,6 +101,7 @@ class Plan:
     live_config: dict[str, dict[str, str]] = field(default_factory=dict)  # service -> directive -> value
     acl_load: set[str] = field(default_factory=set)
     sentinel_set: dict[str, dict[str, str]] = field(default_factory=dict)  # Sentinel service -> option -> value
+    sentinel_users: set[str] = field(default_factory=set)  # Sentinels whose users are set to the rendered lines
     restart: set[str] = field(default_factory=set)
     recreate: set[str] = field(default_factory=set)
     create: set[str] = field(default_factory=set)
@@ -145,7 +147,8 @@ def _container_rows(service: str, container: Any, spec: dict[str, Any], desired:
     )
     wanted_networks = sorted(spec.get("networks") or ["default"])
     rows = [
-        ("image", container.attrs.get("Config", {}).get("Image", "?"), desired.image_ref),
+        # Each service's own image: the monitoring containers run another one than the nodes.
+        ("image", container.attrs.get("Config", {}).get("Image", "?"), str(spec.get("image", desired.image_ref))),
         ("memory limit", format_size(host.get("Memory") or 0), format_size(int(spec.get("mem_limit", 0)))),
         ("cpus", f"{(host.get('NanoCpus') or 0) / 1e9:g}", f"{float(spec.get('cpus', 0)):g}"),
         ("pids limit", str(host.get("PidsLimit")), str(spec.get("pids_limit"))),
@@ -264,7 +267,9 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
                 server = running.read_node(profile, container, secrets.admin.previous)
             plan.servers[service] = server
         rows = _container_rows(service, container, spec, desired)
-        if wanted_image_id is not None and container.attrs.get("Image") != wanted_image_id:
+        if spec.get("image", desired.image_ref) != desired.image_ref:
+            pass  # a monitoring container: its image is the monitoring stack's, not the one `up` builds
+        elif wanted_image_id is not None and container.attrs.get("Image") != wanted_image_id:
             if not any(r[0] == "image" for r in rows):
                 rows.append(("image id", str(container.attrs.get("Image"))[7:19], wanted_image_id[7:19]))
         elif wanted_image_id is None:
@@ -322,6 +327,7 @@ def make_plan(desired: Desired, secrets: Secrets, previous: Generation | None, *
     for service in plan.recreate | plan.restart:
         plan.live_config.pop(service, None)
         plan.sentinel_set.pop(service, None)
+        plan.sentinel_users.discard(service)
         plan.acl_load.discard(service)
     return plan
 
@@ -519,11 +525,11 @@ def _sentinel_rows(
         return
     wanted_conf = desired.files["sentinel.conf"]
     recorded = previous.files.get("sentinel.conf") if previous is not None else None
-    # No record of what the Sentinels started with: their own state is the truth.
-    # A rotation sets the Sentinels' users and passwords live (rotation.py): no restart for those.
-    unlive = _without_rotated_lines if plan.rotation else _without_live_settings
-    restart = recorded is not None and unlive(recorded) != unlive(wanted_conf)
+    # No record of what the Sentinels started with: their own state is the truth. Their users are
+    # set live (ACL SETUSER), and a rotation sets their passwords live too (rotation.py).
+    restart = recorded is not None and _without_rotated_lines(recorded) != _without_rotated_lines(wanted_conf)
     restart = restart or ("sentinel.conf" in plan.secret_files and not plan.rotation)
+    rules_changed = recorded is not None and _user_lines(recorded) != _user_lines(wanted_conf)
     wanted = sentinel_settings(wanted_conf)
     for node in desired.profile.sentinel_nodes:
         container = containers.get(node.service)
@@ -544,3 +550,28 @@ def _sentinel_rows(
             if now.get(option) != value:
                 plan.sentinel_set.setdefault(node.service, {})[option] = value
                 plan.add(Change(node.service, f"sentinel {option}", now.get(option, "?"), value, "live"))
+        if not plan.rotation:
+            _sentinel_user_rows(plan, desired, secrets, node, rules_changed)
+
+
+def _user_lines(conf_text: str) -> list[str]:
+    return [line for line in conf_text.splitlines() if line.startswith("user ")]
+
+
+def _sentinel_user_rows(plan: Plan, desired: Desired, secrets: Secrets, node: Node, rules_changed: bool) -> None:
+    """A Sentinel's users (the default user's password, a service's previous one, new rules) are set live."""
+    member = rotation.sentinel_member(desired.profile, node)
+    try:
+        client, _ = rotation.admin_login(member, secrets)
+    except HarnessError:
+        return  # the row above says it is unreadable
+    try:
+        differ = rotation.users_not_as_rendered(desired, member, client)
+    except redis.RedisError:
+        return
+    finally:
+        client.close()
+    if differ or rules_changed:
+        plan.sentinel_users.add(node.service)
+        users = ", ".join(sorted(differ)) or "rules"
+        plan.add(Change(node.service, "sentinel ACL users", f"{users}: other passwords", "as rendered", "live"))

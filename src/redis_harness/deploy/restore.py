@@ -134,7 +134,7 @@ def _run_helper(profile: Profile, primary: Any, replicas: list[Any], layout: Lay
     engine = docker_client()
     name = f"{profile.project}-restore"
     for stale in engine.containers.list(all=True, filters={"name": f"^{name}$"}):
-        stale.remove(force=True)  # left by a restore that was killed mid-way
+        stale.remove(force=True, v=True)  # left by a restore that was killed mid-way
     helper = engine.containers.create(
         profile.image.ref,
         ["sh", "-c", install_script(layout, len(replicas))],
@@ -158,7 +158,7 @@ def _run_helper(profile: Profile, primary: Any, replicas: list[Any], layout: Lay
             log = helper.logs().decode("utf-8", "replace").strip().splitlines()
             raise HarnessError(f"restore: putting the RDB in place failed ({log[-1] if log else status})")
     finally:
-        helper.remove(force=True)
+        helper.remove(force=True, v=True)  # and its anonymous /data volume (the image declares one)
 
 
 def _wait_primary(profile: Profile, container: Any, password: str) -> None:

@@ -152,14 +152,30 @@ def behind(desired: Desired, secrets: Secrets) -> list[str]:
             if on_previous:
                 reasons.append(f"{member.service}: accepts the previous admin password only")
                 continue
-            listed = {line.split()[1]: line.split() for line in client.acl_list()}
+            differ = users_not_as_rendered(desired, member, client)
         finally:
             client.close()
-        for user, hashes in sorted(wanted_hashes(desired, member.sentinel).items()):
-            now = {t[1:] for t in listed.get(user, []) if t.startswith("#")}
-            if user in INTERNAL_USERS and now != set(hashes):
-                reasons.append(f"{member.service}: user {user} has {len(now)} password(s), not the profile's one")
+        for user in sorted(set(differ) & INTERNAL_USERS):
+            reasons.append(f"{member.service}: user {user} has {differ[user]} password(s), not the profile's one")
     return reasons
+
+
+def users_not_as_rendered(desired: Desired, member: Member, client: redis.Redis) -> dict[str, int]:
+    """user -> how many passwords it has, for each user whose password hashes on `member` are not the rendered ones."""
+    listed = {line.split()[1]: line.split() for line in client.acl_list()}
+    differ = {}
+    for user, hashes in wanted_hashes(desired, member.sentinel).items():
+        now = {t[1:] for t in listed.get(user, []) if t.startswith("#")}
+        if now != set(hashes):
+            differ[user] = len(now)
+    return differ
+
+
+def set_users_as_rendered(desired: Desired, member: Member, client: redis.Redis) -> None:
+    """Every user of a Sentinel (which keeps them in its own copy of sentinel.conf, not in a file ACL
+    LOAD reads) set to its rendered line: its passwords and rules, nothing else."""
+    for user, line in _user_lines(desired, sentinel=True):
+        client.execute_command("ACL", "SETUSER", user, "reset", *line.split()[2:])
 
 
 def accept_new(desired: Desired, secrets: Secrets) -> None:
@@ -199,11 +215,10 @@ def drop_old(desired: Desired, secrets: Secrets) -> None:
     for member in members(desired.profile):
         progress.note(f"{member.service}: dropping the old passwords")
         with _admin(member, secrets) as client:
-            if not member.sentinel:
+            if member.sentinel:
+                set_users_as_rendered(desired, member, client)
+            else:
                 client.execute_command("ACL", "LOAD")
-                continue
-            for user, line in _user_lines(desired, sentinel=True):
-                client.execute_command("ACL", "SETUSER", user, "reset", *line.split()[2:])
 
 
 def prove_links(desired: Desired, secrets: Secrets) -> float:
