@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 import yaml
@@ -158,3 +159,124 @@ def target_profile(folder: Path, name: str, port: int, *, login: str = "price", 
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, "target": target}))
     return path
+
+
+# Sentinel and Cluster targets: Debian's redis-server processes on loopback ports, so what the Sentinels
+# and the Cluster announce (127.0.0.1:port) is what a client on this host reaches, as it is for a real
+# deployment's clients; the harness's own deployments announce container names it maps instead.
+TOPOLOGY_PORTS = {"sentinel": (6705, 6706, 6707), "cluster": (6708, 6709, 6710)}
+MASTER_NAME = "extmaster"
+
+
+@dataclass
+class ExternalTopology:
+    """A Sentinel (primary, replica, Sentinel) or Cluster (three primaries) the harness did not make."""
+
+    kind: str
+    ports: tuple[int, ...]
+    env: dict[str, str]
+
+    def admin(self, port: int) -> redis.Redis:
+        password = self.env["REDIS_ADMIN_PASSWORD"]
+        return redis.Redis(port=port, username="admin", password=password, decode_responses=True)
+
+    def profile(self, folder: Path, admin: bool = True) -> Path:
+        target: dict[str, object] = {"services": {"price": {"password_env": "REDIS_PRICE_PASSWORD"}}}
+        if self.kind == "sentinel":
+            target.update(
+                sentinels=[f"127.0.0.1:{self.ports[2]}"],
+                master_name=MASTER_NAME,
+                sentinel_password_env="REDIS_PASSWORD",
+            )
+        else:
+            target["cluster"] = [f"127.0.0.1:{self.ports[0]}"]
+        if admin:
+            target["admin"] = {"user": "admin", "password_env": "REDIS_ADMIN_PASSWORD"}
+        name = f"external-{self.kind}" + ("" if admin else "-noadmin")
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"name": name, "target": target}))
+        return path
+
+
+def _node_conf(env: dict[str, str], port: int, data: Path, cluster: bool, extra: str = "") -> str:
+    text = LOCKED_CONF.format(
+        admin_hash=sha256_hex(env["REDIS_ADMIN_PASSWORD"]),
+        admin_rules=ADMIN_RULES,
+        price_hash=sha256_hex(env["REDIS_PRICE_PASSWORD"]),
+        price_rules=service_rules(ServiceUser("price", "REDIS_PRICE_PASSWORD"), cluster=cluster),
+    )
+    local = {"bind 0.0.0.0": "bind 127.0.0.1", "port 6379": f"port {port}", "dir /tmp": f"dir {data}"}
+    lines = [local.get(line, line) for line in text.splitlines()]
+    if cluster:
+        lines += ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 5000"]
+    return "\n".join(lines) + "\ndaemonize no\n" + extra
+
+
+@contextmanager
+def external_topology(kind: str, folder: Path) -> Iterator[ExternalTopology]:
+    """Debian's redis-server as plain processes: a Sentinel set-up or a three-primary Cluster."""
+    env = {name: pysecrets.token_hex(24) for name in ("REDIS_PASSWORD", "REDIS_ADMIN_PASSWORD", "REDIS_PRICE_PASSWORD")}
+    ports = TOPOLOGY_PORTS[kind]
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(port: int, text: str, *args: str) -> None:
+        data = folder / f"{kind}-{port}"
+        data.mkdir(parents=True, exist_ok=True)
+        conf = data / "redis.conf"
+        conf.write_text(text.replace("{data}", str(data)))
+        conf.chmod(0o600)
+        command = ["redis-server", str(conf), *args]
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    topology = ExternalTopology(kind, ports, env)
+    try:
+        if kind == "sentinel":
+            primary, replica, sentinel = ports
+            start(primary, _node_conf(env, primary, folder / f"{kind}-{primary}", cluster=False))
+            follow = f"replicaof 127.0.0.1 {primary}\nmasteruser admin\nmasterauth {env['REDIS_ADMIN_PASSWORD']}\n"
+            start(replica, _node_conf(env, replica, folder / f"{kind}-{replica}", cluster=False, extra=follow))
+            start(
+                sentinel,
+                f"port {sentinel}\nbind 127.0.0.1\ndaemonize no\ndir {{data}}\n"
+                f"user default on #{sha256_hex(env['REDIS_PASSWORD'])} ~* &* +@all\n"
+                f"sentinel monitor {MASTER_NAME} 127.0.0.1 {primary} 1\n"
+                f"sentinel auth-user {MASTER_NAME} admin\n"
+                f"sentinel auth-pass {MASTER_NAME} {env['REDIS_ADMIN_PASSWORD']}\n",
+                "--sentinel",
+            )
+            for port in (primary, replica):
+                _wait(ExternalRedis(kind, port), "admin", env["REDIS_ADMIN_PASSWORD"])
+            asking = redis.Redis(port=sentinel, password=env["REDIS_PASSWORD"])
+            _until(lambda: asking.sentinel_master(MASTER_NAME)["num-slaves"] == 1)
+        else:
+            for port in ports:
+                start(port, _node_conf(env, port, folder / f"{kind}-{port}", cluster=True))
+            for port in ports:
+                _wait(ExternalRedis(kind, port), "admin", env["REDIS_ADMIN_PASSWORD"])
+            nodes = [f"127.0.0.1:{port}" for port in ports]
+            subprocess.run(
+                ["redis-cli", "--user", "admin", "--cluster", "create", *nodes, "--cluster-replicas", "0",
+                 "--cluster-yes"],
+                env={"PATH": "/usr/bin:/bin", "REDISCLI_AUTH": env["REDIS_ADMIN_PASSWORD"]},
+                check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            _until(lambda: all(topology.admin(p).cluster("info")["cluster_state"] == "ok" for p in ports))
+        yield topology
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
+
+
+def _until(predicate: Any, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if predicate():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("the external topology did not come up")
+        time.sleep(0.2)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from redis_harness.load.scenarios import raw_key
 from redis_harness.verify.audit import AUDIT_TAG
 
-from .external_redis import HOWS, ExternalRedis, external_redis, target_profile
+from .external_redis import HOWS, ExternalRedis, ExternalTopology, external_redis, external_topology, target_profile
 from .test_cli import run_cli
 
 pytestmark = pytest.mark.integration
@@ -285,3 +286,47 @@ def test_bench_on_a_target_with_its_admin(folder: Path, locked: ExternalRedis) -
     refused = run_cli("bench", str(paths["no admin"]), "--report", str(folder / "bench-refused"), env=locked.env)
     assert refused.returncode == 2 and refused.stderr.strip().startswith("redis-harness: target.admin:")
     assert len(refused.stderr.strip().splitlines()) == 1 and not (folder / "bench-refused").exists()
+
+
+@pytest.fixture(scope="module", params=["sentinel", "cluster"])
+def topology(request: pytest.FixtureRequest, folder: Path) -> Iterator[ExternalTopology]:
+    with external_topology(str(request.param), folder) as found:
+        yield found
+
+
+def test_load_monitor_and_audit_on_a_sentinel_or_cluster_target(folder: Path, topology: ExternalTopology) -> None:
+    """A Sentinel set-up (the primary asked of the Sentinel) and a three-primary Cluster (the slots learned
+    from a seed node), both locked down as the harness's own: the smoke run passes with the server's
+    figures, monitor reads them, and the audit passes; without the admin, figures are not available."""
+    with_admin, without_admin = topology.profile(folder), topology.profile(folder, admin=False)
+    run = folder / f"run-{topology.kind}"
+    result = run_cli("load", str(with_admin), "--scenario", "smoke", "--report", str(run), env=topology.env)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    report = json.loads((run / "report.json").read_text())
+    assert result.returncode == 0 and report["passed"] and report["server_figures"] is True, result.stderr[-2000:]
+    assert report["commands"]["cache.get price"]["count"] > 0
+    seen = monitor(with_admin, topology)
+    assert seen["read_as"] == "admin" and seen["not_available"] == [], seen
+    assert seen["memory"]["maxmemory"] == 64 * 2**20 and seen["policy"] == "volatile-lru"
+    limited = monitor(without_admin, topology)
+    assert limited["read_as"] == "price" and {"slowlog", "client list"} <= set(limited["not_available"])
+    audited = run_cli("verify", str(with_admin), "--json", env=topology.env)
+    assert "Traceback" not in audited.stderr and audited.stdout, audited.stderr
+    checks = {c["name"]: c["status"] for c in json.loads(audited.stdout)["checks"]}
+    assert audited.returncode == 0 and "fail" not in checks.values(), checks
+    if topology.kind == "sentinel":
+        # The broken variant: a Sentinel that serves clients without a password (which could then move the
+        # primary with SENTINEL FAILOVER) is a finding.
+        sentinel = redis.Redis(port=topology.ports[2], password=topology.env["REDIS_PASSWORD"])
+        sentinel.execute_command("ACL", "SETUSER", "default", "nopass")
+        try:
+            opened = run_cli("verify", str(with_admin), "--json", env=topology.env)
+        finally:
+            sentinel.execute_command("ACL", "SETUSER", "default", "resetpass", f">{topology.env['REDIS_PASSWORD']}")
+        found = {c["name"]: c for c in json.loads(opened.stdout)["checks"]}["no_password_refused"]
+        assert opened.returncode == 1 and found["status"] == "fail", found
+        assert found["found"] == f"PING to the Sentinel 127.0.0.1:{topology.ports[2]}: +PONG", found
+    # The load wrote only under price: on every primary (the Cluster's three; the Sentinel's one).
+    primaries = topology.ports if topology.kind == "cluster" else topology.ports[:1]
+    prefixes = {k.split(":", 1)[0] for p in primaries for k in topology.admin(p).scan_iter(count=1000)}
+    assert prefixes <= {"price"}, prefixes

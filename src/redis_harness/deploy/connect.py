@@ -117,13 +117,20 @@ def connect_node(
     *,
     timeout_s: float = 2.0,
     retries: int | None = None,
+    sentinel_password: str | None = None,
 ) -> redis.Redis:
     """A text-mode client of one node's own published port, whatever its role: a data node
     (checks of each server; not for applications, which follow the primary) or a Sentinel
     (which takes the default user's password)."""
     if profile.target is not None:
         settings = target_settings(
-            profile, username, password, connect_timeout_s=timeout_s, socket_timeout_s=timeout_s, decode_responses=True
+            profile,
+            username,
+            password,
+            sentinel_password=sentinel_password,  # a Sentinel target's primary is asked of its Sentinels
+            connect_timeout_s=timeout_s,
+            socket_timeout_s=timeout_s,
+            decode_responses=True,
         )
         if node.host_port is not None:  # one server by its address (a Sentinel target's primary: asked for)
             settings = settings.replace(host=node.service.rpartition(":")[0], port=node.host_port, cluster=False)

@@ -221,7 +221,14 @@ class NodeReader:
             self.close()
             return reading
         if self._client is None:
-            self._client = connect_node(self.profile, self.node, self.user, self.password, timeout_s=1.0)
+            self._client = connect_node(
+                self.profile,
+                self.node,
+                self.user,
+                self.password,
+                timeout_s=1.0,
+                sentinel_password=self.secrets.sentinel_password,
+            )
             self._own, self._since_info = Counter(), False
         try:
             self._read(self._client, reading, full, sample_ttl)

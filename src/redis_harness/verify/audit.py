@@ -141,7 +141,11 @@ def check_no_password_refused(audit: Audit) -> CheckResult:
             reply = sock.recv(512).decode(errors="replace").strip()
     except (OSError, ssl.SSLError) as exc:
         return _result("no_password_refused", None, expected, "", f"not run: no connection ({exc})")
-    return _result("no_password_refused", reply.startswith("-NOAUTH"), expected, f"PING without a password: {reply}")
+    target = audit.profile.target
+    assert target is not None
+    host, port = target.seeds[0]
+    where = f"{'the Sentinel ' if target.kind == 'sentinel' else ''}{host}:{port}"
+    return _result("no_password_refused", reply.startswith("-NOAUTH"), expected, f"PING to {where}: {reply}")
 
 
 def _bare_connection(audit: Audit) -> socket.socket:
