@@ -13,6 +13,7 @@ compose, no labels, no users.acl rendered by the harness), on a loopback port of
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets as pysecrets
 import subprocess
 import time
@@ -28,6 +29,9 @@ import yaml
 from redis_harness.profile.credentials import sha256_hex
 from redis_harness.profile.model import ServiceUser
 from redis_harness.render.acl import ADMIN_RULES, service_rules
+from redis_harness.render.certificates import Names, issue, issue_ca
+
+from .conftest import variant_profile
 
 IMAGE = "redis-harness/redis:7.0-bookworm"
 PORTS = {("docker", "permissive"): 6701, ("docker", "locked"): 6702, ("process", "permissive"): 6703,
@@ -280,3 +284,65 @@ def _until(predicate: Any, timeout_s: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the external topology did not come up")
         time.sleep(0.2)
+
+
+TLS_PORT = 6712
+
+
+@dataclass
+class ExternalTls:
+    """A locked-down Redis serving TLS only, asking every client for a certificate from its CA."""
+
+    port: int
+    env: dict[str, str]
+    files: dict[str, Path]  # ca, cert and key (the price client's), server_cert, other_ca
+
+    def profile(self, folder: Path, name: str, **tls: str) -> Path:
+        target = {
+            "address": f"127.0.0.1:{self.port}",
+            "services": {"price": {"password_env": "REDIS_PRICE_PASSWORD"}},
+            "admin": {"user": "admin", "password_env": "REDIS_ADMIN_PASSWORD"},
+            "tls": tls,
+        }
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"name": name, "target": target}))
+        return path
+
+
+@contextmanager
+def external_tls(folder: Path) -> Iterator[ExternalTls]:
+    """Debian's redis-server as a plain process, TLS on 127.0.0.1 only (port 0), with a CA, a server and a
+    client certificate issued by the harness's own issuer, and a second CA nobody uses."""
+    env = {name: pysecrets.token_hex(24) for name in ("REDIS_PASSWORD", "REDIS_ADMIN_PASSWORD", "REDIS_PRICE_PASSWORD")}
+    data = folder / "tls"
+    data.mkdir(parents=True, exist_ok=True)
+    issuer = variant_profile("ci", data, "externaltls")
+    now = dt.datetime.now(dt.UTC)
+    ca, ca_key = issue_ca(issuer, now)
+    server = issue(issuer, ca, ca_key, "external", Names(("localhost",), ("127.0.0.1",)), now, dt.timedelta(days=90))
+    client = issue(issuer, ca, ca_key, "price", None, now, dt.timedelta(days=90))
+    other_ca, _ = issue_ca(issuer, now)
+    texts = {"ca": ca, "server_cert": server[0], "server_key": server[1], "cert": client[0], "key": client[1]}
+    files = {name: data / f"{name}.pem" for name in (*texts, "other_ca")}
+    for name, text in {**texts, "other_ca": other_ca}.items():
+        files[name].write_text(text)
+        files[name].chmod(0o600)
+    tls = (
+        f"port 0\ntls-port {TLS_PORT}\ntls-cert-file {files['server_cert']}\ntls-key-file {files['server_key']}\n"
+        f"tls-ca-cert-file {files['ca']}\ntls-auth-clients yes\n"
+    )
+    conf = data / "redis.conf"
+    conf.write_text(_node_conf(env, TLS_PORT, data, cluster=False).replace(f"port {TLS_PORT}\n", "") + tls)
+    conf.chmod(0o600)
+    process = subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    found = ExternalTls(TLS_PORT, env, files)
+    try:
+        admin = redis.Redis(
+            port=TLS_PORT, username="admin", password=env["REDIS_ADMIN_PASSWORD"], ssl=True,
+            ssl_ca_certs=str(files["ca"]), ssl_certfile=str(files["cert"]), ssl_keyfile=str(files["key"]),
+        )  # fmt: skip
+        _until(admin.ping)
+        yield found
+    finally:
+        process.terminate()
+        process.wait(30)

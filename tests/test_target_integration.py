@@ -20,7 +20,16 @@ import redis
 from redis_harness.load.scenarios import raw_key
 from redis_harness.verify.audit import AUDIT_TAG
 
-from .external_redis import HOWS, ExternalRedis, ExternalTopology, external_redis, external_topology, target_profile
+from .external_redis import (
+    HOWS,
+    ExternalRedis,
+    ExternalTls,
+    ExternalTopology,
+    external_redis,
+    external_tls,
+    external_topology,
+    target_profile,
+)
 from .test_cli import run_cli
 
 pytestmark = pytest.mark.integration
@@ -330,3 +339,39 @@ def test_load_monitor_and_audit_on_a_sentinel_or_cluster_target(folder: Path, to
     primaries = topology.ports if topology.kind == "cluster" else topology.ports[:1]
     prefixes = {k.split(":", 1)[0] for p in primaries for k in topology.admin(p).scan_iter(count=1000)}
     assert prefixes <= {"price"}, prefixes
+
+
+@pytest.fixture(scope="module")
+def tls_server(folder: Path) -> Iterator[ExternalTls]:
+    with external_tls(folder) as server:
+        yield server
+
+
+def test_a_tls_target_asking_for_client_certificates(folder: Path, tls_server: ExternalTls) -> None:
+    """A Redis serving TLS only, every client needing a certificate from its CA: with the CA bundle and
+    the service's certificate, the smoke run, monitor and the audit (transport included) pass; without
+    the certificate, with another CA, or in plaintext, `load` refuses in one line (exit 2)."""
+    files = {name: str(path) for name, path in tls_server.files.items()}
+    good = tls_server.profile(
+        folder, "external-tls", ca_file=files["ca"], cert_file=files["cert"], key_file=files["key"]
+    )
+    run = folder / "run-tls"
+    result = run_cli("load", str(good), "--scenario", "smoke", "--report", str(run), env=tls_server.env)
+    report = json.loads((run / "report.json").read_text())
+    assert result.returncode == 0 and report["passed"] and report["server_figures"] is True, result.stderr[-2000:]
+    seen = monitor(good, tls_server)
+    assert seen["read_as"] == "admin" and seen["memory"]["maxmemory"] == 64 * 2**20, seen
+    audited = run_cli("verify", str(good), "--json", env=tls_server.env)
+    checks = {c["name"]: c for c in json.loads(audited.stdout)["checks"]}
+    assert audited.returncode == 0 and checks["transport"]["status"] == "pass", checks["transport"]
+    refused = {
+        "no client certificate": tls_server.profile(folder, "external-tls-nocert", ca_file=files["ca"]),
+        "another CA": tls_server.profile(
+            folder, "external-tls-otherca", ca_file=files["other_ca"], cert_file=files["cert"], key_file=files["key"]
+        ),
+        "plaintext": target_profile(folder, "external-tls-plain", tls_server.port),
+    }
+    for why, path in refused.items():
+        attempt = run_cli("load", str(path), "--scenario", "smoke", "--report", str(folder / "x"), env=tls_server.env)
+        lines = attempt.stderr.strip().splitlines()
+        assert attempt.returncode == 2 and len(lines) == 1 and "does not answer" in lines[0], (why, attempt.stderr)

@@ -90,7 +90,10 @@ def admin_login(member: Member, secrets: Secrets) -> tuple[redis.Redis, bool]:
     for password, is_previous in ((secrets.admin.password, False), (previous, True)):
         if password is None:
             continue
-        client = member.open_client(password)
+        try:
+            client = member.open_client(password)  # a container that publishes no port raises here
+        except redis.RedisError as exc:
+            raise HarnessError(f"up: {member.service}: {exc}") from None
         try:
             client.ping()
             return client, is_previous
@@ -153,6 +156,8 @@ def behind(desired: Desired, secrets: Secrets) -> list[str]:
                 reasons.append(f"{member.service}: accepts the previous admin password only")
                 continue
             differ = users_not_as_rendered(desired, member, client)
+        except redis.RedisError as exc:  # a node restarting (loading its data) answers nothing yet
+            raise HarnessError(f"up: {member.service}: {exc}") from None
         finally:
             client.close()
         for user in sorted(set(differ) & INTERNAL_USERS):
