@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 
 from redis_harness import paths, progress
-from redis_harness.deploy import firewall, generations, image, lock, neighbours, ownership
+from redis_harness.deploy import firewall, generations, image, lock, neighbours, ownership, rotation
 from redis_harness.deploy.compose_cmd import compose
 from redis_harness.deploy.containers import PROJECT_LABEL, project_containers
 from redis_harness.deploy.converge import Outcome, apply, check, converge, put_back_image, record
@@ -151,6 +151,7 @@ def down(profile: Profile, volumes: bool = False, take_over: bool = False) -> ow
                 volume.remove(force=True)
             remove_secret_files(profile)
             generations.forget(profile)  # their data are gone: nothing to go back to
+            rotation.forget(profile)  # and no node is left to finish a rotation on
         generations.baseline_path(profile).unlink(missing_ok=True)
     return previous_owner
 

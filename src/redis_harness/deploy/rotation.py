@@ -143,6 +143,11 @@ def begin(profile: Profile) -> None:
     marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"), encoding="utf-8")
 
 
+def forget(profile: Profile) -> None:
+    """The rotation is over: proven, or its deployment removed with its data."""
+    _unfinished_marker(profile).unlink(missing_ok=True)
+
+
 def behind(desired: Desired, secrets: Secrets) -> list[str]:
     """Why the deployment's internal passwords are not yet the profile's, one reason per member
     (empty: nothing to rotate). Reads only. A member that refuses both admin passwords raises."""
@@ -246,7 +251,7 @@ def prove_links(desired: Desired, secrets: Secrets) -> float:
     progress.note("every internal link dropped; waiting for them to log in again with the new passwords")
     _wait_for(lambda: _links_missing(profile, everyone, secrets, marks))
     _previous_refused(everyone, secrets)
-    _unfinished_marker(profile).unlink(missing_ok=True)
+    forget(profile)
     return time.monotonic() - started
 
 
