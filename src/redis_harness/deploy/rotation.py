@@ -304,7 +304,10 @@ def _previous_refused(everyone: list[Member], secrets: Secrets) -> None:
     if not secrets.admin.previous:
         return
     for member in everyone:
-        client = member.open_client(secrets.admin.previous)
+        try:
+            client = member.open_client(secrets.admin.previous)  # as in admin_login: may raise here
+        except redis.RedisError as exc:
+            raise HarnessError(f"up: {member.service}: {exc}") from None
         try:
             client.ping()
         except redis.AuthenticationError:
