@@ -12,8 +12,10 @@ What it keeps from the redis-py user: one connection per simulated user,
 a 1 s socket timeout so a paused server shows up as errors, connection and
 authentication failures counted as errors of the call that met them (never
 raised into Locust, never silently dropping the user), and the open-loop
-pacing of `harness.Pacer`. What it gives up: Cluster/Sentinel routing, so
-scenarios that need routing keep `harness.RedisUser`.
+pacing of `harness.Pacer`, and the primary for each command: a Sentinel's
+(asked again after a failure or READONLY) or each Cluster slot's (corrected by
+-MOVED), from load/routes.py. What it gives up: redis-py's retries, so an
+error is the call's, and reading from replicas.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from locust.runners import LocalRunner
 from locust.stats import StatsEntry, bucket_response_time
 
 from loadtests.harness import CALL_TIMEOUT_S, Pacer, report_request, state
-from redis_harness.deploy.connect import endpoint
 from redis_harness.deploy.tls_client import client_ssl_context
-from redis_harness.load.resp import OutOfMemoryReply, RedisReplyError, RespConnection, encode
+from redis_harness.load.resp import ConnectionFailed, OutOfMemoryReply, RedisReplyError, RespConnection, encode
+from redis_harness.load.routes import Address, Routes, routes_for
 
 __all__ = ["LeanRedisUser", "encode"]
 
@@ -53,42 +55,58 @@ class LeanRedisUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.state = state()
-        host, port = endpoint(self.state.profile)
         user, password = self.state.secrets.login(self.acl_user)
         tls = _tls_context(self.acl_user)
-        self.connection = RespConnection(
-            host,
-            port,
-            user or "default",
-            password,
-            CALL_TIMEOUT_S,
+        self.routes = _routes(self.acl_user)
+        self._open = functools.partial(
+            RespConnection,
+            username=user or "default",
+            password=password,
+            timeout_s=CALL_TIMEOUT_S,
             socket_class=None if tls else _socket_class(environment),
             tls=tls,
         )
+        # One connection per primary this user has sent to (a Cluster's each, a Sentinel's current one).
+        self.connections: dict[Address, RespConnection] = {}
+        self.connection = self._connection_to(self.routes.address())
         self.pacer = Pacer(self.state.rate, environment, self.state.recorder)
         self.last_error: Exception | None = None
         self._record = self.state.recorder.record
         self._successes: dict[str, list[float]] = {}  # ms, for Locust's stats, logged in batches
         self._pending = 0
 
-    def call(self, name: str, payload: bytes, ops: int = 1) -> Any:
-        """Run one command (or a pipeline of `ops`); errors are recorded and returned as None, never raised."""
+    def _connection_to(self, address: Address) -> RespConnection:
+        connection = self.connections.get(address)
+        if connection is None:
+            connection = self.connections[address] = self._open(*address)
+        return connection
+
+    def call(self, name: str, payload: bytes, ops: int = 1, slot: int | None = None) -> Any:
+        """Run one command (or a pipeline of `ops`, all in `slot` on a Cluster); errors are recorded and
+        returned as None, never raised."""
         intended = self.pacer.wait(ops)
-        connects = self.connection.connects
+        connection = (
+            self.connection
+            if slot is None or self.routes.slots is None
+            else self._connection_to(self.routes.slots[slot])
+        )
+        connects = connection.connects
         start = time.perf_counter()
         exception: Exception | None = None
         result = None
         try:
-            result = self.connection.execute(payload, ops)
+            result = connection.execute(payload, ops)
         except RedisReplyError as exc:
             exception = exc
         end = time.perf_counter()
+        if exception is not None and self.routes.follow(str(exception), isinstance(exception, ConnectionFailed)):
+            self.connection = self._connection_to(self.routes.address())
         self.last_error = exception
         service_us = (end - start) * 1e6
         self._record(name, service_us, exception is None, (end - intended) * 1e6 if intended else None)
         if isinstance(exception, OutOfMemoryReply):
             self.state.recorder.events.add("oom_errors")
-        if self.connection.connects > connects > 0:
+        if connection.connects > connects > 0:
             self.state.recorder.events.add("reconnects")
         if exception is None:
             batch = self._successes.get(name)
@@ -114,7 +132,8 @@ class LeanRedisUser(User):
 
     def on_stop(self) -> None:
         self.flush_locust_stats()
-        self.connection.close()
+        for connection in self.connections.values():
+            connection.close()
 
 
 def _socket_class(environment: Any) -> type | None:
@@ -137,6 +156,12 @@ def _socket_class(environment: Any) -> type | None:
         and isinstance(environment.runner, LocalRunner)
     )
     return monkey.get_original("socket", "socket") if single else None
+
+
+@functools.cache
+def _routes(acl_user: str | None) -> Routes:
+    """Where this process's users of `acl_user` send their commands, asked once per process."""
+    return routes_for(state().profile, state().secrets, acl_user)
 
 
 @functools.cache

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from redis_harness.client.connection import RedisSettings, UnmappedAddress, _remapper
+from redis_harness.client.connection import RedisSettings, UnmappedAddress, remapper
 from redis_harness.errors import BadInput
 from redis_harness.profile.credentials import load_secrets
 from redis_harness.profile.model import load_profile
@@ -97,11 +97,11 @@ def test_service_commands_name_no_category() -> None:
 
 
 def test_host_clients_refuse_an_address_outside_the_deployment() -> None:
-    remap = _remapper(RedisSettings(address_map=((("redis-1", 6379), ("127.0.0.1", 6401)),)))
+    remap = remapper(RedisSettings(address_map=((("redis-1", 6379), ("127.0.0.1", 6401)),)))
     assert remap(("redis-1", 6379)) == ("127.0.0.1", 6401)
     with pytest.raises(UnmappedAddress, match="203.0.113.9:6379 is not a node of this deployment"):
         remap(("203.0.113.9", 6379))
-    assert _remapper(RedisSettings())(("10.0.0.5", 6379)) == ("10.0.0.5", 6379)  # no map: no deployment to hold to
+    assert remapper(RedisSettings())(("10.0.0.5", 6379)) == ("10.0.0.5", 6379)  # no map: no deployment to hold to
 
 
 @pytest.mark.parametrize(

@@ -174,6 +174,8 @@ def test_bench_user_rules_open_only_its_keys_and_three_commands() -> None:
     assert "s3cret-s3cret-s3cret" not in " ".join(rules)  # only its hash goes to Redis
     assert rules[:2] == ["reset", "on"] and rules[2].startswith("#") and len(rules[2]) == 65
     assert rules[3:] == ["~key:*", "resetchannels", "-@all", "+get", "+set", "+ping"]
+    # On a Cluster, one more: the CLUSTER NODES redis-benchmark --cluster finds the primaries with.
+    assert bench.bench_user_rules("s3cret-s3cret-s3cret", cluster=True)[len(rules) :] == ["+cluster|nodes"]
 
 
 @pytest.fixture(scope="module")
@@ -291,9 +293,10 @@ def _tls_variant(tmp_path: Path, name: str, client_auth: str = "required", **ove
 
 def test_benchmark_command_speaks_tls_with_the_harness_certificate(tmp_path: Path) -> None:
     user = bench.BenchUser("bench-1234abcd", "pw")
-    plain = bench.benchmark_command("redis-benchmark", variant_profile("ci", tmp_path, "bplain"), user, 50, 1000)
-    assert "--tls" not in plain
-    cmd = bench.benchmark_command("redis-benchmark", _tls_variant(tmp_path, "btls"), user, 50, 1000)
+    at = bench.Endpoint("127.0.0.1", 6380)
+    plain = bench.benchmark_command("redis-benchmark", variant_profile("ci", tmp_path, "bplain"), at, user, 50, 1000)
+    assert "--tls" not in plain and "--cluster" not in plain and plain[1:5] == ["-h", "127.0.0.1", "-p", "6380"]
+    cmd = bench.benchmark_command("redis-benchmark", _tls_variant(tmp_path, "btls"), at, user, 50, 1000)
     state = paths.state_dir("btls")
     assert cmd[cmd.index("--tls") :] == [
         "--tls", "--cacert", str(state / "tls-ca.crt"),
@@ -301,8 +304,13 @@ def test_benchmark_command_speaks_tls_with_the_harness_certificate(tmp_path: Pat
     ]  # fmt: skip
     assert cmd[: cmd.index("--tls")] == plain  # everything else as in plaintext
     # client_auth none: the CA only (a client certificate the server does not ask for is not shown)
-    no_auth = bench.benchmark_command("redis-benchmark", _tls_variant(tmp_path, "bnone", "none"), user, 50, 1000)
+    no_auth = bench.benchmark_command("redis-benchmark", _tls_variant(tmp_path, "bnone", "none"), at, user, 50, 1000)
     assert no_auth[no_auth.index("--tls") :] == ["--tls", "--cacert", str(paths.state_dir("bnone") / "tls-ca.crt")]
+    # A Cluster: redis-benchmark asks the node it is given for the others.
+    seed = bench.Endpoint("127.0.0.1", 6708, cluster=True)
+    ci_variant = variant_profile("ci", tmp_path, "bcl")
+    on_cluster = bench.benchmark_command("redis-benchmark", ci_variant, seed, user, 50, 1000)
+    assert on_cluster[1:6] == ["-h", "127.0.0.1", "-p", "6708", "--cluster"]
 
 
 def test_plaintext_twin_must_be_the_same_shape_with_tls_off(tmp_path: Path) -> None:
@@ -381,14 +389,19 @@ def _target(tmp_path: Path, **target: object) -> tuple[Profile, object]:
     ("target", "refusal"),
     [
         ({"address": "127.0.0.1:6390"}, "target.admin: bench creates a temporary ACL user"),
-        ({"sentinels": ["127.0.0.1:26390"], "master_name": "m", "admin": {"user": "admin", "password_env": "A"}},
-         "target: bench runs redis-benchmark on one address"),
-        ({"address": "10.0.0.5:6390", "admin": {"user": "admin", "password_env": "A"}},
-         "target.address: '10.0.0.5' is not a loopback address"),
+        ({"sentinels": ["127.0.0.1:26390"], "master_name": "m"}, "target.admin: bench creates a temporary ACL user"),
     ],
 )  # fmt: skip
 def test_bench_on_a_target_refuses_what_it_cannot_measure(tmp_path: Path, target: dict, refusal: str) -> None:
-    """Refused before anything connects or is written: no admin, no single address, not on loopback."""
+    """Refused before anything connects or is written: no admin to create redis-benchmark's user with."""
     profile, secrets = _target(tmp_path, **target)
     with pytest.raises(BadInput, match=re.escape(refusal)):
         bench.check_ready(profile, secrets)  # type: ignore[arg-type]
+
+
+def test_bench_refuses_a_deployed_cluster_whose_names_the_host_cannot_reach(tmp_path: Path) -> None:
+    """A deployed Cluster announces container names: redis-benchmark --cluster would follow them and fail;
+    refused in one line naming the way on, before anything connects."""
+    profile = variant_profile("cluster", tmp_path, "benchcl")
+    with pytest.raises(BadInput, match=re.escape("bench: benchcl's Cluster nodes announce their container names")):
+        bench.check_ready(profile, None)  # type: ignore[arg-type]

@@ -7,8 +7,10 @@ password. The permissive server is the broken variant every audit check is shown
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,11 @@ import psutil
 import pytest
 import redis
 
+from redis_harness.bench import measure as bench
+from redis_harness.errors import HarnessError
 from redis_harness.load.scenarios import raw_key
+from redis_harness.profile.credentials import target_secrets
+from redis_harness.profile.model import load_profile
 from redis_harness.verify.audit import AUDIT_TAG
 
 from .external_redis import (
@@ -339,6 +345,45 @@ def test_load_monitor_and_audit_on_a_sentinel_or_cluster_target(folder: Path, to
     primaries = topology.ports if topology.kind == "cluster" else topology.ports[:1]
     prefixes = {k.split(":", 1)[0] for p in primaries for k in topology.admin(p).scan_iter(count=1000)}
     assert prefixes <= {"price"}, prefixes
+
+
+def test_bench_on_a_sentinel_or_cluster_target(folder: Path, topology: ExternalTopology) -> None:
+    """bench on the primary the Sentinel names, or across the Cluster's primaries (redis-benchmark --cluster,
+    the lean user by slot): every call of the harness's runs succeeds, the temporary user and every key go
+    from every node. The --cluster run writes on each primary; the same run without --cluster (the
+    broken variant) stops at the first -MOVED, and bench says so rather than reporting a figure."""
+    path = topology.profile(folder)
+    run_dir = folder / f"bench-{topology.kind}"
+    result = run_cli("bench", str(path), "--duration", "1s", "--report", str(run_dir), env=topology.env)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    measured = json.loads((run_dir / "bench.json").read_text())
+    primary = f"127.0.0.1:{topology.ports[0]}"
+    if topology.kind == "sentinel":
+        assert measured["endpoint"] == primary  # the primary, not the Sentinel the profile names
+    else:
+        assert measured["endpoint"].endswith("and the Cluster's other primaries"), measured["endpoint"]
+    assert measured["redis_benchmark"]["closed_loop"]["ops_s"] > 0
+    for run in measured["harness"].values():
+        assert run["ops_s"] > 0 and all(c["errors"] == 0 for c in run["latency"].values()), run
+    data_nodes = topology.ports if topology.kind == "cluster" else topology.ports[:2]
+    for port in data_nodes:
+        admin = topology.admin(port)
+        assert [u for u in admin.acl_users() if u.startswith("bench-")] == [], port
+        assert list(admin.scan_iter(match="key:*")) == [], f"redis-benchmark's keys left on {port}"
+    if topology.kind == "cluster":
+        profile = load_profile(str(path))
+        secrets = target_secrets(profile, topology.env)
+        at = bench.bench_endpoint(profile, secrets)
+        binary = shutil.which("redis-benchmark") or "redis-benchmark"
+
+        def primaries_written(endpoint: bench.Endpoint) -> int:
+            with bench.temporary_user(profile, secrets) as user:
+                bench.run_redis_benchmark(binary, profile, endpoint, user, 10, 3000, timeout_s=60)
+                return sum(any(topology.admin(p).scan_iter(match="key:*", count=1000)) for p in topology.ports)
+
+        assert primaries_written(at) == 3
+        with pytest.raises(HarnessError, match="redis-benchmark exited 1: .*MOVED"):
+            primaries_written(dataclasses.replace(at, cluster=False))
 
 
 @pytest.fixture(scope="module")

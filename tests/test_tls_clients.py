@@ -98,16 +98,17 @@ def test_redis_benchmark_over_tls_and_its_broken_variants(tls_deployment: Deploy
     assert binary, "redis-benchmark missing (redis-tools)"
     plaintext = same_name(tls_deployment, tmp_path / "plain", {"enabled": False})
     no_certificate = same_name(tls_deployment, tmp_path / "nocert", {"enabled": True})
+    at = bench.bench_endpoint(tls_deployment.profile, tls_deployment.secrets)
     with bench.temporary_user(tls_deployment.profile, tls_deployment.secrets) as user:
-        measured = bench.run_redis_benchmark(binary, tls_deployment.profile, user, 1, 2000, timeout_s=30)
+        measured = bench.run_redis_benchmark(binary, tls_deployment.profile, at, user, 1, 2000, timeout_s=30)
         assert all(line.rps > 0 and 0 < line.p50_us <= line.p99_us for line in measured.values())
         with pytest.raises(HarnessError, match="redis-benchmark exited 1: .*Connection reset by peer"):
-            bench.run_redis_benchmark(binary, plaintext, user, 1, 2000, timeout_s=30)
+            bench.run_redis_benchmark(binary, plaintext, at, user, 1, 2000, timeout_s=30)
         # Refused after the handshake (TLS 1.3): redis-benchmark either exits on the close or retries
         # until the time bound stops it, depending on when the server's alert arrives; both are named.
         refused = "exited 1: .*Server closed the connection|did not finish within 3 s"
         with pytest.raises(HarnessError, match=refused):
-            bench.run_redis_benchmark(binary, no_certificate, user, 1, 2000, timeout_s=3)
+            bench.run_redis_benchmark(binary, no_certificate, at, user, 1, 2000, timeout_s=3)
 
 
 def test_bench_over_tls_beside_its_plaintext_twin(

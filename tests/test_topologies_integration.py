@@ -27,7 +27,9 @@ from redis_harness.deploy.readiness import current_primary, wait_for_new_primary
 from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.faults import inject as faults
 from redis_harness.load.calibrate import CALLS, KEY, _figures, _measure, calibrate
-from redis_harness.load.resp import RedisReplyError, RespConnection
+from redis_harness.load.resp import RedisReplyError, RespConnection, encode
+from redis_harness.load.routes import routes_for
+from redis_harness.load.scenarios import raw_key
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets
 from redis_harness.profile.model import Profile
@@ -207,6 +209,35 @@ def pause_primary(ha: Deployment, hold_s: float) -> tuple[str, str, list[str]]:
         time.sleep(hold_s)
     time.sleep(6)  # down_after and an election would both be over by now
     return before, current_primary(ha.profile, ha.secrets), sentinel_log_lines(ha.profile, since, "+odown")
+
+
+def raw_run(deployment: Deployment, env: dict[str, str], run_dir: Path) -> dict:
+    """A short paced `load --scenario raw` (the lean user): its report, having checked every call succeeded."""
+    args = ("--scenario", "raw", "--users", "5", "--rate", "2000", "--duration", "3s", "--report", str(run_dir))
+    result = cli(env, "load", str(deployment.profile.source), *args)
+    report = json.loads((run_dir / "report.json").read_text())
+    commands = report["commands"]
+    assert set(commands) == {"GET raw", "SET raw"}
+    assert all(c["count"] > 1000 and c["errors"] == 0 for c in commands.values()), commands
+    assert result.returncode == 0, result.stderr[-2000:]
+    return report
+
+
+def test_raw_goes_to_the_primary_the_sentinels_name(ha: Deployment, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """The lean user sends to the primary the Sentinels name now (after the failovers above, not the node
+    the profile lists first); a replica, where it went before, refuses the same SET with READONLY."""
+    routes = routes_for(ha.profile, ha.secrets, "price")
+    primary = current_primary(ha.profile, ha.secrets)
+    published = {node.service: (ha.profile.network.host, node.host_port) for node in ha.profile.data_nodes}
+    assert routes.kind == "sentinel" and routes.address() == published[primary]
+    raw_run(ha, cli_env, tmp_path)
+    replica = next(node for node in ha.profile.data_nodes if node.service != primary)
+    tls = client_ssl_context(ha.profile, "price")
+    password = ha.secrets.service("price").password
+    wrong = RespConnection(*published[replica.service], "price", password, timeout_s=1.0, tls=tls)
+    with pytest.raises(RedisReplyError, match="READONLY"):
+        wrong.execute(encode("SET", "price:raw:key:000000000001", "xxx"))
+    wrong.close()
 
 
 def test_ha_rides_out_a_two_second_pause_on_a_loaded_host(ha: Deployment) -> None:
@@ -424,6 +455,46 @@ def test_calibration_measures_every_primary_of_the_cluster(cluster: Deployment) 
     assert set(figures["nodes"]) == {s for s, role in answered.items() if role == "master"}
     with pytest.raises(AssertionError, match="no latency floor"):
         check_cluster_calibration(_calibrate_through_the_endpoint(cluster.profile, cluster.secrets), cluster.profile)
+
+
+def test_raw_sends_each_key_to_its_slots_primary(cluster: Deployment, cli_env: dict[str, str], tmp_path: Path) -> None:
+    """`load --scenario raw` on the Cluster: every call succeeds and every primary served SETs. Sending each
+    key to one node instead, as the lean user did before it routed, meets -MOVED for the other slots."""
+    admin = cluster.secrets.admin.password
+    primaries = [n for n in cluster.profile.data_nodes if _role(cluster, n, admin) == "master"]
+
+    def sets() -> dict[str, int]:
+        counts = {}
+        for node in primaries:
+            client = connect_node(cluster.profile, node, "admin", admin)
+            counts[node.service] = client.info("commandstats").get("cmdstat_set", {}).get("calls", 0)
+            client.close()
+        return counts
+
+    before = sets()
+    raw_run(cluster, cli_env, tmp_path)
+    after = sets()
+    assert all(after[s] - before[s] > 300 for s in after), (before, after)
+    routes = routes_for(cluster.profile, cluster.secrets, "price")
+    assert routes.kind == "cluster" and len(routes.addresses()) == len(primaries)
+    tls = client_ssl_context(cluster.profile, "price")
+    one = RespConnection(*routes.address(), "price", cluster.secrets.service("price").password, 1.0, tls=tls)
+    moved = 0
+    for n in range(30):
+        try:
+            one.execute(encode("GET", raw_key(n)))
+        except RedisReplyError as exc:
+            moved += str(exc).startswith("MOVED")
+    one.close()
+    assert moved > 0
+
+
+def _role(deployment: Deployment, node: object, password: str) -> str:
+    client = connect_node(deployment.profile, node, "admin", password)  # type: ignore[arg-type]
+    try:
+        return client.execute_command("ROLE")[0]
+    finally:
+        client.close()
 
 
 def test_existing_scenarios_run_unchanged_on_cluster(cluster: Deployment, cli_env: dict[str, str]) -> None:

@@ -1,9 +1,12 @@
 """`redis-harness bench PROFILE`: redis-benchmark beside the harness's `raw` scenario, same deployment, same mix.
 
 Both sides run GET and SET 1:1 over 10,000 keys with 3-byte values against
-the deployment's published loopback port, one after the other in one
-invocation, so the figures are comparable: the harness's own overhead (Python,
-Locust, redis-py) is the ratio between them. Two shapes:
+the same primary, one after the other in one invocation, so the figures are
+comparable: the harness's own overhead (Python, Locust, its lean user) is the
+ratio between them. The primary is a standalone's address, the one the
+Sentinels name when bench starts, or on a Cluster each slot's (redis-benchmark
+--cluster, the lean user by slot); a deployed Cluster is refused, its nodes
+announcing names only the harness's own clients map. Two shapes:
 
 - closed loop at 50 connections: throughput (redis-benchmark -c 50 vs 50
   Locust users, in one process and with 2 worker processes);
@@ -24,7 +27,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import ipaddress
 import shutil
 import subprocess
 import time
@@ -35,6 +37,8 @@ from pathlib import Path
 from secrets import token_hex, token_urlsafe
 from typing import Any
 
+from redis.cluster import RedisCluster
+
 from redis_harness import progress
 from redis_harness.client.connection import TlsSettings
 from redis_harness.deploy.connect import connect
@@ -42,8 +46,9 @@ from redis_harness.deploy.tls_client import client_tls
 from redis_harness.errors import BadInput, HarnessError
 from redis_harness.load import run as load_run
 from redis_harness.load.generator import BUSY_PERCENT, process_label
+from redis_harness.load.routes import routes_for
 from redis_harness.load.run import LoadOptions
-from redis_harness.load.scenarios import RAW_KEYSPACE, get_scenario
+from redis_harness.load.scenarios import RAW_KEYSPACE, RAW_USER, get_scenario
 from redis_harness.profile.credentials import AnySecrets, Secrets, TargetSecrets
 from redis_harness.profile.model import Profile
 from redis_harness.report.analysis import build
@@ -180,19 +185,23 @@ class BenchUser:
     password: str
 
 
-def bench_user_rules(password: str) -> list[str]:
-    """ACL SETUSER arguments: redis-benchmark's keys (key:__rand_int__) and its three commands, nothing else.
+def bench_user_rules(password: str, cluster: bool = False) -> list[str]:
+    """ACL SETUSER arguments: redis-benchmark's keys (key:__rand_int__; key:{tag}:__rand_int__ with --cluster)
+    and its three commands, nothing else; on a Cluster also CLUSTER NODES, which --cluster reads the
+    primaries from (again after a -MOVED).
 
     The password goes in as its SHA-256 hash, so not even the ACL command carries it in clear.
     """
     digest = hashlib.sha256(password.encode()).hexdigest()
-    return ["reset", "on", f"#{digest}", f"~{BENCH_KEY_PREFIX}*", "resetchannels", "-@all", "+get", "+set", "+ping"]
+    rules = ["reset", "on", f"#{digest}", f"~{BENCH_KEY_PREFIX}*", "resetchannels", "-@all", "+get", "+set", "+ping"]
+    return rules + (["+cluster|nodes"] if cluster else [])
 
 
 @contextmanager
 def temporary_user(profile: Profile, secrets: AnySecrets) -> Iterator[BenchUser]:
-    """Create the benchmark's user (as admin), yield it, delete it and the keys redis-benchmark wrote
-    (they have no TTL: left behind they would set off keys_without_ttl); a killed bench's users go first.
+    """Create the benchmark's user (as admin; on every node of a Cluster), yield it, delete it and the keys
+    redis-benchmark wrote (they have no TTL: left behind they would set off keys_without_ttl); a killed
+    bench's users go first.
 
     redis-benchmark 7.0 takes a password only on its command line (-a; it ignores
     REDISCLI_AUTH), where every local user can read it: so the password it gets
@@ -201,20 +210,33 @@ def temporary_user(profile: Profile, secrets: AnySecrets) -> Iterator[BenchUser]
     assert secrets.admin is not None  # check_ready refused a target without one
     admin_user = secrets.admin.user if isinstance(secrets, TargetSecrets) else "admin"
     admin = connect(profile, admin_user, secrets.admin.password, sentinel_password=secrets.sentinel_password)
+    # ACL users are each node's own: on a Cluster every node gets (and loses) the user.
+    on_every_node: dict[str, Any] = {"target_nodes": RedisCluster.ALL_NODES} if isinstance(admin, RedisCluster) else {}
     try:
-        for stale in admin.acl_users():
-            name = stale.decode() if isinstance(stale, bytes) else stale
-            if name.startswith(BENCH_USER_PREFIX):
-                admin.acl_deluser(name)
+        stale = admin.execute_command("ACL", "USERS", **on_every_node)
+        for name in _bench_users(stale):
+            admin.execute_command("ACL", "DELUSER", name, **on_every_node)
         user = BenchUser(f"{BENCH_USER_PREFIX}{token_hex(4)}", token_urlsafe(24))
-        admin.execute_command("ACL", "SETUSER", user.name, *bench_user_rules(user.password))
+        rules = bench_user_rules(user.password, cluster=bool(on_every_node))
+        admin.execute_command("ACL", "SETUSER", user.name, *rules, **on_every_node)
         try:
             yield user
         finally:
-            load_run.remove_keys(admin, BENCH_KEYS)
-            admin.acl_deluser(user.name)
+            if isinstance(admin, RedisCluster):
+                # --cluster puts each primary's keys under a hash tag of its slots: key:{tag}:<n>.
+                load_run.remove_keys(admin, list(admin.scan_iter(match=f"{BENCH_KEY_PREFIX}{{*", count=1000)))
+            else:
+                load_run.remove_keys(admin, BENCH_KEYS)
+            admin.execute_command("ACL", "DELUSER", user.name, **on_every_node)
     finally:
         admin.close()
+
+
+def _bench_users(reply: Any) -> set[str]:
+    """bench's users among ACL USERS' answer (a list; a Cluster's, a list per node)."""
+    lists = reply.values() if isinstance(reply, dict) else [reply]
+    names = {(n.decode() if isinstance(n, bytes) else str(n)) for names in lists for n in names}
+    return {n for n in names if n.startswith(BENCH_USER_PREFIX)}
 
 
 def tls_arguments(tls: TlsSettings | None) -> list[str]:
@@ -228,21 +250,23 @@ def tls_arguments(tls: TlsSettings | None) -> list[str]:
     return arguments
 
 
-def benchmark_command(binary: str, profile: Profile, user: BenchUser, clients: int, requests: int) -> list[str]:
+def benchmark_command(
+    binary: str, profile: Profile, endpoint: Endpoint, user: BenchUser, clients: int, requests: int
+) -> list[str]:
     """`-t get,set -r 10000 -d 3` as `user`; over TLS with the harness's client certificate (the ACL user is
-    the temporary one, the TLS identity the harness's own)."""
-    host, port = endpoint(profile)
-    return [binary, "-h", host, "-p", str(port), "--user", user.name, "-a", user.password,
+    the temporary one, the TLS identity the harness's own); with --cluster on a Cluster."""
+    return [binary, "-h", endpoint.host, "-p", str(endpoint.port), *(["--cluster"] if endpoint.cluster else []),
+            "--user", user.name, "-a", user.password,
             "-t", "get,set", "-r", str(KEYSPACE), "-d", str(VALUE_SIZE), "-c", str(clients), "-n", str(requests),
             "--csv", *tls_arguments(client_tls(profile, user.name))]  # fmt: skip
 
 
 def run_redis_benchmark(
-    binary: str, profile: Profile, user: BenchUser, clients: int, requests: int, timeout_s: float
+    binary: str, profile: Profile, endpoint: Endpoint, user: BenchUser, clients: int, requests: int, timeout_s: float
 ) -> dict[str, BenchmarkLine]:
     """One `-t get,set -r 10000 -d 3` run; bounded by timeout_s (it retries forever when the port is closed,
     and spins when a TLS handshake is refused)."""
-    cmd = benchmark_command(binary, profile, user, clients, requests)
+    cmd = benchmark_command(binary, profile, endpoint, user, clients, requests)
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -256,15 +280,17 @@ def run_redis_benchmark(
 
 
 def sized_redis_benchmark(
-    binary: str, profile: Profile, user: BenchUser, clients: int, duration_s: float
+    binary: str, target: Target, user: BenchUser, clients: int, duration_s: float
 ) -> tuple[int, dict[str, BenchmarkLine]]:
     """redis-benchmark takes a request count, not a time: a short probe (also a warm-up) sizes the real run."""
+    profile, endpoint = target.profile, target.endpoint
     progress.note(f"redis-benchmark -c {clients} on {profile.name}: sizing probe")
-    probe = run_redis_benchmark(binary, profile, user, clients, PROBE_REQUESTS[clients], timeout_s=60)
+    probe = run_redis_benchmark(binary, profile, endpoint, user, clients, PROBE_REQUESTS[clients], timeout_s=60)
     progress.note(f"redis-benchmark -c {clients} on {profile.name}: measuring")
     requests = requests_for(mix_throughput(probe), duration_s)
     # Generous bound: the real run is sized to take duration_s; a slower machine gets 4x that.
-    return requests, run_redis_benchmark(binary, profile, user, clients, requests, timeout_s=60 + 4 * duration_s)
+    bound = 60 + 4 * duration_s
+    return requests, run_redis_benchmark(binary, profile, endpoint, user, clients, requests, timeout_s=bound)
 
 
 # ----------------------------------------------------------------------------- the harness side
@@ -314,33 +340,39 @@ def _benchmark_figures(clients: int, requests: int, tests: dict[str, BenchmarkLi
 # ----------------------------------------------------------------------------- the command
 
 
-def endpoint(profile: Profile) -> tuple[str, int]:
-    """Where both sides send their commands: the published port, or a standalone target's address."""
-    if profile.target is not None and profile.target.address is not None:
-        return profile.target.address
-    return profile.network.host, profile.network.port
+@dataclass(frozen=True)
+class Endpoint:
+    """Where redis-benchmark sends its commands: one primary, or a Cluster node it asks for the others."""
+
+    host: str
+    port: int
+    cluster: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}" + (" and the Cluster's other primaries" if self.cluster else "")
 
 
-def _check_loopback(profile: Profile) -> None:
-    host = endpoint(profile)[0]
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        field = "target.address" if profile.target is not None else "network.host"
-        raise BadInput(f"{field}: {host!r} is not a loopback address; bench targets 127.0.0.1 only")
+def bench_endpoint(profile: Profile, secrets: AnySecrets) -> Endpoint:
+    """The address both sides measure, asked now: a standalone's, the primary the Sentinels name (the
+    harness's raw users go there too), or a Cluster node, from which redis-benchmark --cluster finds every
+    primary as the harness's users do by slot (load/routes.py)."""
+    routes = routes_for(profile, secrets, RAW_USER)
+    host, port = routes.address()
+    return Endpoint(host, port, cluster=routes.kind == "cluster")
 
 
 def _check_target(profile: Profile, secrets: AnySecrets) -> None:
-    """A target is benchmarked as a deployment is: one address, and an admin for redis-benchmark's user."""
+    """A target needs an admin for redis-benchmark's user; a deployed Cluster's nodes announce names the
+    host cannot reach, which redis-benchmark (unlike the harness's clients) has no map for."""
     if profile.target is None:
+        if profile.topology.cluster is not None:
+            raise BadInput(
+                f"bench: {profile.name}'s Cluster nodes announce their container names, which "
+                "redis-benchmark --cluster cannot reach from the host; run `load "
+                f"{profile.name} --scenario raw` for the harness's side, or bench a Cluster whose nodes "
+                "announce addresses this host reaches (a target)"
+            )
         return
-    if profile.target.address is None:
-        raise BadInput(
-            f"target: bench runs redis-benchmark on one address; '{profile.name}' names Sentinels or Cluster "
-            "seeds (run `load --scenario raw` on it instead)"
-        )
     if secrets.admin is None:
         raise BadInput(
             f"target.admin: bench creates a temporary ACL user for redis-benchmark as the admin; name the "
@@ -351,7 +383,6 @@ def _check_target(profile: Profile, secrets: AnySecrets) -> None:
 def check_ready(profile: Profile, secrets: AnySecrets) -> str:
     """Everything that can refuse a benchmark, before anything is written; returns redis-benchmark's path."""
     _check_target(profile, secrets)
-    _check_loopback(profile)
     load_run.require_deployment(profile, secrets)
     return _redis_benchmark()
 
@@ -382,6 +413,7 @@ class Target:
     profile: Profile
     secrets: AnySecrets
     run_dir: Path
+    endpoint: Endpoint
 
 
 def measure(
@@ -396,19 +428,18 @@ def measure(
     With a twin every run goes TLS then plaintext back to back (redis-benchmark -c 50 on both, then -c 1,
     then each harness run), so a change in what else the machine runs lands on both sides of a pair
     rather than on one whole half of the comparison."""
-    targets = [Target(profile, secrets, run_dir)]
+    binary = check_ready(profile, secrets)
+    targets = [Target(profile, secrets, run_dir, bench_endpoint(profile, secrets))]
     if plaintext is not None:
-        targets.append(Target(*plaintext, run_dir / "plaintext"))
-    binary = ""
-    for target in targets:
-        binary = check_ready(target.profile, target.secrets)
+        check_ready(*plaintext)
+        targets.append(Target(*plaintext, run_dir / "plaintext", bench_endpoint(*plaintext)))
     started = time.time()
     benchmarks: list[dict[str, Any]] = [{} for _ in targets]
     with ExitStack() as users:
         bench_users = [users.enter_context(temporary_user(t.profile, t.secrets)) for t in targets]
         for shape, clients in (("closed_loop", CLOSED_LOOP_CLIENTS), ("one_connection", 1)):
             for target, user, figures in zip(targets, bench_users, benchmarks, strict=True):
-                requests, tests = sized_redis_benchmark(binary, target.profile, user, clients, duration_s)
+                requests, tests = sized_redis_benchmark(binary, target, user, clients, duration_s)
                 figures[shape] = _benchmark_figures(clients, requests, tests)
     harness: list[dict[str, Any]] = [{} for _ in targets]
     for key, users_n, workers in HARNESS_RUNS:
@@ -421,7 +452,7 @@ def measure(
             runs[key] = _harness_figures(report, sub_dir, users_n, workers)
     version = _redis_benchmark_version(binary)
     results = [
-        _result(t.profile, rb, hs, duration_s, started, version)
+        _result(t.profile, t.endpoint, rb, hs, duration_s, started, version)
         for t, rb, hs in zip(targets, benchmarks, harness, strict=True)
     ]
     result = results[0]
@@ -433,6 +464,7 @@ def measure(
 
 def _result(
     profile: Profile,
+    endpoint: Endpoint,
     redis_benchmark: dict[str, Any],
     harness: dict[str, dict[str, Any]],
     duration_s: float,
@@ -455,7 +487,7 @@ def _result(
     )
     return {
         "profile": profile.name,
-        "endpoint": "{}:{}".format(*endpoint(profile)),
+        "endpoint": str(endpoint),
         "tls": _tls_label(profile),
         "lean_floor": LEAN_FLOOR,
         "mix": f"GET+SET 1:1, {KEYSPACE:,} keys, {VALUE_SIZE}-byte values",

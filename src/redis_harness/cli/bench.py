@@ -29,11 +29,11 @@ def register(sub: Any) -> None:
             "redis-harness bench dev --duration 10s",
             "redis-harness bench tlsci --plaintext ci",
         ],
-        "Both sides run GET and SET 1:1 over 10,000 keys with 3-byte values against the published loopback "
-        "port, so the ratio between them is the harness's own overhead. Over TLS when the profile has "
-        "security.tls on; --plaintext measures a TLS-off deployment of the same shape too: the TLS cost. "
-        "On a target (a standalone Redis on a loopback address) bench needs the target's admin, which "
-        "creates and removes redis-benchmark's temporary user.",
+        "Both sides run GET and SET 1:1 over 10,000 keys with 3-byte values against the same primary (the "
+        "one Sentinel names; on a Cluster target each slot's, with redis-benchmark --cluster), so the ratio "
+        "between them is the harness's own overhead. Over TLS when the profile has security.tls on; "
+        "--plaintext measures a TLS-off deployment of the same shape too: the TLS cost. On a target bench "
+        "needs the target's admin, which creates and removes redis-benchmark's temporary user.",
     )
     add_profile_argument(p)
     p.add_argument("--duration", default=DEFAULT_DURATION, help=f"time per run, e.g. 5s (default {DEFAULT_DURATION})")

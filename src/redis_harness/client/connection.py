@@ -285,7 +285,7 @@ class UnmappedAddress(redis.ConnectionError):
     this client's AUTH with its username and password."""
 
 
-def _remapper(settings: RedisSettings) -> Callable[[tuple[str, int]], tuple[str, int]]:
+def remapper(settings: RedisSettings) -> Callable[[tuple[str, int]], tuple[str, int]]:
     """Announced address -> reachable one; with a map, an address outside it is refused."""
     table = {announced: reachable for announced, reachable in settings.address_map}
 
@@ -326,12 +326,12 @@ def make_redis(settings: RedisSettings) -> redis.Redis:
         reachable = reachable or [(settings.host, settings.port)]
         return RedisCluster(  # type: ignore[return-value]  # same command API
             startup_nodes=[ClusterNode(host, port) for host, port in reachable],
-            address_remap=_remapper(settings),
+            address_remap=remapper(settings),
             **common,
         )
     if settings.sentinels:
         sentinel = RemappedSentinel(
-            _remapper(settings),
+            remapper(settings),
             list(settings.sentinels),
             sentinel_kwargs={
                 "password": settings.sentinel_password,

@@ -71,6 +71,13 @@ def settings_for(
     return RedisSettings(host=host, port=port, username=username, password=password, **{**topology, **overrides})
 
 
+def login_settings(profile: Profile, secrets: AnySecrets, user: str | None, **overrides: Any) -> RedisSettings:
+    """settings_for one of the profile's logins (`user`; None: `default`), with its password from `secrets`."""
+    username, password = secrets.login(user)
+    # Sentinels know only `default` (REDIS_PASSWORD) for asking where the primary is.
+    return settings_for(profile, username, password, sentinel_password=secrets.sentinel_password, **overrides)
+
+
 def target_settings(
     profile: Profile, username: str | None, password: str, *, sentinel_password: str | None = None, **overrides: Any
 ) -> RedisSettings:
@@ -163,15 +170,7 @@ def service_cache(
     **options: Any,
 ) -> ServiceCache:
     """A ServiceCache as the service would run it: its own ACL user (limited to `<service>:*`), the profile's TTLs."""
-    user, password = secrets.login(service)
-    redis_settings = settings_for(
-        profile,
-        user,
-        password,
-        # Sentinels know only `default` (REDIS_PASSWORD) for asking where the primary is.
-        sentinel_password=secrets.sentinel_password,
-        client_name=f"redis-harness-{service}",
-        **(settings or {}),
-    )
+    name = f"redis-harness-{service}"
+    redis_settings = login_settings(profile, secrets, service, client_name=name, **(settings or {}))
     client = ResilientRedis(redis_settings, **(breaker or {}))
     return ServiceCache(client, origin, service=service, ttl=profile.ttl, **options)

@@ -34,6 +34,10 @@ class RedisReplyError(Exception):
     """An error reply from Redis (-ERR, -NOPERM, -OOM …), or a connection that failed."""
 
 
+class ConnectionFailed(RedisReplyError):
+    """The connection failed (refused, reset, timed out, closed, not Redis): no reply at all."""
+
+
 class OutOfMemoryReply(RedisReplyError):
     """-OOM: Redis refused a write at maxmemory (the eviction scenario counts these)."""
 
@@ -118,7 +122,7 @@ class RespConnection:
             result = self._round_trip(payload, replies)
         except (OSError, ConnectionError, hiredis.ProtocolError) as exc:  # socket.timeout is an OSError
             self.close()
-            raise RedisReplyError(f"{exc.__class__.__name__}: {exc}") from None
+            raise ConnectionFailed(f"{exc.__class__.__name__}: {exc}") from None
         for reply in result if replies > 1 else (result,):
             if isinstance(reply, hiredis.ReplyError):
                 message = str(reply)

@@ -15,6 +15,9 @@ LOADTESTS_DIR = paths.ROOT / "loadtests"
 RAW_KEYSPACE = 10_000
 
 
+RAW_USER = "price"  # the raw scenario's service user: a service's prefix, as no user may touch every key
+
+
 def raw_key(n: int) -> str:
     """The raw scenario's n-th key: redis-benchmark's key shape (key:__rand_int__, 12 digits) under price's
     prefix; `raw` is not a version (v<N>), so no service's data key looks like it."""
