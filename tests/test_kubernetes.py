@@ -704,3 +704,15 @@ def test_a_sentinel_pod_starts_watching_the_primary_its_peers_name(
     argv = run_start_script(tmp_path, script, said, {"POD_NAME": "sentinel-1"})
     assert argv[0] == f"{data}/sentinel.conf" and "--sentinel" in argv
     assert (data / "sentinel.conf").read_text().splitlines()[0] == f"sentinel monitor primary {watches}.{domain} 6379 2"
+
+
+@pytest.mark.parametrize("tag", ["redis-harness:0.1.0", "registry.example.com/team/redis-harness:0.1.0"])
+def test_build_harness_refuses_a_tag_outside_the_local_namespace(tag: str) -> None:
+    """A local build is tagged redis-harness/… (as the Redis image is), never as something to be pulled:
+    refused in one line before mmdebstrap or Docker run, no wheel left in the build context."""
+    result = run_cli("image", "build-harness", "--tag", tag)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"redis-harness: image build-harness: tag {tag!r} must start with redis-harness/ (a local build)"
+    ]
+    assert not list((REPO / "image" / "harness" / "wheels").glob("*.whl"))

@@ -8,8 +8,9 @@ ROOT = Path(os.environ.get("REDIS_HARNESS_HOME", Path(__file__).resolve().parent
 PROFILES_DIR = ROOT / "profiles"
 TEMPLATES_DIR = ROOT / "templates"
 COMPOSE_DIR = ROOT / "compose"
-# Runtime secrets handed to containers as files (never rendered, never committed).
-STATE_DIR = ROOT / ".state"
+# Runtime secrets handed to containers as files (never rendered, never committed). REDIS_HARNESS_STATE_DIR
+# moves it off a read-only root (the harness's own image, whose load pods write only to /tmp and /run/harness).
+STATE_DIR = Path(os.environ.get("REDIS_HARNESS_STATE_DIR") or ROOT / ".state")
 # Backups (`redis-harness backup`): outside .state/, so `down --volumes` never takes them with it.
 BACKUPS_DIR = ROOT / "backups"
 # The profile `scripts/run` and `env init` use when none is named; its secrets live in `.env`.

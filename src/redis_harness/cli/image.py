@@ -1,4 +1,4 @@
-"""`redis-harness image build`."""
+"""`redis-harness image build|build-harness|check`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from redis_harness.profile.model import DEFAULT_IMAGE
 def register(sub: Any) -> None:
     p = add_command(sub, "image", "the Redis image of the deployments", ["redis-harness image build --if-missing"])
     image_sub = p.add_subparsers(
-        dest="image_command", required=True, metavar="{build,check}", help="what to do with it"
+        dest="image_command", required=True, metavar="{build,build-harness,check}", help="what to do with it"
     )
     b = add_command(
         image_sub,
@@ -29,6 +29,19 @@ def register(sub: Any) -> None:
     b.add_argument("--suite", default=image.DEFAULT_SUITE, help="the Debian suite to take redis-server from")
     b.add_argument("--if-missing", action="store_true", help="do nothing when the tag is already present")
     b.set_defaults(func=run_build)
+    h = add_command(
+        image_sub,
+        "build-harness",
+        "build the harness's own image (the load pods of render --load-image) without a registry",
+        ["redis-harness image build-harness", "redis-harness image build-harness --tag redis-harness/harness:dev"],
+        "mmdebstrap makes a minimal Debian root with Python, pip builds this package and its dependencies "
+        "as wheels on this host, and image/harness/Dockerfile installs them with --no-index: no registry "
+        "and no PyPI inside the build. Push the tag to your registry (or `kind load docker-image` it) and "
+        "give it to `render --load-image`.",
+    )
+    h.add_argument("--tag", default=image.HARNESS_IMAGE, help=f"the tag to build (default {image.HARNESS_IMAGE})")
+    h.add_argument("--suite", default=image.DEFAULT_SUITE, help="the Debian suite to take Python from")
+    h.set_defaults(func=run_build_harness)
     c = add_command(
         image_sub,
         "check",
@@ -53,6 +66,14 @@ def run_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with shown("image build"):
         image_id = image.build_offline(args.tag, suite=args.suite)
+    print(f"built {args.tag} ({image_id[:19]}) from Debian {args.suite} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def run_build_harness(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    with shown("image build-harness"):
+        image_id = image.build_harness(args.tag, suite=args.suite)
     print(f"built {args.tag} ({image_id[:19]}) from Debian {args.suite} in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -7,15 +7,17 @@ never mistaken for the official image. Any other ref is pulled when missing.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 from pathlib import Path
 
-from docker.errors import APIError, BuildError, ImageNotFound
+from docker.errors import APIError, BuildError, ContainerError, ImageNotFound
 
-from redis_harness import paths, progress
+from redis_harness import __version__, paths, progress
 from redis_harness.deploy import apt_sources
 from redis_harness.deploy.engine import docker_client
 from redis_harness.errors import BadInput, HarnessError
@@ -39,6 +41,12 @@ MONITORING_PACKAGES = (
 )
 # The packages an offline image was built with: a monitoring image from before a package was added is built again.
 PACKAGES_LABEL = "org.redis-harness.packages"
+# The harness's own image, for load from inside a Kubernetes cluster (docs/kubernetes.md).
+HARNESS_IMAGE = f"redis-harness/harness:{__version__}"
+HARNESS_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+HARNESS_DOCKERFILE = DOCKERFILE_DIR / "harness" / "Dockerfile"
+HARNESS_WHEELS = DOCKERFILE_DIR / "harness" / "wheels"  # in the build context while a build runs
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's
 MONITORING_DOCKERFILE_DIR = DOCKERFILE_DIR / "monitoring"
 
 
@@ -95,31 +103,101 @@ def build_offline(
     """Build `ref` from Debian `suite` packages; returns the image id."""
     if not ref.startswith("redis-harness/"):
         raise BadInput(f"image build: tag {ref!r} must start with redis-harness/ so it is never taken for upstream")
-    client = docker_client()
     # The default tag's base is shared; any other tag gets its own, so a test build
     # never re-tags the base everybody else builds on.
     own = ref in (DEFAULT_IMAGE, Monitoring.image)
     suffix = "" if own else "-" + re.sub(r"[^A-Za-z0-9_.-]", "-", ref.rsplit(":", 1)[-1])
     base_ref = f"redis-harness/{base_name}:{suite}{suffix}"
+    _import_base(suite, packages, base_ref)
+    progress.note(f"docker build: {ref} from {DOCKERFILE_DIR.name}/Dockerfile on {base_ref}")
+    labels = {SUITE_LABEL: suite, PACKAGES_LABEL: " ".join(packages)}
+    return _docker_build(ref, dockerfile_dir, {"BASE": base_ref}, labels)
+
+
+def _docker_build(
+    ref: str, context: Path, buildargs: dict[str, str], labels: dict[str, str], dockerfile: str | None = None
+) -> str:
+    try:
+        image, _ = docker_client().images.build(
+            path=str(context), dockerfile=dockerfile, tag=ref, buildargs=buildargs, labels=labels, rm=True, forcerm=True
+        )
+    except (BuildError, APIError) as exc:
+        raise HarnessError(f"image: docker build of {ref} failed: {exc}") from None
+    return image.id
+
+
+def _import_base(suite: str, packages: tuple[str, ...], base_ref: str) -> None:
+    """A minimal Debian `suite` root with `packages` (mmdebstrap), imported as the image `base_ref`."""
     with tempfile.TemporaryDirectory(prefix="redis-harness-image-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
         _bootstrap_rootfs(suite, rootfs, packages)
         repository, tag = base_ref.rsplit(":", 1)
         progress.note(f"docker import: the root as {base_ref}")
-        client.api.import_image(src=str(rootfs), repository=repository, tag=tag)
-    progress.note(f"docker build: {ref} from {DOCKERFILE_DIR.name}/Dockerfile on {base_ref}")
+        docker_client().api.import_image(src=str(rootfs), repository=repository, tag=tag)
+
+
+def build_harness(ref: str = HARNESS_IMAGE, suite: str = DEFAULT_SUITE) -> str:
+    """The harness's own image (image/harness/Dockerfile, for the load pods) without a registry; its id.
+
+    The base is a Debian root with Python made by mmdebstrap, as for the Redis image. The package and
+    every dependency become wheels in a container of that base (so they fit its Python, markers
+    included), on the host's network with the host's CA bundle: a docker build may not reach PyPI
+    through a TLS-intercepting proxy. The Dockerfile then installs them with --no-index."""
+    if not ref.startswith("redis-harness/"):
+        raise BadInput(f"image build-harness: tag {ref!r} must start with redis-harness/ (a local build)")
+    base_ref = f"redis-harness/debian-harness-base:{suite}"
+    _import_base(suite, HARNESS_PACKAGES, base_ref)
+    for old in HARNESS_WHEELS.glob("*.whl"):
+        old.unlink()
     try:
-        image, _ = client.images.build(
-            path=str(dockerfile_dir),
-            tag=ref,
-            buildargs={"BASE": base_ref},
-            labels={SUITE_LABEL: suite, PACKAGES_LABEL: " ".join(packages)},
-            rm=True,
-            forcerm=True,
+        _wheels_in(base_ref)
+        progress.note(f"docker build: {ref} from image/harness/Dockerfile on {base_ref}")
+        return _docker_build(
+            ref,
+            paths.ROOT,
+            {"BASE": base_ref, "PIP_OPTIONS": "--no-index", "PACKAGE": "redis-harness"},
+            {SUITE_LABEL: suite, PACKAGES_LABEL: " ".join(HARNESS_PACKAGES)},
+            dockerfile=str(HARNESS_DOCKERFILE.relative_to(paths.ROOT)),
         )
-    except (BuildError, APIError) as exc:
-        raise HarnessError(f"image: docker build of {ref} failed: {exc}") from None
-    return image.id
+    finally:
+        for built in HARNESS_WHEELS.glob("*.whl"):
+            built.unlink()
+
+
+def _wheels_in(base_ref: str) -> None:
+    """`pip wheel` of the package in a container of `base_ref`, into HARNESS_WHEELS (as this user)."""
+    progress.note("pip wheel: the package and its dependencies, for the base's Python")
+    sources = ("pyproject.toml", "README.md", "src")
+    mounts = {str(paths.ROOT / name): {"bind": f"/src/{name}", "mode": "ro"} for name in sources}
+    mounts[str(HARNESS_WHEELS)] = {"bind": "/wheels", "mode": "rw"}
+    environment = {"HOME": "/tmp", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    ca = _host_ca_bundle()
+    if ca is not None:
+        mounts[ca] = {"bind": "/etc/ssl/host-ca.crt", "mode": "ro"}
+        environment["PIP_CERT"] = "/etc/ssl/host-ca.crt"
+    script = "cp -r /src /tmp/src && python3 -m venv /tmp/venv && /tmp/venv/bin/pip wheel -q -w /wheels /tmp/src"
+    try:
+        docker_client().containers.run(
+            base_ref,
+            ["sh", "-c", script],
+            volumes=mounts,
+            environment=environment,
+            network_mode="host",
+            user=f"{os.getuid()}:{os.getgid()}",
+            remove=True,
+            stderr=True,
+        )
+    except ContainerError as exc:
+        said = (exc.stderr or b"").decode(errors="replace").strip().splitlines() or ["no output"]
+        raise HarnessError(f"image build-harness: pip wheel failed: {said[-1]}") from None
+
+
+def _host_ca_bundle() -> str | None:
+    """The CA bundle this host's own pip trusts (a proxy's CA may be in it), if there is one."""
+    for candidate in (os.environ.get("PIP_CERT"), ssl.get_default_verify_paths().cafile, SYSTEM_CA_BUNDLE):
+        if candidate and Path(candidate).is_file():
+            return str(Path(candidate).resolve())
+    return None
 
 
 def ensure(image: Image) -> str:
