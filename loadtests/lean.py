@@ -99,7 +99,9 @@ class LeanRedisUser(User):
         except RedisReplyError as exc:
             exception = exc
         end = time.perf_counter()
-        if exception is not None and self.routes.follow(str(exception), isinstance(exception, ConnectionFailed)):
+        if exception is not None:
+            # The routes are the process's: another user may have learnt the new primary already.
+            self.routes.follow(str(exception), isinstance(exception, ConnectionFailed))
             self.connection = self._connection_to(self.routes.address())
         self.last_error = exception
         service_us = (end - start) * 1e6

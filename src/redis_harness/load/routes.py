@@ -55,31 +55,29 @@ class Routes:
         """Every primary a command may go to (a Cluster's each once), in slot order."""
         return list(dict.fromkeys(self.slots)) if self.slots is not None else [self.primary]
 
-    def follow(self, error: str, connection_failed: bool = False) -> bool:
-        """Learn from an error reply or a failed connection; True when the primary changed.
+    def follow(self, error: str, connection_failed: bool = False) -> None:
+        """Learn from an error reply or a failed connection; every user of the process then reads the
+        new address from `address()` (this process's routes are shared).
 
         -MOVED <slot> <host:port> moves that slot (a Cluster's answer after a failover or a
-        resharding); READONLY or a connection failure on a Sentinel topology asks the Sentinels
-        again (the old primary was demoted or is gone), at most every ASK_AGAIN_S."""
+        resharding); READONLY, NOREPLICAS or a connection failure on a Sentinel topology asks the
+        Sentinels again (the old primary was demoted, cut off or is gone), at most every ASK_AGAIN_S."""
         if self.slots is not None and error.startswith("MOVED "):
             _, slot, target = error.split()[:3]
             host, _, port = target.rpartition(":")
             # An address that is not a node of this deployment is never followed: that slot's calls keep failing.
             with contextlib.suppress(UnmappedAddress):
                 self.slots[int(slot)] = remapper(self.settings)((host, int(port)))
-            return False  # the next command of that slot goes to its new primary
+            return
         if not self.settings.sentinels or not (connection_failed or error.startswith(("READONLY", "NOREPLICAS"))):
-            return False
+            return
         with self._lock:
             if time.monotonic() - self.asked_at < ASK_AGAIN_S:
-                return False
+                return
             self.asked_at = time.monotonic()
-            before = self.primary
-            try:
-                self.primary = _ask_sentinels(self.settings)
-            except redis.RedisError:
-                return False  # no Sentinel answers (or names an unmapped address): ask again later
-        return self.primary != before
+            # No Sentinel answering (or one naming an unmapped address) keeps the primary: asked again later.
+            with contextlib.suppress(redis.RedisError):
+                self.primary = ask_sentinels(self.settings)
 
 
 def routes_for(profile: Profile, secrets: AnySecrets, user: str | None, *, timeout_s: float = 2.0) -> Routes:
@@ -95,7 +93,7 @@ def routes_for(profile: Profile, secrets: AnySecrets, user: str | None, *, timeo
             client.close()
         return Routes(settings, primary, slots)
     if settings.sentinels:
-        return Routes(settings, _ask_sentinels(settings))
+        return Routes(settings, ask_sentinels(settings))
     return Routes(settings, (settings.host, settings.port))
 
 
@@ -109,7 +107,7 @@ def _slot_primary(client: RedisCluster, slot: int) -> Address | None:
     return node.host, int(node.port)
 
 
-def _ask_sentinels(settings: RedisSettings) -> Address:
+def ask_sentinels(settings: RedisSettings) -> Address:
     """The primary the Sentinels name now, as the host reaches it."""
     client = make_redis(settings)
     try:
