@@ -63,7 +63,7 @@ class LeanRedisUser(User):
             username=user or "default",
             password=password,
             timeout_s=CALL_TIMEOUT_S,
-            socket_class=None if tls else _socket_class(environment),
+            socket_class=_socket_class(environment),
             tls=tls,
         )
         # One connection per primary this user has sent to (a Cluster's each, a Sentinel's current one).
@@ -145,10 +145,8 @@ def _socket_class(environment: Any) -> type | None:
     for a reply (a switch to its hub and an epoll round) costs about 35 µs per
     call, more than Redis takes to answer on loopback; a blocking socket makes
     the one-connection latency Redis's, as redis-benchmark -c 1 measures it.
-    Locust's own greenlets still run between tasks (the user yields after each).
-
-    Over TLS the user stays on gevent's sockets: the standard library's ssl classes look each other
-    up by module name, which gevent's patching points at its own, so they fail in a patched process.
+    Locust's own greenlets still run between tasks (the user yields after each). Over TLS too:
+    the encryption runs in memory (resp.TlsChannel), on whichever socket this gives.
     """
     options = environment.parsed_options
     single = (

@@ -7,10 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import gevent.socket
 import pytest
 import redis
 import yaml
@@ -21,7 +23,7 @@ from redis_harness.client.cache import ServiceCache
 from redis_harness.client.connection import ResilientRedis, TlsSettings
 from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.errors import HarnessError
-from redis_harness.load.resp import RedisReplyError, RespConnection, encode
+from redis_harness.load.resp import ConnectionFailed, RedisReplyError, RespConnection, encode
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.model import Profile
 from redis_harness.render.certificates import client_paths, issue_ca
@@ -62,6 +64,33 @@ def test_lean_connection_needs_tls_the_ca_and_its_certificate(tls_deployment: De
     for variant, says in ((without_certificate, None), (wrong_ca, "CERTIFICATE_VERIFY_FAILED"), (None, None)):
         with pytest.raises(RedisReplyError, match=says):
             ping(tls_deployment, variant)
+
+
+@pytest.mark.parametrize("socket_class", [socket.socket, gevent.socket.socket], ids=["blocking", "gevent"])
+def test_lean_connection_over_tls_carries_many_records_and_reconnects(
+    tls_deployment: Deployment, socket_class: type[socket.socket]
+) -> None:
+    """The lean user's TLS in memory (resp.TlsChannel) on either socket it runs on: a 200 kB reply (13
+    TLS records, many socket reads), 300 pipelined replies in one call, and the server closing the
+    connection (a ConnectionFailed, then the next call connects again) all come through whole."""
+    profile = tls_deployment.profile
+    password = tls_deployment.secrets.service("price").password
+    tls = client_ssl_context(profile, "price")
+    lean = RespConnection(profile.network.host, profile.network.port, "price", password, 2.0, socket_class, tls)
+    value = bytes(range(256)) * 800
+    lean.execute(encode("DEL", "price:tls-lean:n"))
+    try:
+        assert lean.execute(encode("SET", "price:tls-lean:big", value)) == b"OK"
+        assert lean.execute(encode("GET", "price:tls-lean:big")) == value
+        assert lean.execute(encode("INCR", "price:tls-lean:n") * 300, 300) == list(range(1, 301))
+        assert lean.execute(encode("QUIT")) == b"OK"  # the server closes the connection after this reply
+        with pytest.raises(ConnectionFailed):  # the server closed it: the next call finds out, never hangs
+            lean.execute(encode("PING"))
+        assert lean.execute(encode("GET", "price:tls-lean:n")) == b"300"  # connected again
+        assert lean.connects == 2
+    finally:
+        lean.execute(encode("DEL", "price:tls-lean:big", "price:tls-lean:n"))
+        lean.close()
 
 
 def harness(deployment: Deployment, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:

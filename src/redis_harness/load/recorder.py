@@ -17,6 +17,7 @@ meanwhile started that much late.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -75,6 +76,7 @@ def part_name(call: str, part: str) -> str:
     return f"{call} [{part}]"
 
 
+@functools.lru_cache(maxsize=4096)  # asked once per recorded call; the names are few
 def split_part(name: str) -> tuple[str, str | None]:
     """(call, part) for a part's name; (name, None) for a request."""
     call, _, part = name.rpartition(" [")

@@ -5,9 +5,10 @@ encoded once (`encode`), a connection that only sends bytes and parses
 replies. The lean Locust user (loadtests/lean.py) runs it on gevent's
 cooperative sockets; the calibration (load/calibrate.py) on a blocking one,
 so the latency floor it records is not redis-py's. Against a deployment with
-security.tls on, the socket is wrapped by an ssl.SSLContext the caller builds
-(TlsSettings.ssl_context: the deployment's CA, the name checked, a client
-certificate when the deployment asks for one).
+security.tls on, TLS runs in an ssl.SSLObject over two memory buffers (`TlsChannel`)
+with the caller's ssl.SSLContext (TlsSettings.ssl_context: the deployment's CA, the
+name checked, a client certificate when the deployment asks for one), and the
+socket stays a plain one of the caller's kind.
 """
 
 from __future__ import annotations
@@ -42,6 +43,73 @@ class OutOfMemoryReply(RedisReplyError):
     """-OOM: Redis refused a write at maxmemory (the eviction scenario counts these)."""
 
 
+def send_all(sock: socket.socket | TlsChannel, payload: bytes) -> None:
+    """socket.sendall without gevent's: its sendall sizes chunks with a getsockopt and arms a Timeout
+    on every call (a tenth of a lean call's CPU); a command fits one send, which the timeout bounds."""
+    sent = sock.send(payload)
+    while sent < len(payload):
+        sent += sock.send(memoryview(payload)[sent:])
+
+
+class TlsChannel:
+    """TLS over a plain socket, with the record layer in memory (ssl.MemoryBIO + SSLObject).
+
+    Why not SSLContext.wrap_socket: under gevent that gives gevent's SSLSocket,
+    whose read and send run several Python layers and a Timeout per call (35 %
+    of a lean user's CPU over TLS, measured with py-spy); and in a gevent-patched
+    process the standard library's SSLSocket cannot wrap a blocking socket. Here
+    a call is the plain socket's own send and receive, whatever its kind, plus
+    the encryption in C, so TLS costs the generator what it costs on the wire.
+    """
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext, server_hostname: str) -> None:
+        self.sock = sock
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        while True:  # the handshake: runs within the socket's timeout, the name checked against the SANs
+            try:
+                self._tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._receive()
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._outgoing.pending:
+            send_all(self.sock, self._outgoing.read())
+
+    def _receive(self) -> None:
+        data = self.sock.recv(READ_SIZE)
+        if not data:
+            raise ConnectionError("connection closed by the server")
+        self._incoming.write(data)
+
+    def send(self, payload: bytes | memoryview) -> int:
+        """All of `payload`, encrypted and sent (the memory buffer takes any size)."""
+        written = self._tls.write(payload)
+        self._flush()
+        return written
+
+    def recv_into(self, buffer: bytearray) -> int:
+        """Decrypted bytes into `buffer`, reading the socket only when no whole record is buffered."""
+        if not self._incoming.pending:
+            self._receive()
+        while True:
+            try:
+                count = self._tls.read(len(buffer), buffer)
+            except ssl.SSLWantReadError:  # a record not yet whole, or TLS 1.3's session tickets only
+                self._flush()
+                self._receive()
+                continue
+            if not count:  # the server closed TLS (close_notify)
+                raise ConnectionError("connection closed by the server")
+            return count
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class RespConnection:
     """One TCP connection speaking RESP2; connects (and authenticates) on first use and after a failure."""
 
@@ -56,7 +124,7 @@ class RespConnection:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.timeout_s = host, port, timeout_s
-        # None: plaintext. A context of the socket's kind: gevent's for its sockets, the standard one otherwise.
+        # None: plaintext. Any client context: TLS runs in memory (TlsChannel), whatever the socket's kind.
         self.tls = tls
         # None: the socket module's class at connect time (gevent's cooperative one inside Locust).
         self.socket_class = socket_class
@@ -65,24 +133,21 @@ class RespConnection:
             if username and password
             else (encode("AUTH", password) if password else None)
         )
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | TlsChannel | None = None
         self._reader = hiredis.Reader()
         self._buffer = bytearray(READ_SIZE)
         self.connects = 0
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> None:
         sock = (self.socket_class or socket.socket)(socket.AF_INET, socket.SOCK_STREAM)
         sock.settimeout(self.timeout_s)
         try:
             sock.connect((self.host, self.port))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls is not None:
-                # The handshake runs here, within the timeout; the host is checked against the certificate's SANs.
-                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
-        except OSError:  # ssl.SSLError and certificate failures are OSErrors too
+            self._sock = sock if self.tls is None else TlsChannel(sock, self.tls, self.host)
+        except OSError:  # ssl.SSLError, certificate failures and ConnectionError are OSErrors too
             sock.close()
             raise
-        self._sock = sock
         self._reader = hiredis.Reader()
         self.connects += 1
         if self._auth is not None:
@@ -90,12 +155,11 @@ class RespConnection:
             if isinstance(reply, hiredis.ReplyError):
                 self.close()
                 raise RedisReplyError(f"AUTH refused: {reply}")
-        return sock
 
     def _round_trip(self, payload: bytes, replies: int) -> Any:
         sock = self._sock
         assert sock is not None
-        sock.sendall(payload)
+        send_all(sock, payload)
         reader, buffer = self._reader, self._buffer
         got: list[Any] = []
         while True:
