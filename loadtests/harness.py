@@ -373,7 +373,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     run = state()
-    if "redis_harness" in data:
+    if "redis_harness" in data and not run.saved:
         run.absorb(data["redis_harness"])
     if data.get("redis_harness_cpu"):
         run.generator.setdefault(f"worker {client_id}", []).extend(data["redis_harness_cpu"])
@@ -469,7 +469,7 @@ def _ticker(environment: Any) -> None:
     run = state()
     history: list[tuple[float, int]] = []
     while True:
-        if not _is_master(environment):
+        if not _is_master(environment) and not run.saved:
             run.absorb(run.recorder.export())
         _latency_point(run)
         if run.sampler is not None:
@@ -575,6 +575,8 @@ def _finish(environment: Any, run: RunState) -> None:
     if environment.web_ui is not None:
         write_locust_files(environment, run)
     save_raw(environment, run)
+    # Saved: the web UI goes on showing the report's figures; a call or a worker's report that comes
+    # later (a user finishing its task under a loaded host) is the ended test's no more.
     run.saved = True
     with contextlib.suppress(OSError):
         write_json(run.progress_file, progress_figures(environment, run))

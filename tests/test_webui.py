@@ -304,7 +304,7 @@ def test_web_session_judges_each_test_and_stays_up_for_the_next(
         return int(shown.group(1).replace(",", "")) if shown else None
 
     # The table refreshes once a second, the banner on its own: wait for the table's next refresh.
-    assert wait_for("the ended test's calls in the table", lambda: table_calls() == calls, 10)
+    assert wait_for("the ended test's calls in the table", lambda: table_calls() == calls, 20)
     assert fetch(f"{base}/redis/report/run/locust.html")[0] == 200
     # Only the session's test folders and the report's own files are served.
     for path in ("run/raw.json", "run/..%2Frun.json", "run-2/report.html", "..%2Frun/report.html", "tmp/report.html"):
