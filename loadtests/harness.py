@@ -115,7 +115,10 @@ class RunState:
         return round(self.planned_end - self.started, 1)
 
     def absorb(self, data: dict[str, Any]) -> None:
-        """Figures from a worker report (or this process's own ticker) into the run totals."""
+        """Figures from a worker report (or this process's own ticker) into the run totals; none once
+        the test is saved, so the web UI goes on showing its report's figures."""
+        if self.saved:
+            return
         self.total.merge(data)
         self.interval.merge(data)
 
@@ -373,7 +376,7 @@ def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None
 @events.worker_report.add_listener
 def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     run = state()
-    if "redis_harness" in data and not run.saved:
+    if "redis_harness" in data:
         run.absorb(data["redis_harness"])
     if data.get("redis_harness_cpu"):
         run.generator.setdefault(f"worker {client_id}", []).extend(data["redis_harness_cpu"])
@@ -469,7 +472,7 @@ def _ticker(environment: Any) -> None:
     run = state()
     history: list[tuple[float, int]] = []
     while True:
-        if not _is_master(environment) and not run.saved:
+        if not _is_master(environment):
             run.absorb(run.recorder.export())
         _latency_point(run)
         if run.sampler is not None:
@@ -575,8 +578,8 @@ def _finish(environment: Any, run: RunState) -> None:
     if environment.web_ui is not None:
         write_locust_files(environment, run)
     save_raw(environment, run)
-    # Saved: the web UI goes on showing the report's figures; a call or a worker's report that comes
-    # later (a user finishing its task under a loaded host) is the ended test's no more.
+    # Saved: a call or a worker's report that comes later (a user finishing its task on a loaded
+    # host) is absorbed no more (RunState.absorb).
     run.saved = True
     with contextlib.suppress(OSError):
         write_json(run.progress_file, progress_figures(environment, run))
