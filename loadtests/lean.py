@@ -1,15 +1,17 @@
-"""The lean Redis user: pre-encoded RESP on a gevent socket, replies parsed by hiredis.Reader.
+"""The lean Redis user: pre-encoded RESP on a socket in gevent's loop, replies parsed by hiredis.Reader.
 
 For the high-rate paths (the `raw` scenario, plain GET/SET/pipelines): at 50
 connections in one process redis-py's `Redis.get` costs about 50 µs of
 generator CPU per call, its connection layer (`send_packed_command` +
 `read_response`) about 22 µs and this about 17 µs (measured side by side on
-the 2-core machine; figures in the README's load section). The difference is
-what lets one Locust process come near redis-benchmark instead of measuring
-itself.
+the 2-core machine; figures in the README's load section); since its socket
+left gevent's layers (resp.CooperativeSocket) about 9 µs, 12-13 µs over
+mutual TLS. The difference is what lets one Locust process come near
+redis-benchmark instead of measuring itself.
 
 What it keeps from the redis-py user: one connection per simulated user,
-a 1 s socket timeout so a paused server shows up as errors, connection and
+a 1 s bound on each call so a paused server shows up as errors (resp.CallWatchdog,
+one per process, in place of a timer per wait), connection and
 authentication failures counted as errors of the call that met them (never
 raised into Locust, never silently dropping the user), and the open-loop
 pacing of `harness.Pacer`, and the primary for each command: a Sentinel's
@@ -33,7 +35,14 @@ from locust.stats import StatsEntry, bucket_response_time
 
 from loadtests.harness import CALL_TIMEOUT_S, Pacer, report_request, state
 from redis_harness.deploy.tls_client import client_ssl_context
-from redis_harness.load.resp import ConnectionFailed, OutOfMemoryReply, RedisReplyError, RespConnection, encode
+from redis_harness.load.resp import (
+    CallWatchdog,
+    ConnectionFailed,
+    OutOfMemoryReply,
+    RedisReplyError,
+    RespConnection,
+    encode,
+)
 from redis_harness.load.routes import Address, Routes, routes_for
 
 __all__ = ["LeanRedisUser", "encode"]
@@ -58,13 +67,15 @@ class LeanRedisUser(User):
         user, password = self.state.secrets.login(self.acl_user)
         tls = _tls_context(self.acl_user)
         self.routes = _routes(self.acl_user)
+        socket_class = _socket_class(environment)
         self._open = functools.partial(
             RespConnection,
             username=user or "default",
             password=password,
             timeout_s=CALL_TIMEOUT_S,
-            socket_class=_socket_class(environment),
+            socket_class=socket_class,
             tls=tls,
+            watchdog=_watchdog() if socket_class is None else None,
         )
         # One connection per primary this user has sent to (a Cluster's each, a Sentinel's current one).
         self.connections: dict[Address, RespConnection] = {}
@@ -156,6 +167,12 @@ def _socket_class(environment: Any) -> type | None:
         and isinstance(environment.runner, LocalRunner)
     )
     return monkey.get_original("socket", "socket") if single else None
+
+
+@functools.cache
+def _watchdog() -> CallWatchdog:
+    """The process's one watchdog for its users' calls on gevent's sockets."""
+    return CallWatchdog()
 
 
 @functools.cache

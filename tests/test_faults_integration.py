@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import gevent
 import pytest
 import redis
 
@@ -27,6 +28,7 @@ from redis_harness.deploy.containers import service_container
 from redis_harness.deploy.neighbours import NEIGH_DIR, RETRANS_TIME_MS
 from redis_harness.faults import inject as faults
 from redis_harness.faults.restart import read_timeline
+from redis_harness.load.resp import CallWatchdog, ConnectionFailed, RespConnection, encode
 from redis_harness.origin.store import OriginStore, Quote
 from redis_harness.render.networks import bridge_names
 
@@ -212,6 +214,55 @@ def test_pause_longer_than_the_socket_timeout(
     healthy: Deployment, origin: OriginStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _outage_round(healthy, origin, "pause", capsys)
+
+
+def test_lean_calls_in_a_pause_fail_at_their_bound_and_the_next_ones_succeed(
+    healthy: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lean load user's connections (cooperative sockets, no socket timeout, one CallWatchdog) through
+    a 2.5 s pause: no call outlives its 1 s bound by more than the watchdog's period and the host's
+    scheduling, the calls the pause caught fail as timeouts on every connection, and every connection
+    is answering again after the unpause."""
+    profile = healthy.profile
+    host, port = endpoint(profile)
+    password = healthy.secrets.service("price").password
+    watchdog = CallWatchdog(period_s=0.1)
+    connections = [RespConnection(host, port, "price", password, 1.0, watchdog=watchdog) for _ in range(10)]
+    get = encode("GET", "price:lean-pause")
+    calls: list[list[tuple[float, float, str | None]]] = [[] for _ in connections]  # (began, took, error)
+    running = True
+
+    def loop(n: int) -> None:
+        while running:
+            began = time.monotonic()
+            try:
+                connections[n].execute(get)
+                error = None
+            except ConnectionFailed as exc:
+                error = str(exc)
+            calls[n].append((began, time.monotonic() - began, error))
+            gevent.sleep(0.01)
+
+    threads = gevent.get_hub().threadpool  # the Docker calls block; the greenlets go on meanwhile
+    users = [gevent.spawn(loop, n) for n in range(len(connections))]
+    gevent.sleep(0.5)
+    threads.spawn(faults.pause, profile).get()
+    paused_at = time.monotonic()
+    gevent.sleep(2.5)
+    threads.spawn(faults.unpause, profile).get()
+    resumed_at = time.monotonic()
+    gevent.sleep(1.5)
+    running = False
+    gevent.joinall(users, timeout=5)
+    for connection in connections:
+        connection.close()
+    longest = max(took for calls_of in calls for _, took, _ in calls_of)
+    emit(capsys, "lean_pause", {"longest_call_s": round(longest, 3), "calls": sum(map(len, calls))})
+    assert longest < 1.0 + 0.1 + SLACK_S, longest
+    for calls_of in calls:
+        timeouts = [began for began, _, error in calls_of if error and "no reply within 1 s" in error]
+        assert timeouts and all(paused_at - 1.1 <= began <= resumed_at for began in timeouts), calls_of
+        assert calls_of[-1][2] is None and calls_of[-1][0] > resumed_at, calls_of[-3:]
 
 
 def test_network_disconnect_and_reconnect(

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import gevent.socket
 import pytest
 import redis
 import yaml
@@ -23,7 +22,7 @@ from redis_harness.client.cache import ServiceCache
 from redis_harness.client.connection import ResilientRedis, TlsSettings
 from redis_harness.deploy.tls_client import client_ssl_context
 from redis_harness.errors import HarnessError
-from redis_harness.load.resp import ConnectionFailed, RedisReplyError, RespConnection, encode
+from redis_harness.load.resp import CallWatchdog, ConnectionFailed, RedisReplyError, RespConnection, encode
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.model import Profile
 from redis_harness.render.certificates import client_paths, issue_ca
@@ -66,17 +65,20 @@ def test_lean_connection_needs_tls_the_ca_and_its_certificate(tls_deployment: De
             ping(tls_deployment, variant)
 
 
-@pytest.mark.parametrize("socket_class", [socket.socket, gevent.socket.socket], ids=["blocking", "gevent"])
+@pytest.mark.parametrize("cooperative", [False, True], ids=["blocking", "cooperative"])
 def test_lean_connection_over_tls_carries_many_records_and_reconnects(
-    tls_deployment: Deployment, socket_class: type[socket.socket]
+    tls_deployment: Deployment, cooperative: bool
 ) -> None:
-    """The lean user's TLS in memory (resp.TlsChannel) on either socket it runs on: a 200 kB reply (13
-    TLS records, many socket reads), 300 pipelined replies in one call, and the server closing the
+    """The lean user's TLS in memory (resp.TlsChannel) on a blocking socket and a cooperative one: a 200 kB
+    reply (13 TLS records, many socket reads), 300 pipelined replies in one call, and the server closing the
     connection (a ConnectionFailed, then the next call connects again) all come through whole."""
     profile = tls_deployment.profile
     password = tls_deployment.secrets.service("price").password
     tls = client_ssl_context(profile, "price")
-    lean = RespConnection(profile.network.host, profile.network.port, "price", password, 2.0, socket_class, tls)
+    watchdog = CallWatchdog() if cooperative else None  # the lean user's way under gevent (CooperativeSocket)
+    lean = RespConnection(
+        profile.network.host, profile.network.port, "price", password, 2.0, socket.socket, tls, watchdog
+    )
     value = bytes(range(256)) * 800
     lean.execute(encode("DEL", "price:tls-lean:n"))
     try:
