@@ -7,7 +7,8 @@ import os
 import secrets as pysecrets
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import yaml
 
 from redis_harness import paths
 from redis_harness.deploy import compose as deploy
+from redis_harness.deploy import firewall, image
 from redis_harness.origin.store import OriginStore
 from redis_harness.profile.credentials import Secrets, load_secrets
 from redis_harness.profile.model import Profile, load_profile, profile_from_mapping
@@ -99,6 +101,31 @@ def deployed(profile: Profile, env: dict[str, str]) -> Iterator[Deployment]:
     finally:
         deploy.down(profile, volumes=True)
         release_claim(profile)
+
+
+@contextmanager
+def deployed_together(profiles: Sequence[Profile], env: dict[str, str]) -> Iterator[list[Deployment]]:
+    """Several deployments as `deployed` brings one up, but brought up at the same time: an `up` spends
+    most of its time waiting for its own containers' healthchecks and Sentinels. What they share on the
+    engine (the image, the host firewall's rules) is made ready first, one at a time, so the parallel
+    `up`s only find it in place. All are removed with their data afterwards, also when one failed."""
+    secrets = [load_secrets(profile, env=env) for profile in profiles]
+    for profile in profiles:
+        deploy.down(profile, volumes=True, take_over=True)
+    try:
+        for profile in profiles:
+            image.ensure(profile.image)
+            if profile.monitoring.enabled:
+                image.ensure_monitoring(profile.monitoring.image)
+        firewall.ensure_rules()
+        with ThreadPoolExecutor(max_workers=len(profiles)) as pool:
+            for _ in pool.map(deploy.up, profiles, secrets):  # re-raises the first failure, after all ended
+                pass
+        yield [Deployment(profile, own, {**os.environ, **env}) for profile, own in zip(profiles, secrets, strict=True)]
+    finally:
+        for profile in profiles:
+            deploy.down(profile, volumes=True)
+            release_claim(profile)
 
 
 @pytest.fixture(scope="session")

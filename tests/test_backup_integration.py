@@ -26,7 +26,7 @@ from redis_harness.deploy.containers import data_containers
 from redis_harness.deploy.running import node_client
 
 from .backup_checks import Snapshot, digest, key_differences, prefix_problems, read_keys
-from .conftest import REPO, TLS_REQUIRED, Deployment, deployed, emit, variant_profile
+from .conftest import REPO, TLS_REQUIRED, Deployment, deployed_together, emit, variant_profile
 from .test_topologies_integration import cli
 
 pytestmark = pytest.mark.integration
@@ -50,20 +50,26 @@ def _sentinel_variant(tmp: Path, name: str, port: int, **overrides: object) -> o
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
-    """A primary, one replica, three Sentinels, plaintext (backupsrc, ports 6880-6881, 6885-6887)."""
-    with deployed(_sentinel_variant(tmp_path_factory.mktemp("backupsrc"), "backupsrc", 6880), secret_env) as d:
-        yield d
+def pair(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[list[Deployment]]:
+    """The source and the target, brought up at the same time (each up waits mostly on its own Sentinels)."""
+    raw = yaml.safe_load((REPO / "profiles" / "ha.yaml").read_text())
+    source = _sentinel_variant(tmp_path_factory.mktemp("backupsrc"), "backupsrc", 6880)
+    tmp = tmp_path_factory.mktemp("backupdst")
+    target = _sentinel_variant(tmp, "backupdst", 6890, security={**raw["security"], **TLS_REQUIRED})
+    with deployed_together([source, target], secret_env) as both:
+        yield both
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory, secret_env: dict[str, str]) -> Iterator[Deployment]:
+def source(pair: list[Deployment]) -> Deployment:
+    """A primary, one replica, three Sentinels, plaintext (backupsrc, ports 6880-6881, 6885-6887)."""
+    return pair[0]
+
+
+@pytest.fixture(scope="module")
+def target(pair: list[Deployment]) -> Deployment:
     """The same topology under another name and port, with TLS and client certificates required."""
-    raw = yaml.safe_load((REPO / "profiles" / "ha.yaml").read_text())
-    tmp = tmp_path_factory.mktemp("backupdst")
-    profile = _sentinel_variant(tmp, "backupdst", 6890, security={**raw["security"], **TLS_REQUIRED})
-    with deployed(profile, secret_env) as d:
-        yield d
+    return pair[1]
 
 
 def admin(d: Deployment) -> redis.Redis:
