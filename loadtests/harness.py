@@ -42,7 +42,7 @@ from redis_harness.load.recorder import Recorder, split_part
 from redis_harness.load.run import RAW_FILE, RUN_FILE
 from redis_harness.load.sampler import ServerSampler
 from redis_harness.load.sent import SentCommands
-from redis_harness.load.session import ENDED, PROGRESS_FILE, RUNNING, STOPPING, nth_run_folder
+from redis_harness.load.session import ENDED, PROGRESS_FILE, RUNNING, STOPPING, nth_run_folder, recent_rate
 from redis_harness.profile.credentials import AnySecrets, TargetSecrets, secrets_for
 from redis_harness.profile.model import Profile, load_profile
 
@@ -413,7 +413,9 @@ def _latency_point(run: RunState) -> None:
         run.latency_series.append({"t": time.time(), **commands})
 
 
-PROGRESS_WINDOW = 5  # ticks: ops/s over the last few seconds (workers report every 3 s)
+PROGRESS_WINDOW = 5  # arrivals of the request count: ops/s between the first and the last (load.session)
+# No growth of the request count for this long is a stall (a tick locally, a report from each worker).
+QUIET_AFTER_S = {"local": SAMPLE_INTERVAL_S + 0.5, "master": WORKER_REPORT_INTERVAL + 1.5}
 # After Stop in the web UI, before the test is saved: one tick locally, the workers' last
 # report (every 3 s) with a master.
 FINISH_DELAY_S = {"local": 1.0, "master": WORKER_REPORT_INTERVAL + 0.5}
@@ -449,16 +451,17 @@ def progress_figures(environment: Any, run: RunState) -> dict[str, Any]:
 
 
 def _write_progress(environment: Any, run: RunState, history: list[tuple[float, int]]) -> None:
-    """Live figures for the command's progress line: elapsed, ops/s, errors, p99 (µs) of the latest second."""
+    """Live figures for the command's progress line: elapsed, ops/s, errors, p99 (µs) of the latest second.
+    `history` keeps the times the request count grew (a tick locally, a worker's report with a master)."""
     now = time.time()
-    history.append((now, run.requests))
-    del history[:-PROGRESS_WINDOW]
-    (t0, c0), (t1, c1) = history[0], history[-1]
+    if not history or run.requests != history[-1][1]:
+        history.append((now, run.requests))
+        del history[:-PROGRESS_WINDOW]
     latest = run.latency_series[-1] if run.latency_series else {}
     p99 = max((v["p99_us"] for k, v in latest.items() if k != "t"), default=None)
     figures = {
         **progress_figures(environment, run),
-        "ops_s": round((c1 - c0) / (t1 - t0), 1) if t1 > t0 else 0.0,
+        "ops_s": round(recent_rate(history, now, QUIET_AFTER_S["master" if _is_master(environment) else "local"]), 1),
         "errors": sum(run.total.errors.values.values()),
         "p99_us": p99,
     }

@@ -11,7 +11,15 @@ import pytest
 from redis_harness import progress
 from redis_harness.load.run import LoadOptions, _note_progress, locust_command
 from redis_harness.load.scenarios import get_scenario
-from redis_harness.load.session import ENDED, RUNNING, STOPPING, host_refusal, nth_run_folder, progress_text
+from redis_harness.load.session import (
+    ENDED,
+    RUNNING,
+    STOPPING,
+    host_refusal,
+    nth_run_folder,
+    progress_text,
+    recent_rate,
+)
 
 
 def honest(text: str) -> bool:
@@ -115,3 +123,39 @@ def test_the_progress_line_fits_100_columns(figures: dict, tmp_path: Path) -> No
     assert len(notes) == 1 and honest(notes[0])
     line = f"load: {notes[0]} (1234.5 s)"  # as cli/progress.py shows it
     assert len(line) <= 100, line
+
+
+def worker_arrivals(until: float, per_worker_s: float = 10_000) -> list[tuple[float, int]]:
+    """Two workers at 10,000 ops/s each, reporting every 3 s, 1.5 s apart: the master's count grows
+    in steps of 30,000 (the first of the second worker: its first 4.5 s)."""
+    arrivals, count, t = [(0.0, 0)], 0, 3.0
+    while t <= until:
+        count += int(per_worker_s * (4.5 if t == 4.5 else 3.0))
+        arrivals.append((t, count))
+        t += 1.5
+    return arrivals
+
+
+def window_rate(arrivals: list[tuple[float, int]], now: float, window_s: float = 4.0) -> float:
+    """The broken variant: the count's growth over the last few seconds, as the progress line had it."""
+    at_start = max((c for t, c in arrivals if t <= now - window_s), default=0)
+    return (arrivals[-1][1] - at_start) / window_s
+
+
+def test_the_progress_rate_of_a_distributed_run_is_the_workers_rate_between_reports() -> None:
+    """Steady steps: 20,000 ops/s at every moment between reports, and still after the last report of
+    a short run until a report is overdue; a stall (no report for longer than the interval) is 0.
+    A fixed window over the same steps says 15,000 or 22,500 by turns, and falls after the last one."""
+    for now in (12.0, 12.5, 13.4, 15.5):
+        arrivals = worker_arrivals(now)[-5:]
+        assert recent_rate(arrivals, now, quiet_after_s=4.5) == 20_000
+    assert {window_rate(worker_arrivals(now), now) for now in (12.0, 13.4)} == {15_000, 22_500}
+    assert recent_rate(worker_arrivals(12.0)[-5:], 16.6, quiet_after_s=4.5) == 0.0  # 4.6 s without a report
+
+
+def test_the_progress_rate_of_a_local_run_follows_each_tick() -> None:
+    ticks = [(float(t), 8_000 * t) for t in range(6)]
+    assert recent_rate(ticks, 5.0, quiet_after_s=1.5) == 8_000
+    assert recent_rate(ticks, 6.0, quiet_after_s=1.5) == 8_000  # a tick without growth: not yet a stall
+    assert recent_rate(ticks, 6.6, quiet_after_s=1.5) == 0.0
+    assert recent_rate(ticks[:1], 0.5, quiet_after_s=1.5) == 0.0  # one point is no rate

@@ -21,6 +21,23 @@ RUNNING, STOPPING, ENDED = "running", "stopping", "ended"
 RUN_MARKERS = ("run.json", "raw.json", "report.json")
 
 
+def recent_rate(arrivals: list[tuple[float, int]], now: float, quiet_after_s: float) -> float:
+    """Operations per second from the latest arrivals of a running count: (time, count) pairs, one
+    for each time the count grew.
+
+    With workers the count grows in steps, each worker's last 3 s at once, so a
+    rate over a fixed window of seconds swings between half and one and a half
+    times the true one, and falls towards nothing after the last step of a
+    short run. Over the span between the first and the last arrival every step
+    counted was done within it. A count that has not grown for `quiet_after_s`
+    (longer than a report interval) has stalled: 0.
+    """
+    if len(arrivals) < 2 or now - arrivals[-1][0] > quiet_after_s:
+        return 0.0
+    (t0, c0), (t1, c1) = arrivals[0], arrivals[-1]
+    return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+
+
 def nth_run_folder(first: Path, number: int) -> Path:
     """Test 1 runs in the session's folder; test n in `<folder>-<n>` beside it (the next free one)."""
     if number <= 1:
