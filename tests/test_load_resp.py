@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import Iterator
 
@@ -75,6 +76,18 @@ def test_the_watchdog_fails_every_unanswered_call_soon_after_its_timeout() -> No
         assert isinstance(error, ConnectionFailed) and "no reply within 0.5 s" in str(error), error
         assert 0.5 <= took < 1.5, took
     assert connections[0].connects == 2
+
+
+def test_the_watchdog_fails_a_tls_handshake_that_gets_no_answer() -> None:
+    """A peer that takes the TCP connection and never answers the TLS handshake (a paused server does
+    so: its kernel still accepts): the call fails as a timeout, not after the peer's whim."""
+    tls = ssl.create_default_context()
+    with peer(None) as (host, port):
+        connection = RespConnection(host, port, None, None, 0.5, tls=tls, watchdog=CallWatchdog(0.05))
+        with gevent.Timeout(10):
+            took, error = timed_call(connection)
+    assert isinstance(error, ConnectionFailed) and "no reply within 0.5 s" in str(error), error
+    assert 0.5 <= took < 1.5, took
 
 
 def test_the_watchdog_times_each_call_not_the_connections_age() -> None:

@@ -136,6 +136,7 @@ class CooperativeSocket:
         self.sock.setblocking(False)
         fd = self.sock.fileno()
         self._readable, self._writable = self.hub.loop.io(fd, 1), self.hub.loop.io(fd, 2)
+        self._closed = False
 
     def send(self, payload: bytes | memoryview) -> int:
         while True:
@@ -162,6 +163,9 @@ class CooperativeSocket:
 
     def close(self) -> None:
         """Closes; a greenlet waiting on this socket (the watchdog closes it under a call) gets an OSError."""
+        if self._closed:
+            return
+        self._closed = True
         closed = OSError(errno.EBADF, "the connection was closed while a call waited on it")
         self.hub.cancel_waits_close_and_then([self._readable, self._writable], closed, self.sock.close)
 
@@ -234,6 +238,7 @@ class RespConnection:
             else (encode("AUTH", password) if password else None)
         )
         self._sock: socket.socket | CooperativeSocket | TlsChannel | None = None
+        self._handshaking: CooperativeSocket | None = None
         self._reader = hiredis.Reader()
         self._buffer = bytearray(READ_SIZE)
         self.connects = 0
@@ -252,11 +257,13 @@ class RespConnection:
             sock.connect((self.host, self.port))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.watchdog is not None:
-                plain = CooperativeSocket(sock)
+                plain = self._handshaking = CooperativeSocket(sock)  # the watchdog may close it mid-handshake
             self._sock = plain if self.tls is None else TlsChannel(plain, self.tls, self.host)
         except OSError:  # ssl.SSLError, certificate failures and ConnectionError are OSErrors too
             plain.close()
             raise
+        finally:
+            self._handshaking = None
         self._reader = hiredis.Reader()
         self.connects += 1
         if self._auth is not None:
@@ -266,8 +273,11 @@ class RespConnection:
                 raise RedisReplyError(f"AUTH refused: {reply}")
 
     def expire(self) -> None:
-        """The watchdog's: this call has waited timeout_s; close, so its wait ends with an error."""
+        """The watchdog's: this call has waited timeout_s; close, so its wait ends with an error
+        (in a TLS handshake too, before the connection is this one's)."""
         self._expired = True
+        if self._handshaking is not None:
+            self._handshaking.close()
         self.close()
 
     def _round_trip(self, payload: bytes, replies: int) -> Any:
