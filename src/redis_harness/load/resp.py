@@ -2,10 +2,10 @@
 
 The cheapest way this harness has to talk to Redis from Python: commands
 encoded once (`encode`), a connection that only sends bytes and parses
-replies. The lean Locust user (loadtests/lean.py) runs it on gevent's
-cooperative sockets; the calibration (load/calibrate.py) on a blocking one,
-so the latency floor it records is not redis-py's. On gevent's sockets a
-`CallWatchdog` bounds each call instead of gevent's per-wait Timeout. Against a deployment with
+replies. The lean Locust user (loadtests/lean.py) runs it in gevent's loop
+on a `CooperativeSocket`, each call bounded by the process's `CallWatchdog`;
+the calibration (load/calibrate.py) on a blocking socket, so the latency
+floor it records is not redis-py's. Against a deployment with
 security.tls on, TLS runs in an ssl.SSLObject over two memory buffers (`TlsChannel`)
 with the caller's ssl.SSLContext (TlsSettings.ssl_context: the deployment's CA, the
 name checked, a client certificate when the deployment asks for one), and the
