@@ -19,6 +19,7 @@ import socket
 import ssl
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -146,18 +147,16 @@ class CooperativeSocket:
                 self.hub.wait(self._writable)
 
     def recv_into(self, buffer: bytearray) -> int:
+        return self._when_readable(self.sock.recv_into, buffer)
+
+    def recv(self, size: int) -> bytes:
+        return self._when_readable(self.sock.recv, size)
+
+    def _when_readable(self, read: Callable[[Any], Any], argument: Any) -> Any:
         while True:
             self.hub.wait(self._readable)  # level-triggered: returns at once when bytes are waiting
             try:
-                return self.sock.recv_into(buffer)
-            except BlockingIOError:
-                continue
-
-    def recv(self, size: int) -> bytes:
-        while True:
-            self.hub.wait(self._readable)
-            try:
-                return self.sock.recv(size)
+                return read(argument)
             except BlockingIOError:
                 continue
 
